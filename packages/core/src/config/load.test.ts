@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ValidationError } from '../errors.js';
+import { loadConfig } from './load.js';
+
+function workspace(files: Record<string, string>): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-cfg-'));
+  mkdirSync(path.join(root, 'configs'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(root, 'configs', name), text);
+  return root;
+}
+
+function problems(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ValidationError, `expected ValidationError, got ${e}`);
+    return e.message;
+  }
+  assert.fail('expected a ValidationError');
+}
+
+test('defaults fill every key; a bare name is found in configs/', () => {
+  const root = workspace({ 'a.yaml': 'description: hi\n' });
+  const c = loadConfig('a.yaml', { root, cwd: '/' });
+  assert.equal(c.name, 'a');
+  assert.equal(c.train.embedding_dim, 50);
+  assert.equal(c.train.lstm_units, 100);
+  assert.equal(c.train.batch_size, 32);
+  assert.equal(c.featurize.split.train, 0.7);
+  assert.equal(c.data.path, path.join(root, 'data', 'ner_dataset.csv.gz'));
+  assert.equal(loadConfig('a', { root, cwd: '/' }).file, path.join(root, 'configs', 'a.yaml'));
+});
+
+test('extends merges section by section, later files win, data.path is relative to the file that wrote it', () => {
+  const root = workspace({
+    'base.yaml': 'data:\n  path: corpus.csv\ntrain:\n  epochs: 10\n  lstm_units: 64\n',
+    'child.yaml': 'extends: base.yaml\ntrain:\n  epochs: 2\n',
+  });
+  const c = loadConfig('child.yaml', { root, cwd: '/' });
+  assert.equal(c.train.epochs, 2);
+  assert.equal(c.train.lstm_units, 64);
+  assert.equal(c.data.path, path.join(root, 'configs', 'corpus.csv'));
+  assert.deepEqual(c.files.map((f) => path.basename(f)), ['child.yaml', 'base.yaml']);
+});
+
+test('--set overrides apply last and are validated', () => {
+  const root = workspace({ 'a.yaml': 'train:\n  epochs: 5\n' });
+  assert.equal(loadConfig('a', { root, overrides: ['train.epochs=1'] }).train.epochs, 1);
+  assert.match(problems(() => loadConfig('a', { root, overrides: ['train.epochs=many'] })), /--set: train\.epochs: expected a number, got the string "many"/);
+});
+
+test('an unknown key names the file, line, the key path, a suggestion and the allowed keys', () => {
+  const root = workspace({ 'bad.yaml': 'train:\n  epochs: 3\n  lstm_unit: 64\n' });
+  const msg = problems(() => loadConfig('bad.yaml', { root }));
+  assert.match(msg, /bad\.yaml:3: unknown key "train\.lstm_unit" \(did you mean "train\.lstm_units"\?\)/);
+  assert.match(msg, /Allowed keys in train: model, backend, embedding_dim, lstm_units/);
+});
+
+test('every problem is reported at once, each with its line', () => {
+  const root = workspace({ 'bad.yaml': 'train:\n  epochs: three\n  model: keras\nfeaturize:\n  max_len: -4\n' });
+  const msg = problems(() => loadConfig('bad.yaml', { root }));
+  assert.match(msg, /bad\.yaml:2: train\.epochs: expected a number, got the string "three"/);
+  assert.match(msg, /bad\.yaml:3: train\.model: expected one of "fused", "layers", got the string "keras"/);
+  assert.match(msg, /bad\.yaml:5: featurize\.max_len: expected/);
+});
+
+test('YAML syntax errors name the file, line and column', () => {
+  const root = workspace({ 'broken.yaml': 'train:\n  epochs: [1, 2\n' });
+  assert.match(problems(() => loadConfig('broken', { root })), /broken\.yaml:\d+:\d+: YAML syntax error/);
+});
+
+test('a missing config says where it looked', () => {
+  const root = workspace({});
+  assert.match(problems(() => loadConfig('nope.yaml', { root, cwd: root })), /config "nope\.yaml" not found: looked for .*configs\/nope\.yaml/);
+});
+
+test('a missing extends target names the file that extends it', () => {
+  const root = workspace({ 'a.yaml': 'extends: gone.yaml\n' });
+  assert.match(problems(() => loadConfig('a', { root, cwd: root })), /named by extends: in .*a\.yaml/);
+});
+
+test('an extends cycle is an error, not a hang', () => {
+  const root = workspace({ 'a.yaml': 'extends: b.yaml\n', 'b.yaml': 'extends: a.yaml\n' });
+  assert.match(problems(() => loadConfig('a', { root })), /extends: makes a cycle/);
+});
+
+test('split fractions must add up to 1; sweep keys must be real config keys', () => {
+  const root = workspace({ 'a.yaml': 'featurize:\n  split: {train: 0.5, val: 0.1, test: 0.1}\nsweep:\n  params:\n    train.lstm_unitz: [1, 2]\n' });
+  const msg = problems(() => loadConfig('a', { root }));
+  assert.match(msg, /featurize\.split: train \+ val \+ test must add up to 1, got 0\.7/);
+  assert.match(msg, /sweep\.params: "train\.lstm_unitz" is not a train\.\* or featurize\.\* config key/);
+});
+
+test('a config that is not a mapping is rejected', () => {
+  const root = workspace({ 'a.yaml': '- 1\n- 2\n' });
+  assert.match(problems(() => loadConfig('a', { root })), /a\.yaml:1: a config must be a YAML mapping/);
+});

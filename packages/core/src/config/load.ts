@@ -1,0 +1,267 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { ConfigSchema, type Config, type ConfigBody } from './schema.js';
+
+/** One YAML file as written, with what we need to point at its lines. */
+interface Layer {
+  file: string;
+  raw: Record<string, unknown>;
+  doc?: Document.Parsed;
+  lines?: LineCounter;
+}
+
+const CONFIG_EXTENSIONS = ['.yaml', '.yml'];
+
+/**
+ * Find the config file for a `--config` value: a path (absolute or relative to cwd), or a bare
+ * name (`sweep.yaml`, `sweep`) looked up in `<root>/configs/`.
+ */
+export function resolveConfigPath(ref: string, root: string, cwd = process.cwd(), from?: string): string {
+  const candidates: string[] = [];
+  const withExt = (p: string) => (CONFIG_EXTENSIONS.includes(path.extname(p)) ? [p] : CONFIG_EXTENSIONS.map((e) => p + e));
+  if (from) candidates.push(...withExt(path.resolve(path.dirname(from), ref)));
+  if (path.isAbsolute(ref)) candidates.push(...withExt(ref));
+  else {
+    candidates.push(...withExt(path.resolve(cwd, ref)));
+    candidates.push(...withExt(path.join(root, 'configs', ref)));
+  }
+  for (const c of candidates) if (existsSync(c)) return c;
+  throw new ValidationError(
+    `config "${ref}" not found${from ? ` (named by extends: in ${from})` : ''}: looked for ${[...new Set(candidates)].join(', ')}. ` +
+      `Pass a path to a YAML file or the name of one in ${path.join(root, 'configs')}/.`,
+  );
+}
+
+function readLayer(file: string): Layer {
+  const text = readFileSync(file, 'utf8');
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ValidationError(
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return `${file}:${pos.line}:${pos.col}: YAML syntax error: ${e.message.split('\n')[0]}`;
+      }),
+      `${file} is not valid YAML; fix the lines below.`,
+    );
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ValidationError(`${file}:1: a config must be a YAML mapping (key: value lines), got ${Array.isArray(raw) ? 'a list' : typeof raw}.`);
+  }
+  return { file, raw, doc, lines };
+}
+
+function lineOf(layer: Layer, keyPath: (string | number)[]): string {
+  if (!layer.doc || !layer.lines) return layer.file;
+  // Walk down as far as the path exists; point at the key if we can, else the value.
+  for (let n = keyPath.length; n >= 0; n--) {
+    const parentPath = keyPath.slice(0, n - 1);
+    const parent = n === 0 ? null : (n === 1 ? layer.doc.contents : layer.doc.getIn(parentPath, true));
+    if (n > 0 && isMap(parent)) {
+      const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === keyPath[n - 1]);
+      const range = (pair?.key as { range?: [number, number] } | undefined)?.range;
+      if (range) {
+        const p = layer.lines.linePos(range[0]);
+        return `${layer.file}:${p.line}`;
+      }
+    }
+    if (n === 0) {
+      const range = (layer.doc.contents as { range?: [number, number] } | null)?.range;
+      if (range) return `${layer.file}:${layer.lines.linePos(range[0]).line}`;
+    }
+  }
+  return layer.file;
+}
+
+/** The schema of the object at a key path, to list the keys allowed there. */
+function objectShapeAt(schema: z.ZodType, keyPath: (string | number)[]): Record<string, z.ZodType> | null {
+  let s: any = schema;
+  const unwrap = () => {
+    for (;;) {
+      const t = s?._zod?.def?.type;
+      if (t === 'default' || t === 'nullable' || t === 'optional' || t === 'prefault') s = s._zod.def.innerType;
+      else break;
+    }
+  };
+  unwrap();
+  for (const k of keyPath) {
+    if (s?._zod?.def?.type !== 'object') return null;
+    s = s._zod.def.shape[k];
+    unwrap();
+  }
+  return s?._zod?.def?.type === 'object' ? s._zod.def.shape : null;
+}
+
+function closest(word: string, options: string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const o of options) {
+    const d = editDistance(word.toLowerCase(), o.toLowerCase());
+    if (d < bestD) [best, bestD] = [o, d];
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0];
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j];
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length];
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+}
+
+function getIn(obj: unknown, keyPath: (string | number)[]): unknown {
+  let v: any = obj;
+  for (const k of keyPath) v = v?.[k];
+  return v;
+}
+
+/** Validate one layer against the schema (every key has a default, so a partial file is fine). */
+function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
+  const result = ConfigSchema.safeParse(value);
+  if (result.success) return [];
+  const out: string[] = [];
+  for (const issue of result.error.issues) {
+    const p = issue.path as (string | number)[];
+    const dotted = p.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      const shape = objectShapeAt(ConfigSchema, p) ?? {};
+      const allowed = Object.keys(shape);
+      for (const key of issue.keys) {
+        const full = [...p, key];
+        const hint = closest(key, allowed);
+        out.push(
+          `${lineOf(layer, full)}: unknown key "${full.join('.')}"${hint ? ` (did you mean "${[...p, hint].join('.')}"?)` : ''}. ` +
+            `Allowed keys${p.length ? ` in ${dotted}` : ''}: ${allowed.join(', ')}.`,
+        );
+      }
+      continue;
+    }
+    const got = getIn(value, p);
+    let expected = issue.message;
+    if (issue.code === 'invalid_value' && 'values' in issue) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    else if (issue.code === 'invalid_type') expected = `${issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}`;
+    else if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'a value ');
+    else if (issue.code === 'invalid_union') expected = 'a list of values, a {min, max, log, int} range, or {choices: [...]}';
+    out.push(`${lineOf(layer, p)}: ${dotted || '(top level)'}: expected ${expected}, got ${describe(got)}.`);
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Deep merge: mappings merge key by key, everything else (lists, scalars, null) replaces. */
+export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}
+
+/** `train.epochs=3` → {train: {epochs: 3}}; the value is read as YAML (numbers, booleans, lists). */
+export function parseOverride(text: string): Record<string, unknown> {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new ValidationError(`--set ${text}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3.`);
+  const keys = text.slice(0, eq).split('.');
+  const doc = parseDocument(text.slice(eq + 1));
+  let value: unknown = doc.errors.length ? text.slice(eq + 1) : doc.toJS();
+  for (const k of keys.reverse()) value = { [k]: value };
+  return value as Record<string, unknown>;
+}
+
+export interface LoadOptions {
+  root: string;
+  cwd?: string;
+  /** KEY=VALUE overrides from the command line, applied last. */
+  overrides?: string[];
+}
+
+/** Load, merge (`extends:`) and validate a config; throws ValidationError listing every problem. */
+export function loadConfig(ref: string, opts: LoadOptions): Config {
+  const file = resolveConfigPath(ref, opts.root, opts.cwd);
+  const layers: Layer[] = [];
+  const seen = new Set<string>();
+  let current: string | undefined = file;
+  while (current) {
+    if (seen.has(current)) throw new ValidationError(`${current}: extends: makes a cycle (${[...seen, current].join(' → ')}). Remove one of the extends: lines.`);
+    seen.add(current);
+    const layer = readLayer(current);
+    layers.push(layer);
+    const ext = layer.raw.extends;
+    if (ext === undefined) current = undefined;
+    else if (typeof ext !== 'string') throw new ValidationError(`${lineOf(layer, ['extends'])}: extends: expected the name or path of another config, got ${describe(ext)}.`);
+    else current = resolveConfigPath(ext, opts.root, opts.cwd, current);
+  }
+  if (opts.overrides?.length) {
+    const raw = opts.overrides.map(parseOverride).reduce(mergeConfig, {});
+    layers.unshift({ file: '--set', raw });
+  }
+
+  const problems = layers.flatMap((l) => problemsOf(l, l.raw));
+  if (problems.length) throw new ValidationError(problems, `Invalid config ${file}:`);
+
+  // Relative data paths are relative to the file that wrote them.
+  const merged = layers.reduceRight<Record<string, unknown>>((acc, l) => {
+    const raw = structuredClone(l.raw);
+    const data = raw.data as Record<string, unknown> | undefined;
+    if (data && typeof data.path === 'string' && l.file !== '--set') data.path = path.resolve(path.dirname(l.file), data.path);
+    return mergeConfig(acc, raw);
+  }, {});
+  delete merged.extends;
+  const parsed = ConfigSchema.parse(merged);
+  const { extends: _ignored, ...body } = parsed;
+  body.data.path = path.resolve(path.dirname(file), body.data.path);
+  const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file) };
+  const semantic = checkSemantics(config);
+  if (semantic.length) throw new ValidationError(semantic, `Invalid config ${file}:`);
+  return config;
+}
+
+export function configName(file: string): string {
+  return path.basename(file).replace(/\.(ya?ml)$/i, '');
+}
+
+function checkSemantics(c: Config): string[] {
+  const out: string[] = [];
+  const s = c.featurize.split;
+  const sum = s.train + s.val + s.test;
+  if (Math.abs(sum - 1) > 1e-9) out.push(`${c.file}: featurize.split: train + val + test must add up to 1, got ${+sum.toFixed(6)} (${s.train} + ${s.val} + ${s.test}).`);
+  if (s.train <= 0) out.push(`${c.file}: featurize.split.train must be above 0.`);
+  if (c.sweep) {
+    for (const [key, spec] of Object.entries(c.sweep.params)) {
+      const keyPath = key.split('.');
+      const section = keyPath[0];
+      const shape = objectShapeAt(ConfigSchema, keyPath.slice(0, -1));
+      if (!['train', 'featurize'].includes(section) || !shape || !(keyPath[keyPath.length - 1] in shape)) {
+        out.push(`${c.file}: sweep.params: "${key}" is not a train.* or featurize.* config key. Use a dotted path such as train.lstm_units or train.optimizer.learning_rate.`);
+        continue;
+      }
+      if (!Array.isArray(spec) && 'min' in spec && spec.min > spec.max) out.push(`${c.file}: sweep.params.${key}: min (${spec.min}) is above max (${spec.max}).`);
+      if (!Array.isArray(spec) && 'min' in spec && spec.log && spec.min <= 0) out.push(`${c.file}: sweep.params.${key}: a log range needs min > 0.`);
+      if (c.sweep.method === 'grid' && !Array.isArray(spec) && 'min' in spec) out.push(`${c.file}: sweep.params.${key}: a grid sweep needs a list of values or {choices}; a {min, max} range needs method: random.`);
+    }
+    if (c.sweep.method === 'random' && !c.sweep.max_trials) out.push(`${c.file}: sweep.max_trials: a random sweep needs max_trials (how many trials to draw).`);
+  }
+  return out;
+}

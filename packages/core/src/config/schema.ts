@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/**
+ * The experiment config. Every default lives here and nowhere else.
+ * `WrittenConfig` is what a user writes (every key optional); `Config` is the normalised result.
+ */
+
+const fraction = z.number().min(0).max(1);
+
+export const DataSchema = z.strictObject({
+  /** The corpus CSV (.csv or .csv.gz), relative to the config file's folder. */
+  path: z.string().min(1).default('../data/ner_dataset.csv.gz'),
+  encoding: z.enum(['windows-1252', 'latin1', 'utf-8']).default('windows-1252'),
+  columns: z.strictObject({
+    sentence: z.string().min(1).default('Sentence #'),
+    word: z.string().min(1).default('Word'),
+    pos: z.string().min(1).default('POS'),
+    tag: z.string().min(1).default('Tag'),
+  }).default({ sentence: 'Sentence #', word: 'Word', pos: 'POS', tag: 'Tag' }),
+  /** What an IOB2 violation (I-X not after B-X/I-X) is: an error that stops ingest, or a warning. */
+  iob2: z.enum(['error', 'warn']).default('error'),
+  /** Keep only the first N sentences (in file order); null keeps all. For smoke runs. */
+  limit_sentences: z.number().int().positive().nullable().default(null),
+});
+
+export const FeaturizeSchema = z.strictObject({
+  split: z.strictObject({ train: fraction.default(0.7), val: fraction.default(0.1), test: fraction.default(0.2) })
+    .default({ train: 0.7, val: 0.1, test: 0.2 }),
+  seed: z.number().int().default(42),
+  /** 'auto' = the longest train sentence. */
+  max_len: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+  /** What happens to sentences longer than max_len. */
+  long_sentences: z.enum(['chunk', 'truncate']).default('chunk'),
+  lowercase: z.boolean().default(false),
+  min_count: z.number().int().positive().default(1),
+  /** Cap on vocabulary size (including padding and unknown); null = no cap. */
+  max_vocab: z.number().int().min(3).nullable().default(null),
+});
+
+export const TrainSchema = z.strictObject({
+  /** fused = nerflow's fused LSTM kernels (fast); layers = stock tf.layers (the reference). */
+  model: z.enum(['fused', 'layers']).default('fused'),
+  /** auto = tensorflow (tfjs-node) if it loads, else wasm. */
+  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  embedding_dim: z.number().int().positive().default(50),
+  lstm_units: z.number().int().positive().default(100),
+  dropout: fraction.default(0.1),
+  recurrent_dropout: fraction.default(0.1),
+  optimizer: z.strictObject({
+    name: z.enum(['adam']).default('adam'),
+    learning_rate: z.number().positive().default(0.001),
+  }).default({ name: 'adam', learning_rate: 0.001 }),
+  batch_size: z.number().int().positive().default(32),
+  epochs: z.number().int().positive().default(10),
+  /** Stop an epoch after this many batches (null = the whole split). For smoke runs and benchmarks. */
+  max_batches_per_epoch: z.number().int().positive().nullable().default(null),
+  early_stopping: z.strictObject({
+    monitor: z.enum(['val_entity_f1', 'val_loss', 'val_token_accuracy']).default('val_entity_f1'),
+    patience: z.number().int().min(0).default(3),
+    restore_best: z.boolean().default(true),
+  }).default({ monitor: 'val_entity_f1', patience: 3, restore_best: true }),
+  seed: z.number().int().default(42),
+});
+
+export const EvaluateSchema = z.strictObject({
+  split: z.enum(['test', 'val']).default('test'),
+  batch_size: z.number().int().positive().default(256),
+  top_confusions: z.number().int().min(0).default(10),
+});
+
+const RangeSchema = z.strictObject({
+  min: z.number(),
+  max: z.number(),
+  log: z.boolean().default(false),
+  int: z.boolean().default(false),
+});
+const ChoicesSchema = z.strictObject({ choices: z.array(z.union([z.number(), z.string(), z.boolean()])).min(1) });
+export const SweepParamSchema = z.union([z.array(z.union([z.number(), z.string(), z.boolean()])).min(1), RangeSchema, ChoicesSchema]);
+
+export const SweepSchema = z.strictObject({
+  method: z.enum(['grid', 'random']).default('grid'),
+  /** Dotted config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
+  params: z.record(z.string(), SweepParamSchema).default({}),
+  max_trials: z.number().int().positive().nullable().default(null),
+  metric: z.string().default('val_entity_f1'),
+  goal: z.enum(['maximize', 'minimize']).default('maximize'),
+  pruner: z.strictObject({
+    type: z.enum(['none', 'median', 'halving']).default('none'),
+    warmup_epochs: z.number().int().min(0).default(1),
+    min_trials: z.number().int().min(1).default(2),
+  }).default({ type: 'none', warmup_epochs: 1, min_trials: 2 }),
+  parallel: z.number().int().positive().default(1),
+  seed: z.number().int().default(0),
+});
+
+export const TrackingSchema = z.strictObject({
+  /** MLflow tracking URI; null = file store at runs/mlruns. MLFLOW_TRACKING_URI overrides. */
+  uri: z.string().nullable().default(null),
+  experiment: z.string().min(1).default('nerflow'),
+});
+
+export const ConfigSchema = z.strictObject({
+  /** Another config this one starts from (a bare name is looked up in configs/). */
+  extends: z.string().optional(),
+  description: z.string().default(''),
+  data: DataSchema.default(DataSchema.parse({})),
+  featurize: FeaturizeSchema.default(FeaturizeSchema.parse({})),
+  train: TrainSchema.default(TrainSchema.parse({})),
+  evaluate: EvaluateSchema.default(EvaluateSchema.parse({})),
+  sweep: SweepSchema.nullable().default(null),
+  tracking: TrackingSchema.default(TrackingSchema.parse({})),
+});
+
+export type WrittenConfig = z.input<typeof ConfigSchema>;
+export type ConfigBody = Omit<z.output<typeof ConfigSchema>, 'extends'>;
+export type SweepParam = z.output<typeof SweepParamSchema>;
+
+/** The normalised config plus where it came from. */
+export interface Config extends ConfigBody {
+  /** The run name: the config file's base name without extension (runs/<name>/). */
+  name: string;
+  /** Absolute path of the config file the user named. */
+  file: string;
+  /** Every file that went into it, the named one first, then what it extends. */
+  files: string[];
+}
+
+export type DataConfig = Config['data'];
+export type FeaturizeConfig = Config['featurize'];
+export type TrainConfig = Config['train'];
+export type EvaluateConfig = Config['evaluate'];
+export type SweepConfig = NonNullable<Config['sweep']>;
+export type TrackingConfig = Config['tracking'];
