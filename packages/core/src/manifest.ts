@@ -11,7 +11,10 @@ import { sha256File } from './hash.js';
 export interface FileEntry {
   path: string; // relative to the stage folder, or absolute for inputs outside runs/
   sha256: string;
-  bytes: number;
+  /** Absent for content-digested files, whose size may vary between identical runs. */
+  bytes?: number;
+  /** 'content': sha256 is a digest of the file's logical content, not of its bytes. */
+  digest?: 'content';
 }
 
 export interface Manifest {
@@ -68,7 +71,7 @@ export async function isUpToDate(dir: string, fingerprint: string): Promise<Mani
   if (!m || m.fingerprint !== fingerprint) return null;
   for (const o of m.outputs) {
     const s = await stat(path.join(dir, o.path)).catch(() => null);
-    if (!s || s.size !== o.bytes) return null;
+    if (!s || (o.bytes !== undefined && s.size !== o.bytes)) return null;
   }
   return m;
 }

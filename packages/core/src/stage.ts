@@ -33,6 +33,11 @@ export function stageFingerprint(id: StageIdentity): string {
 
 export interface StageBuild {
   counts: Record<string, unknown>;
+  /**
+   * For outputs whose bytes are not deterministic (a DuckDB file embeds its own metadata), a digest of
+   * their content, recorded instead of the file hash so the manifest is the same on every rerun.
+   */
+  contentDigests?: Record<string, string>;
   timings_s?: Record<string, number>;
   run?: Record<string, unknown>;
 }
@@ -72,7 +77,10 @@ export async function runStage(opts: { id: StageIdentity; dir: string; force: bo
   const manifest = await replaceDirAtomic(opts.dir, async (staging) => {
     const built = await opts.build(staging);
     const files = (await listFiles(staging)).filter((f) => f !== 'manifest.json' && f !== 'run.json');
-    const outputs = await Promise.all(files.map((f) => fileEntry(path.join(staging, f), staging)));
+    const outputs = await Promise.all(files.map(async (f): Promise<FileEntry> => {
+      const digest = built.contentDigests?.[f];
+      return digest ? { path: f, sha256: digest, digest: 'content' } : fileEntry(path.join(staging, f), staging);
+    }));
     const m: Manifest = { schema: 1, stage: opts.id.stage, fingerprint, code_version: opts.id.code_version, inputs: opts.id.inputs, outputs, counts: built.counts, config: opts.id.config, upstream: opts.id.upstream };
     await writeManifest(staging, m);
     await writeRunInfo(staging, {

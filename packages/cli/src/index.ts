@@ -1,0 +1,1 @@
+export { STAGES, type StageName } from './stages.js';

@@ -1,0 +1,60 @@
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { isUserError } from '@nerflow/core';
+import { stageContext, type CommonArgs } from './context.js';
+import { STAGES, type StageName } from './stages.js';
+
+function common<T>(y: Argv<T>) {
+  return y
+    .option('config', { type: 'string', demandOption: true, describe: 'config name in configs/ (e.g. baseline.yaml) or a path to one' })
+    .option('force', { type: 'boolean', default: false, describe: 'recompute even when the outputs are up to date' })
+    .option('set', { type: 'string', array: true, describe: 'override a config value, validated like the file: --set train.epochs=3' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'more output; stack traces on errors' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'only warnings and errors' });
+}
+
+async function runStages(names: StageName[], args: CommonArgs): Promise<void> {
+  const ctx = stageContext(args);
+  for (const name of names) await STAGES[name].run(ctx);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  let cli = yargs(argv)
+    .scriptName('nerflow')
+    .usage('$0 <command> --config <name|path> [options]\n\nTurn a labelled NER corpus into tracked, reproducible experiments.')
+    .strict()
+    .demandCommand(1, 'Name a command: nerflow --help lists them.')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .epilog('Configs are looked up in configs/ by name. MLFLOW_TRACKING_URI overrides the tracking URI. Docs: README.md')
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    });
+  for (const [name, stage] of Object.entries(STAGES) as [StageName, (typeof STAGES)[StageName]][]) {
+    cli = cli.command(name, stage.describe, (y) => common(y), (a) => runStages([name], a as unknown as CommonArgs));
+  }
+  cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
+    runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
+  );
+  try {
+    await cli.parseAsync();
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`nerflow: ${e.message}\nRun nerflow --help for usage.\n`);
+      return 1;
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`nerflow: error: ${e.message}\n${verbose && e.stack ? e.stack + '\n' : ''}`);
+      return 'code' in e && typeof e.code === 'number' ? e.code : 1;
+    }
+    process.stderr.write(`nerflow: internal error (a bug; please report it with this output):\n${(e as Error)?.stack ?? String(e)}\n`);
+    return 2;
+  }
+}
+
+class UsageError extends Error {}
+
+const code = await main(hideBin(process.argv));
+process.exitCode = code;

@@ -1,0 +1,2 @@
+export { ingest, CORPUS_DB } from './ingest.js';
+export { TOKENS_DDL } from './db.js';
