@@ -28,7 +28,7 @@ const SENTENCE_RE = /(\d+)\s*$/;
 export function readCorpus(text: string, file: string, cfg: DataConfig, log: Logger): Corpus {
   const cols = cfg.columns;
   let header: string[] | null = null;
-  let idx = { sentence: -1, word: -1, pos: -1, tag: -1 };
+  const idx = { sentence: -1, word: -1, pos: -1, tag: -1 };
   let cap = 1 << 20;
   let sentenceIds = new Int32Array(cap);
   let positions = new Int32Array(cap);
@@ -61,6 +61,7 @@ export function readCorpus(text: string, file: string, cfg: DataConfig, log: Log
         if (idx[key] < 0) missing.push(`"${cols[key]}" (data.columns.${key})`);
       }
       if (missing.length) {
+        // eslint-disable-next-line no-control-regex -- looking for binary bytes on purpose
         const looksBinary = /[\x00-\x08]/.test(fields.join(''));
         throw new ValidationError(
           `${file}:${line}: missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; the header has ${header.map((h) => JSON.stringify(h)).join(', ')}. ` +
