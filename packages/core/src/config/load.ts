@@ -253,8 +253,8 @@ function checkSemantics(c: Config): string[] {
       const keyPath = key.split('.');
       const section = keyPath[0];
       const shape = objectShapeAt(ConfigSchema, keyPath.slice(0, -1));
-      if (!['train', 'featurize'].includes(section) || !shape || !(keyPath[keyPath.length - 1] in shape)) {
-        out.push(`${c.file}: sweep.params: "${key}" is not a train.* or featurize.* config key. Use a dotted path such as train.lstm_units or train.optimizer.learning_rate.`);
+      if (section !== 'train' || !shape || !(keyPath[keyPath.length - 1] in shape)) {
+        out.push(`${c.file}: sweep.params: "${key}" is not a train.* config key (trials share one featurized dataset). Use a dotted path such as train.lstm_units or train.optimizer.learning_rate.`);
         continue;
       }
       if (!Array.isArray(spec) && 'min' in spec && spec.min > spec.max) out.push(`${c.file}: sweep.params.${key}: min (${spec.min}) is above max (${spec.max}).`);

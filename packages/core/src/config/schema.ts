@@ -79,7 +79,7 @@ export const SweepParamSchema = z.union([z.array(z.union([z.number(), z.string()
 
 export const SweepSchema = z.strictObject({
   method: z.enum(['grid', 'random']).default('grid'),
-  /** Dotted config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
+  /** Dotted train.* config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
   params: z.record(z.string(), SweepParamSchema).default({}),
   max_trials: z.number().int().positive().nullable().default(null),
   metric: z.string().default('val_entity_f1'),
