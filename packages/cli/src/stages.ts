@@ -9,6 +9,10 @@ export const STAGES = {
     describe: 'read the corpus CSV into DuckDB (runs/<name>/ingest/corpus.duckdb)',
     run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/ingest')).ingest(ctx),
   },
+  featurize: {
+    describe: 'vocabulary, tag index, split and padded tensors as Arrow IPC, EDA figures (runs/<name>/featurize/)',
+    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/featurize')).featurize(ctx),
+  },
 } as const;
 
 export type StageName = keyof typeof STAGES;

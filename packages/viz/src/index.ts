@@ -1,1 +1,2 @@
 export * from './png.js';
+export * from './vega.js';

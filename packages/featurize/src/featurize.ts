@@ -1,0 +1,85 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import {
+  codeVersion, fmtInt, fmtSeconds, packageDir, readManifest, runStage, stageDir, ValidationError, writeFileAtomic, writeJsonAtomic,
+  type StageContext, type StageResult,
+} from '@nerflow/core';
+import { splitToIpc } from './arrow.js';
+import { buildVocab, entityCounts, oovTypes, openCorpus, registerSplit, sentenceLengths, tagCounts, tokenIds } from './corpus.js';
+import { writeEda } from './eda.js';
+import { packRows } from './rows.js';
+import { SPLITS, splitSentences } from './split.js';
+import { orderTags } from './tags.js';
+
+/** `nerflow featurize`: corpus.duckdb → vocabulary, tag index, split, padded Arrow tensors, EDA. */
+export async function featurize(ctx: StageContext): Promise<StageResult> {
+  const { config, log } = ctx;
+  const cfg = config.featurize;
+  const ingestDir = stageDir(ctx.root, config.name, 'ingest');
+  const dbFile = path.join(ingestDir, 'corpus.duckdb');
+  const upstream = await readManifest(ingestDir);
+  if (!upstream || !existsSync(dbFile)) {
+    throw new ValidationError(`${dbFile}: missing. Run \`npx nerflow ingest --config ${config.name}\` first (or \`npx nerflow pipeline --config ${config.name}\`).`);
+  }
+  const id = { stage: 'featurize', config: { featurize: cfg }, upstream: { ingest: upstream.fingerprint }, code_version: await codeVersion([packageDir('featurize'), packageDir('core'), packageDir('viz')]), inputs: [] };
+
+  return runStage({
+    id, dir: stageDir(ctx.root, config.name, 'featurize'), force: ctx.force, log,
+    build: async (staging) => {
+      const t0 = performance.now();
+      const { conn, close } = await openCorpus(dbFile);
+      try {
+        const { ids, lengths } = await sentenceLengths(conn);
+        const split = splitSentences(ids, cfg.split, cfg.seed);
+        await registerSplit(conn, split);
+        const vocab = await buildVocab(conn, cfg);
+        if (vocab.words.length <= 2) throw new ValidationError(`${config.file}: featurize.min_count ${cfg.min_count} leaves no word in the vocabulary (the most frequent train word occurs fewer times). Lower featurize.min_count.`);
+        const allTags = await tagCounts(conn);
+        const tags = orderTags(Object.keys(allTags));
+        if (tags.length > 127) throw new ValidationError(`${dbFile}: ${tags.length} distinct tags; the Arrow tags column is Int8 (at most 127).`);
+        const tTables = performance.now();
+        const cols = await tokenIds(conn, cfg, vocab.words, tags);
+        const tIds = performance.now();
+        const lengthBySentence = new Map<number, number>();
+        ids.forEach((sid, i) => lengthBySentence.set(sid, lengths[i]));
+        const trainMax = split.train.reduce((m, sid) => Math.max(m, lengthBySentence.get(sid)!), 0);
+        const maxLen = cfg.max_len === 'auto' ? trainMax : cfg.max_len;
+        const packed = packRows(cols, maxLen, cfg.long_sentences);
+        const meta = (name: string) => ({ max_len: String(maxLen), vocab_size: String(vocab.words.length), tags: JSON.stringify(tags), fingerprint: '', split: name });
+        for (const name of SPLITS) await writeFileAtomic(path.join(staging, `${name}.arrow`), splitToIpc(packed.rows[name], meta(name)));
+        const tArrow = performance.now();
+        await writeJsonAtomic(path.join(staging, 'vocab.json'), { lowercase: cfg.lowercase, min_count: cfg.min_count, size: vocab.words.length, words: vocab.words });
+        await writeJsonAtomic(path.join(staging, 'tags.json'), { tags });
+        const oov = await oovTypes(conn, cfg);
+        const entities = await entityCounts(conn);
+        const lengthHist = new Map<string, number>();
+        for (const name of SPLITS) for (const sid of split[name]) {
+          const key = `${name}\t${lengthBySentence.get(sid)}`;
+          lengthHist.set(key, (lengthHist.get(key) ?? 0) + 1);
+        }
+        await writeEda(staging, {
+          lengths: [...lengthHist].map(([k, n]) => ({ split: k.split('\t')[0] as 'train', length: Number(k.split('\t')[1]), sentences: n })).sort((a, b) => (a.split < b.split ? -1 : a.split > b.split ? 1 : a.length - b.length)),
+          tags: allTags, entities,
+        });
+        const tEda = performance.now();
+        const perSplit = Object.fromEntries(SPLITS.map((name, k) => [name, {
+          sentences: split[name].length, rows: packed.rows[name].n, tokens: packed.tokensPer[k],
+          oov_tokens: packed.oovPer[k], oov_token_rate: +(packed.oovPer[k] / Math.max(1, packed.tokensPer[k])).toFixed(6),
+          types: oov[name]?.types ?? 0, oov_types: oov[name]?.oov_types ?? 0,
+          oov_type_rate: +((oov[name]?.oov_types ?? 0) / Math.max(1, oov[name]?.types ?? 0)).toFixed(6),
+        }]));
+        const counts = {
+          sentences: ids.length, splits: perSplit, vocab_size: vocab.words.length, train_word_types: vocab.trainTypes, tags: tags.length, max_len: maxLen,
+          longest_train_sentence: trainMax, long_sentences: cfg.long_sentences, chunked_sentences: packed.chunked, truncated_sentences: packed.truncated, truncated_tokens: packed.droppedTokens,
+        };
+        log.info(
+          `featurize: ${SPLITS.map((s) => `${s} ${fmtInt(split[s].length)}`).join(' / ')} sentences, vocabulary ${fmtInt(vocab.words.length)}, ${tags.length} tags, max_len ${maxLen}; ` +
+            `OOV val ${(perSplit.val.oov_token_rate * 100).toFixed(2)}% test ${(perSplit.test.oov_token_rate * 100).toFixed(2)}% of tokens (${fmtSeconds((tEda - t0) / 1000)})`,
+        );
+        return { counts, timings_s: { tables: (tTables - t0) / 1000, token_ids: (tIds - tTables) / 1000, arrow: (tArrow - tIds) / 1000, eda: (tEda - tArrow) / 1000 } };
+      } finally {
+        close();
+      }
+    },
+  });
+}

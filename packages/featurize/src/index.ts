@@ -1,0 +1,2 @@
+export { featurize } from './featurize.js';
+export { splitSentences, SPLITS, type SplitName } from './split.js';

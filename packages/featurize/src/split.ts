@@ -1,0 +1,33 @@
+/** mulberry32: a tiny seeded PRNG, the same sequence on every machine. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export type SplitName = 'train' | 'val' | 'test';
+export const SPLITS: SplitName[] = ['train', 'val', 'test'];
+
+/**
+ * Split sentence ids into train/val/test: a seeded Fisher–Yates shuffle of the ids in ascending order,
+ * then train = round(n·train), val = round(n·val), test = the rest. Same result on every machine.
+ */
+export function splitSentences(ids: Int32Array, fractions: { train: number; val: number; test: number }, seed: number): Record<SplitName, Int32Array> {
+  const order = Int32Array.from(ids).sort();
+  const rand = mulberry32(seed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const nTrain = Math.round(order.length * fractions.train);
+  const nVal = Math.min(order.length - nTrain, Math.round(order.length * fractions.val));
+  const sorted = (a: Int32Array) => Int32Array.from(a).sort();
+  return { train: sorted(order.subarray(0, nTrain)), val: sorted(order.subarray(nTrain, nTrain + nVal)), test: sorted(order.subarray(nTrain + nVal)) };
+}
