@@ -1,0 +1,4 @@
+export * from './token.js';
+export * from './chunks.js';
+export * from './entity.js';
+export * from './confusion.js';
