@@ -1,0 +1,31 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+let chosen: string | null = null;
+
+/**
+ * Pick the TensorFlow.js backend: `tensorflow` (@tensorflow/tfjs-node, native, when it is installed and
+ * loads — it needs libtensorflow, which its install script downloads), else `wasm` (SIMD, from npm alone),
+ * or `cpu` (pure JS, 10–15× slower) when asked for. Returns the backend in use.
+ */
+export async function initBackend(pref: BackendPreference = 'auto'): Promise<string> {
+  if (chosen && (pref === 'auto' || pref === chosen)) return chosen;
+  if (pref === 'auto' || pref === 'tensorflow') {
+    try {
+      const name = '@tensorflow/tfjs-node';
+      await import(name);
+      if (await tf.setBackend('tensorflow')) return (chosen = 'tensorflow');
+    } catch (e) {
+      if (pref === 'tensorflow') throw new Error(`train.backend is tensorflow but @tensorflow/tfjs-node does not load (${(e as Error).message.split('\n')[0]}). Install it (npm install @tensorflow/tfjs-node, needs internet) or use backend: auto.`);
+    }
+  }
+  const name = pref === 'cpu' ? 'cpu' : 'wasm';
+  if (!(await tf.setBackend(name))) throw new Error(`could not start the TensorFlow.js ${name} backend`);
+  await tf.ready();
+  tf.enableProdMode();
+  return (chosen = name);
+}
+
+export { tf };

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { tableFromIPC } from 'apache-arrow';
+import { mulberry32 } from './rng.js';
+
+/** One split as written by featurize (packages/featurize/README.md), as flat zero-copy views. */
+export interface SplitData {
+  n: number;
+  maxLen: number;
+  sentenceIds: Int32Array;
+  chunks: Int32Array;
+  lengths: Int32Array;
+  /** n·maxLen vocabulary ids, 0 = padding. */
+  tokens: Int32Array;
+  /** n·maxLen tag ids, -1 = padding. */
+  tags: Int8Array;
+  meta: Record<string, string>;
+}
+
+function values<T>(col: { data: { values: T; children: { values: T }[] }[] } | null, name: string, file: string, nested = false): T {
+  if (!col) throw new Error(`${file}: no column ${name} (is it a featurize output?)`);
+  if (col.data.length !== 1) throw new Error(`${file}: expected one record batch`);
+  return nested ? col.data[0].children[0].values : col.data[0].values;
+}
+
+export function readSplit(file: string): SplitData {
+  const table = tableFromIPC(readFileSync(file));
+  const meta = Object.fromEntries(table.schema.metadata);
+  const maxLen = Number(meta.max_len);
+  const get = <T>(name: string, nested = false) => values<T>(table.getChild(name) as never, name, file, nested);
+  return {
+    n: table.numRows, maxLen, meta,
+    sentenceIds: get<Int32Array>('sentence_id'), chunks: get<Int32Array>('chunk'), lengths: get<Int32Array>('length'),
+    tokens: get<Int32Array>('tokens', true), tags: get<Int8Array>('tags', true),
+  };
+}
+
+/** A batch padded to its own longest row; row-major [size, steps]. */
+export interface Batch {
+  size: number;
+  steps: number;
+  tokens: Int32Array;
+  /** Tag ids; padding positions hold 0 and are excluded through `lengths`. */
+  tags: Int32Array;
+  lengths: Int32Array;
+  /** The split rows in this batch. */
+  index: Int32Array;
+}
+
+/**
+ * Length-bucketed batches: rows sorted by length (stable, then shuffled within equal lengths when
+ * shuffling), cut into batches of `batchSize`, each padded only to its own longest row; the batch order is
+ * shuffled with a PRNG seeded by seed and epoch, so every epoch differs and every run is the same.
+ */
+export function makeBatches(split: SplitData, o: { batchSize: number; seed: number; epoch: number; shuffle: boolean }): Batch[] {
+  const rand = mulberry32((o.seed * 1000003 + o.epoch * 7919) >>> 0);
+  const order = Int32Array.from({ length: split.n }, (_, i) => i);
+  const key = new Float64Array(split.n);
+  for (let i = 0; i < split.n; i++) key[i] = split.lengths[i] + (o.shuffle ? rand() * 0.999 : 0);
+  order.sort((a, b) => key[a] - key[b] || a - b);
+  const batches: Batch[] = [];
+  for (let start = 0; start < split.n; start += o.batchSize) {
+    const index = order.slice(start, Math.min(split.n, start + o.batchSize));
+    const size = index.length;
+    let steps = 1;
+    for (const r of index) steps = Math.max(steps, split.lengths[r]);
+    const tokens = new Int32Array(size * steps);
+    const tags = new Int32Array(size * steps);
+    const lengths = new Int32Array(size);
+    for (let b = 0; b < size; b++) {
+      const r = index[b];
+      const len = split.lengths[r];
+      lengths[b] = len;
+      tokens.set(split.tokens.subarray(r * split.maxLen, r * split.maxLen + len), b * steps);
+      for (let t = 0; t < len; t++) tags[b * steps + t] = split.tags[r * split.maxLen + t];
+    }
+    batches.push({ size, steps, tokens, tags, lengths, index });
+  }
+  if (o.shuffle) {
+    for (let i = batches.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [batches[i], batches[j]] = [batches[j], batches[i]];
+    }
+  }
+  return batches;
+}

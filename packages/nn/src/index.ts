@@ -1,0 +1,5 @@
+export { initBackend, type BackendPreference } from './backend.js';
+export { readSplit, makeBatches, type SplitData, type Batch } from './data.js';
+export { createTagger, loadTagger, type Tagger } from './tagger.js';
+export type { TaggerSpec } from './spec.js';
+export { registerKernels, unsortedSegmentSum } from './kernels.js';

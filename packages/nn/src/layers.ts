@@ -1,0 +1,70 @@
+import { tf } from './backend.js';
+import type { Batch } from './data.js';
+import { registerKernels } from './kernels.js';
+import type { TaggerSpec } from './spec.js';
+
+/**
+ * The reference model with stock tf.layers — Embedding(mask_zero) → Bidirectional(LSTM, return
+ * sequences, dropout, recurrent_dropout) → TimeDistributed(Dense softmax) — as in the Keras notebook.
+ * Trained with the same masked loss and Adam as the fused model; slow (≈30 ops per step per direction
+ * through autodiff), kept as the reference the fused model is tested against.
+ */
+export class LayersBiLstm {
+  readonly spec: TaggerSpec;
+  readonly model: tf.LayersModel;
+  private readonly optimizer: tf.AdamOptimizer;
+
+  constructor(spec: TaggerSpec) {
+    registerKernels();
+    this.spec = spec;
+    const seed = spec.seed;
+    this.model = tf.sequential({
+      layers: [
+        tf.layers.embedding({ inputDim: spec.vocabSize, outputDim: spec.embeddingDim, maskZero: true, inputShape: [null as unknown as number], embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }) }),
+        tf.layers.bidirectional({
+          layer: tf.layers.lstm({
+            units: spec.lstmUnits, returnSequences: true, dropout: spec.dropout, recurrentDropout: spec.recurrentDropout,
+            kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2 }),
+          }) as tf.RNN,
+          mergeMode: 'concat',
+        }),
+        tf.layers.timeDistributed({ layer: tf.layers.dense({ units: spec.numTags, activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 3 }) }) }),
+      ],
+    });
+    this.optimizer = tf.train.adam(spec.learningRate, 0.9, 0.999, 1e-7);
+  }
+
+  private lossOf(b: Batch, logits: tf.Tensor): tf.Scalar {
+    return this.lossTensor(b, logits) as tf.Scalar;
+  }
+
+  private lossTensor(b: Batch, logits: tf.Tensor): tf.Tensor {
+    const w = new Float32Array(b.size * b.steps);
+    let real = 0;
+    for (let r = 0; r < b.size; r++) real += b.lengths[r];
+    for (let r = 0; r < b.size; r++) w.fill(1 / real, r * b.steps, r * b.steps + b.lengths[r]);
+    const logp = tf.logSoftmax(tf.reshape(logits, [-1, this.spec.numTags]));
+    const onehot = tf.oneHot(tf.tensor1d(b.tags, 'int32'), this.spec.numTags);
+    return tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(onehot, logp), 1), tf.tensor1d(w))));
+  }
+
+  train(b: Batch): number {
+    const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
+    const loss = this.optimizer.minimize(() => this.lossOf(b, this.model.apply(x, { training: true }) as tf.Tensor), true) as tf.Scalar;
+    const v = loss.dataSync()[0];
+    tf.dispose([x, loss]);
+    return v;
+  }
+
+  evaluate(b: Batch): { loss: number; predictions: Int32Array } {
+    return tf.tidy(() => {
+      const logits = this.model.apply(tf.tensor2d(b.tokens, [b.size, b.steps], 'int32'), { training: false }) as tf.Tensor;
+      return { loss: this.lossOf(b, logits).dataSync()[0], predictions: Int32Array.from(tf.argMax(logits, 2).dataSync()) };
+    });
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.optimizer.dispose();
+  }
+}

@@ -1,0 +1,152 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tf } from './backend.js';
+import type { Batch } from './data.js';
+import { FusedBiLstm } from './fused.js';
+import { registerKernels } from './kernels.js';
+import { LayersBiLstm } from './layers.js';
+import type { TaggerSpec } from './spec.js';
+
+/** A sequence tagger: what train and evaluate call. */
+export interface Tagger {
+  readonly spec: TaggerSpec;
+  /** One optimizer step; returns the mean loss over real (non-padding) tokens. */
+  trainBatch(b: Batch): number;
+  /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
+  evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
+  /** TensorFlow.js format (model.json + weights.bin) and nerflow.json; with the optimizer state for --resume. */
+  save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
+  dispose(): void;
+}
+
+interface WeightEntry {
+  name: string;
+  shape: number[];
+  dtype: 'float32';
+}
+
+/** Concatenate named float32 arrays into a TF.js weights manifest + one binary. */
+function packWeights(list: { name: string; shape: number[]; data: Float32Array }[]): { manifest: WeightEntry[]; bin: Buffer } {
+  const total = list.reduce((s, w) => s + w.data.length, 0);
+  const all = new Float32Array(total);
+  let o = 0;
+  for (const w of list) {
+    all.set(w.data, o);
+    o += w.data.length;
+  }
+  return { manifest: list.map(({ name, shape }) => ({ name, shape, dtype: 'float32' })), bin: Buffer.from(all.buffer) };
+}
+
+function unpackWeights(manifest: WeightEntry[], bin: Buffer): Map<string, Float32Array> {
+  const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  const out = new Map<string, Float32Array>();
+  let o = 0;
+  for (const w of manifest) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    out.set(w.name, all.slice(o, o + n));
+    o += n;
+  }
+  return out;
+}
+
+class FusedTagger implements Tagger {
+  constructor(readonly m: FusedBiLstm) {}
+  get spec() {
+    return this.m.spec;
+  }
+  trainBatch(b: Batch) {
+    return this.m.train(b);
+  }
+  evaluateBatch(b: Batch) {
+    return this.m.evaluate(b);
+  }
+  async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
+    await mkdir(dir, { recursive: true });
+    const { vocabSize: V, embeddingDim: E } = this.m.spec;
+    const weights = [{ name: 'embedding', shape: [V, E], data: this.m.emb }, ...Object.entries(this.m.vars).map(([name, v]) => ({ name, shape: v.shape, data: v.dataSync() as Float32Array }))];
+    const { manifest, bin } = packWeights(weights);
+    await writeFile(path.join(dir, 'weights.bin'), bin);
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify({
+      format: 'nerflow-fused-bilstm', generatedBy: '@nerflow/nn', convertedBy: null,
+      modelTopology: { spec: this.m.spec, layout: 'packages/nn/src/fused.ts: gates i,f,o,g; W_k rows [h fwd|h bwd|x fwd|x bwd|bias]' },
+      weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
+    }, null, 1) + '\n');
+    await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n');
+    if (opts.withOptimizer) {
+      const opt = packWeights([
+        { name: 'embedding/m', shape: [V, E], data: this.m.embM }, { name: 'embedding/v', shape: [V, E], data: this.m.embV },
+        ...Object.entries(this.m.adam).flatMap(([k, s]) => [{ name: `${k}/m`, shape: s.m.shape, data: s.m.dataSync() as Float32Array }, { name: `${k}/v`, shape: s.v.shape, data: s.v.dataSync() as Float32Array }]),
+      ]);
+      await writeFile(path.join(dir, 'optimizer.bin'), opt.bin);
+      await writeFile(path.join(dir, 'optimizer.json'), JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n');
+    }
+  }
+  static async load(dir: string, spec: TaggerSpec, withOptimizer: boolean): Promise<FusedTagger> {
+    const m = new FusedBiLstm(spec);
+    const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
+    const w = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
+    m.emb.set(w.get('embedding')!);
+    for (const [k, v] of Object.entries(m.vars)) v.assign(tf.tensor(w.get(k)!, v.shape));
+    if (withOptimizer) {
+      const o = JSON.parse(await readFile(path.join(dir, 'optimizer.json'), 'utf8'));
+      const s = unpackWeights(o.weights, await readFile(path.join(dir, 'optimizer.bin')));
+      m.step = o.step;
+      m.embM.set(s.get('embedding/m')!);
+      m.embV.set(s.get('embedding/v')!);
+      for (const [k, st] of Object.entries(m.adam)) {
+        st.m.assign(tf.tensor(s.get(`${k}/m`)!, st.m.shape));
+        st.v.assign(tf.tensor(s.get(`${k}/v`)!, st.v.shape));
+      }
+    }
+    return new FusedTagger(m);
+  }
+  dispose() {
+    this.m.dispose();
+  }
+}
+
+class LayersTagger implements Tagger {
+  constructor(readonly m: LayersBiLstm) {}
+  get spec() {
+    return this.m.spec;
+  }
+  trainBatch(b: Batch) {
+    return this.m.train(b);
+  }
+  evaluateBatch(b: Batch) {
+    return this.m.evaluate(b);
+  }
+  async save(dir: string) {
+    await mkdir(dir, { recursive: true });
+    await this.m.model.save(tf.io.withSaveHandler(async (a) => {
+      await writeFile(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', generatedBy: '@nerflow/nn', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }) + '\n');
+      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+    }));
+    await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'layers', spec: this.m.spec }, null, 1) + '\n');
+  }
+  static async load(dir: string, spec: TaggerSpec): Promise<LayersTagger> {
+    registerKernels();
+    const t = new LayersTagger(new LayersBiLstm(spec));
+    const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
+    const bin = await readFile(path.join(dir, 'weights.bin'));
+    const tensors = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength), model.weightsManifest[0].weights);
+    // layer names differ between instances (auto-numbered); the manifest lists weights in the model's order
+    t.m.model.setWeights((model.weightsManifest[0].weights as { name: string }[]).map((w) => tensors[w.name]));
+    tf.dispose(Object.values(tensors));
+    return t;
+  }
+  dispose() {
+    this.m.dispose();
+  }
+}
+
+export function createTagger(spec: TaggerSpec): Tagger {
+  return spec.kind === 'layers' ? new LayersTagger(new LayersBiLstm(spec)) : new FusedTagger(new FusedBiLstm(spec));
+}
+
+/** Load a saved model folder (model.json, weights.bin, nerflow.json). */
+export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } = {}): Promise<Tagger> {
+  const meta = JSON.parse(await readFile(path.join(dir, 'nerflow.json'), 'utf8')) as { kind: 'fused' | 'layers'; spec: TaggerSpec };
+  return meta.kind === 'layers' ? LayersTagger.load(dir, meta.spec) : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer);
+}
