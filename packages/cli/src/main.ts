@@ -2,7 +2,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isUserError } from '@nerflow/core';
 import { stageContext, type CommonArgs } from './context.js';
-import { STAGES, type StageName } from './stages.js';
+import { STAGES, type StageFlags, type StageName } from './stages.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -13,9 +13,9 @@ function common<T>(y: Argv<T>) {
     .option('quiet', { type: 'boolean', default: false, describe: 'only warnings and errors' });
 }
 
-async function runStages(names: StageName[], args: CommonArgs): Promise<void> {
+async function runStages(names: StageName[], args: CommonArgs & StageFlags): Promise<void> {
   const ctx = stageContext(args);
-  for (const name of names) await STAGES[name].run(ctx);
+  for (const name of names) await STAGES[name].run(ctx, args);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -32,8 +32,21 @@ export async function main(argv: string[]): Promise<number> {
       throw err ?? new UsageError(msg);
     });
   for (const [name, stage] of Object.entries(STAGES) as [StageName, (typeof STAGES)[StageName]][]) {
-    cli = cli.command(name, stage.describe, (y) => common(y), (a) => runStages([name], a as unknown as CommonArgs));
+    const flags = name === 'train' ? trainFlags : <T>(y: Argv<T>) => y;
+    cli = cli.command(name, stage.describe, (y) => flags(common(y)), (a) => runStages([name], a as unknown as CommonArgs));
   }
+  cli = cli.command('report', 'print the trials of a config ranked by test entity F1', (y) => common(y), async (a) => {
+    const ctx = stageContext(a as unknown as CommonArgs);
+    process.stdout.write((await import('@nerflow/evaluate')).compareTrials(ctx) + '\n');
+  });
+  cli = cli.command('mlflow', 'MLflow helpers', (y) =>
+    y.command('sync', 'push every run of the local store (runs/mlruns) to a tracking server; safe to repeat', (s) =>
+      s.option('to', { type: 'string', describe: 'tracking server URI (default: MLFLOW_TRACKING_URI)' })
+        .option('from', { type: 'string', describe: 'local store (default: runs/mlruns)' })
+        .option('verbose', { type: 'boolean', default: false }), async (a) => {
+      const { syncCommand } = await import('./mlflow-sync.js');
+      await syncCommand(a as { to?: string; from?: string; verbose?: boolean });
+    }).demandCommand(1, 'Name an mlflow command: sync.'));
   cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
     runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
   );
@@ -55,6 +68,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function trainFlags<T>(y: Argv<T>) {
+  return y
+    .option('resume', { type: 'boolean', default: false, describe: 'continue interrupted trials from their last finished epoch' })
+    .option('trial', { type: 'string', describe: 'train only this trial id (parallel workers, Nx per-trial targets)' })
+    .option('parent-run', { type: 'string', describe: 'MLflow parent run id of the sweep (set by the sweep runner)' });
+}
 
 const code = await main(hideBin(process.argv));
 process.exitCode = code;

@@ -1,0 +1,15 @@
+import path from 'node:path';
+import { createLogger, ExitError, runsRoot, workspaceRoot } from '@nerflow/core';
+import { syncStore } from '@nerflow/tracking';
+
+/** `nerflow mlflow sync [--to URI] [--from DIR]`: the local file store → a tracking server. */
+export async function syncCommand(a: { to?: string; from?: string; verbose?: boolean }): Promise<void> {
+  const to = a.to ?? process.env.MLFLOW_TRACKING_URI;
+  if (!to || !/^https?:\/\//.test(to)) {
+    throw new ExitError(`mlflow sync needs a tracking server: pass --to http://host:5000 or set MLFLOW_TRACKING_URI (start one with \`mlflow server --port 5000\`).`);
+  }
+  const from = path.resolve(a.from ?? path.join(runsRoot(workspaceRoot()), 'mlruns'));
+  const log = createLogger({ verbose: a.verbose });
+  const s = await syncStore({ from, to, log });
+  log.info(`mlflow sync: ${JSON.stringify(s)}`);
+}

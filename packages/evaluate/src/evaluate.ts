@@ -1,0 +1,80 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import {
+  codeVersion, fmtInt, packageDir, readManifest, readRunInfo, runsRoot, runStage, stageDir, ValidationError,
+  type Manifest, type StageContext, type StageResult,
+} from '@nerflow/core';
+import { readSplit } from '@nerflow/nn';
+import { openStore } from '@nerflow/tracking';
+import { predictSplit } from './predict.js';
+import { writeEvaluation } from './write.js';
+import { wordsForRows } from './words.js';
+
+/** The trained trials of a config: runs/<name>/train/<trial>/ folders with a manifest (not best/). */
+export function trainedTrials(trainDir: string): string[] {
+  if (!existsSync(trainDir)) return [];
+  return readdirSync(trainDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'best' && existsSync(path.join(trainDir, e.name, 'manifest.json')))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** `nerflow evaluate`: score every trained trial on the test split and log to the trial's MLflow run. */
+export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
+  const { config, log } = ctx;
+  const cfg = config.evaluate;
+  const featDir = stageDir(ctx.root, config.name, 'featurize');
+  const trainDir = stageDir(ctx.root, config.name, 'train');
+  const ingestDb = stageDir(ctx.root, config.name, 'ingest', 'corpus.duckdb');
+  const feat = await readManifest(featDir);
+  const splitFile = path.join(featDir, `${cfg.split}.arrow`);
+  if (!feat || !existsSync(splitFile)) throw new ValidationError(`${featDir}: no featurize output (${cfg.split}.arrow). Run \`npx nerflow pipeline --config ${config.name}\` first.`);
+  const trials = trainedTrials(trainDir);
+  if (!trials.length) throw new ValidationError(`${trainDir}: no trained model. Run \`npx nerflow train --config ${config.name}\` first.`);
+  if (!existsSync(ingestDb)) throw new ValidationError(`${ingestDb}: missing (evaluate reads the words from it). Run \`npx nerflow ingest --config ${config.name}\`.`);
+  const code = await codeVersion(['evaluate', 'metrics', 'viz', 'nn', 'core', 'tracking'].map(packageDir));
+  const tags: string[] = (() => {
+    const j = JSON.parse(readFileSync(path.join(featDir, 'tags.json'), 'utf8'));
+    return Array.isArray(j) ? j : j.tags;
+  })();
+  const { file: _f, files: _fs, ...resolved } = config;
+
+  let split: ReturnType<typeof readSplit> | null = null;
+  let words: string[][] | null = null;
+  const results: StageResult[] = [];
+  for (const trial of trials) {
+    const trialDir = path.join(trainDir, trial);
+    const trainManifest = (await readManifest(trialDir)) as Manifest;
+    const trainRun = await readRunInfo(trialDir);
+    const id = { stage: 'evaluate', config: { evaluate: cfg }, upstream: { train: trainManifest.fingerprint, featurize: feat.fingerprint }, code_version: code, inputs: [] };
+    const result = await runStage({
+      id, dir: stageDir(ctx.root, config.name, 'evaluate', trial), force: ctx.force, log,
+      build: async (staging) => {
+        split ??= readSplit(splitFile);
+        words ??= await wordsForRows(ingestDb, split.sentenceIds, split.chunks, split.lengths, split.maxLen);
+        const t0 = performance.now();
+        const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend);
+        const tPredict = (performance.now() - t0) / 1000;
+        const historyFile = path.join(trialDir, 'history.json');
+        const history = existsSync(historyFile) ? JSON.parse(readFileSync(historyFile, 'utf8')) : [];
+        const trialConfig = { ...resolved, data: { ...resolved.data, path: path.relative(ctx.root, resolved.data.path) }, train: trainManifest.config.train };
+        const { report, metrics } = await writeEvaluation(staging, {
+          words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, topConfusions: cfg.top_confusions,
+        });
+        const runId = trainRun?.mlflow_run_id as string | undefined;
+        if (runId) {
+          const store = openStore({ uri: config.tracking.uri, root: runsRoot(ctx.root) });
+          await store.logBatch(runId, { metrics: Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })) });
+          for (const f of ['report.html', 'report.md', 'report.json', 'confusion.png', 'confusion.svg', 'confusion.json', 'predictions.conll']) {
+            if (existsSync(path.join(staging, f))) await store.logArtifact(runId, path.join(staging, f), 'evaluation');
+          }
+        }
+        log.info(`evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(split.n)} ${cfg.split} rows → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`);
+        return { counts: { rows: split.n, entity_f1: report.entity.micro.f1, token_macro_f1: report.token.macro_f1, accuracy: report.token.accuracy }, timings_s: { predict: tPredict }, run: { mlflow_run_id: runId ?? null, backend } };
+      },
+    });
+    results.push(result);
+  }
+  return results;
+}

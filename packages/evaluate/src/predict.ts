@@ -1,0 +1,23 @@
+import { initBackend, loadTagger, makeBatches, type SplitData } from '@nerflow/nn';
+
+/** Predicted tag ids for every row of a split (bucketed batches, no dropout), in the split's row order. */
+export async function predictSplit(modelDir: string, split: SplitData, batchSize: number, backend: string): Promise<{ pred: Int32Array[]; gold: Int32Array[]; backend: string }> {
+  const used = await initBackend(backend as 'auto');
+  const tagger = await loadTagger(modelDir);
+  const pred: Int32Array[] = new Array(split.n);
+  const gold: Int32Array[] = new Array(split.n);
+  try {
+    for (const b of makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false })) {
+      const { predictions } = tagger.evaluateBatch(b);
+      for (let i = 0; i < b.size; i++) {
+        const row = b.index[i];
+        const len = b.lengths[i];
+        pred[row] = predictions.slice(i * b.steps, i * b.steps + len);
+        gold[row] = b.tags.slice(i * b.steps, i * b.steps + len);
+      }
+    }
+  } finally {
+    tagger.dispose();
+  }
+  return { pred, gold, backend: used };
+}

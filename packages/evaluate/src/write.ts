@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '@nerflow/core';
+import { classificationReport, confusionMatrix, entityReport } from '@nerflow/metrics';
+import { svgToPng } from '@nerflow/viz';
+import { confusionSvg, curvesSvg } from './heatmap.js';
+import { reportHtml, reportMarkdown, type Confusion, type Report } from './report.js';
+
+export interface EvaluationInput {
+  /** Words of each sentence (row), real tokens only. */
+  words: string[][];
+  gold: Int32Array[];
+  pred: Int32Array[];
+  tags: string[];
+  sentenceIds: number[];
+  history?: Record<string, number>[];
+  /** The resolved config as YAML. */
+  config: string;
+  trial: string;
+  split?: string;
+  topConfusions?: number;
+}
+
+/**
+ * predictions.conll: `word gold predicted` per token, a blank line between sentences. Whitespace inside a
+ * word (the corpus has one no-break space, `5 storm`) would split the line for conlleval, so it is
+ * written as `_`.
+ */
+export function conll(words: string[][], gold: Int32Array[], pred: Int32Array[], tags: string[]): string {
+  const out: string[] = [];
+  words.forEach((ws, s) => {
+    ws.forEach((w, i) => out.push(`${w.replace(/\s/g, '_') || '_'} ${tags[gold[s][i]]} ${tags[pred[s][i]]}`));
+    out.push('');
+  });
+  return out.join('\n') + '\n';
+}
+
+export function topConfusions(input: EvaluationInput, matrix: number[][], n: number): Confusion[] {
+  const pairs: { g: number; p: number; count: number }[] = [];
+  matrix.forEach((row, g) => row.forEach((count, p) => { if (g !== p && count) pairs.push({ g, p, count }); }));
+  pairs.sort((a, b) => b.count - a.count || a.g - b.g || a.p - b.p);
+  return pairs.slice(0, n).map(({ g, p, count }) => {
+    const examples: string[] = [];
+    for (let s = 0; s < input.gold.length && examples.length < 3; s++) {
+      const i = input.gold[s].findIndex((v, k) => v === g && input.pred[s][k] === p);
+      if (i >= 0) examples.push(input.words[s].map((w, k) => (k === i ? `[[${w}]]` : w)).join(' '));
+    }
+    return { gold: input.tags[g], predicted: input.tags[p], count, examples };
+  });
+}
+
+/**
+ * Score and write everything evaluate produces: report.json (contract), report.md, report.html,
+ * confusion.json/.svg/.png, predictions.conll, curves.svg; returns the report and the MLflow metrics.
+ */
+export async function writeEvaluation(dir: string, input: EvaluationInput): Promise<{ report: Report; metrics: Record<string, number> }> {
+  const token = classificationReport(input.gold, input.pred, input.tags);
+  const entity = entityReport(input.gold, input.pred, input.tags);
+  const { matrix, normalized } = confusionMatrix(input.gold, input.pred, input.tags.length);
+  const report: Report = {
+    token, entity, confusion: { labels: input.tags, matrix }, top_confusions: topConfusions(input, matrix, input.topConfusions ?? 10),
+    trial: input.trial, split: input.split ?? 'test', sentences: input.gold.length,
+  };
+  const heat = confusionSvg(input.tags, matrix);
+  const curves = input.history?.length ? curvesSvg(input.history) : null;
+  await writeJsonAtomic(path.join(dir, 'report.json'), report);
+  await writeJsonAtomic(path.join(dir, 'confusion.json'), { labels: input.tags, matrix, normalized });
+  await writeFileAtomic(path.join(dir, 'confusion.svg'), heat);
+  await writeFileAtomic(path.join(dir, 'confusion.png'), svgToPng(heat, { scale: 1.5 }));
+  if (curves) await writeFileAtomic(path.join(dir, 'curves.svg'), curves);
+  await writeFileAtomic(path.join(dir, 'predictions.conll'), conll(input.words, input.gold, input.pred, input.tags));
+  await writeFileAtomic(path.join(dir, 'report.md'), reportMarkdown(report, input.config));
+  await writeFileAtomic(path.join(dir, 'report.html'), reportHtml(report, { confusion: heat, curves }, input.config));
+  const metrics: Record<string, number> = {
+    test_entity_f1: entity.micro.f1, test_entity_precision: entity.micro.precision, test_entity_recall: entity.micro.recall, test_entity_macro_f1: entity.macro_f1,
+    test_token_macro_f1: token.macro_f1, test_token_weighted_f1: token.weighted_f1, test_token_accuracy: token.accuracy,
+  };
+  for (const [type, s] of Object.entries(entity.per_type)) metrics[`test_f1_${type}`] = s.f1;
+  return { report, metrics };
+}

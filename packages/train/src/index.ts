@@ -1,0 +1,3 @@
+export { train, type TrainOptions } from './train.js';
+export { expandTrials, trialLabel, type Trial } from './sweep.js';
+export { shouldPrune } from './pruner.js';

@@ -1,0 +1,80 @@
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { runsRoot, writeFileAtomic, type StageContext } from '@nerflow/core';
+import { activeRun, flattenParams, openStore, startRun, type ActiveRun, type TrackingStore } from '@nerflow/tracking';
+import type { EpochRecord } from './history.js';
+import type { FeaturizeOutputs } from './inputs.js';
+import { trialLabel, type Trial } from './sweep.js';
+import type { TrialOutcome } from './trial.js';
+import type { TrialSummary } from './trials-table.js';
+
+export interface TrialTracking {
+  runId: string;
+  logEpoch(r: EpochRecord): Promise<void>;
+  finish(outcome: TrialOutcome, stagingDir: string): Promise<void>;
+  /** Run the body; a throw ends the run FAILED, a signal KILLED. */
+  guard<T>(body: () => Promise<T>): Promise<T>;
+}
+
+/** The resolved config as the run's params and config.yaml, with the trial's train section. */
+function resolvedConfig(ctx: StageContext, trial?: Trial) {
+  const { file: _f, files: _fs, ...c } = ctx.config;
+  return { ...c, data: { ...c.data, path: path.relative(ctx.root, c.data.path) }, ...(trial ? { train: trial.train } : {}) };
+}
+
+export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
+  const store: TrackingStore = openStore({ uri: ctx.config.tracking.uri, root: runsRoot(ctx.root) });
+  const experiment = ctx.config.tracking.experiment;
+  const dataset = {
+    name: `${ctx.config.name}/featurize`, digest: fo.manifest.fingerprint.slice(0, 16), source_type: 'local',
+    source: JSON.stringify({ uri: path.relative(ctx.root, fo.dir) }), context: 'training' as const,
+    profile: JSON.stringify(fo.manifest.counts),
+  };
+  const configYaml = async (dir: string, trial?: Trial) => {
+    const file = path.join(dir, 'config.yaml');
+    await writeFileAtomic(file, stringify(resolvedConfig(ctx, trial)));
+    return file;
+  };
+  return {
+    store,
+    async startSweep(trials: Trial[]): Promise<{ runId: string; experimentId: string }> {
+      const run = await startRun(store, {
+        experiment, runName: `${ctx.config.name}-sweep`,
+        description: `Sweep of ${ctx.config.name}: ${trials.length} trials (${ctx.config.sweep?.method}) over ${Object.keys(ctx.config.sweep?.params ?? {}).join(', ')}`,
+        tags: { 'nerflow.config': ctx.config.name, 'nerflow.kind': 'sweep' },
+        params: flattenParams({ sweep: ctx.config.sweep }),
+      });
+      return { runId: run.runId, experimentId: run.experimentId };
+    },
+    async startTrial(trial: Trial, backend: string, parentRunId?: string): Promise<TrialTracking> {
+      const run: ActiveRun = await startRun(store, {
+        experiment, runName: trial.id === 'main' ? ctx.config.name : `${ctx.config.name}/${trial.id}`, parentRunId,
+        description: ctx.config.description ? `${ctx.config.description}${trial.id !== 'main' ? ` — ${trialLabel(trial)}` : ''}` : undefined,
+        tags: { 'nerflow.config': ctx.config.name, 'nerflow.trial': trial.id, 'nerflow.backend': backend, 'nerflow.kind': 'trial', 'nerflow.trial_label': trialLabel(trial) },
+        params: flattenParams(resolvedConfig(ctx, trial)),
+      });
+      await run.logInputs([dataset]);
+      return {
+        runId: run.runId,
+        logEpoch: (r) => run.logMetrics({ ...r }, r.epoch),
+        async finish(outcome, stagingDir) {
+          await run.setTags({ 'nerflow.status': outcome.status, 'nerflow.best_epoch': String(outcome.bestEpoch) });
+          await run.logArtifact(await configYaml(stagingDir, trial));
+          await run.logArtifact(path.join(stagingDir, 'history.json'));
+          await run.logArtifact(path.join(stagingDir, 'model'), 'model');
+        },
+        guard: (body) => run.guard(body),
+      };
+    },
+    async finishSweep(parent: { runId: string; experimentId: string }, summaries: TrialSummary[], best: { trial: string; overrides: Record<string, unknown>; value: number } | null, trainDir: string, status: 'FINISHED' | 'FAILED') {
+      const run = activeRun(store, parent.runId, parent.experimentId);
+      if (best) {
+        await run.logParams(Object.fromEntries(Object.entries(best.overrides).map(([k, v]) => [`best.${k}`, String(v)])));
+        await run.setTags({ 'nerflow.best_trial': best.trial });
+        await run.logMetrics({ [`best_${ctx.config.sweep?.metric ?? 'metric'}`]: best.value, trials: summaries.length }, 0);
+      }
+      for (const f of ['trials.csv', 'trials.svg', 'trials.png']) await run.logArtifact(path.join(trainDir, f)).catch(() => undefined);
+      await run.end(status);
+    },
+  };
+}

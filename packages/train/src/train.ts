@@ -1,0 +1,176 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  codeVersion, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
+  type StageContext, type StageIdentity, type StageResult,
+} from '@nerflow/core';
+import { initBackend, readSplit } from '@nerflow/nn';
+import type { EpochRecord } from './history.js';
+import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
+import { shouldPrune } from './pruner.js';
+import { expandTrials, trialLabel, type Trial } from './sweep.js';
+import { openTracking, type TrialTracking } from './tracking.js';
+import { runTrial, type TrialData } from './trial.js';
+import { writeTrialsTable, type TrialSummary } from './trials-table.js';
+
+export interface TrainOptions {
+  /** Continue interrupted trials from their last finished epoch. */
+  resume?: boolean;
+  /** Run only this trial (used by parallel workers and the Nx per-trial targets). */
+  trial?: string;
+  /** MLflow parent run of the sweep (given to workers). */
+  parentRunId?: string;
+}
+
+/** The metrics file that goes into the cached outputs: no clock times, so it is the same on a rerun. */
+function deterministicHistory(h: EpochRecord[]) {
+  return h.map(({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }) => ({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }));
+}
+
+async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): Promise<StageIdentity> {
+  return { stage: 'train', config: { train: trial.train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: [] };
+}
+
+/** The other trials' per-epoch values of the sweep metric (finished or still running), for pruning. */
+function otherHistories(trainDir: string, trials: Trial[], self: string, metric: string): number[][] {
+  const out: number[][] = [];
+  for (const t of trials) {
+    if (t.id === self) continue;
+    for (const f of [path.join(trainDir, t.id, 'history.json'), path.join(trainDir, `.${t.id}.work`, 'state.json')]) {
+      if (!existsSync(f)) continue;
+      try {
+        const j = JSON.parse(readFileSync(f, 'utf8'));
+        const h: Record<string, number>[] = Array.isArray(j) ? j : j.history;
+        out.push(h.map((r) => r[metric]));
+        break;
+      } catch {
+        /* a file being written: skip it this time */
+      }
+    }
+  }
+  return out;
+}
+
+/** `nerflow train`: every trial of the config (the baseline, or each point of its sweep). */
+export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise<StageResult[]> {
+  const { config, log } = ctx;
+  const fo = await featurizeOutputs(ctx);
+  const all = expandTrials(config);
+  const trials = opts.trial ? all.filter((t) => t.id === opts.trial) : all;
+  if (opts.trial && !trials.length) throw new Error(`no trial ${opts.trial} in ${config.file}; trials: ${all.map((t) => t.id).join(', ')}`);
+  const trainDir = stageDir(ctx.root, config.name, 'train');
+  const code = await codeVersion(['train', 'nn', 'metrics', 'core', 'tracking'].map(packageDir));
+
+  // Which trials need work?
+  const pending: Trial[] = [];
+  for (const t of trials) {
+    const fp = stageFingerprint(await trialIdentity(t, fo, code));
+    if (ctx.force || !(await isUpToDate(path.join(trainDir, t.id), fp))) pending.push(t);
+  }
+  if (!pending.length) log.info(`train: all ${trials.length} trial(s) up to date (${path.relative(process.cwd(), trainDir)}); use --force to retrain.`);
+
+  let data: TrialData | null = null;
+  let backend = '';
+  const tracking = pending.length ? await openTracking(ctx, fo) : null;
+  const isSweep = all.length > 1;
+  let parentRunId = opts.parentRunId;
+  let sweepRun: { runId: string; experimentId: string } | null = null;
+  if (tracking && isSweep && !parentRunId) {
+    sweepRun = await tracking.startSweep(all);
+    parentRunId = sweepRun.runId;
+  }
+
+  const results: StageResult[] = [];
+  let failed: unknown = null;
+  try {
+    for (const [i, trial] of trials.entries()) {
+      const id = await trialIdentity(trial, fo, code);
+      if (!pending.includes(trial)) {
+        results.push({ manifest: (await isUpToDate(path.join(trainDir, trial.id), stageFingerprint(id)))!, upToDate: true, dir: path.join(trainDir, trial.id) });
+        continue;
+      }
+      if (!data) {
+        backend = await initBackend(config.train.backend);
+        log.info(`train: backend ${backend}; ${fo.tags.length} tags, vocabulary ${fo.vocabSize}`);
+        data = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
+      }
+      log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)})`);
+      const workDir = path.join(trainDir, `.${trial.id}.work`);
+      const run: TrialTracking = await tracking!.startTrial(trial, backend, parentRunId);
+      const result = await run.guard(() =>
+        runStage({
+          id, dir: path.join(trainDir, trial.id), force: true, log,
+          build: async (staging) => {
+            const t0 = performance.now();
+            const outcome = await runTrial({
+              trial, data: data!, workDir, resume: !!opts.resume, log,
+              onEpoch: (r) => run.logEpoch(r),
+              prune: isSweep && config.sweep ? {
+                sweep: config.sweep,
+                check: async (epoch, value) => shouldPrune(config.sweep!.pruner, config.sweep!.goal, epoch, value, otherHistories(trainDir, all, trial.id, config.sweep!.metric)),
+              } : undefined,
+            });
+            const modelDir = path.join(staging, 'model');
+            await cp(outcome.modelDir, modelDir, { recursive: true });
+            // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
+            await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
+            await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
+            await writeFileAtomic(path.join(staging, 'history.json'), JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n');
+            await run.finish(outcome, staging);
+            await rm(workDir, { recursive: true, force: true });
+            const seconds = (performance.now() - t0) / 1000;
+            log.info(`train: ${trial.id} ${outcome.status} after ${outcome.history.length} epoch(s) in ${fmtSeconds(seconds)}; best ${config.train.early_stopping.monitor} ${outcome.bestValue?.toFixed(4)} at epoch ${outcome.bestEpoch}`);
+            return {
+              counts: { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides },
+              timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
+              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, backend, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
+            };
+          },
+        }),
+      );
+      results.push(result);
+    }
+  } catch (e) {
+    failed = e;
+  }
+  if (!opts.trial) {
+    const summaries = await summarize(trainDir, all);
+    if (summaries.length) await writeTrialsTable(trainDir, summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
+    const best = pickBest(summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
+    if (best) {
+      await replaceDirAtomic(path.join(trainDir, 'best'), async (staging) => {
+        await cp(path.join(trainDir, best.trial, 'model'), path.join(staging, 'model'), { recursive: true });
+        await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify({ trial: best.trial, overrides: best.overrides, value: best.value }, null, 2) + '\n');
+      });
+      if (isSweep) log.info(`train: best trial ${best.trial} (${config.sweep?.metric} ${best.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))}`);
+    }
+    if (tracking && sweepRun) await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
+  }
+  if (failed) throw failed;
+  return results;
+}
+
+async function summarize(trainDir: string, trials: Trial[]): Promise<TrialSummary[]> {
+  const out: TrialSummary[] = [];
+  for (const t of trials) {
+    const dir = path.join(trainDir, t.id);
+    if (!existsSync(path.join(dir, 'manifest.json'))) continue;
+    const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+    const run = existsSync(path.join(dir, 'run.json')) ? JSON.parse(await readFile(path.join(dir, 'run.json'), 'utf8')) : {};
+    const history: Record<string, number>[] = JSON.parse(await readFile(path.join(dir, 'history.json'), 'utf8'));
+    out.push({ trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status, seconds: run.timings_s?.train ?? null, mlflowRunId: run.mlflow_run_id ?? null });
+  }
+  return out;
+}
+
+function pickBest(s: TrialSummary[], metric: string, goal: 'maximize' | 'minimize') {
+  let best: { trial: string; overrides: Record<string, unknown>; value: number } | null = null;
+  for (const t of s) {
+    const values = t.history.map((r) => r[metric]).filter(Number.isFinite);
+    if (!values.length) continue;
+    const v = goal === 'maximize' ? Math.max(...values) : Math.min(...values);
+    if (!best || (goal === 'maximize' ? v > best.value : v < best.value)) best = { trial: t.trial, overrides: t.overrides, value: v };
+  }
+  return best;
+}

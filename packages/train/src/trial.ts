@@ -1,0 +1,170 @@
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fmtInt, fmtSeconds, writeJsonAtomic, type Logger, type SweepConfig } from '@nerflow/core';
+import { entityF1FromIds } from '@nerflow/metrics';
+import { createTagger, loadTagger, makeBatches, type Batch, type SplitData, type Tagger, type TaggerSpec } from '@nerflow/nn';
+import { isImprovement, type EpochRecord } from './history.js';
+import type { Trial } from './sweep.js';
+
+export interface TrialData {
+  train: SplitData;
+  val: SplitData;
+  tags: string[];
+  vocabSize: number;
+}
+
+export interface TrialRunOptions {
+  trial: Trial;
+  data: TrialData;
+  /** Persistent work folder: checkpoints after every epoch, kept when the run is interrupted. */
+  workDir: string;
+  resume: boolean;
+  log: Logger;
+  /** Called after every epoch (MLflow logging). */
+  onEpoch?: (r: EpochRecord) => Promise<void>;
+  /** Sweep pruning: true stops the trial. */
+  prune?: { sweep: SweepConfig; check: (epoch: number, value: number) => Promise<boolean> };
+}
+
+export interface TrialOutcome {
+  history: EpochRecord[];
+  bestEpoch: number;
+  bestValue: number | null;
+  status: 'finished' | 'early_stopped' | 'pruned';
+  /** Folder with the best (or last) model in TensorFlow.js format. */
+  modelDir: string;
+}
+
+interface TrainState {
+  epochsDone: number;
+  history: EpochRecord[];
+  bestEpoch: number;
+  bestValue: number | null;
+  badEpochs: number;
+}
+
+export function taggerSpec(trial: Trial, data: Pick<TrialData, 'tags' | 'vocabSize'>): TaggerSpec {
+  const t = trial.train;
+  return {
+    kind: t.model, vocabSize: data.vocabSize, numTags: data.tags.length, embeddingDim: t.embedding_dim, lstmUnits: t.lstm_units,
+    dropout: t.dropout, recurrentDropout: t.recurrent_dropout, learningRate: t.optimizer.learning_rate, seed: t.seed,
+  };
+}
+
+/** Real (non-padding) tokens in a batch. */
+function realTokens(b: Batch): number {
+  let n = 0;
+  for (let i = 0; i < b.size; i++) n += b.lengths[i];
+  return n;
+}
+
+/** Loss, token accuracy and entity F1 on a split, padding never counted. */
+export function validate(tagger: Tagger, split: SplitData, tags: string[], batchSize: number): { loss: number; tokenAccuracy: number; entityF1: number } {
+  const batches = makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
+  let lossSum = 0;
+  let tokens = 0;
+  let correct = 0;
+  const gold: Int32Array[] = [];
+  const pred: Int32Array[] = [];
+  for (const b of batches) {
+    const { loss, predictions } = tagger.evaluateBatch(b);
+    const n = realTokens(b);
+    lossSum += loss * n;
+    tokens += n;
+    for (let i = 0; i < b.size; i++) {
+      const len = b.lengths[i];
+      const g = b.tags.subarray(i * b.steps, i * b.steps + len);
+      const p = predictions.subarray(i * b.steps, i * b.steps + len);
+      for (let k = 0; k < len; k++) if (g[k] === p[k]) correct++;
+      gold.push(g);
+      pred.push(p);
+    }
+  }
+  return { loss: lossSum / Math.max(1, tokens), tokenAccuracy: correct / Math.max(1, tokens), entityF1: entityF1FromIds(gold, pred, tags) };
+}
+
+async function saveCheckpoint(workDir: string, tagger: Tagger, state: TrainState, best: boolean): Promise<void> {
+  const tmp = path.join(workDir, '.last.tmp');
+  await rm(tmp, { recursive: true, force: true });
+  await tagger.save(tmp);
+  const last = path.join(workDir, 'last');
+  await rm(last, { recursive: true, force: true });
+  await cp(tmp, last, { recursive: true });
+  if (best) {
+    const bestDir = path.join(workDir, 'best');
+    await rm(bestDir, { recursive: true, force: true });
+    await cp(tmp, bestDir, { recursive: true });
+  }
+  await rm(tmp, { recursive: true, force: true });
+  await writeJsonAtomic(path.join(workDir, 'state.json'), state);
+}
+
+/** Train one trial: epochs of bucketed batches, validation, checkpoints, early stopping, pruning. */
+export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
+  const cfg = o.trial.train;
+  const spec = taggerSpec(o.trial, o.data);
+  await mkdir(o.workDir, { recursive: true });
+  let state: TrainState = { epochsDone: 0, history: [], bestEpoch: 0, bestValue: null, badEpochs: 0 };
+  let tagger: Tagger;
+  const stateFile = path.join(o.workDir, 'state.json');
+  if (o.resume && existsSync(stateFile) && existsSync(path.join(o.workDir, 'last'))) {
+    state = JSON.parse(await readFile(stateFile, 'utf8'));
+    tagger = await loadTagger(path.join(o.workDir, 'last'), { withOptimizer: true });
+    o.log.info(`train: resuming ${o.trial.id} after epoch ${state.epochsDone}`);
+  } else {
+    await rm(o.workDir, { recursive: true, force: true });
+    await mkdir(o.workDir, { recursive: true });
+    tagger = createTagger(spec);
+  }
+  let status: TrialOutcome['status'] = 'finished';
+  try {
+    for (let epoch = state.epochsDone + 1; epoch <= cfg.epochs; epoch++) {
+      let batches = makeBatches(o.data.train, { batchSize: cfg.batch_size, seed: cfg.seed, epoch, shuffle: true });
+      if (cfg.max_batches_per_epoch) batches = batches.slice(0, cfg.max_batches_per_epoch);
+      const bar = o.log.progress(`epoch ${epoch}/${cfg.epochs}`, batches.length, 'batches');
+      const t0 = performance.now();
+      let lossSum = 0;
+      let tokens = 0;
+      for (let i = 0; i < batches.length; i++) {
+        const n = realTokens(batches[i]);
+        lossSum += tagger.trainBatch(batches[i]) * n;
+        tokens += n;
+        const el = (performance.now() - t0) / 1000;
+        bar.update(i + 1, `loss ${(lossSum / tokens).toFixed(4)} ${fmtInt(Math.round(tokens / el))} tok/s`);
+      }
+      const trainSeconds = (performance.now() - t0) / 1000;
+      const v = validate(tagger, o.data.val, o.data.tags, 256);
+      const record: EpochRecord = {
+        epoch, loss: lossSum / Math.max(1, tokens), val_loss: v.loss, val_token_accuracy: v.tokenAccuracy, val_entity_f1: v.entityF1,
+        epoch_seconds: trainSeconds, tokens_per_s: tokens / trainSeconds,
+      };
+      bar.finish(`loss ${record.loss.toFixed(4)} val_loss ${v.loss.toFixed(4)} val_acc ${v.tokenAccuracy.toFixed(4)} val_entity_f1 ${v.entityF1.toFixed(4)} (${fmtSeconds(trainSeconds)}, ${fmtInt(Math.round(record.tokens_per_s))} tok/s)`);
+      state.history.push(record);
+      state.epochsDone = epoch;
+      const monitor = cfg.early_stopping.monitor;
+      const improved = isImprovement(monitor, record[monitor], state.bestValue);
+      if (improved) {
+        state.bestValue = record[monitor];
+        state.bestEpoch = epoch;
+        state.badEpochs = 0;
+      } else state.badEpochs++;
+      await saveCheckpoint(o.workDir, tagger, state, improved);
+      await o.onEpoch?.(record);
+      if (o.prune && (await o.prune.check(epoch, (record as unknown as Record<string, number>)[o.prune.sweep.metric]))) {
+        status = 'pruned';
+        o.log.info(`train: ${o.trial.id} pruned after epoch ${epoch} (${o.prune.sweep.metric} ${(record as unknown as Record<string, number>)[o.prune.sweep.metric].toFixed(4)} is below the other trials)`);
+        break;
+      }
+      if (state.badEpochs > cfg.early_stopping.patience) {
+        status = 'early_stopped';
+        o.log.info(`train: early stop after epoch ${epoch}: ${monitor} did not improve for ${state.badEpochs} epochs (best ${state.bestValue?.toFixed(4)} at epoch ${state.bestEpoch})`);
+        break;
+      }
+    }
+  } finally {
+    tagger.dispose();
+  }
+  const modelDir = path.join(o.workDir, cfg.early_stopping.restore_best && existsSync(path.join(o.workDir, 'best')) ? 'best' : 'last');
+  return { history: state.history, bestEpoch: state.bestEpoch, bestValue: state.bestValue, status, modelDir };
+}
