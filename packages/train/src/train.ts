@@ -113,6 +113,8 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             });
             const modelDir = path.join(staging, 'model');
             await cp(outcome.modelDir, modelDir, { recursive: true });
+            // the published model is weights only (last/ also holds the optimizer state for --resume)
+            for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
             // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
             await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
             await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));

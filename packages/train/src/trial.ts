@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fmtInt, fmtSeconds, writeJsonAtomic, type Logger, type SweepConfig } from '@nerflow/core';
 import { entityF1FromIds } from '@nerflow/metrics';
@@ -84,19 +84,19 @@ export function validate(tagger: Tagger, split: SplitData, tags: string[], batch
   return { loss: lossSum / Math.max(1, tokens), tokenAccuracy: correct / Math.max(1, tokens), entityF1: entityF1FromIds(gold, pred, tags) };
 }
 
+/** Replace `dir` with a fresh save, written beside it first so a kill mid-write leaves the old one. */
+async function saveInto(dir: string, tagger: Tagger, withOptimizer: boolean): Promise<void> {
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await tagger.save(tmp, { withOptimizer });
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}
+
+/** After every epoch: last/ (weights + optimizer state, for --resume), best/ when it improved, then state.json. */
 async function saveCheckpoint(workDir: string, tagger: Tagger, state: TrainState, best: boolean): Promise<void> {
-  const tmp = path.join(workDir, '.last.tmp');
-  await rm(tmp, { recursive: true, force: true });
-  await tagger.save(tmp);
-  const last = path.join(workDir, 'last');
-  await rm(last, { recursive: true, force: true });
-  await cp(tmp, last, { recursive: true });
-  if (best) {
-    const bestDir = path.join(workDir, 'best');
-    await rm(bestDir, { recursive: true, force: true });
-    await cp(tmp, bestDir, { recursive: true });
-  }
-  await rm(tmp, { recursive: true, force: true });
+  await saveInto(path.join(workDir, 'last'), tagger, true);
+  if (best) await saveInto(path.join(workDir, 'best'), tagger, false);
   await writeJsonAtomic(path.join(workDir, 'state.json'), state);
 }
 

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { repoRoot, sha256File } from '@nerflow/core';
+
+const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
+const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
+
+/** A workspace of its own (configs/, runs/) with a tiny config on the real corpus. */
+function workspace(configs: Record<string, string>): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-e2e-'));
+  mkdirSync(path.join(root, 'configs'));
+  writeFileSync(path.join(root, 'nx.json'), '{}');
+  writeFileSync(path.join(root, 'configs', 'tiny.yaml'), `data:\n  path: ${corpus}\n  limit_sentences: 300\ntrain:\n  epochs: 1\n  lstm_units: 8\n  embedding_dim: 8\ntracking:\n  experiment: e2e\n`);
+  for (const [name, text] of Object.entries(configs)) writeFileSync(path.join(root, 'configs', name), text);
+  return root;
+}
+
+function nerflow(root: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function mlflowRuns(root: string): { meta: Record<string, unknown>; dir: string }[] {
+  const store = path.join(root, 'runs', 'mlruns');
+  const out: { meta: Record<string, unknown>; dir: string }[] = [];
+  for (const exp of readdirSync(store)) {
+    const ed = path.join(store, exp);
+    for (const run of readdirSync(ed)) {
+      const m = path.join(ed, run, 'meta.yaml');
+      if (run !== 'datasets' && run !== 'tags' && existsSync(m)) out.push({ meta: parse(readFileSync(m, 'utf8')), dir: path.join(ed, run) });
+    }
+  }
+  return out;
+}
+
+test('--help lists every command; a bad config is exit 1 with one message and no stack', () => {
+  const root = workspace({ 'bad.yaml': 'train:\n  lstm_unit: 3\n' });
+  const help = nerflow(root, '--help');
+  assert.equal(help.code, 0);
+  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow']) assert.match(help.out, new RegExp(`nerflow ${c}`));
+  const bad = nerflow(root, 'ingest', '--config', 'bad.yaml');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /bad\.yaml:2: unknown key "train\.lstm_unit" \(did you mean "train\.lstm_units"\?\)/);
+  assert.doesNotMatch(bad.err, /\n\s+at /, 'no stack trace');
+  const missing = nerflow(root, 'train', '--config', 'tiny.yaml');
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /Run `npx nerflow featurize --config tiny` first/);
+});
+
+test('pipeline on real data: every stage output, MLflow run with params and per-epoch metrics, then incremental reruns', () => {
+  const root = workspace({});
+  const first = nerflow(root, 'pipeline', '--config', 'tiny.yaml');
+  assert.equal(first.code, 0, first.err);
+  for (const f of ['ingest/corpus.duckdb', 'featurize/train.arrow', 'train/main/model/model.json', 'train/main/model/vocab.json', 'train/main/history.json', 'evaluate/main/report.html', 'evaluate/main/predictions.conll']) {
+    assert.ok(existsSync(path.join(root, 'runs', 'tiny', f)), f);
+  }
+  const runs = mlflowRuns(root);
+  assert.equal(runs.length, 1);
+  const [run] = runs;
+  assert.equal(run.meta.status, 3, 'FINISHED');
+  assert.equal(readFileSync(path.join(run.dir, 'params', 'train.lstm_units'), 'utf8'), '8');
+  assert.match(readFileSync(path.join(run.dir, 'metrics', 'val_entity_f1'), 'utf8'), /^\d+ [\d.e-]+ 1\n$/);
+  assert.ok(existsSync(path.join(run.dir, 'metrics', 'test_entity_f1')), 'evaluate logs to the training run');
+  assert.ok(existsSync(path.join(run.dir, 'artifacts', 'evaluation', 'report.html')));
+  assert.equal(readFileSync(path.join(run.dir, 'tags', 'nerflow.backend'), 'utf8'), 'wasm');
+  const weights = path.join(root, 'runs/tiny/train/main/model/weights.bin');
+  const w1 = readFileSync(weights);
+
+  const again = nerflow(root, 'pipeline', '--config', 'tiny.yaml');
+  assert.equal(again.code, 0);
+  assert.equal((again.err.match(/up to date/g) ?? []).length, 4, again.err);
+
+  // a train-only change: ingest and featurize stay up to date, train and evaluate rerun
+  const changed = nerflow(root, 'pipeline', '--config', 'tiny.yaml', '--set', 'train.lstm_units=6');
+  assert.equal(changed.code, 0, changed.err);
+  assert.match(changed.err, /ingest: up to date/);
+  assert.match(changed.err, /featurize: up to date/);
+  assert.doesNotMatch(changed.err, /train: all 1 trial\(s\) up to date/);
+  assert.match(changed.err, /evaluate: main: entity F1/);
+
+  // retraining the original config gives bit-identical weights
+  const back = nerflow(root, 'train', '--config', 'tiny.yaml', '--force');
+  assert.equal(back.code, 0, back.err);
+  assert.deepEqual(readFileSync(weights), w1);
+});
+
+test('sweep: one parent run with a child per trial; adding a grid value trains only the new trial; report ranks them', async () => {
+  const sweep = (units: number[]) => `extends: tiny.yaml\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [${units.join(', ')}]\n`;
+  const root = workspace({ 'sw.yaml': sweep([4, 6]) });
+  const r = nerflow(root, 'pipeline', '--config', 'sw.yaml');
+  assert.equal(r.code, 0, r.err);
+  const runs = mlflowRuns(root);
+  const parent = runs.find((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === 'sweep')!;
+  const children = runs.filter((x) => existsSync(path.join(x.dir, 'tags', 'mlflow.parentRunId')));
+  assert.equal(children.length, 2);
+  for (const c of children) assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parent.meta.run_id);
+  assert.ok(existsSync(path.join(parent.dir, 'artifacts', 'trials.csv')));
+  assert.ok(existsSync(path.join(parent.dir, 'params', 'best.train.lstm_units')));
+  const csv = readFileSync(path.join(root, 'runs/sw/train/trials.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv.length, 3);
+  assert.match(csv[0], /^rank,trial,train\.lstm_units,best_val_entity_f1,epochs,status,seconds,mlflow_run_id$/);
+  assert.ok(existsSync(path.join(root, 'runs/sw/train/best/model/model.json')));
+
+  writeFileSync(path.join(root, 'configs', 'sw.yaml'), sweep([4, 6, 5]));
+  const more = nerflow(root, 'train', '--config', 'sw.yaml');
+  assert.equal(more.code, 0, more.err);
+  assert.equal((more.err.match(/train: trial \d\/3/g) ?? []).length, 1, `only the new trial trains:\n${more.err}`);
+  const report = nerflow(root, 'report', '--config', 'sw.yaml');
+  assert.equal(report.code, 0, report.err);
+  assert.match(report.out, /^rank\s+trial\s+entity F1/);
+  assert.equal(report.out.trim().split('\n').length, 2 + 3);
+});
+
+test('an interrupted training run ends KILLED and --resume continues from the last finished epoch', async () => {
+  const root = workspace({ 'long.yaml': 'extends: tiny.yaml\ndata:\n  limit_sentences: 3000\ntrain:\n  epochs: 4\n  lstm_units: 24\n' });
+  assert.equal(nerflow(root, 'featurize', '--config', 'long.yaml').code, 1, 'featurize needs ingest first');
+  assert.equal(nerflow(root, 'ingest', '--config', 'long.yaml').code, 0);
+  assert.equal(nerflow(root, 'featurize', '--config', 'long.yaml').code, 0);
+  const p = spawn(process.execPath, [bin, 'train', '--config', 'long.yaml'], { cwd: root, env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+  let err = '';
+  await new Promise<void>((resolve) => {
+    p.stderr.on('data', (d) => {
+      err += d;
+      if (/epoch 1\/4 \S+ batches 100%/.test(err)) resolve();
+    });
+  });
+  // wait for the epoch's checkpoint, then interrupt
+  const state = path.join(root, 'runs/long/train/.main.work/state.json');
+  while (!existsSync(state)) await new Promise((r) => setTimeout(r, 50));
+  p.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => p.on('close', r));
+  assert.equal(code, 130);
+  const [run] = mlflowRuns(root);
+  assert.equal(run.meta.status, 5, 'KILLED');
+  assert.equal(JSON.parse(readFileSync(state, 'utf8')).epochsDone >= 1, true);
+  assert.ok(!existsSync(path.join(root, 'runs/long/train/main/manifest.json')), 'no finished output from a killed run');
+  const resumed = nerflow(root, 'train', '--config', 'long.yaml', '--resume');
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.match(resumed.err, /resuming main after epoch [1-3]/);
+  assert.doesNotMatch(resumed.err, /epoch 1\/4 /, 'the finished epoch is not trained again');
+  const history = JSON.parse(readFileSync(path.join(root, 'runs/long/train/main/history.json'), 'utf8'));
+  assert.deepEqual(history.map((h: { epoch: number }) => h.epoch), [1, 2, 3, 4]);
+  assert.ok((await sha256File(path.join(root, 'runs/long/train/main/model/weights.bin'))).length === 64);
+});

@@ -1,0 +1,38 @@
+// The nerflow side of `npm run bench:train`: the baseline model on the real train split's bucketed
+// batches; writes the timed batches for the PyTorch side and prints one JSON line.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createTagger, initBackend, makeBatches, readSplit } from '@nerflow/nn';
+
+const [featDir, outFile, nTimed, nWarm] = process.argv.slice(2);
+const timed = Number(nTimed);
+const warm = Number(nWarm);
+const backend = await initBackend('auto');
+const split = readSplit(path.join(featDir, 'train.arrow'));
+const vocab = Number(split.meta.vocab_size);
+const tags = JSON.parse(split.meta.tags).length;
+const all = makeBatches(split, { batchSize: 32, seed: 42, epoch: 1, shuffle: true });
+const epochTokens = all.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0);
+// every k-th batch of the shuffled epoch, so the sample has the epoch's mix of lengths
+const stride = Math.max(1, Math.floor(all.length / (timed + warm)));
+const sample = all.filter((_, i) => i % stride === 0).slice(0, timed + warm);
+const spec = { kind: 'fused' as const, vocabSize: vocab, numTags: tags, embeddingDim: 50, lstmUnits: 100, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.001, seed: 42 };
+
+// batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]
+const header = Buffer.from(JSON.stringify({ vocab, tags, embedding_dim: 50, lstm_units: 100, dropout: 0.1, learning_rate: 0.001, warmup: warm, batches: sample.map((b) => ({ size: b.size, steps: b.steps })) }));
+const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
+for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+writeFileSync(outFile, Buffer.concat(parts));
+
+const tagger = createTagger(spec);
+let peak = process.memoryUsage().rss;
+for (const b of sample.slice(0, warm)) tagger.trainBatch(b);
+const t0 = performance.now();
+let real = 0;
+for (const b of sample.slice(warm)) {
+  tagger.trainBatch(b);
+  real += b.lengths.reduce((a, c) => a + c, 0);
+  peak = Math.max(peak, process.memoryUsage().rss);
+}
+const seconds = (performance.now() - t0) / 1000;
+console.log(JSON.stringify({ backend, ms_per_batch: (1000 * seconds) / timed, tokens_per_s: real / seconds, seconds, epoch_tokens: epochTokens, epoch_batches: all.length, peak_rss: peak }));

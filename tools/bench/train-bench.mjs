@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// npm run bench:train [-- --quick] [-- --batches N]
+// Trains the baseline shapes (embedding 50, BiLSTM 100, batch 32, Adam) on the real train split for a fixed
+// number of bucketed batches with nerflow AND with the same model in PyTorch (Debian's python3-torch, OpenBLAS,
+// 2 threads) on the SAME batches, side by side, and extrapolates seconds per epoch from real tokens.
+// The last line is exactly: nerflow_s_per_epoch=<x> pytorch_s_per_epoch=<y> ratio=<x/y>
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const nIdx = args.indexOf('--batches');
+const timedBatches = nIdx >= 0 ? Number(args[nIdx + 1]) : quick ? 60 : 300;
+const warmup = quick ? 5 : 10;
+
+function sh(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (exit ${r.status})`);
+}
+
+// 1. the real train split, featurized by nerflow itself
+const featDir = path.join(root, 'runs', 'baseline', 'featurize');
+if (!existsSync(path.join(featDir, 'train.arrow'))) {
+  console.log('bench: ingesting and featurizing the real corpus (baseline.yaml) first');
+  for (const stage of ['ingest', 'featurize']) sh(process.execPath, [path.join(root, 'packages/cli/bin/nerflow.js'), stage, '--config', 'baseline.yaml', '--quiet']);
+}
+
+// 2. PyTorch with OpenBLAS (pthread): install from Debian if missing
+const py = '/usr/bin/python3';
+const hasTorch = () => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+const hasOpenblas = () => existsSync('/usr/lib/x86_64-linux-gnu/openblas-pthread');
+if (!hasTorch() || !hasOpenblas()) {
+  console.log('bench: installing python3-torch and libopenblas0-pthread from Debian (apt-get)');
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  sh(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'update', '-qq']);
+  sh(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+// 3. nerflow side (TypeScript through tsx) writes the batches for PyTorch and times itself
+const work = mkdtempSync(path.join(tmpdir(), 'nerflow-bench-'));
+const batchesFile = path.join(work, 'batches.bin');
+const node = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/nerflow-bench.ts'), featDir, batchesFile, String(timedBatches), String(warmup)], {
+  cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+});
+if (node.status !== 0) throw new Error('nerflow side failed');
+const ours = JSON.parse(node.stdout.trim().split('\n').at(-1));
+
+// 4. PyTorch side on the same batches
+const torchRun = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], {
+  encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2', BENCH_THREADS: '2' },
+});
+if (torchRun.status !== 0) throw new Error('PyTorch side failed');
+const theirs = JSON.parse(torchRun.stdout.trim().split('\n').at(-1));
+
+const epochTokens = ours.epoch_tokens;
+const nerflowEpoch = epochTokens / ours.tokens_per_s;
+const torchEpoch = epochTokens / theirs.tokens_per_s;
+const row = (name, r, epoch) => `| ${name.padEnd(38)} | ${r.ms_per_batch.toFixed(1).padStart(8)} | ${Math.round(r.tokens_per_s).toLocaleString('en-US').padStart(10)} | ${epoch.toFixed(1).padStart(8)} |`;
+console.log(`\n${timedBatches} timed batches of the real train split (batch 32, bucketed; ${warmup} warm-up), epoch = ${ours.epoch_batches} batches, ${epochTokens.toLocaleString('en-US')} real tokens`);
+console.log('| implementation                         | ms/batch | tokens/s   | s/epoch  |');
+console.log('| --- | ---: | ---: | ---: |');
+console.log(row(`nerflow (${ours.backend}, fused BiLSTM)`, ours, nerflowEpoch));
+console.log(row(`PyTorch ${theirs.torch} CPU, ${theirs.threads} threads`, theirs, torchEpoch));
+console.log(`BLAS used by PyTorch: ${theirs.blas}; nerflow peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB`);
+console.log(`nerflow_s_per_epoch=${nerflowEpoch.toFixed(1)} pytorch_s_per_epoch=${torchEpoch.toFixed(1)} ratio=${(nerflowEpoch / torchEpoch).toFixed(3)}`);
