@@ -5,7 +5,7 @@
 // 2 threads) on the SAME batches, side by side, and extrapolates seconds per epoch from real tokens.
 // The last line is exactly: nerflow_s_per_epoch=<x> pytorch_s_per_epoch=<y> ratio=<x/y>
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
