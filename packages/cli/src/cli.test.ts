@@ -147,3 +147,18 @@ test('an interrupted training run ends KILLED and --resume continues from the la
   assert.deepEqual(history.map((h: { epoch: number }) => h.epoch), [1, 2, 3, 4]);
   assert.ok((await sha256File(path.join(root, 'runs/long/train/main/model/weights.bin'))).length === 64);
 });
+
+test('sweep.parallel: 2 trains two trials in two worker processes into one store, both children under one parent', () => {
+  const root = workspace({ 'par.yaml': 'extends: tiny.yaml\nsweep:\n  method: grid\n  parallel: 2\n  params:\n    train.optimizer.learning_rate: [0.01, 0.003]\n' });
+  const r = nerflow(root, 'pipeline', '--config', 'par.yaml');
+  assert.equal(r.code, 0, r.err);
+  assert.equal((r.err.match(/train: worker starts t-/g) ?? []).length, 2);
+  const runs = mlflowRuns(root);
+  assert.equal(runs.length, 3);
+  const parent = runs.find((x) => !existsSync(path.join(x.dir, 'tags', 'mlflow.parentRunId')))!;
+  for (const c of runs.filter((x) => x !== parent)) {
+    assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parent.meta.run_id);
+    assert.equal(c.meta.status, 3);
+  }
+  assert.equal(readdirSync(path.join(root, 'runs/par/evaluate')).filter((d) => d.startsWith('t-')).length, 2);
+});

@@ -38,7 +38,7 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
     const j = JSON.parse(readFileSync(path.join(featDir, 'tags.json'), 'utf8'));
     return Array.isArray(j) ? j : j.tags;
   })();
-  const { file: _f, files: _fs, ...resolved } = config;
+  const { file: _f, files: _fs, overrides: _o, ...resolved } = config;
 
   let split: ReturnType<typeof readSplit> | null = null;
   let words: string[][] | null = null;

@@ -18,7 +18,7 @@ export interface TrialTracking {
 
 /** The resolved config as the run's params and config.yaml, with the trial's train section. */
 function resolvedConfig(ctx: StageContext, trial?: Trial) {
-  const { file: _f, files: _fs, ...c } = ctx.config;
+  const { file: _f, files: _fs, overrides: _o, ...c } = ctx.config;
   return { ...c, data: { ...c.data, path: path.relative(ctx.root, c.data.path) }, ...(trial ? { train: trial.train } : {}) };
 }
 

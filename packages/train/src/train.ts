@@ -12,6 +12,7 @@ import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
 import { openTracking, type TrialTracking } from './tracking.js';
 import { runTrial, type TrialData } from './trial.js';
+import { runWorkers } from './workers.js';
 import { writeTrialsTable, type TrialSummary } from './trials-table.js';
 
 export interface TrainOptions {
@@ -83,11 +84,21 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
 
   const results: StageResult[] = [];
   let failed: unknown = null;
+  const parallel = config.sweep?.parallel ?? 1;
+  if (isSweep && parallel > 1 && !opts.trial && pending.length > 1) {
+    try {
+      await runWorkers(ctx, pending, parallel, parentRunId, log);
+    } catch (e) {
+      failed = e;
+    }
+    pending.length = 0; // the workers trained them; below only collects their results
+  }
   try {
     for (const [i, trial] of trials.entries()) {
       const id = await trialIdentity(trial, fo, code);
       if (!pending.includes(trial)) {
-        results.push({ manifest: (await isUpToDate(path.join(trainDir, trial.id), stageFingerprint(id)))!, upToDate: true, dir: path.join(trainDir, trial.id) });
+        const m = await isUpToDate(path.join(trainDir, trial.id), stageFingerprint(id));
+        if (m) results.push({ manifest: m, upToDate: true, dir: path.join(trainDir, trial.id) });
         continue;
       }
       if (!data) {

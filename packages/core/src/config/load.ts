@@ -232,7 +232,7 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const parsed = ConfigSchema.parse(merged);
   const { extends: _ignored, ...body } = parsed;
   body.data.path = path.resolve(path.dirname(file), body.data.path);
-  const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file) };
+  const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file), overrides: opts.overrides ?? [] };
   const semantic = checkSemantics(config);
   if (semantic.length) throw new ValidationError(semantic, `Invalid config ${file}:`);
   return config;

@@ -123,6 +123,8 @@ export interface Config extends ConfigBody {
   file: string;
   /** Every file that went into it, the named one first, then what it extends. */
   files: string[];
+  /** The --set KEY=VALUE overrides applied on top (passed on to worker processes). */
+  overrides: string[];
 }
 
 export type DataConfig = Config['data'];
