@@ -1,7 +1,11 @@
 export * from './types.js';
-export { FileStore, parseMetricLines } from './file-store.js';
-export { RestStore, TrackingServerError, type RestOptions } from './rest-store.js';
-export { openStore, startRun, activeRun, gitCommit, type ActiveRun, type StartRunOptions } from './run.js';
-export { flattenParams, pyFloat, validateKey } from './keys.js';
-export { matchesFilter } from './search.js';
-export { syncStore, SYNC_TAG, type SyncSummary } from './sync.js';
+export { LIMITS, truncateValue } from './limits.js';
+export { FileStore, parseMetricLines, STATUS_CODE, SOURCE_TYPE_LOCAL } from './file-store.js';
+export { RestStore, resolveArtifactUri, type RestOptions } from './rest-store.js';
+export { TrackingServerError, TrackingServerUnreachableError, type HttpOptions } from './http.js';
+export { openStore, resolveTrackingUri, resolveExperimentName, type OpenStoreOptions } from './open-store.js';
+export { startRun, withRun, activeRun, systemTags, type ActiveRun, type StartRunOptions } from './run.js';
+export { gitCommit } from './git.js';
+export { flattenParams, pyFloat, parsePyFloat, validateKey, InvalidKeyError } from './keys.js';
+export { matchesFilter, parseFilter } from './search.js';
+export { syncStore, SYNC_TAG, SYNC_DONE_TAG, type SyncSummary } from './sync.js';

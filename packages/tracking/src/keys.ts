@@ -1,41 +1,83 @@
-/**
- * MLflow's key rules (mlflow/utils/validation.py _validate_metric_name etc.): alphanumerics,
- * underscores, dashes, periods, spaces, colons and slashes; no `..`, not absolute.
- */
-const KEY_RE = /^[/\w.\- :]*$/;
+import path from 'node:path';
 
-export function validateKey(kind: 'metric' | 'param' | 'tag', key: string): void {
-  if (!key || !KEY_RE.test(key) || key.split('/').includes('..') || key.startsWith('/')) {
-    throw new Error(`invalid MLflow ${kind} name ${JSON.stringify(key)}: use letters, digits, _ - . space : / (no "..", not starting with /)`);
+/**
+ * MLflow's name rules (mlflow/utils/validation.py: _VALID_PARAM_AND_METRIC_NAMES, path_not_unique,
+ * _validate_metric_name / _validate_param_name / _validate_tag_name, MAX_ENTITY_KEY_LENGTH).
+ * Python's `\w` is Unicode-aware, hence \p{L}\p{N}_. Colons are NOT allowed: newer MLflow accepts
+ * them but older readers (and Windows) reject them, and a file store must stay readable by both.
+ */
+const NAME_RE = /^[/\p{L}\p{N}_.\- ]*$/u;
+export const MAX_KEY_LENGTH = 250;
+
+/** posixpath.normpath: like path.posix.normalize, minus the trailing slash it keeps. */
+function pyNormpath(name: string): string {
+  const n = path.posix.normalize(name);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+/** validation.path_not_unique: the name must be its own normal form, not '.', not '..'-led, not absolute. */
+export function pathNotUnique(name: string): boolean {
+  const norm = pyNormpath(name);
+  return norm !== name || norm === '.' || norm.startsWith('..') || norm.startsWith('/');
+}
+
+export class InvalidKeyError extends Error {
+  constructor(readonly kind: 'metric' | 'param' | 'tag', readonly key: string, why: string) {
+    super(`invalid MLflow ${kind} name ${JSON.stringify(key)}: ${why}`);
+    this.name = 'InvalidKeyError';
   }
 }
 
-/** Python's repr of a float (what MLflow writes in metric files): 1.0, 1e-05, nan, inf. */
+export function validateKey(kind: 'metric' | 'param' | 'tag', key: string): void {
+  if (typeof key !== 'string' || !NAME_RE.test(key)) {
+    throw new InvalidKeyError(kind, key, 'names may only contain letters, digits, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)');
+  }
+  if (pathNotUnique(key)) {
+    throw new InvalidKeyError(kind, key, `names are file paths in the store and must not resolve to another name (this one resolves to "${pyNormpath(key)}"): no empty name, no leading "/" or "..", no "//", "/./" or trailing "/"`);
+  }
+  if (key.length > MAX_KEY_LENGTH) throw new InvalidKeyError(kind, key, `longer than ${MAX_KEY_LENGTH} characters`);
+}
+
+/** Python's repr of a float, which is what FileStore writes into metric files: 1.0, 0.5, 1e-05, 1e+16, nan, inf. */
 export function pyFloat(v: number): string {
   if (Number.isNaN(v)) return 'nan';
   if (v === Infinity) return 'inf';
   if (v === -Infinity) return '-inf';
   if (Object.is(v, -0)) return '-0.0';
-  if (Number.isInteger(v) && Math.abs(v) < 1e16) return `${v}.0`;
   const abs = Math.abs(v);
-  let s = String(v);
   if (abs >= 1e-4 && abs < 1e16) {
-    if (s.includes('e')) s = v.toFixed(20).replace(/0+$/, ''); // JS uses exponents below 1e-6
-    return s;
+    // repr uses fixed notation in this range; JS's shortest digits are the same digits
+    let s = String(v);
+    if (s.includes('e')) s = v.toFixed(20).replace(/0+$/, '');
+    return s.includes('.') ? s : `${s}.0`;
   }
-  // exponent form, Python style: mantissa e±XX (at least two exponent digits)
   const [m, e] = v.toExponential().split('e');
   const exp = Number(e);
   return `${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
 }
 
-/** Flatten a nested object to dotted keys with string values (the resolved config as params). */
+/** Parse a value as Python's float() reads metric files ('nan', 'inf', '-inf', '1e-05', '3'). */
+export function parsePyFloat(s: string): number {
+  const t = s.trim().toLowerCase();
+  if (t === 'nan' || t === '+nan' || t === '-nan') return NaN;
+  if (t === 'inf' || t === '+inf' || t === 'infinity' || t === '+infinity') return Infinity;
+  if (t === '-inf' || t === '-infinity') return -Infinity;
+  const v = Number(t);
+  if (t === '' || Number.isNaN(v)) throw new Error(`not a float: ${JSON.stringify(s)}`);
+  return v;
+}
+
+/**
+ * A nested object as dotted params (`train.optimizer.learning_rate`) with string values: strings as
+ * they are, numbers and booleans via String, arrays as JSON, null/undefined as 'None' (what MLflow's
+ * Python client logs for None).
+ */
 export function flattenParams(obj: unknown, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
-  if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+  if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(obj instanceof Date)) {
     for (const [k, v] of Object.entries(obj as Record<string, unknown>)) Object.assign(out, flattenParams(v, prefix ? `${prefix}.${k}` : k));
   } else if (prefix) {
-    out[prefix] = obj === null || obj === undefined ? 'None' : typeof obj === 'string' ? obj : JSON.stringify(obj);
+    out[prefix] = obj === null || obj === undefined ? 'None' : typeof obj === 'string' ? obj : obj instanceof Date ? obj.toISOString() : JSON.stringify(obj);
   }
   return out;
 }

@@ -1,156 +1,150 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { HttpClient, TrackingServerError, type HttpOptions } from './http.js';
 import { validateKey } from './keys.js';
-import { LIMITS, type DatasetInput, type Experiment, type LogBatch, type MetricPoint, type RunInfo, type RunRecord, type RunStatus, type TrackingStore } from './types.js';
+import { LIMITS, truncateValue } from './limits.js';
+import type { ArtifactInfo, CreateRunOptions, DatasetInput, Experiment, LogBatch, MetricPoint, RunInfo, RunRecord, TrackingStore, UpdateRunOptions } from './types.js';
 
-export class TrackingServerError extends Error {
-  constructor(message: string, readonly status?: number) {
-    super(message);
-    this.name = 'TrackingServerError';
-  }
-}
-
-export interface RestOptions {
-  /** Attempts for 429/5xx and connection errors (exponential backoff). */
-  retries?: number;
-  backoffMs?: number;
-  env?: NodeJS.ProcessEnv;
-  fetch?: typeof fetch;
+export interface RestOptions extends HttpOptions {
+  /** Where truncation warnings go (default: none). */
+  warn?: (msg: string) => void;
 }
 
 interface WireRun {
-  info: RunInfo & { end_time?: number };
-  data?: { params?: { key: string; value: string }[]; metrics?: { key: string; value: number }[]; tags?: { key: string; value: string }[] };
+  info: Partial<RunInfo> & { run_id?: string; run_uuid?: string; start_time?: number | string; end_time?: number | string };
+  data?: { params?: { key: string; value: string }[]; metrics?: { key: string; value: number | string }[]; tags?: { key: string; value: string }[] };
 }
 
-/** The MLflow REST API 2.0 (a tracking server, `mlflow server`). */
+/** protobuf's JSON for doubles: NaN and ±Infinity travel as strings (what MLflow's own client sends). */
+function wireDouble(v: number): number | string {
+  return Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+}
+
+function readDouble(v: number | string): number {
+  return typeof v === 'number' ? v : v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : Number(v);
+}
+
+const MIME: Record<string, string> = {
+  '.json': 'application/json', '.html': 'text/html', '.htm': 'text/html', '.md': 'text/markdown', '.txt': 'text/plain', '.csv': 'text/csv',
+  '.yaml': 'text/yaml', '.yml': 'text/yaml', '.png': 'image/png', '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.conll': 'text/plain',
+};
+
+/**
+ * The MLflow REST API 2.0 of a tracking server (`mlflow server`): /api/2.0/mlflow/... for tracking,
+ * artifacts through the server's proxy /api/2.0/mlflow-artifacts/artifacts/... .
+ */
 export class RestStore implements TrackingStore {
-  private readonly retries: number;
-  private readonly backoffMs: number;
-  private readonly headers: Record<string, string>;
-  private readonly fetchImpl: typeof fetch;
+  readonly uri: string;
+  private readonly http: HttpClient;
+  private readonly warn?: (msg: string) => void;
+  private readonly artifactRoots = new Map<string, string>();
 
-  constructor(readonly uri: string, o: RestOptions = {}) {
+  constructor(uri: string, o: RestOptions = {}) {
     this.uri = uri.replace(/\/+$/, '');
-    this.retries = o.retries ?? 5;
-    this.backoffMs = o.backoffMs ?? 500;
-    this.fetchImpl = o.fetch ?? fetch;
-    const env = o.env ?? process.env;
-    this.headers = { 'Content-Type': 'application/json' };
-    if (env.MLFLOW_TRACKING_TOKEN) this.headers.Authorization = `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
-    else if (env.MLFLOW_TRACKING_USERNAME) this.headers.Authorization = `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}`;
+    this.http = new HttpClient(this.uri, o);
+    this.warn = o.warn;
   }
 
-  private async call<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, query?: Record<string, string>): Promise<T> {
-    const url = `${this.uri}/api/2.0/mlflow/${endpoint}${query ? `?${new URLSearchParams(query)}` : ''}`;
-    return this.request<T>(url, { method, headers: this.headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  }
-
-  private async request<T>(url: string, init: RequestInit, raw = false): Promise<T> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt <= this.retries; attempt++) {
-      if (attempt) await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** (attempt - 1)));
-      let res: Response;
-      try {
-        res = await this.fetchImpl(url, init);
-      } catch (e) {
-        lastError = e;
-        continue;
-      }
-      if (res.status === 429 || res.status >= 500) {
-        lastError = new TrackingServerError(`${init.method} ${url}: HTTP ${res.status} ${await res.text().catch(() => '')}`.trim(), res.status);
-        continue;
-      }
-      const text = await res.text();
-      if (!res.ok) {
-        let detail = text;
-        try {
-          const j = JSON.parse(text);
-          detail = `${j.error_code ?? ''} ${j.message ?? text}`.trim();
-        } catch {
-          /* not JSON */
-        }
-        throw new TrackingServerError(`${init.method} ${url}: HTTP ${res.status}: ${detail}`, res.status);
-      }
-      return (raw ? text : text ? JSON.parse(text) : {}) as T;
-    }
-    if (lastError instanceof TrackingServerError) throw lastError;
-    throw new TrackingServerError(
-      `cannot reach the MLflow tracking server at ${this.uri} (${(lastError as Error)?.message ?? lastError}; tried ${this.retries + 1} times). ` +
-        'Start one with `mlflow server --port 5000`, or unset MLFLOW_TRACKING_URI to log to the local store runs/mlruns.',
-    );
+  private async call<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+    const q = query ? Object.entries(query).filter(([, v]) => v !== undefined) as [string, string][] : [];
+    const url = `${this.uri}/api/2.0/mlflow/${endpoint}${q.length ? `?${new URLSearchParams(q)}` : ''}`;
+    const text = await this.http.request(method, url, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'Content-Type': 'application/json' });
+    return (text ? JSON.parse(text) : {}) as T;
   }
 
   async getExperimentByName(name: string): Promise<Experiment | null> {
     try {
       const r = await this.call<{ experiment: Experiment }>('GET', 'experiments/get-by-name', undefined, { experiment_name: name });
-      return r.experiment;
+      return { ...r.experiment, experiment_id: String(r.experiment.experiment_id) };
     } catch (e) {
-      if (e instanceof TrackingServerError && e.status === 404) return null;
+      if (e instanceof TrackingServerError && (e.status === 404 || e.errorCode === 'RESOURCE_DOES_NOT_EXIST')) return null;
       throw e;
     }
   }
 
   async createExperiment(name: string): Promise<string> {
-    return (await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name })).experiment_id;
+    return String((await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name })).experiment_id);
   }
 
   async getOrCreateExperiment(name: string): Promise<string> {
     const e = await this.getExperimentByName(name);
-    if (e) return e.experiment_id;
+    if (e && e.lifecycle_stage !== 'deleted') return e.experiment_id;
+    if (e) throw new TrackingServerError(`experiment "${name}" exists on ${this.uri} but is deleted: restore it (mlflow experiments restore) or choose another name`);
     try {
       return await this.createExperiment(name);
     } catch (err) {
-      const again = await this.getExperimentByName(name); // created by someone else meanwhile
+      const again = await this.getExperimentByName(name); // created by another client meanwhile
       if (again) return again.experiment_id;
       throw err;
     }
   }
 
-  async createRun(o: { experimentId: string; runName?: string; startTime?: number; tags?: Record<string, string> }): Promise<RunInfo> {
+  async createRun(o: CreateRunOptions): Promise<RunInfo> {
     const r = await this.call<{ run: WireRun }>('POST', 'runs/create', {
-      experiment_id: o.experimentId, run_name: o.runName, start_time: o.startTime ?? Date.now(),
-      tags: Object.entries(o.tags ?? {}).map(([key, value]) => ({ key, value })),
+      experiment_id: o.experimentId, user_id: o.userId ?? o.tags?.['mlflow.user'] ?? os.userInfo().username, start_time: Math.round(o.startTime ?? Date.now()),
+      tags: Object.entries(o.tags ?? {}).map(([key, value]) => (validateKey('tag', key), { key, value: truncateValue('tag', key, value, this.warn) })),
+      ...(o.runName ? { run_name: o.runName } : {}),
     });
     return normalizeRun(r.run).info;
   }
 
-  /** log-batch within MLflow's limits: ≤1000 metrics, ≤100 params, ≤100 tags, ≤1000 entities per request. */
+  /**
+   * runs/log-batch within MLflow's limits: ≤100 params, ≤100 tags, ≤1000 metrics, ≤1000 entities and
+   * ≤1 MB per request; params first, then tags, then metrics (each kind keeps its order).
+   */
   async logBatch(runId: string, b: LogBatch): Promise<void> {
-    const metrics = (b.metrics ?? []).map((m) => (validateKey('metric', m.key), { key: m.key, value: m.value, timestamp: Math.round(m.timestamp), step: Math.round(m.step) }));
-    const params = Object.entries(b.params ?? {}).map(([key, value]) => {
-      validateKey('param', key);
-      if (value.length > LIMITS.paramValueLength) throw new Error(`param ${key}: value is ${value.length} characters; MLflow accepts at most ${LIMITS.paramValueLength}`);
-      return { key, value };
-    });
-    const tags = Object.entries(b.tags ?? {}).map(([key, value]) => (validateKey('tag', key), { key, value: value.slice(0, LIMITS.tagValueLength) }));
-    while (metrics.length || params.length || tags.length) {
-      const p = params.splice(0, LIMITS.paramsPerBatch);
-      const t = tags.splice(0, LIMITS.tagsPerBatch);
-      const m = metrics.splice(0, Math.min(LIMITS.metricsPerBatch, LIMITS.totalPerBatch - p.length - t.length));
-      await this.call('POST', 'runs/log-batch', { run_id: runId, metrics: m, params: p, tags: t });
+    const params = Object.entries(b.params ?? {}).map(([key, value]) => (validateKey('param', key), { key, value: truncateValue('param', key, String(value), this.warn) }));
+    const tags = Object.entries(b.tags ?? {}).map(([key, value]) => (validateKey('tag', key), { key, value: truncateValue('tag', key, String(value), this.warn) }));
+    const metrics = (b.metrics ?? []).map((m) => (validateKey('metric', m.key), { key: m.key, value: wireDouble(m.value), timestamp: Math.round(m.timestamp), step: Math.round(m.step) }));
+    const base = JSON.stringify({ run_id: runId, metrics: [], params: [], tags: [] }).length;
+    while (params.length || tags.length || metrics.length) {
+      const batch = { run_id: runId, metrics: [] as typeof metrics, params: [] as typeof params, tags: [] as typeof tags };
+      let bytes = base;
+      const fits = (item: unknown) => {
+        const n = JSON.stringify(item).length + 1;
+        if (bytes + n > LIMITS.requestBytes) return false;
+        bytes += n;
+        return true;
+      };
+      const total = () => batch.params.length + batch.tags.length + batch.metrics.length;
+      while (params.length && batch.params.length < LIMITS.paramsPerBatch && total() < LIMITS.totalPerBatch && fits(params[0])) batch.params.push(params.shift()!);
+      while (tags.length && batch.tags.length < LIMITS.tagsPerBatch && total() < LIMITS.totalPerBatch && fits(tags[0])) batch.tags.push(tags.shift()!);
+      while (metrics.length && batch.metrics.length < LIMITS.metricsPerBatch && total() < LIMITS.totalPerBatch && fits(metrics[0])) batch.metrics.push(metrics.shift()!);
+      if (!total()) throw new TrackingServerError(`one param or tag of run ${runId} does not fit in a ${LIMITS.requestBytes}-byte log-batch request`);
+      await this.call('POST', 'runs/log-batch', batch);
     }
   }
 
   async logInputs(runId: string, datasets: DatasetInput[]): Promise<void> {
-    await this.call('POST', 'runs/log-inputs', {
-      run_id: runId,
-      datasets: datasets.map((d) => ({
-        tags: d.context ? [{ key: 'mlflow.data.context', value: d.context }] : [],
-        dataset: { name: d.name, digest: d.digest, source_type: d.source_type, source: d.source, ...(d.schema ? { schema: d.schema } : {}), ...(d.profile ? { profile: d.profile } : {}) },
-      })),
-    });
+    for (let i = 0; i < datasets.length; i += LIMITS.datasetsPerBatch) {
+      await this.call('POST', 'runs/log-inputs', {
+        run_id: runId,
+        datasets: datasets.slice(i, i + LIMITS.datasetsPerBatch).map((d) => ({
+          tags: d.context ? [{ key: 'mlflow.data.context', value: d.context }] : [],
+          dataset: { name: d.name, digest: d.digest, source_type: d.source_type, source: d.source, ...(d.schema ? { schema: d.schema } : {}), ...(d.profile ? { profile: d.profile } : {}) },
+        })),
+      });
+    }
   }
 
-  /** Upload through the server's artifact proxy: PUT /api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<path>. */
+  /** The HTTP base of a run's artifacts (MlflowArtifactsRepository.resolve_uri for mlflow-artifacts: URIs). */
+  private async artifactBase(runId: string): Promise<string> {
+    const cached = this.artifactRoots.get(runId);
+    if (cached) return cached;
+    const uri = (await this.getRun(runId)).info.artifact_uri;
+    const base = resolveArtifactUri(uri, this.uri);
+    this.artifactRoots.set(runId, base);
+    return base;
+  }
+
+  /** Upload through the server's proxy: PUT /api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<path> (HttpArtifactRepository.log_artifact). */
   async logArtifact(runId: string, localPath: string, artifactPath = ''): Promise<void> {
-    const run = await this.getRun(runId);
-    const base = artifactBase(run.info);
+    const base = await this.artifactBase(runId);
     const files: { file: string; rel: string }[] = [];
-    const st = await stat(localPath);
-    if (st.isDirectory()) {
-      const walk = async (d: string) => {
-        for (const e of await readdir(d, { withFileTypes: true })) {
+    if ((await stat(localPath)).isDirectory()) {
+      const walk = async (d: string): Promise<void> => {
+        for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
           const p = path.join(d, e.name);
           if (e.isDirectory()) await walk(p);
           else files.push({ file: p, rel: path.relative(localPath, p).split(path.sep).join('/') });
@@ -159,14 +153,20 @@ export class RestStore implements TrackingStore {
       await walk(localPath);
     } else files.push({ file: localPath, rel: path.basename(localPath) });
     for (const f of files) {
-      const rel = [artifactPath, f.rel].filter(Boolean).join('/');
-      const url = `${this.uri}/api/2.0/mlflow-artifacts/artifacts/${base}/${rel.split('/').map(encodeURIComponent).join('/')}`;
-      await this.request(url, { method: 'PUT', headers: { ...this.headers, 'Content-Type': 'application/octet-stream' }, body: await readFile(f.file) }, true);
+      const rel = [artifactPath.replace(/^\/+|\/+$/g, ''), f.rel].filter(Boolean).join('/');
+      const url = `${base}/${rel.split('/').map(encodeURIComponent).join('/')}`;
+      await this.http.request('PUT', url, await readFile(f.file), { 'Content-Type': MIME[path.extname(f.file).toLowerCase()] ?? 'application/octet-stream' });
     }
   }
 
-  async updateRun(runId: string, o: { status?: RunStatus; endTime?: number; runName?: string }): Promise<void> {
-    await this.call('POST', 'runs/update', { run_id: runId, run_uuid: runId, status: o.status, end_time: o.endTime, run_name: o.runName });
+  async updateRun(runId: string, o: UpdateRunOptions): Promise<void> {
+    await this.call('POST', 'runs/update', {
+      run_id: runId, run_uuid: runId, ...(o.status ? { status: o.status } : {}), ...(o.endTime ? { end_time: Math.round(o.endTime) } : {}), ...(o.runName ? { run_name: o.runName } : {}),
+    });
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await this.call('POST', 'runs/delete', { run_id: runId });
   }
 
   async getRun(runId: string): Promise<RunRecord> {
@@ -174,35 +174,80 @@ export class RestStore implements TrackingStore {
   }
 
   async getMetricHistory(runId: string, key: string): Promise<MetricPoint[]> {
-    const r = await this.call<{ metrics?: MetricPoint[] }>('GET', 'metrics/get-history', undefined, { run_id: runId, metric_key: key, max_results: '25000' });
-    return (r.metrics ?? []).map((m) => ({ key, value: Number(m.value), step: Number(m.step ?? 0), timestamp: Number(m.timestamp) }));
+    const out: MetricPoint[] = [];
+    let pageToken: string | undefined;
+    do {
+      const r = await this.call<{ metrics?: { value: number | string; step?: number | string; timestamp: number | string }[]; next_page_token?: string }>('GET', 'metrics/get-history', undefined, {
+        run_id: runId, metric_key: key, max_results: '25000', page_token: pageToken,
+      });
+      out.push(...(r.metrics ?? []).map((m) => ({ key, value: readDouble(m.value), step: Number(m.step ?? 0), timestamp: Number(m.timestamp) })));
+      pageToken = r.next_page_token || undefined;
+    } while (pageToken);
+    return out;
   }
 
   async searchRuns(experimentIds: string[], filter?: string): Promise<RunRecord[]> {
     const out: RunRecord[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', { experiment_ids: experimentIds, filter: filter ?? '', max_results: 1000, page_token: pageToken });
+      const r = await this.call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', {
+        experiment_ids: experimentIds, filter: filter ?? '', run_view_type: 'ACTIVE_ONLY', max_results: 1000, ...(pageToken ? { page_token: pageToken } : {}),
+      });
       out.push(...(r.runs ?? []).map(normalizeRun));
-      pageToken = r.next_page_token;
+      pageToken = r.next_page_token || undefined;
+    } while (pageToken);
+    return out;
+  }
+
+  async listArtifacts(runId: string, artifactPath = ''): Promise<ArtifactInfo[]> {
+    const out: ArtifactInfo[] = [];
+    let pageToken: string | undefined;
+    do {
+      const r = await this.call<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[]; next_page_token?: string }>('GET', 'artifacts/list', undefined, {
+        run_id: runId, path: artifactPath || undefined, page_token: pageToken,
+      });
+      out.push(...(r.files ?? []).map((f) => (f.is_dir ? { path: f.path, is_dir: true } : { path: f.path, is_dir: false, ...(f.file_size !== undefined ? { file_size: Number(f.file_size) } : {}) })));
+      pageToken = r.next_page_token || undefined;
     } while (pageToken);
     return out;
   }
 }
 
-/** `mlflow-artifacts:/<exp>/<run>/artifacts` (the server's proxied default) → `<exp>/<run>/artifacts`. */
-function artifactBase(info: RunInfo): string {
-  const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(info.artifact_uri);
+/**
+ * A run's artifact_uri → the HTTP URL its files are PUT under. `mlflow server` (artifact proxying is
+ * the default since MLflow 2.0) gives runs `mlflow-artifacts:/<exp>/<run>/artifacts`, served at
+ * <tracking uri>/api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts; a host in the URI
+ * (`mlflow-artifacts://host:port/...`) replaces the tracking server's (mlflow_artifacts_repo.py resolve_uri).
+ */
+export function resolveArtifactUri(artifactUri: string, trackingUri: string): string {
+  const route = '/api/2.0/mlflow-artifacts/artifacts';
+  if (/^https?:\/\//.test(artifactUri)) return artifactUri.replace(/\/+$/, '');
+  const m = /^mlflow-artifacts:(?:\/\/([^/]*))?(\/.*)?$/.exec(artifactUri);
   if (!m) {
-    throw new TrackingServerError(`run ${info.run_id} stores artifacts at ${info.artifact_uri}, not behind the server's artifact proxy; start the server with artifact serving (the default since MLflow 2.0: \`mlflow server\`, not --no-serve-artifacts).`);
+    throw new TrackingServerError(
+      `the run's artifact_uri is ${artifactUri}: the server does not proxy artifacts, so this client cannot upload them. ` +
+        'Start the server with artifact serving (the default: `mlflow server`, without --no-serve-artifacts).',
+    );
   }
-  return m[1].replace(/\/+$/, '');
+  const tracking = new URL(trackingUri);
+  const origin = m[1] ? `${tracking.protocol}//${m[1]}` : tracking.origin;
+  const prefix = m[1] ? '' : tracking.pathname.replace(/\/+$/, '');
+  return `${origin}${prefix}${route}${(m[2] ?? '').replace(/\/+$/, '')}`.replace(/([^:])\/\/+/g, '$1/');
 }
 
 function normalizeRun(r: WireRun): RunRecord {
-  const kv = (list?: { key: string; value: string | number }[]) => Object.fromEntries((list ?? []).map((x) => [x.key, x.value]));
+  const i = r.info;
+  const id = String(i.run_id ?? i.run_uuid);
   return {
-    info: { ...r.info, run_id: r.info.run_id ?? r.info.run_uuid, end_time: r.info.end_time ?? null, start_time: Number(r.info.start_time) },
-    data: { params: kv(r.data?.params) as Record<string, string>, metrics: Object.fromEntries((r.data?.metrics ?? []).map((m) => [m.key, Number(m.value)])), tags: kv(r.data?.tags) as Record<string, string> },
+    info: {
+      run_id: id, run_uuid: String(i.run_uuid ?? id), run_name: i.run_name ?? '', experiment_id: String(i.experiment_id), user_id: i.user_id ?? '',
+      status: i.status ?? 'RUNNING', start_time: Number(i.start_time ?? 0), end_time: i.end_time === undefined || i.end_time === null || Number(i.end_time) === 0 ? null : Number(i.end_time),
+      artifact_uri: i.artifact_uri ?? '', lifecycle_stage: i.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+    },
+    data: {
+      params: Object.fromEntries((r.data?.params ?? []).map((p) => [p.key, p.value])),
+      metrics: Object.fromEntries((r.data?.metrics ?? []).map((m) => [m.key, readDouble(m.value)])),
+      tags: Object.fromEntries((r.data?.tags ?? []).map((t) => [t.key, t.value])),
+    },
   };
 }

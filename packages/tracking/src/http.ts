@@ -1,0 +1,108 @@
+/** An MLflow REST call that failed: the HTTP status and MLflow's error_code when the server sent one. */
+export class TrackingServerError extends Error {
+  constructor(message: string, readonly status?: number, readonly errorCode?: string, readonly url?: string) {
+    super(message);
+    this.name = 'TrackingServerError';
+  }
+}
+
+/** The tracking server could not be reached at all (connection refused, DNS, timeout) after every retry. */
+export class TrackingServerUnreachableError extends TrackingServerError {
+  constructor(readonly trackingUri: string, url: string, cause: string, attempts: number) {
+    super(
+      `cannot reach the MLflow tracking server at ${trackingUri} (${cause}; ${attempts} attempt${attempts === 1 ? '' : 's'}, last ${url}). ` +
+        'Start one with `mlflow server` (e.g. `mlflow server --host 127.0.0.1 --port 5000`) or unset MLFLOW_TRACKING_URI to log to the local file store.',
+      undefined, 'UNREACHABLE', url,
+    );
+    this.name = 'TrackingServerUnreachableError';
+  }
+}
+
+export interface HttpOptions {
+  /** Retries after the first attempt for 429, 5xx and connection errors (env MLFLOW_HTTP_REQUEST_MAX_RETRIES; default 4). */
+  retries?: number;
+  /** First backoff; doubles per retry (env MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, seconds; default 500 ms). */
+  backoffMs?: number;
+  /** Cap on one backoff, also on a server's Retry-After (default 10 s). */
+  maxBackoffMs?: number;
+  /** Per-request timeout (env MLFLOW_HTTP_REQUEST_TIMEOUT, seconds; default 120 s as MLflow). */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  fetch?: typeof fetch;
+}
+
+/** Authorization as MLflow's clients send it: MLFLOW_TRACKING_TOKEN (bearer) wins over MLFLOW_TRACKING_USERNAME/PASSWORD (basic). */
+export function authHeader(env: NodeJS.ProcessEnv): Record<string, string> {
+  if (env.MLFLOW_TRACKING_TOKEN) return { Authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}` };
+  if (env.MLFLOW_TRACKING_USERNAME || env.MLFLOW_TRACKING_PASSWORD) {
+    return { Authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME ?? ''}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}` };
+  }
+  return {};
+}
+
+const num = (v: string | undefined) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined);
+
+/** fetch with MLflow's auth, bounded exponential backoff on 429/5xx/connection errors, and clear errors. */
+export class HttpClient {
+  readonly retries: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly timeoutMs: number;
+  private readonly auth: Record<string, string>;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(readonly trackingUri: string, o: HttpOptions = {}) {
+    const env = o.env ?? process.env;
+    this.retries = o.retries ?? num(env.MLFLOW_HTTP_REQUEST_MAX_RETRIES) ?? 4;
+    this.backoffMs = o.backoffMs ?? (num(env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR) !== undefined ? num(env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)! * 1000 : 500);
+    this.maxBackoffMs = o.maxBackoffMs ?? 10_000;
+    this.timeoutMs = o.timeoutMs ?? (num(env.MLFLOW_HTTP_REQUEST_TIMEOUT) ?? 120) * 1000;
+    this.auth = authHeader(env);
+    this.fetchImpl = o.fetch ?? fetch;
+  }
+
+  private delay(attempt: number, retryAfter: string | null): number {
+    const hinted = retryAfter !== null && Number.isFinite(Number(retryAfter)) ? Number(retryAfter) * 1000 : undefined;
+    return Math.min(this.maxBackoffMs, hinted ?? this.backoffMs * 2 ** (attempt - 1));
+  }
+
+  /** One request; returns the body text of a 2xx answer. */
+  async request(method: string, url: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<string> {
+    let lastCause = '';
+    let lastServerError: TrackingServerError | null = null;
+    let retryAfter: string | null = null;
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, this.delay(attempt, retryAfter)));
+      let res: Response;
+      try {
+        res = await this.fetchImpl(url, { method, headers: { ...headers, ...this.auth }, body, signal: AbortSignal.timeout(this.timeoutMs) });
+      } catch (e) {
+        const err = e as Error & { cause?: { code?: string; message?: string } };
+        lastCause = err.cause?.code ?? err.cause?.message ?? err.message;
+        lastServerError = null;
+        retryAfter = null;
+        continue;
+      }
+      const text = await res.text().catch(() => '');
+      if (res.ok) return text;
+      let errorCode: string | undefined;
+      let message = text.slice(0, 500);
+      try {
+        const j = JSON.parse(text) as { error_code?: string; message?: string };
+        errorCode = j.error_code;
+        message = j.message ?? message;
+      } catch {
+        /* not JSON */
+      }
+      const error = new TrackingServerError(`${method} ${url}: HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}${message ? `: ${message}` : ''}`, res.status, errorCode, url);
+      if (res.status !== 429 && res.status < 500) throw error;
+      lastServerError = error;
+      retryAfter = res.headers.get('retry-after');
+    }
+    if (lastServerError) {
+      lastServerError.message += ` (gave up after ${this.retries + 1} attempts)`;
+      throw lastServerError;
+    }
+    throw new TrackingServerUnreachableError(this.trackingUri, url, lastCause || 'no answer', this.retries + 1);
+  }
+}
