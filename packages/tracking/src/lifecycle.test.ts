@@ -60,12 +60,12 @@ await parent.guard(async () => {
 }
 
 for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
-  test(`lifecycle: ${signal} mid-run ends the run and its nested run KILLED, then the process dies of ${signal}`, async () => {
+  test(`lifecycle: ${signal} mid-run ends the run and its nested run KILLED, then the process dies of ${signal} (a shell shows ${code})`, async () => {
     const root = path.join(tmp(), 'mlruns');
     const { child, ids } = await sleeper(root);
     child.kill(signal);
     const [exitCode, exitSignal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('close', (c, s) => r([c, s])));
-    // no other handler in the child: the signal is re-raised with its default action (a shell shows ${code})
+    // no other handler in the child: the signal is re-raised with its default action
     assert.deepEqual([exitCode, exitSignal], [null, signal], `died of ${signal} (exit ${exitCode}, signal ${exitSignal})`);
     const store = new FileStore(root);
     for (const id of ids) {
