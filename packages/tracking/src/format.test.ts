@@ -13,7 +13,7 @@ test('key names: the good and bad names of MLflow\'s own validation tests, plus 
 
 test('metric values are written as Python repr(float) (checked against CPython 3.11)', () => {
   const cases: [number, string][] = [[1, '1.0'], [0.5, '0.5'], [1e-5, '1e-05'], [2.5e-7, '2.5e-07'], [123.25, '123.25'], [1 / 3, '0.3333333333333333'], [1e16, '1e+16'], [1e22, '1e+22'],
-    [0.0001, '0.0001'], [0.00025, '0.00025'], [1e15, '1000000000000000.0'], [-0, '-0.0'], [-2, '-2.0'], [NaN, 'nan'], [Infinity, 'inf'], [-Infinity, '-inf']];
+    [0.0001, '0.0001'], [0.00025, '0.00025'], [1e15, '1000000000000000.0'], [0, '0.0'], [-0, '-0.0'], [1.2345678901234568e17, '1.2345678901234568e+17'], [-2, '-2.0'], [NaN, 'nan'], [Infinity, 'inf'], [-Infinity, '-inf']];
   for (const [v, s] of cases) {
     assert.equal(pyFloat(v), s, String(v));
     if (!Number.isNaN(v)) assert.equal(parsePyFloat(s), v);

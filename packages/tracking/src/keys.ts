@@ -43,7 +43,7 @@ export function pyFloat(v: number): string {
   if (Number.isNaN(v)) return 'nan';
   if (v === Infinity) return 'inf';
   if (v === -Infinity) return '-inf';
-  if (Object.is(v, -0)) return '-0.0';
+  if (v === 0) return Object.is(v, -0) ? '-0.0' : '0.0';
   const abs = Math.abs(v);
   if (abs >= 1e-4 && abs < 1e16) {
     // repr uses fixed notation in this range; JS's shortest digits are the same digits
