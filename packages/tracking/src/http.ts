@@ -31,11 +31,15 @@ export interface HttpOptions {
   fetch?: typeof fetch;
 }
 
-/** Authorization as MLflow's clients send it: MLFLOW_TRACKING_TOKEN (bearer) wins over MLFLOW_TRACKING_USERNAME/PASSWORD (basic). */
+/**
+ * Authorization as MLflow's client sends it (mlflow/utils/rest_utils.py MlflowHostCreds: "token ... If
+ * provided, user/password authentication will be ignored"): MLFLOW_TRACKING_TOKEN → Bearer, else
+ * MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (both) → Basic.
+ */
 export function authHeader(env: NodeJS.ProcessEnv): Record<string, string> {
   if (env.MLFLOW_TRACKING_TOKEN) return { Authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}` };
-  if (env.MLFLOW_TRACKING_USERNAME || env.MLFLOW_TRACKING_PASSWORD) {
-    return { Authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME ?? ''}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}` };
+  if (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD) {
+    return { Authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`).toString('base64')}` };
   }
   return {};
 }

@@ -143,6 +143,9 @@ test('REST: retries with backoff on 503 and 429 (Retry-After), not on 4xx; auth 
     const basic = new RestStore(srv.url, { ...fast, env: { MLFLOW_TRACKING_USERNAME: 'ann', MLFLOW_TRACKING_PASSWORD: 's3cret' } });
     assert.ok(await basic.getExperimentByName('retry'), 'basic auth from MLFLOW_TRACKING_USERNAME/PASSWORD');
     await assert.rejects(new RestStore(srv.url, { ...fast, env: {} }).getExperimentByName('retry'), (e: unknown) => e instanceof TrackingServerError && e.status === 401);
+    const both = new RestStore(srv.url, { ...fast, env: { MLFLOW_TRACKING_TOKEN: 'tok', MLFLOW_TRACKING_USERNAME: 'ann', MLFLOW_TRACKING_PASSWORD: 's3cret' } });
+    await assert.rejects(both.getExperimentByName('retry'), (e: unknown) => e instanceof TrackingServerError && e.status === 401, 'a token wins over user/password, as in MLflow');
+    assert.equal(srv.requests.at(-1)!.headers.authorization, 'Bearer tok');
   } finally {
     await srv.close();
   }
