@@ -23,7 +23,8 @@ export class LayersBiLstm {
         tf.layers.embedding({ inputDim: spec.vocabSize, outputDim: spec.embeddingDim, maskZero: true, inputShape: [null as unknown as number], embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }) }),
         tf.layers.bidirectional({
           layer: tf.layers.lstm({
-            units: spec.lstmUnits, returnSequences: true, dropout: spec.dropout, recurrentDropout: spec.recurrentDropout,
+            // TF.js defaults the recurrent activation to hardSigmoid; Keras (TF 2) and the reference notebook use sigmoid
+            units: spec.lstmUnits, returnSequences: true, dropout: spec.dropout, recurrentDropout: spec.recurrentDropout, recurrentActivation: 'sigmoid',
             kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2 }),
           }) as tf.RNN,
           mergeMode: 'concat',
@@ -54,6 +55,15 @@ export class LayersBiLstm {
     const v = loss.dataSync()[0];
     tf.dispose([x, loss]);
     return v;
+  }
+
+  /** Loss and the gradient of every trainable weight (model order: embedding, forward LSTM, backward LSTM, dense), no dropout. */
+  gradients(b: Batch): { loss: number; grads: Float32Array[] } {
+    const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
+    const { value, grads } = tf.variableGrads(() => this.lossOf(b, this.model.apply(x, { training: false }) as tf.Tensor));
+    const out = { loss: value.dataSync()[0], grads: this.model.trainableWeights.map((w) => grads[w.name].dataSync() as Float32Array) };
+    tf.dispose([x, value, ...Object.values(grads)]);
+    return out;
   }
 
   evaluate(b: Batch): { loss: number; predictions: Int32Array } {

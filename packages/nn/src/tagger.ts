@@ -63,19 +63,19 @@ class FusedTagger implements Tagger {
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
-    const weights = [{ name: 'embedding', shape: [V, E], data: this.m.emb }, ...Object.entries(this.m.vars).map(([name, v]) => ({ name, shape: v.shape, data: v.dataSync() as Float32Array }))];
-    const { manifest, bin } = packWeights(weights);
+    const dense = (region: 'param' | 'm' | 'v', suffix = '') => this.m.shapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
+    const { manifest, bin } = packWeights([{ name: 'embedding/embeddings', shape: [V, E], data: this.m.emb }, ...dense('param')]);
     await writeFile(path.join(dir, 'weights.bin'), bin);
     await writeFile(path.join(dir, 'model.json'), JSON.stringify({
       format: 'nerflow-fused-bilstm', generatedBy: '@nerflow/nn', convertedBy: null,
-      modelTopology: { spec: this.m.spec, layout: 'packages/nn/src/fused.ts: gates i,f,o,g; W_k rows [h fwd|h bwd|x fwd|x bwd|bias]' },
+      modelTopology: { spec: this.m.spec, layout: "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" },
       weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
     }, null, 1) + '\n');
     await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n');
     if (opts.withOptimizer) {
       const opt = packWeights([
-        { name: 'embedding/m', shape: [V, E], data: this.m.embM }, { name: 'embedding/v', shape: [V, E], data: this.m.embV },
-        ...Object.entries(this.m.adam).flatMap(([k, s]) => [{ name: `${k}/m`, shape: s.m.shape, data: s.m.dataSync() as Float32Array }, { name: `${k}/v`, shape: s.v.shape, data: s.v.dataSync() as Float32Array }]),
+        { name: 'embedding/embeddings/m', shape: [V, E], data: this.m.embM }, { name: 'embedding/embeddings/v', shape: [V, E], data: this.m.embV },
+        ...dense('m', '/m'), ...dense('v', '/v'),
       ]);
       await writeFile(path.join(dir, 'optimizer.bin'), opt.bin);
       await writeFile(path.join(dir, 'optimizer.json'), JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n');
@@ -85,17 +85,22 @@ class FusedTagger implements Tagger {
     const m = new FusedBiLstm(spec);
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
     const w = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
-    m.emb.set(w.get('embedding')!);
-    for (const [k, v] of Object.entries(m.vars)) v.assign(tf.tensor(w.get(k)!, v.shape));
+    const take = (s: Map<string, Float32Array>, name: string) => {
+      const v = s.get(name);
+      if (!v) throw new Error(`${dir}: the saved model has no weight ${name} (saved by an older nerflow? train it again)`);
+      return v;
+    };
+    m.emb.set(take(w, 'embedding/embeddings'));
+    for (const [name] of m.shapes()) m.view('param', name).set(take(w, name));
     if (withOptimizer) {
       const o = JSON.parse(await readFile(path.join(dir, 'optimizer.json'), 'utf8'));
       const s = unpackWeights(o.weights, await readFile(path.join(dir, 'optimizer.bin')));
       m.step = o.step;
-      m.embM.set(s.get('embedding/m')!);
-      m.embV.set(s.get('embedding/v')!);
-      for (const [k, st] of Object.entries(m.adam)) {
-        st.m.assign(tf.tensor(s.get(`${k}/m`)!, st.m.shape));
-        st.v.assign(tf.tensor(s.get(`${k}/v`)!, st.v.shape));
+      m.embM.set(take(s, 'embedding/embeddings/m'));
+      m.embV.set(take(s, 'embedding/embeddings/v'));
+      for (const [name] of m.shapes()) {
+        m.view('m', name).set(take(s, `${name}/m`));
+        m.view('v', name).set(take(s, `${name}/v`));
       }
     }
     return new FusedTagger(m);

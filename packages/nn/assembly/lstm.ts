@@ -1,0 +1,457 @@
+// nerflow's BiLSTM kernel: AssemblyScript compiled to WebAssembly SIMD (npm run build:wasm -w @nerflow/nn).
+// All arrays are f32 (or i32) in the module's memory, addressed by byte pointers that the caller lays out
+// (packages/nn/src/kernel.ts). Matrices are row-major. Gate order is Keras': i, f, c (called g), o.
+// One direction of the LSTM per call; the caller runs the forward and the backward direction.
+
+/** Where free memory starts: below it sit the module's static data (Mathf's exp/log tables). */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+// ---------------------------------------------------------------------------------------------- GEMM
+
+/**
+ * C[i·ldc + j] (+)= Σ_k A[i·sai + k·sak] · B[k·ldb + j] for i < M, j < N, k < K.
+ * A is read by element (any strides: plain, or transposed with sai = 1), B and C by rows of 4-wide
+ * vectors. Blocks of 4 rows × 8 columns keep 8 accumulators in registers; tails are handled below.
+ */
+export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32): void {
+  const ai = <usize>sai << 2;
+  const ak = <usize>sak << 2;
+  const bk = <usize>ldb << 2;
+  const cr = <usize>ldc << 2;
+  const N8 = N & ~7;
+  const N4 = N & ~3;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + <usize>i * ai;
+    const a1 = a0 + ai;
+    const a2 = a1 + ai;
+    const a3 = a2 + ai;
+    const c0 = c + <usize>i * cr;
+    const c1 = c0 + cr;
+    const c2 = c1 + cr;
+    const c3 = c2 + cr;
+    let j = 0;
+    for (; j < N8; j += 8) {
+      const jo = <usize>j << 2;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+      let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+      if (acc) {
+        s00 = v128.load(c0 + jo); s01 = v128.load(c0 + jo, 16);
+        s10 = v128.load(c1 + jo); s11 = v128.load(c1 + jo, 16);
+        s20 = v128.load(c2 + jo); s21 = v128.load(c2 + jo, 16);
+        s30 = v128.load(c3 + jo); s31 = v128.load(c3 + jo, 16);
+      }
+      let bp = b + jo;
+      let ko: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(bp);
+        const b1 = v128.load(bp, 16);
+        let x = f32x4.splat(load<f32>(a0 + ko));
+        s00 = f32x4.add(s00, f32x4.mul(x, b0)); s01 = f32x4.add(s01, f32x4.mul(x, b1));
+        x = f32x4.splat(load<f32>(a1 + ko));
+        s10 = f32x4.add(s10, f32x4.mul(x, b0)); s11 = f32x4.add(s11, f32x4.mul(x, b1));
+        x = f32x4.splat(load<f32>(a2 + ko));
+        s20 = f32x4.add(s20, f32x4.mul(x, b0)); s21 = f32x4.add(s21, f32x4.mul(x, b1));
+        x = f32x4.splat(load<f32>(a3 + ko));
+        s30 = f32x4.add(s30, f32x4.mul(x, b0)); s31 = f32x4.add(s31, f32x4.mul(x, b1));
+        bp += bk;
+        ko += ak;
+      }
+      v128.store(c0 + jo, s00); v128.store(c0 + jo, s01, 16);
+      v128.store(c1 + jo, s10); v128.store(c1 + jo, s11, 16);
+      v128.store(c2 + jo, s20); v128.store(c2 + jo, s21, 16);
+      v128.store(c3 + jo, s30); v128.store(c3 + jo, s31, 16);
+    }
+    for (; j < N4; j += 4) {
+      const jo = <usize>j << 2;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      if (acc) {
+        s0 = v128.load(c0 + jo); s1 = v128.load(c1 + jo); s2 = v128.load(c2 + jo); s3 = v128.load(c3 + jo);
+      }
+      let bp = b + jo;
+      let ko: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(bp);
+        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a0 + ko)), b0));
+        s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a1 + ko)), b0));
+        s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a2 + ko)), b0));
+        s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a3 + ko)), b0));
+        bp += bk;
+        ko += ak;
+      }
+      v128.store(c0 + jo, s0); v128.store(c1 + jo, s1); v128.store(c2 + jo, s2); v128.store(c3 + jo, s3);
+    }
+    for (; j < N; j++) {
+      gemmScalar(a0, ak, b + (<usize>j << 2), bk, c0 + (<usize>j << 2), K, acc);
+      gemmScalar(a1, ak, b + (<usize>j << 2), bk, c1 + (<usize>j << 2), K, acc);
+      gemmScalar(a2, ak, b + (<usize>j << 2), bk, c2 + (<usize>j << 2), K, acc);
+      gemmScalar(a3, ak, b + (<usize>j << 2), bk, c3 + (<usize>j << 2), K, acc);
+    }
+  }
+  for (; i < M; i++) {
+    const a0 = a + <usize>i * ai;
+    const c0 = c + <usize>i * cr;
+    let j = 0;
+    for (; j < N4; j += 4) {
+      const jo = <usize>j << 2;
+      let s0 = acc ? v128.load(c0 + jo) : f32x4.splat(0);
+      let bp = b + jo;
+      let ko: usize = 0;
+      for (let k = 0; k < K; k++) {
+        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a0 + ko)), v128.load(bp)));
+        bp += bk;
+        ko += ak;
+      }
+      v128.store(c0 + jo, s0);
+    }
+    for (; j < N; j++) gemmScalar(a0, ak, b + (<usize>j << 2), bk, c0 + (<usize>j << 2), K, acc);
+  }
+}
+
+/** One element of C: c (+)= Σ_k a[k·ak] · b[k·bk] (byte strides). */
+@inline
+function gemmScalar(a: usize, ak: usize, b: usize, bk: usize, c: usize, K: i32, acc: i32): void {
+  let s: f32 = acc ? load<f32>(c) : 0;
+  for (let k = 0; k < K; k++) {
+    s += load<f32>(a) * load<f32>(b);
+    a += ak;
+    b += bk;
+  }
+  store<f32>(c, s);
+}
+
+/** out[c·R + r] = x[r·C + c]: an [R, C] matrix transposed to [C, R]. */
+export function transpose(x: usize, out: usize, R: i32, C: i32): void {
+  for (let r = 0; r < R; r++) {
+    for (let c = 0; c < C; c++) store<f32>(out + ((<usize>c * R + r) << 2), load<f32>(x + ((<usize>r * C + c) << 2)));
+  }
+}
+
+/** out[j] (+)= Σ_r x[r·N + j]: column sums of an [R, N] matrix. */
+export function colSum(x: usize, out: usize, R: i32, N: i32, acc: i32): void {
+  if (!acc) memory.fill(out, 0, <usize>N << 2);
+  const N4 = N & ~3;
+  for (let r = 0; r < R; r++) {
+    const row = x + ((<usize>r * N) << 2);
+    let j = 0;
+    for (; j < N4; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(out + o, f32x4.add(v128.load(out + o), v128.load(row + o)));
+    }
+    for (; j < N; j++) store<f32>(out + (<usize>j << 2), load<f32>(out + (<usize>j << 2)) + load<f32>(row + (<usize>j << 2)));
+  }
+}
+
+/** Every row of an [R, N] matrix set to v[0..N). */
+export function fillRows(out: usize, v: usize, R: i32, N: i32): void {
+  const bytes = <usize>N << 2;
+  for (let r = 0; r < R; r++) memory.copy(out + <usize>r * bytes, v, bytes);
+}
+
+// -------------------------------------------------------------------------------------- activations
+
+// exp in f32x4 (Cephes expf: range reduction by ln 2, degree-6 polynomial, 2^n from the exponent bits)
+@inline
+function vexp(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  let fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
+  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
+  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
+  let y = f32x4.splat(1.9875691500e-4);
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, x), x), x), f32x4.splat(1));
+  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
+  return f32x4.mul(y, pow2);
+}
+
+@inline
+function vsigmoid(x: v128): v128 {
+  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), vexp(f32x4.neg(x))));
+}
+
+@inline
+function vtanh(x: v128): v128 {
+  return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(f32x4.splat(1), vexp(f32x4.add(x, x)))));
+}
+
+// in place over n floats; the tail goes through the same vector formula, one lane used
+function sigmoidRange(p: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vsigmoid(v128.load(p + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vsigmoid(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
+}
+
+function tanhRange(p: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vtanh(v128.load(p + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vtanh(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
+}
+
+/** Element-wise tanh of n floats into out (vector formula; exported for the accuracy test). */
+export function tanhInto(x: usize, out: usize, n: i32): void {
+  memory.copy(out, x, <usize>n << 2);
+  tanhRange(out, n);
+}
+
+/** Element-wise sigmoid of n floats into out (exported for the accuracy test). */
+export function sigmoidInto(x: usize, out: usize, n: i32): void {
+  memory.copy(out, x, <usize>n << 2);
+  sigmoidRange(out, n);
+}
+
+// --------------------------------------------------------------------------------------------- LSTM
+
+/**
+ * One direction of an LSTM over T steps of a batch of B rows, time-major: row t·B + r is step t of row r.
+ * x [T·B, E] inputs; wx [E, 4H], wh [H, 4H], bias [4H]; rmask [B, H] recurrent dropout (0 = none).
+ * Writes gates [T·B, 4H] (after their activations), cell [T·B, H], tc = tanh(cell) [T·B, H], h [T·B, H]
+ * and hin [T·B, H] = the masked h(t−1) that entered step t (zeros at t = 0), which backward needs.
+ */
+export function lstmForward(x: usize, wx: usize, wh: usize, bias: usize, rmask: usize, T: i32, B: i32, E: i32, H: i32,
+  gates: usize, cell: usize, tc: usize, h: usize, hin: usize): void {
+  const G = 4 * H;
+  const TB = T * B;
+  fillRows(gates, bias, TB, G);
+  gemm(x, E, 1, wx, G, gates, G, TB, E, G, 1);
+  const stepG = (<usize>B * G) << 2;
+  const stepH = (<usize>B * H) << 2;
+  memory.fill(hin, 0, stepH);
+  for (let t = 0; t < T; t++) {
+    const gt = gates + <usize>t * stepG;
+    const ht = hin + <usize>t * stepH;
+    if (t > 0) {
+      const hprev = h + <usize>(t - 1) * stepH;
+      if (rmask) mulInto(hprev, rmask, ht, B * H);
+      else memory.copy(ht, hprev, stepH);
+      gemm(ht, H, 1, wh, G, gt, G, B, H, G, 1);
+    }
+    const ct = cell + <usize>t * stepH;
+    const tct = tc + <usize>t * stepH;
+    const hot = h + <usize>t * stepH;
+    for (let r = 0; r < B; r++) {
+      const row = gt + ((<usize>r * G) << 2);
+      const hb = <usize>H << 2;
+      sigmoidRange(row, 2 * H); // i, f
+      tanhRange(row + 2 * hb, H); // g
+      sigmoidRange(row + 3 * hb, H); // o
+      const ro = (<usize>r * H) << 2;
+      const cp = t > 0 ? cell + <usize>(t - 1) * stepH + ro : 0;
+      let u = 0;
+      for (; u + 4 <= H; u += 4) {
+        const o = <usize>u << 2;
+        const ig = f32x4.mul(v128.load(row + o), v128.load(row + 2 * hb + o));
+        const c = cp ? f32x4.add(f32x4.mul(v128.load(row + hb + o), v128.load(cp + o)), ig) : ig;
+        v128.store(ct + ro + o, c);
+        const th = vtanh(c);
+        v128.store(tct + ro + o, th);
+        v128.store(hot + ro + o, f32x4.mul(v128.load(row + 3 * hb + o), th));
+      }
+      for (; u < H; u++) {
+        const o = <usize>u << 2;
+        const ig = load<f32>(row + o) * load<f32>(row + 2 * hb + o);
+        const c = cp ? load<f32>(row + hb + o) * load<f32>(cp + o) + ig : ig;
+        store<f32>(ct + ro + o, c);
+        const th = f32x4.extract_lane(vtanh(f32x4.splat(c)), 0);
+        store<f32>(tct + ro + o, th);
+        store<f32>(hot + ro + o, load<f32>(row + 3 * hb + o) * th);
+      }
+    }
+  }
+}
+
+/**
+ * Backpropagation through time for one direction, from dh [T·B, H] (the loss gradient reaching each h(t)
+ * from the output layer). Uses what lstmForward saved. Writes dz [T·B, 4H] (pre-activation gate gradients),
+ * dx [T·B, E], and accumulates (acc = 1) or sets the weight gradients dwx [E, 4H], dwh [H, 4H], dbias [4H].
+ * Scratch: whT [4H, H], wxT [4H, E], dhn [B, H], dcn [B, H].
+ */
+export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: usize, T: i32, B: i32, E: i32, H: i32,
+  gates: usize, cell: usize, tc: usize, hin: usize,
+  dz: usize, dx: usize, dwx: usize, dwh: usize, dbias: usize,
+  whT: usize, wxT: usize, dhn: usize, dcn: usize): void {
+  const G = 4 * H;
+  const TB = T * B;
+  transpose(wh, whT, H, G);
+  transpose(wx, wxT, E, G);
+  const stepG = (<usize>B * G) << 2;
+  const stepH = (<usize>B * H) << 2;
+  const hb = <usize>H << 2;
+  memory.fill(dhn, 0, stepH);
+  memory.fill(dcn, 0, stepH);
+  const one = f32x4.splat(1);
+  for (let t = T - 1; t >= 0; t--) {
+    const gt = gates + <usize>t * stepG;
+    const zt = dz + <usize>t * stepG;
+    const dht = dh + <usize>t * stepH;
+    const tct = tc + <usize>t * stepH;
+    for (let r = 0; r < B; r++) {
+      const row = gt + ((<usize>r * G) << 2);
+      const zrow = zt + ((<usize>r * G) << 2);
+      const ro = (<usize>r * H) << 2;
+      const cp = t > 0 ? cell + <usize>(t - 1) * stepH + ro : 0;
+      let u = 0;
+      for (; u + 4 <= H; u += 4) {
+        const o = <usize>u << 2;
+        const i = v128.load(row + o);
+        const f = v128.load(row + hb + o);
+        const g = v128.load(row + 2 * hb + o);
+        const og = v128.load(row + 3 * hb + o);
+        const th = v128.load(tct + ro + o);
+        const d = f32x4.add(v128.load(dht + ro + o), v128.load(dhn + ro + o));
+        const dc = f32x4.add(v128.load(dcn + ro + o), f32x4.mul(f32x4.mul(d, og), f32x4.sub(one, f32x4.mul(th, th))));
+        const cprev = cp ? v128.load(cp + o) : f32x4.splat(0);
+        v128.store(zrow + o, f32x4.mul(f32x4.mul(dc, g), f32x4.mul(i, f32x4.sub(one, i))));
+        v128.store(zrow + hb + o, f32x4.mul(f32x4.mul(dc, cprev), f32x4.mul(f, f32x4.sub(one, f))));
+        v128.store(zrow + 2 * hb + o, f32x4.mul(f32x4.mul(dc, i), f32x4.sub(one, f32x4.mul(g, g))));
+        v128.store(zrow + 3 * hb + o, f32x4.mul(f32x4.mul(d, th), f32x4.mul(og, f32x4.sub(one, og))));
+        v128.store(dcn + ro + o, f32x4.mul(dc, f));
+      }
+      for (; u < H; u++) {
+        const o = <usize>u << 2;
+        const i = load<f32>(row + o);
+        const f = load<f32>(row + hb + o);
+        const g = load<f32>(row + 2 * hb + o);
+        const og = load<f32>(row + 3 * hb + o);
+        const th = load<f32>(tct + ro + o);
+        const d = load<f32>(dht + ro + o) + load<f32>(dhn + ro + o);
+        const dc = load<f32>(dcn + ro + o) + d * og * (1 - th * th);
+        const cprev: f32 = cp ? load<f32>(cp + o) : 0;
+        store<f32>(zrow + o, dc * g * (i * (1 - i)));
+        store<f32>(zrow + hb + o, dc * cprev * (f * (1 - f)));
+        store<f32>(zrow + 2 * hb + o, dc * i * (1 - g * g));
+        store<f32>(zrow + 3 * hb + o, d * th * (og * (1 - og)));
+        store<f32>(dcn + ro + o, dc * f);
+      }
+    }
+    if (t > 0) {
+      gemm(zt, G, 1, whT, H, dhn, H, B, G, H, 0);
+      if (rmask) mulInto(dhn, rmask, dhn, B * H);
+    }
+  }
+  gemm(x, 1, E, dz, G, dwx, G, E, TB, G, 1);
+  gemm(hin, 1, H, dz, G, dwh, G, H, TB, G, 1);
+  colSum(dz, dbias, TB, G, 1);
+  gemm(dz, G, 1, wxT, E, dx, E, TB, G, E, 0);
+}
+
+function mulInto(a: usize, b: usize, out: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(out + (<usize>i << 2), f32x4.mul(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(out + (<usize>i << 2), load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2)));
+}
+
+// ------------------------------------------------------------------------------------- output layer
+
+/**
+ * The per-token input of the output layer, time-major [T·B, 2H]: row t·B + r = (hf(t, r) | hb(len−1−t, r))
+ * for t < len(r), zeros past the end. The backward direction ran over each row reversed, so its state for
+ * token t sits at its own step len−1−t.
+ */
+export function joinDirections(hf: usize, hb: usize, lengths: usize, T: i32, B: i32, H: i32, out: usize): void {
+  const hbytes = <usize>H << 2;
+  for (let t = 0; t < T; t++) {
+    for (let r = 0; r < B; r++) {
+      const len = load<i32>(lengths + (<usize>r << 2));
+      const dst = out + ((<usize>(t * B + r) * 2 * H) << 2);
+      if (t < len) {
+        memory.copy(dst, hf + ((<usize>(t * B + r) * H) << 2), hbytes);
+        memory.copy(dst + hbytes, hb + ((<usize>((len - 1 - t) * B + r) * H) << 2), hbytes);
+      } else {
+        memory.fill(dst, 0, 2 * hbytes);
+      }
+    }
+  }
+}
+
+/** The reverse of joinDirections for gradients: d [T·B, 2H] → dhf, dhb [T·B, H] (zeros on padding). */
+export function splitDirections(d: usize, lengths: usize, T: i32, B: i32, H: i32, dhf: usize, dhb: usize): void {
+  const hbytes = <usize>H << 2;
+  memory.fill(dhf, 0, <usize>T * B * hbytes);
+  memory.fill(dhb, 0, <usize>T * B * hbytes);
+  for (let t = 0; t < T; t++) {
+    for (let r = 0; r < B; r++) {
+      const len = load<i32>(lengths + (<usize>r << 2));
+      if (t >= len) continue;
+      const src = d + ((<usize>(t * B + r) * 2 * H) << 2);
+      memory.copy(dhf + ((<usize>(t * B + r) * H) << 2), src, hbytes);
+      memory.copy(dhb + ((<usize>((len - 1 - t) * B + r) * H) << 2), src + hbytes, hbytes);
+    }
+  }
+}
+
+/**
+ * Softmax cross-entropy over rows of logits [R, K] in place: labels [R] (i32, −1 = padding, not counted).
+ * Writes the argmax of each row to pred [R] (i32) and, when grad, the gradient of the mean loss over the
+ * counted rows into the logits' place ((softmax − onehot) / count; zeros on padding). Returns the summed
+ * loss (the caller divides by the count).
+ */
+export function softmaxXent(logits: usize, labels: usize, pred: usize, R: i32, K: i32, count: i32, grad: i32): f64 {
+  let total: f64 = 0;
+  const scale: f32 = count > 0 ? <f32>1 / <f32>count : 0;
+  for (let r = 0; r < R; r++) {
+    const row = logits + ((<usize>r * K) << 2);
+    const label = load<i32>(labels + (<usize>r << 2));
+    let best = 0;
+    let mx = load<f32>(row);
+    for (let k = 1; k < K; k++) {
+      const v = load<f32>(row + (<usize>k << 2));
+      if (v > mx) {
+        mx = v;
+        best = k;
+      }
+    }
+    store<i32>(pred + (<usize>r << 2), best);
+    if (label < 0) {
+      if (grad) memory.fill(row, 0, <usize>K << 2);
+      continue;
+    }
+    let sum: f32 = 0;
+    for (let k = 0; k < K; k++) sum += Mathf.exp(load<f32>(row + (<usize>k << 2)) - mx);
+    const lse = mx + Mathf.log(sum);
+    total += <f64>(lse - load<f32>(row + (<usize>label << 2)));
+    if (grad) {
+      for (let k = 0; k < K; k++) {
+        const p = Mathf.exp(load<f32>(row + (<usize>k << 2)) - lse);
+        store<f32>(row + (<usize>k << 2), (p - (k === label ? <f32>1 : <f32>0)) * scale);
+      }
+    }
+  }
+  return total;
+}
+
+// --------------------------------------------------------------------------------------------- Adam
+
+/** Adam on n parameters: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²; p ← p − lrT · m / (√v + ε). */
+export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lrT: f32, b1: f32, b2: f32, eps: f32): void {
+  const vb1 = f32x4.splat(b1);
+  const vb1c = f32x4.splat(1 - b1);
+  const vb2 = f32x4.splat(b2);
+  const vb2c = f32x4.splat(1 - b2);
+  const vlr = f32x4.splat(lrT);
+  const veps = f32x4.splat(eps);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gi = v128.load(g + o);
+    const mi = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(vb1c, gi));
+    const vi = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(vb2c, f32x4.mul(gi, gi)));
+    v128.store(m + o, mi);
+    v128.store(v + o, vi);
+    v128.store(p + o, f32x4.sub(v128.load(p + o), f32x4.div(f32x4.mul(vlr, mi), f32x4.add(f32x4.sqrt(vi), veps))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o);
+    const mi = b1 * load<f32>(m + o) + (1 - b1) * gi;
+    const vi = b2 * load<f32>(v + o) + (1 - b2) * gi * gi;
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(p + o, load<f32>(p + o) - (lrT * mi) / (Mathf.sqrt(vi) + eps));
+  }
+}

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * nerflow's WebAssembly SIMD kernel (source: packages/nn/assembly/lstm.ts; `npm run build:wasm -w
+ * @nerflow/nn` rebuilds wasm/lstm.wasm from it, and a test checks the committed binary is that build).
+ * Pointers are byte offsets into the instance's own memory; see the source for each function's contract.
+ */
+export interface KernelExports {
+  heapBase(): number;
+  gemm(a: number, sai: number, sak: number, b: number, ldb: number, c: number, ldc: number, M: number, K: number, N: number, acc: number): void;
+  transpose(x: number, out: number, R: number, C: number): void;
+  colSum(x: number, out: number, R: number, N: number, acc: number): void;
+  fillRows(out: number, v: number, R: number, N: number): void;
+  tanhInto(x: number, out: number, n: number): void;
+  sigmoidInto(x: number, out: number, n: number): void;
+  lstmForward(x: number, wx: number, wh: number, bias: number, rmask: number, T: number, B: number, E: number, H: number,
+    gates: number, cell: number, tc: number, h: number, hin: number): void;
+  lstmBackward(dh: number, x: number, wx: number, wh: number, rmask: number, T: number, B: number, E: number, H: number,
+    gates: number, cell: number, tc: number, hin: number, dz: number, dx: number, dwx: number, dwh: number, dbias: number,
+    whT: number, wxT: number, dhn: number, dcn: number): void;
+  joinDirections(hf: number, hb: number, lengths: number, T: number, B: number, H: number, out: number): void;
+  splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
+  softmaxXent(logits: number, labels: number, pred: number, R: number, K: number, count: number, grad: number): number;
+  adam(p: number, g: number, m: number, v: number, n: number, lrT: number, b1: number, b2: number, eps: number): void;
+}
+
+export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);
+
+let compiled: WebAssembly.Module | null = null;
+
+/** The compiled module, once per process (Node compiles synchronously at any size). */
+function wasmModule(): WebAssembly.Module {
+  if (!compiled) compiled = new WebAssembly.Module(readFileSync(WASM_FILE));
+  return compiled;
+}
+
+const PAGE = 65536;
+
+/**
+ * One kernel instance with its own memory, and a bump allocator over it: `alloc` hands out 16-byte
+ * aligned regions; `mark`/`reset` free everything allocated after a mark (per-batch scratch).
+ * Views are made fresh after every allocation that may have grown the memory.
+ */
+export class Kernel {
+  readonly k: KernelExports;
+  private readonly memory: WebAssembly.Memory;
+  private top: number;
+
+  constructor() {
+    this.memory = new WebAssembly.Memory({ initial: 16 });
+    this.k = new WebAssembly.Instance(wasmModule(), { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.top = (this.k.heapBase() + 15) & ~15; // never over the module's static data
+  }
+
+  /** `floats` 4-byte elements (zero-filled when `zero`); returns the byte offset. */
+  alloc(floats: number, zero = false): number {
+    const at = this.top;
+    this.top = at + ((floats * 4 + 15) & ~15);
+    const need = this.top - this.memory.buffer.byteLength;
+    if (need > 0) this.memory.grow(Math.ceil(need / PAGE));
+    if (zero) new Uint8Array(this.memory.buffer, at, this.top - at).fill(0);
+    return at;
+  }
+
+  mark(): number {
+    return this.top;
+  }
+
+  reset(mark: number): void {
+    this.top = mark;
+  }
+
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+
+  i32(ptr: number, n: number): Int32Array {
+    return new Int32Array(this.memory.buffer, ptr, n);
+  }
+}
