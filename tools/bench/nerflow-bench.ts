@@ -2,9 +2,10 @@
 // batches; writes the timed batches for the PyTorch side and prints one JSON line.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createTagger, initBackend, makeBatches, readSplit } from '@nerflow/nn';
+import { createTagger, initBackend, kernelProfile, makeBatches, readSplit, setKernelProfiling } from '@nerflow/nn';
 
-const [featDir, outFile, nTimed, nWarm] = process.argv.slice(2);
+const [featDir, outFile, nTimed, nWarm, mode] = process.argv.slice(2);
+const profile = mode === '--profile';
 const timed = Number(nTimed);
 const warm = Number(nWarm);
 const backend = await initBackend('auto');
@@ -24,9 +25,11 @@ const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), head
 for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));
 
+setKernelProfiling(profile);
 const tagger = createTagger(spec);
 let peak = process.memoryUsage().rss;
 for (const b of sample.slice(0, warm)) tagger.trainBatch(b);
+kernelProfile.clear();
 const t0 = performance.now();
 let real = 0;
 for (const b of sample.slice(warm)) {
@@ -35,4 +38,6 @@ for (const b of sample.slice(warm)) {
   peak = Math.max(peak, process.memoryUsage().rss);
 }
 const seconds = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ backend, ms_per_batch: (1000 * seconds) / timed, tokens_per_s: real / seconds, seconds, epoch_tokens: epochTokens, epoch_batches: all.length, peak_rss: peak }));
+// where a batch's time goes: each kernel function, and the rest (JS: inputs, masks, embedding Adam)
+const breakdown = profile ? Object.fromEntries([...kernelProfile].map(([k, v]) => [k, { ms_per_batch: v.ms / timed, calls_per_batch: v.calls / timed }])) : undefined;
+console.log(JSON.stringify({ backend, profile: breakdown, ms_per_batch: (1000 * seconds) / timed, tokens_per_s: real / seconds, seconds, epoch_tokens: epochTokens, epoch_batches: all.length, peak_rss: peak }));

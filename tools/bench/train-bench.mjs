@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run bench:train [-- --quick] [-- --batches N]
+// npm run bench:train [-- --quick] [-- --batches N] [-- --profile]      speed, side by side
+// npm run bench:train -- --epochs N                                      val entity F1 after each of N full epochs, side by side
 // Trains the baseline shapes (embedding 50, BiLSTM 100, batch 32, Adam) on the real train split for a fixed
 // number of bucketed batches with nerflow AND with the same model in PyTorch (Debian's python3-torch, OpenBLAS,
 // 2 threads) on the SAME batches, side by side, and extrapolates seconds per epoch from real tokens.
@@ -16,6 +17,7 @@ const quick = args.includes('--quick');
 const nIdx = args.indexOf('--batches');
 const timedBatches = nIdx >= 0 ? Number(args[nIdx + 1]) : quick ? 60 : 300;
 const warmup = quick ? 5 : 10;
+const profile = args.includes('--profile');
 
 function sh(cmd, argv, opts = {}) {
   const r = spawnSync(cmd, argv, { stdio: 'inherit', ...opts });
@@ -40,10 +42,31 @@ if (!hasTorch() || !hasOpenblas()) {
   sh(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-// 3. nerflow side (TypeScript through tsx) writes the batches for PyTorch and times itself
 const work = mkdtempSync(path.join(tmpdir(), 'nerflow-bench-'));
+const torchEnv = { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2', BENCH_THREADS: '2' };
+const eIdx = args.indexOf('--epochs');
+if (eIdx >= 0) {
+  // accuracy: both train N full epochs on the same batches; nerflow first (it writes them)
+  const epochs = Number(args[eIdx + 1]);
+  const file = path.join(work, 'epochs.bin');
+  const run = (cmd, argv, env) => {
+    const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`${argv[argv.length - 3] ?? cmd} failed`);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)).history;
+  };
+  const ours = run(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/accuracy.ts'), featDir, file, String(epochs)], process.env);
+  const theirs = run(py, [path.join(root, 'tools/bench/pytorch_train.py'), file], torchEnv);
+  console.log(`\nval entity F1 (conlleval) after each full epoch of the real train split, same batches (batch 32, bucketed)`);
+  console.log('| epoch | nerflow val F1 | nerflow s | PyTorch val F1 | PyTorch s |');
+  console.log('| ---: | ---: | ---: | ---: | ---: |');
+  for (const [i, o] of ours.entries()) console.log(`| ${o.epoch} | ${o.val_entity_f1.toFixed(4)} | ${o.seconds.toFixed(1)} | ${theirs[i].val_entity_f1.toFixed(4)} | ${theirs[i].seconds.toFixed(1)} |`);
+  console.log(`nerflow_val_f1=${ours.at(-1).val_entity_f1.toFixed(4)} pytorch_val_f1=${theirs.at(-1).val_entity_f1.toFixed(4)} epochs=${epochs}`);
+  process.exit(0);
+}
+
+// 3. nerflow side (TypeScript through tsx) writes the batches for PyTorch and times itself
 const batchesFile = path.join(work, 'batches.bin');
-const node = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/nerflow-bench.ts'), featDir, batchesFile, String(timedBatches), String(warmup)], {
+const node = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/nerflow-bench.ts'), featDir, batchesFile, String(timedBatches), String(warmup), ...(profile ? ['--profile'] : [])], {
   cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
 });
 if (node.status !== 0) throw new Error('nerflow side failed');
@@ -51,11 +74,22 @@ const ours = JSON.parse(node.stdout.trim().split('\n').at(-1));
 
 // 4. PyTorch side on the same batches
 const torchRun = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], {
-  encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2', BENCH_THREADS: '2' },
+  encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: torchEnv,
 });
 if (torchRun.status !== 0) throw new Error('PyTorch side failed');
 const theirs = JSON.parse(torchRun.stdout.trim().split('\n').at(-1));
 
+if (ours.profile) {
+  // per-call timers add a little; the table says where the time goes, the timed run above says how much
+  const total = ours.ms_per_batch;
+  console.log('\nnerflow, where a batch\'s time goes (kernel functions; the rest is JS: inputs, masks, embedding Adam):');
+  let inKernel = 0;
+  for (const [name, p] of Object.entries(ours.profile).sort((a, b) => b[1].ms_per_batch - a[1].ms_per_batch)) {
+    inKernel += p.ms_per_batch;
+    console.log(`  ${name.padEnd(16)} ${p.ms_per_batch.toFixed(2).padStart(7)} ms/batch ${(100 * p.ms_per_batch / total).toFixed(1).padStart(5)}%  (${p.calls_per_batch.toFixed(1)} calls)`);
+  }
+  console.log(`  ${'JS (the rest)'.padEnd(16)} ${(total - inKernel).toFixed(2).padStart(7)} ms/batch ${(100 * (total - inKernel) / total).toFixed(1).padStart(5)}%`);
+}
 const epochTokens = ours.epoch_tokens;
 const nerflowEpoch = epochTokens / ours.tokens_per_s;
 const torchEpoch = epochTokens / theirs.tokens_per_s;
@@ -64,6 +98,7 @@ console.log(`\n${timedBatches} timed batches of the real train split (batch 32, 
 console.log('| implementation                         | ms/batch | tokens/s   | s/epoch  |');
 console.log('| --- | ---: | ---: | ---: |');
 console.log(row(`nerflow (${ours.backend}, fused BiLSTM)`, ours, nerflowEpoch));
-console.log(row(`PyTorch ${theirs.torch} CPU, ${theirs.threads} threads`, theirs, torchEpoch));
+console.log(row(`PyTorch ${theirs.torch} CPU, ${theirs.threads} thr, ${theirs.variant}`, theirs, torchEpoch));
+for (const [name, v] of Object.entries(theirs.variants)) if (name !== theirs.variant) console.log(`(PyTorch ${name}: ${v.ms_per_batch.toFixed(1)} ms/batch, ${(epochTokens / v.tokens_per_s).toFixed(1)} s/epoch; the faster variant is compared)`);
 console.log(`BLAS used by PyTorch: ${theirs.blas}; nerflow peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB`);
 console.log(`nerflow_s_per_epoch=${nerflowEpoch.toFixed(1)} pytorch_s_per_epoch=${torchEpoch.toFixed(1)} ratio=${(nerflowEpoch / torchEpoch).toFixed(3)}`);

@@ -68,6 +68,7 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
   assert.ok(existsSync(path.join(run.dir, 'metrics', 'test_entity_f1')), 'evaluate logs to the training run');
   assert.ok(existsSync(path.join(run.dir, 'artifacts', 'evaluation', 'report.html')));
   assert.equal(readFileSync(path.join(run.dir, 'tags', 'nerflow.backend'), 'utf8'), 'wasm');
+  assert.equal(readFileSync(path.join(run.dir, 'tags', 'nerflow.engine'), 'utf8'), 'nerflow-wasm-simd', 'the fused model runs on nerflow\'s kernel');
   const weights = path.join(root, 'runs/tiny/train/main/model/weights.bin');
   const w1 = readFileSync(weights);
 

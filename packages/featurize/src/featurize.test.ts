@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -92,8 +93,8 @@ test('the real corpus through the CLI: split sizes, no leakage, deterministic, A
   const dir = path.join(root, 'runs', 'real', 'featurize');
   const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   assert.deepEqual([m.counts.splits.train.sentences, m.counts.splits.val.sentences, m.counts.splits.test.sentences], [33571, 4796, 9592]);
-  const read = (s: string) => tableFromIPC(readFileSync(path.join(dir, `${s}.arrow`)));
-  const [train, val, test] = ['train', 'val', 'test'].map(read);
+  const files = ['train', 'val', 'test'].map((s) => readFileSync(path.join(dir, `${s}.arrow`)));
+  const [train, val, test] = files.map((f) => tableFromIPC(f));
   const ids = (t: typeof train) => new Set(t.getChild('sentence_id')!.toArray() as Int32Array);
   const [a, b, c] = [ids(train), ids(val), ids(test)];
   assert.equal(a.size + b.size + c.size, 47959, 'every sentence in exactly one split');
@@ -101,6 +102,12 @@ test('the real corpus through the CLI: split sizes, no leakage, deterministic, A
   // zero-copy: the tokens child is an Int32Array view
   const tokens = train.getChild('tokens')!.data[0].children[0].values;
   assert.ok(tokens instanceof Int32Array);
+  assert.equal(tokens.buffer, files[0].buffer, 'a view on the file\'s own bytes, not a copy');
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  for (const t of [train, val, test]) assert.equal(t.schema.metadata.get('fingerprint'), manifest.fingerprint, 'the Arrow files name the featurize run that wrote them');
+  // the split is part of the contract: the same sentences on every machine and every version (seed 42)
+  const digest = (t: typeof train) => createHash('sha256').update([...(t.getChild('sentence_id')!.toArray() as Int32Array)].sort((x, y) => x - y).join(',')).digest('hex').slice(0, 16);
+  assert.deepEqual([digest(val), digest(test)], ['1483350eb6da9690', 'dc3d637cf9f492a8'], 'the seeded split changed: every trained model and every reported score would move with it');
   assert.equal(tokens.length, 33571 * 104);
   assert.equal(train.schema.metadata.get('max_len'), '104');
   // Arrow tokens == DuckDB words for a sample of sentences (ids mapped back through vocab.json)

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
-  codeVersion, fmtInt, fmtSeconds, packageDir, readManifest, runStage, stageDir, ValidationError, writeFileAtomic, writeJsonAtomic,
+  codeVersion, fmtInt, fmtSeconds, packageDir, readManifest, runStage, stageDir, stageFingerprint, ValidationError, writeFileAtomic, writeJsonAtomic,
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import { splitToIpc } from './arrow.js';
@@ -45,7 +45,7 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
         const trainMax = split.train.reduce((m, sid) => Math.max(m, lengthBySentence.get(sid)!), 0);
         const maxLen = cfg.max_len === 'auto' ? trainMax : cfg.max_len;
         const packed = packRows(cols, maxLen, cfg.long_sentences);
-        const meta = (name: string) => ({ max_len: String(maxLen), vocab_size: String(vocab.words.length), tags: JSON.stringify(tags), fingerprint: '', split: name });
+        const meta = (name: string) => ({ max_len: String(maxLen), vocab_size: String(vocab.words.length), tags: JSON.stringify(tags), fingerprint: stageFingerprint(id), split: name });
         for (const name of SPLITS) await writeFileAtomic(path.join(staging, `${name}.arrow`), splitToIpc(packed.rows[name], meta(name)));
         const tArrow = performance.now();
         await writeJsonAtomic(path.join(staging, 'vocab.json'), { lowercase: cfg.lowercase, min_count: cfg.min_count, size: vocab.words.length, words: vocab.words });

@@ -1,5 +1,6 @@
 export { initBackend, type BackendPreference } from './backend.js';
 export { readSplit, makeBatches, type SplitData, type Batch } from './data.js';
-export { createTagger, loadTagger, type Tagger } from './tagger.js';
+export { createTagger, engineOf, loadTagger, type Tagger } from './tagger.js';
 export type { TaggerSpec } from './spec.js';
 export { registerKernels, unsortedSegmentSum } from './kernels.js';
+export { kernelProfile, setKernelProfiling } from './kernel.js';

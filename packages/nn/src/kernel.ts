@@ -36,6 +36,31 @@ function wasmModule(): WebAssembly.Module {
 
 const PAGE = 65536;
 
+/** Milliseconds and calls per kernel function, collected while profiling is on (the benchmark's --profile). */
+export const kernelProfile = new Map<string, { ms: number; calls: number }>();
+let profiling = false;
+
+/** Time every call into kernels created from now on (off by default: a timer per call costs ~0.1 µs). */
+export function setKernelProfiling(on: boolean): void {
+  profiling = on;
+}
+
+function profiled(exports: KernelExports): KernelExports {
+  const out: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(exports as unknown as Record<string, (...a: number[]) => number>)) {
+    out[name] = (...a: number[]) => {
+      const t = performance.now();
+      const r = f(...a);
+      const p = kernelProfile.get(name) ?? { ms: 0, calls: 0 };
+      p.ms += performance.now() - t;
+      p.calls++;
+      kernelProfile.set(name, p);
+      return r;
+    };
+  }
+  return out as unknown as KernelExports;
+}
+
 /**
  * One kernel instance with its own memory, and a bump allocator over it: `alloc` hands out 16-byte
  * aligned regions; `mark`/`reset` free everything allocated after a mark (per-batch scratch).
@@ -48,7 +73,8 @@ export class Kernel {
 
   constructor() {
     this.memory = new WebAssembly.Memory({ initial: 16 });
-    this.k = new WebAssembly.Instance(wasmModule(), { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    const k = new WebAssembly.Instance(wasmModule(), { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.k = profiling ? profiled(k) : k;
     this.top = (this.k.heapBase() + 15) & ~15; // never over the module's static data
   }
 

@@ -146,6 +146,14 @@ class LayersTagger implements Tagger {
   }
 }
 
+/**
+ * What computes a model of this kind: the fused model runs in nerflow's own WebAssembly SIMD kernel
+ * whatever the TF.js backend; the tf.layers reference runs on the TF.js backend in use.
+ */
+export function engineOf(kind: TaggerSpec['kind'], tfjsBackend: string): string {
+  return kind === 'fused' ? 'nerflow-wasm-simd' : `tfjs-${tfjsBackend}`;
+}
+
 export function createTagger(spec: TaggerSpec): Tagger {
   return spec.kind === 'layers' ? new LayersTagger(new LayersBiLstm(spec)) : new FusedTagger(new FusedBiLstm(spec));
 }

@@ -46,11 +46,12 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
       });
       return { runId: run.runId, experimentId: run.experimentId };
     },
-    async startTrial(trial: Trial, backend: string, parentRunId?: string): Promise<TrialTracking> {
+    /** backend: the TF.js backend loaded; engine: what computes this trial's model (engineOf). */
+    async startTrial(trial: Trial, compute: { backend: string; engine: string }, parentRunId?: string): Promise<TrialTracking> {
       const run: ActiveRun = await startRun(store, {
         experiment, runName: trial.id === 'main' ? ctx.config.name : `${ctx.config.name}/${trial.id}`, parentRunId,
         description: ctx.config.description ? `${ctx.config.description}${trial.id !== 'main' ? ` — ${trialLabel(trial)}` : ''}` : undefined,
-        tags: { 'nerflow.config': ctx.config.name, 'nerflow.trial': trial.id, 'nerflow.backend': backend, 'nerflow.kind': 'trial', 'nerflow.trial_label': trialLabel(trial) },
+        tags: { 'nerflow.config': ctx.config.name, 'nerflow.trial': trial.id, 'nerflow.backend': compute.backend, 'nerflow.engine': compute.engine, 'nerflow.kind': 'trial', 'nerflow.trial_label': trialLabel(trial) },
         params: flattenParams(resolvedConfig(ctx, trial)),
       });
       await run.logInputs([dataset]);

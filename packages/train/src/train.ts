@@ -5,7 +5,7 @@ import {
   codeVersion, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
   type StageContext, type StageIdentity, type StageResult,
 } from '@nerflow/core';
-import { initBackend, readSplit } from '@nerflow/nn';
+import { engineOf, initBackend, readSplit } from '@nerflow/nn';
 import type { EpochRecord } from './history.js';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
@@ -103,12 +103,13 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
       }
       if (!data) {
         backend = await initBackend(config.train.backend);
-        log.info(`train: backend ${backend}; ${fo.tags.length} tags, vocabulary ${fo.vocabSize}`);
+        log.info(`train: TF.js backend ${backend}; ${fo.tags.length} tags, vocabulary ${fo.vocabSize}`);
         data = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
       }
-      log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)})`);
+      const engine = engineOf(trial.train.model, backend);
+      log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}`);
       const workDir = path.join(trainDir, `.${trial.id}.work`);
-      const run: TrialTracking = await tracking!.startTrial(trial, backend, parentRunId);
+      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine }, parentRunId);
       const result = await run.guard(() =>
         runStage({
           id, dir: path.join(trainDir, trial.id), force: true, log,
@@ -137,7 +138,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             return {
               counts: { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides },
               timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
-              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, backend, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
+              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, backend, engine, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
             };
           },
         }),

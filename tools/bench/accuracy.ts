@@ -1,0 +1,43 @@
+// The nerflow side of `npm run bench:train -- --epochs N`: the baseline model trained N full epochs on the
+// real train split (the train stage's batches: bucketed, batch 32, seed 42, reshuffled every epoch), val
+// entity F1 (conlleval rules) after each epoch. Writes the same batches, and the val split, for PyTorch.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { entityF1FromIds } from '@nerflow/metrics';
+import { createTagger, makeBatches, readSplit, type Batch } from '@nerflow/nn';
+
+const [featDir, outFile, nEpochs] = process.argv.slice(2);
+const epochs = Number(nEpochs);
+const train = readSplit(path.join(featDir, 'train.arrow'));
+const val = readSplit(path.join(featDir, 'val.arrow'));
+const tags: string[] = JSON.parse(train.meta.tags);
+const spec = { kind: 'fused' as const, vocabSize: Number(train.meta.vocab_size), numTags: tags.length, embeddingDim: 50, lstmUnits: 100, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.001, seed: 42 };
+const perEpoch = Array.from({ length: epochs }, (_, e) => makeBatches(train, { batchSize: 32, seed: 42, epoch: e + 1, shuffle: true }));
+const valBatches = makeBatches(val, { batchSize: 32, seed: 0, epoch: 0, shuffle: false });
+
+// [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]: every epoch's batches, then val's
+const meta = (bs: Batch[]) => bs.map((b) => ({ size: b.size, steps: b.steps }));
+const header = Buffer.from(JSON.stringify({ vocab: spec.vocabSize, tags: spec.numTags, tag_names: tags, embedding_dim: 50, lstm_units: 100, dropout: 0.1, learning_rate: 0.001, epochs: perEpoch.map(meta), val: meta(valBatches) }));
+const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
+for (const b of [...perEpoch.flat(), ...valBatches]) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+writeFileSync(outFile, Buffer.concat(parts));
+
+const tagger = createTagger(spec);
+const history: { epoch: number; seconds: number; val_entity_f1: number }[] = [];
+for (const [e, batches] of perEpoch.entries()) {
+  const t0 = performance.now();
+  for (const b of batches) tagger.trainBatch(b);
+  const seconds = (performance.now() - t0) / 1000;
+  const gold: Int32Array[] = [];
+  const pred: Int32Array[] = [];
+  for (const b of valBatches) {
+    const { predictions } = tagger.evaluateBatch(b);
+    for (let r = 0; r < b.size; r++) {
+      gold.push(b.tags.subarray(r * b.steps, r * b.steps + b.lengths[r]));
+      pred.push(predictions.subarray(r * b.steps, r * b.steps + b.lengths[r]));
+    }
+  }
+  history.push({ epoch: e + 1, seconds, val_entity_f1: entityF1FromIds(gold, pred, tags) });
+  process.stderr.write(`bench: nerflow epoch ${e + 1}/${epochs}: ${seconds.toFixed(1)} s, val entity F1 ${history.at(-1)!.val_entity_f1.toFixed(4)}\n`);
+}
+console.log(JSON.stringify({ history }));
