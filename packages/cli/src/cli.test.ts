@@ -21,7 +21,11 @@ function workspace(configs: Record<string, string>): string {
 }
 
 function nerflow(root: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+  return nerflowEnv(root, {}, ...args);
+}
+
+function nerflowEnv(root: string, env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true', ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -71,6 +75,16 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
   assert.equal(readFileSync(path.join(run.dir, 'tags', 'nerflow.engine'), 'utf8'), 'nerflow-wasm-simd', 'the fused model runs on nerflow\'s kernel');
   const weights = path.join(root, 'runs/tiny/train/main/model/weights.bin');
   const w1 = readFileSync(weights);
+
+  // the user's environment, not a bug: exit 1 with one message naming the server and the fix
+  const down = nerflowEnv(root, { MLFLOW_TRACKING_URI: 'http://127.0.0.1:9', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' }, 'train', '--config', 'tiny.yaml', '--force');
+  assert.equal(down.code, 1, down.err);
+  assert.match(down.err, /cannot reach the MLflow tracking server at http:\/\/127\.0\.0\.1:9 .*unset MLFLOW_TRACKING_URI/);
+  assert.doesNotMatch(down.err, /internal error|\n\s+at /);
+  const noTrial = nerflow(root, 'train', '--config', 'tiny.yaml', '--trial', 't-nope');
+  assert.equal(noTrial.code, 1, noTrial.err);
+  assert.match(noTrial.err, /--trial t-nope: no such trial in .*tiny\.yaml\. Its trials: main/);
+  assert.deepEqual(readFileSync(weights), w1, 'a failed run leaves the trained model as it was');
 
   const again = nerflow(root, 'pipeline', '--config', 'tiny.yaml');
   assert.equal(again.code, 0);

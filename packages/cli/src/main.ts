@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isUserError } from '@nerflow/core';
+import { TrackingServerError } from '@nerflow/tracking';
 import { stageContext, type CommonArgs } from './context.js';
 import { STAGES, type StageFlags, type StageName } from './stages.js';
 
@@ -61,6 +62,11 @@ export async function main(argv: string[]): Promise<number> {
     if (isUserError(e)) {
       process.stderr.write(`nerflow: error: ${e.message}\n${verbose && e.stack ? e.stack + '\n' : ''}`);
       return 'code' in e && typeof e.code === 'number' ? e.code : 1;
+    }
+    if (e instanceof TrackingServerError) {
+      // the tracking server is the user's environment (unreachable, auth, refused): its message names the URL
+      process.stderr.write(`nerflow: error: MLflow: ${e.message}\n${verbose && e.stack ? e.stack + '\n' : ''}`);
+      return 1;
     }
     process.stderr.write(`nerflow: internal error (a bug; please report it with this output):\n${(e as Error)?.stack ?? String(e)}\n`);
     return 2;

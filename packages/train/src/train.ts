@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  codeVersion, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
+  ValidationError, codeVersion, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
   type StageContext, type StageIdentity, type StageResult,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit } from '@nerflow/nn';
@@ -59,7 +59,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   const fo = await featurizeOutputs(ctx);
   const all = expandTrials(config);
   const trials = opts.trial ? all.filter((t) => t.id === opts.trial) : all;
-  if (opts.trial && !trials.length) throw new Error(`no trial ${opts.trial} in ${config.file}; trials: ${all.map((t) => t.id).join(', ')}`);
+  if (opts.trial && !trials.length) throw new ValidationError(`--trial ${opts.trial}: no such trial in ${config.file}. Its trials: ${all.map((t) => t.id).join(', ')} (\`npx nx show project train\` lists them as targets).`);
   const trainDir = stageDir(ctx.root, config.name, 'train');
   const code = await codeVersion(['train', 'nn', 'metrics', 'core', 'tracking'].map(packageDir));
 
