@@ -1,8 +1,10 @@
 // Nx plugin: one Nx task per sweep trial, inferred from configs/*.yaml (so Nx can cache each trial on
 // its own and spread trials over machines with remote caching / distributed agents).
 // For a config `sweep.yaml` with a sweep section it adds to project `train`:
-//   sweep-<config>-<trialId>   trains one trial:  nerflow featurize --config … && nerflow train --config … --trial <id>
-//   sweep-<config>             depends on all of them, then collects the sweep (trials.csv, best/)
+//   sweep-<config>-data        ingest and featurize for that config (once, before any trial)
+//   sweep-<config>-<trialId>   trains one trial:  nerflow train --config … --trial <id>  (depends on -data)
+//   sweep-<config>             depends on every trial, then collects the sweep: trials.csv, best/, and one
+//                              MLflow parent run with every trial's run under it
 // Usage: npx nx run train:sweep-sweep --parallel=2   |   npx nx run train:sweep-sweep-t-1a2b3c4d5e
 // The trial list comes from the same code nerflow uses (packages/train/src/sweep.ts), loaded through tsx.
 import path from 'node:path';
@@ -27,15 +29,26 @@ export const createNodesV2 = [
       if (!config.sweep || !Object.keys(config.sweep.params).length) continue;
       const name = config.name;
       const cli = 'node packages/cli/bin/nerflow.js';
-      const targets = {};
+      const data = `sweep-${name}-data`;
+      const targets = {
+        [data]: {
+          executor: 'nx:run-commands',
+          options: { command: `${cli} ingest --config ${file} && ${cli} featurize --config ${file}`, cwd: '{workspaceRoot}' },
+          inputs: stageInputs,
+          outputs: [`{workspaceRoot}/runs/${name}/ingest`, `{workspaceRoot}/runs/${name}/featurize`],
+          cache: true,
+          metadata: { description: `sweep ${name}: ingest and featurize, shared by every trial` },
+        },
+      };
       const trialTargets = [];
       for (const t of sweep.expandTrials(config)) {
         const target = `sweep-${name}-${t.id}`;
         trialTargets.push(target);
         targets[target] = {
           executor: 'nx:run-commands',
-          options: { command: `${cli} ingest --config ${file} && ${cli} featurize --config ${file} && ${cli} train --config ${file} --trial ${t.id}`, cwd: '{workspaceRoot}' },
-          inputs: stageInputs,
+          options: { command: `${cli} train --config ${file} --trial ${t.id}`, cwd: '{workspaceRoot}' },
+          dependsOn: [data],
+          inputs: [...stageInputs, { dependentTasksOutputFiles: '**/manifest.json' }],
           outputs: [`{workspaceRoot}/runs/${name}/train/${t.id}`],
           cache: true,
           metadata: { description: `sweep ${name}: trial ${t.id} (${sweep.trialLabel(t)})` },
@@ -45,7 +58,7 @@ export const createNodesV2 = [
         executor: 'nx:run-commands',
         options: { command: `${cli} train --config ${file}`, cwd: '{workspaceRoot}' },
         dependsOn: trialTargets,
-        inputs: stageInputs,
+        inputs: [...stageInputs, { dependentTasksOutputFiles: '**/manifest.json', transitive: true }],
         outputs: [`{workspaceRoot}/runs/${name}/train`],
         cache: true,
         metadata: { description: `sweep ${name}: every trial as its own Nx task, then trials.csv and best/` },

@@ -125,6 +125,14 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
   const more = nerflow(root, 'train', '--config', 'sw.yaml');
   assert.equal(more.code, 0, more.err);
   assert.equal((more.err.match(/train: trial \d\/3/g) ?? []).length, 1, `only the new trial trains:\n${more.err}`);
+  // still one parent for the sweep, now holding all three trials; the one it replaces is deleted
+  const live = mlflowRuns(root).filter((x) => x.meta.lifecycle_stage === 'active');
+  const parents = live.filter((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === 'sweep');
+  assert.equal(parents.length, 1);
+  const kids = live.filter((x) => existsSync(path.join(x.dir, 'tags', 'mlflow.parentRunId')));
+  assert.equal(kids.length, 3);
+  for (const c of kids) assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parents[0].meta.run_id);
+  assert.equal(mlflowRuns(root).find((x) => x.meta.run_id === parent.meta.run_id)?.meta.lifecycle_stage, 'deleted');
   const report = nerflow(root, 'report', '--config', 'sw.yaml');
   assert.equal(report.code, 0, report.err);
   assert.match(report.out, /^rank\s+trial\s+entity F1/);
@@ -162,6 +170,25 @@ test('an interrupted training run ends KILLED and --resume continues from the la
   const history = JSON.parse(readFileSync(path.join(root, 'runs/long/train/main/history.json'), 'utf8'));
   assert.deepEqual(history.map((h: { epoch: number }) => h.epoch), [1, 2, 3, 4]);
   assert.ok((await sha256File(path.join(root, 'runs/long/train/main/model/weights.bin'))).length === 64);
+});
+
+test('an interrupted sweep ends its parent run and the running trial KILLED, none left RUNNING', async () => {
+  const root = workspace({ 'isw.yaml': 'extends: tiny.yaml\ndata:\n  limit_sentences: 1500\ntrain:\n  epochs: 3\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [16, 24]\n' });
+  for (const stage of ['ingest', 'featurize']) assert.equal(nerflow(root, stage, '--config', 'isw.yaml').code, 0);
+  const p = spawn(process.execPath, [bin, 'train', '--config', 'isw.yaml'], { cwd: root, env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+  let err = '';
+  await new Promise<void>((resolve) => {
+    p.stderr.on('data', (d) => {
+      err += d;
+      if (/epoch 1\/3 \S+ batches 100%/.test(err)) resolve();
+    });
+  });
+  p.kill('SIGINT');
+  await new Promise((r) => p.on('close', r));
+  const runs = mlflowRuns(root);
+  const status = (kind: string) => runs.filter((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === kind).map((x) => x.meta.status);
+  assert.deepEqual(status('sweep'), [5], 'the parent: KILLED');
+  assert.deepEqual(status('trial'), [5], 'the trial that was running: KILLED');
 });
 
 test('sweep.parallel: 2 trains two trials in two worker processes into one store, both children under one parent', () => {

@@ -9,3 +9,4 @@ export { gitCommit } from './git.js';
 export { flattenParams, pyFloat, parsePyFloat, validateKey, InvalidKeyError } from './keys.js';
 export { matchesFilter, parseFilter } from './search.js';
 export { syncStore, SYNC_TAG, SYNC_DONE_TAG, type SyncSummary } from './sync.js';
+export { guardRun } from './lifecycle.js';

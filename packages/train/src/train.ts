@@ -10,7 +10,7 @@ import type { EpochRecord } from './history.js';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
-import { openTracking, type TrialTracking } from './tracking.js';
+import { openTracking, type SweepRun, type TrialTracking } from './tracking.js';
 import { runTrial, type TrialData } from './trial.js';
 import { runWorkers } from './workers.js';
 import { writeTrialsTable, type TrialSummary } from './trials-table.js';
@@ -73,11 +73,15 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
 
   let data: TrialData | null = null;
   let backend = '';
-  const tracking = pending.length ? await openTracking(ctx, fo) : null;
   const isSweep = all.length > 1;
+  // A sweep's parent run is opened by the process that runs the whole sweep (not by one --trial, which
+  // attaches to --parent-run when a sweep runner gives one): when any trial trains, or when some trial's
+  // run is not under the recorded parent yet (trials trained as separate Nx tasks); see finishSweep.
+  const collect = isSweep && !opts.trial && !opts.parentRunId && (pending.length > 0 || !(await sweepIsCollected(trainDir, all)));
+  const tracking = pending.length || collect ? await openTracking(ctx, fo) : null;
   let parentRunId = opts.parentRunId;
-  let sweepRun: { runId: string; experimentId: string } | null = null;
-  if (tracking && isSweep && !parentRunId) {
+  let sweepRun: SweepRun | null = null;
+  if (tracking && collect) {
     sweepRun = await tracking.startSweep(all);
     parentRunId = sweepRun.runId;
   }
@@ -148,21 +152,41 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   } catch (e) {
     failed = e;
   }
-  if (!opts.trial) {
-    const summaries = await summarize(trainDir, all);
-    if (summaries.length) await writeTrialsTable(trainDir, summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
-    const best = pickBest(summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
-    if (best) {
-      await replaceDirAtomic(path.join(trainDir, 'best'), async (staging) => {
-        await cp(path.join(trainDir, best.trial, 'model'), path.join(staging, 'model'), { recursive: true });
-        await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify({ trial: best.trial, overrides: best.overrides, value: best.value }, null, 2) + '\n');
-      });
-      if (isSweep) log.info(`train: best trial ${best.trial} (${config.sweep?.metric} ${best.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))}`);
+  try {
+    if (!opts.trial) {
+      const summaries = await summarize(trainDir, all);
+      if (summaries.length) await writeTrialsTable(trainDir, summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
+      const best = pickBest(summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
+      if (best) {
+        await replaceDirAtomic(path.join(trainDir, 'best'), async (staging) => {
+          await cp(path.join(trainDir, best.trial, 'model'), path.join(staging, 'model'), { recursive: true });
+          await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify({ trial: best.trial, overrides: best.overrides, value: best.value }, null, 2) + '\n');
+        });
+        if (isSweep) log.info(`train: best trial ${best.trial} (${config.sweep?.metric} ${best.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))}`);
+      }
+      if (tracking && sweepRun) {
+        await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
+        await writeFileAtomic(path.join(trainDir, SWEEP_RUN_FILE), JSON.stringify({ run_id: sweepRun.runId, trials: summaries.map((t) => t.trial).sort() }, null, 2) + '\n');
+      }
     }
-    if (tracking && sweepRun) await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
+  } finally {
+    // whatever happened above, the parent run does not stay RUNNING (end is a no-op once finishSweep ended it)
+    await sweepRun?.run.end('FAILED').catch(() => undefined);
+    sweepRun?.release();
   }
   if (failed) throw failed;
   return results;
+}
+
+/** runs/<name>/train/sweep-run.json: the sweep's parent run and the trials it holds. */
+const SWEEP_RUN_FILE = 'sweep-run.json';
+
+/** Whether the recorded parent run already holds every finished trial of the sweep. */
+async function sweepIsCollected(trainDir: string, trials: Trial[]): Promise<boolean> {
+  const file = path.join(trainDir, SWEEP_RUN_FILE);
+  if (!existsSync(file)) return false;
+  const held = new Set<string>(JSON.parse(await readFile(file, 'utf8')).trials);
+  return trials.every((t) => held.has(t.id) || !existsSync(path.join(trainDir, t.id, 'manifest.json')));
 }
 
 async function summarize(trainDir: string, trials: Trial[]): Promise<TrialSummary[]> {
