@@ -137,11 +137,15 @@ test('padding never matters: extra padded steps change neither loss nor gradient
   }
 });
 
-test('training is bit-identical on a rerun with the same seed, and the loss falls', () => {
+test('training is bit-identical on a rerun with the same seed, the loss falls, and memory stays flat', () => {
   const run = () => {
     const m = new FusedBiLstm({ ...spec, dropout: 0.2, recurrentDropout: 0.2 });
+    const kernelBytes = () => (m as unknown as { kern: { mark(): number } }).kern.mark();
     const losses: number[] = [];
-    for (let i = 0; i < 5; i++) losses.push(m.train(batch));
+    losses.push(m.train(batch));
+    const after1 = kernelBytes();
+    for (let i = 0; i < 4; i++) losses.push(m.train(batch));
+    assert.equal(kernelBytes(), after1, 'per-batch scratch is released: the kernel heap does not grow batch after batch');
     return { losses, w: m.view('param', 'forward_lstm/kernel').slice(), emb: m.emb.slice() };
   };
   const a = run();
