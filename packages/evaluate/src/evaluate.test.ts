@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -59,6 +59,11 @@ test('report files: the PNG is a real image, the SVG and HTML are self-contained
   assert.doesNotMatch(html, /(src|href)=["']https?:/, 'no network assets');
   assert.match(html, /<svg/);
   assert.match(html, /Training curves/);
+  // report.md shows the heatmap and the training curves, from files beside it
+  const md = readFileSync(path.join(dir, 'report.md'), 'utf8');
+  const images = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+  assert.deepEqual(images, ['confusion.png', 'curves.svg']);
+  for (const f of images) assert.ok(existsSync(path.join(dir, f)), `${f} is beside report.md`);
   const json = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'));
   for (const k of ['token', 'entity', 'confusion']) assert.ok(k in json);
   assert.deepEqual(Object.keys(json.token).slice(0, 4), ['per_tag', 'accuracy', 'macro_f1', 'weighted_f1']);

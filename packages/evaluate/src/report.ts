@@ -22,8 +22,8 @@ export interface Confusion {
 const pct = (v: number) => (100 * v).toFixed(2);
 const f4 = (v: number) => v.toFixed(4);
 
-/** report.md: headline scores, per-type and per-tag tables, top confusions, the config. */
-export function reportMarkdown(r: Report, config: string): string {
+/** report.md: headline scores, per-type and per-tag tables, the heatmap and training curves (files beside it), top confusions, the config. */
+export function reportMarkdown(r: Report, config: string, figures: { curves: boolean } = { curves: false }): string {
   const lines = [
     `# nerflow evaluation — ${r.trial} (${r.split} split, ${r.sentences} sentences)`, '',
     '| score | value |', '| --- | ---: |',
@@ -39,7 +39,10 @@ export function reportMarkdown(r: Report, config: string): string {
     ...Object.entries(r.token.per_tag).map(([t, s]) => `| ${t} | ${f4(s.precision)} | ${f4(s.recall)} | ${f4(s.f1)} | ${s.support} |`),
     `| macro avg | ${f4(r.token.macro_avg.precision)} | ${f4(r.token.macro_avg.recall)} | ${f4(r.token.macro_avg.f1)} | ${r.token.tokens} |`,
     `| weighted avg | ${f4(r.token.weighted_avg.precision)} | ${f4(r.token.weighted_avg.recall)} | ${f4(r.token.weighted_avg.f1)} | ${r.token.tokens} |`, '',
-    '## Most frequent confusions', '', 'Confusion heatmap: `confusion.png` / `confusion.svg`.', '',
+    '## Confusion matrix', '', '![Confusion matrix over tags, rows normalised, counts in the cells](confusion.png)', '',
+    'Also `confusion.svg` (vector) and `confusion.json` (counts and row-normalised).', '',
+    ...(figures.curves ? ['## Training', '', '![Training curves: loss and validation scores per epoch](curves.svg)', ''] : []),
+    '## Most frequent confusions', '',
     ...r.top_confusions.flatMap((c) => [`- **${c.gold} → ${c.predicted}**: ${c.count}`, ...c.examples.map((e) => `  - ${e}`)]), '',
     '## Config', '', '```yaml', config.trimEnd(), '```', '',
   ];

@@ -68,7 +68,7 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
   await writeFileAtomic(path.join(dir, 'confusion.png'), svgToPng(heat, { scale: 1.5 }));
   if (curves) await writeFileAtomic(path.join(dir, 'curves.svg'), curves);
   await writeFileAtomic(path.join(dir, 'predictions.conll'), conll(input.words, input.gold, input.pred, input.tags));
-  await writeFileAtomic(path.join(dir, 'report.md'), reportMarkdown(report, input.config));
+  await writeFileAtomic(path.join(dir, 'report.md'), reportMarkdown(report, input.config, { curves: !!curves }));
   await writeFileAtomic(path.join(dir, 'report.html'), reportHtml(report, { confusion: heat, curves }, input.config));
   const metrics: Record<string, number> = {
     test_entity_f1: entity.micro.f1, test_entity_precision: entity.micro.precision, test_entity_recall: entity.micro.recall, test_entity_macro_f1: entity.macro_f1,

@@ -35,22 +35,27 @@ export async function writeTrialsTable(dir: string, trials: TrialSummary[], metr
   });
   await writeFileAtomic(path.join(dir, 'trials.csv'), lines.join('\n') + '\n');
   if (!params.length) return;
-  const values = rows.flatMap(({ t, best }) => params.map((p) => ({ param: p, value: Number(t.overrides[p]), metric: best, trial: t.trial })));
+  // one chart per swept parameter: a log axis for positive numbers spanning 10× or more, a linear one for
+  // other numbers, categories for anything else (a model name, a boolean)
+  const charts = params.map((p) => {
+    const values = rows.map(({ t, best }) => ({ value: t.overrides[p], label: String(t.overrides[p]), metric: best, trial: t.trial }));
+    const nums = values.map((v) => v.value).filter((v): v is number => typeof v === 'number');
+    const numeric = nums.length === values.length;
+    const log = numeric && Math.min(...nums) > 0 && Math.max(...nums) / Math.min(...nums) >= 10;
+    return {
+      title: p, width: 200, height: 180, data: { values },
+      mark: { type: 'point', filled: true, size: 70 },
+      encoding: {
+        x: numeric ? { field: 'value', type: 'quantitative', scale: log ? { type: 'log' } : { zero: false }, title: log ? 'value (log scale)' : 'value' } : { field: 'label', type: 'nominal', title: 'value' },
+        y: { field: 'metric', type: 'quantitative', scale: { zero: false }, title: metric },
+        tooltip: [{ field: 'trial' }, { field: 'label', title: 'value' }, { field: 'metric' }],
+      },
+    };
+  });
   const svg = await vegaLiteToSvg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `${metric} by swept parameter`,
-    data: { values },
-    facet: { column: { field: 'param', type: 'nominal', title: null } },
-    spec: {
-      width: 200, height: 180,
-      mark: { type: 'point', filled: true, size: 70 },
-      encoding: {
-        x: { field: 'value', type: 'quantitative', scale: { zero: false, type: 'log' }, title: 'value (log scale)' },
-        y: { field: 'metric', type: 'quantitative', scale: { zero: false }, title: metric },
-        tooltip: [{ field: 'trial' }, { field: 'value' }, { field: 'metric' }],
-      },
-    },
-    resolve: { scale: { x: 'independent' } },
+    hconcat: charts,
   });
   await writeFileAtomic(path.join(dir, 'trials.svg'), svg);
   await writeFileAtomic(path.join(dir, 'trials.png'), svgToPng(svg));
