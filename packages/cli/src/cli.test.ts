@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { repoRoot, sha256File } from '@nerflow/core';
+import { startFakeMlflowServer } from '../../tracking/src/test-helpers/fake-mlflow-server.js';
 
 const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
@@ -22,6 +23,18 @@ function workspace(configs: Record<string, string>): string {
 
 function nerflow(root: string, ...args: string[]) {
   return nerflowEnv(root, {}, ...args);
+}
+
+/** As nerflow(), without blocking this process (a server in the test must keep answering). */
+function nerflowAsync(root: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
 }
 
 function nerflowEnv(root: string, env: Record<string, string>, ...args: string[]) {
@@ -137,6 +150,25 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
   assert.equal(report.code, 0, report.err);
   assert.match(report.out, /^rank\s+trial\s+entity F1/);
   assert.equal(report.out.trim().split('\n').length, 2 + 3);
+
+  // `nerflow mlflow sync` pushes the store to a tracking server (an in-process one speaking the REST API); twice is safe
+  const srv = await startFakeMlflowServer();
+  try {
+    const live = mlflowRuns(root).filter((x) => x.meta.lifecycle_stage === 'active').length;
+    const sync = await nerflowAsync(root, 'mlflow', 'sync', '--to', srv.url);
+    assert.equal(sync.code, 0, sync.err);
+    assert.match(sync.err, new RegExp(`mlflow sync: ${live} runs created, 0 already on the server, 0 replaced \\(1 experiment; [\\d,]+ metric values, \\d+ artifact files sent\\) → ${srv.url}`));
+    const again = await nerflowAsync(root, 'mlflow', 'sync', '--to', srv.url);
+    assert.match(again.err, new RegExp(`mlflow sync: 0 runs created, ${live} already on the server, 0 replaced`));
+    const server = [...srv.runs.values()];
+    const parentOnServer = server.find((r) => r.tags.get('nerflow.kind') === 'sweep' && r.info.lifecycle_stage === 'active')!;
+    assert.equal(server.filter((r) => r.tags.get('mlflow.parentRunId') === parentOnServer.info.run_id).length, 3, 'children point at the parent\'s server id');
+  } finally {
+    await srv.close();
+  }
+  const noStore = nerflow(workspace({}), 'mlflow', 'sync', '--to', 'http://127.0.0.1:9');
+  assert.equal(noStore.code, 1);
+  assert.match(noStore.err, /no local store at .*runs\/mlruns\. Train something first/);
 });
 
 test('an interrupted training run ends KILLED and --resume continues from the last finished epoch', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, ExitError, runsRoot, workspaceRoot } from '@nerflow/core';
 import { syncStore } from '@nerflow/tracking';
@@ -9,7 +10,12 @@ export async function syncCommand(a: { to?: string; from?: string; verbose?: boo
     throw new ExitError(`mlflow sync needs a tracking server: pass --to http://host:5000 or set MLFLOW_TRACKING_URI (start one with \`mlflow server --port 5000\`).`);
   }
   const from = path.resolve(a.from ?? path.join(runsRoot(workspaceRoot()), 'mlruns'));
+  if (!existsSync(from)) throw new ExitError(`mlflow sync: no local store at ${from}. Train something first (npx nerflow train --config <c>), or name the store with --from.`);
   const log = createLogger({ verbose: a.verbose });
   const s = await syncStore({ from, to, log });
-  log.info(`mlflow sync: ${JSON.stringify(s)}`);
+  const n = (k: number, what: string) => `${k.toLocaleString('en-US')} ${what}${k === 1 ? '' : 's'}`;
+  log.info(
+    `mlflow sync: ${n(s.runsCreated, 'run')} created, ${s.runsSkipped} already on the server, ${s.runsReplaced} replaced ` +
+      `(${n(s.experiments, 'experiment')}; ${n(s.metrics, 'metric value')}, ${n(s.artifacts, 'artifact file')} sent) → ${to}`,
+  );
 }
