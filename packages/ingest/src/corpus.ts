@@ -131,7 +131,7 @@ export function readCorpus(text: string, file: string, cfg: DataConfig, log: Log
   progress.finish();
 
   if (!header) throw new ValidationError(`${file}: the file is empty. Point data.path at the corpus CSV (header "${Object.values(cols).join(',')}").`);
-  if (rows === 0) throw new ValidationError(`${file}: the file has a header but no data rows.`);
+  if (rows === 0) throw new ValidationError(`${file}:2: the file has a header but no data rows (a truncated export?). Point data.path at the full corpus.`);
   return {
     sentenceIds: sentenceIds.subarray(0, rows), positions: positions.subarray(0, rows), words, pos: posCol, tags, rows,
     sentences: lengths.length, lengths, tagCounts, iob2Violations: violations, blankLines,

@@ -92,6 +92,19 @@ test('bad inputs: each names the file and line and says what to do', async () =>
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,Korea\x92s,NNP,O']), { yaml: '  encoding: utf-8\n' }),
     'corpus.csv:2: byte 0x92 at offset 42 is not valid UTF-8. The file is probably Windows-1252 (the Kaggle ner_dataset.csv is): set data.encoding: windows-1252.');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,geo'])), 'corpus.csv:2: tag "geo" is not IOB2: expected O, B-<type> or I-<type>.');
+  assert.equal(await ingestError(Buffer.from(`${HEADER}\r\nSentence: 1,a\0b,DT,O\r\n`, 'latin1')),
+    'corpus.csv:1: the file contains NUL bytes, so it is binary, not CSV text. Point data.path at the CSV.');
+  assert.equal(await ingestError(CRLF([HEADER])), 'corpus.csv:2: the file has a header but no data rows (a truncated export?). Point data.path at the full corpus.');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', 'Sentence: 2,b,DT,O', 'Sentence: 1,c,DT,O'])),
+    'corpus.csv:4: sentence 1 starts again here (it first started at line 2). Sentence numbers must be unique.');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', 'Sentence: two,b,DT,O'])),
+    'corpus.csv:3: "Sentence #" is "Sentence: two"; expected a sentence number such as "Sentence: 12".');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a"b,DT,O'])),
+    'corpus.csv:2: a double quote inside an unquoted field. Quote the whole field and double the quote ("...""...").');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,"a"b,DT,O'])),
+    'corpus.csv:2: unexpected text after a closing quote. A quote inside a quoted field must be doubled ("").');
+  assert.equal(await ingestError(CRLF(GOOD), { fileName: 'corpus.csv.gz' }),
+    'corpus.csv.gz: the name ends in .gz but the file is not gzip-compressed. Rename it to .csv or compress it with gzip.');
   assert.equal(await ingestError(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0]), { fileName: 'corpus.csv.gz' }).then((m) => m.replace(/\(.*\)/, '(…)')),
     'corpus.csv.gz: the gzip stream is damaged (…): the file is truncated or corrupt. Re-create it with gzip.');
 });
