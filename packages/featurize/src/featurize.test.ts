@@ -105,6 +105,10 @@ test('the real corpus through the CLI: split sizes, no leakage, deterministic, A
   assert.equal(tokens.buffer, files[0].buffer, 'a view on the file\'s own bytes, not a copy');
   const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   for (const t of [train, val, test]) assert.equal(t.schema.metadata.get('fingerprint'), manifest.fingerprint, 'the Arrow files name the featurize run that wrote them');
+  // OOV per split: none in train (its own vocabulary), some in val and test
+  const oov = (s: string) => manifest.counts.splits[s].oov_token_rate as number;
+  assert.equal(oov('train'), 0);
+  for (const s of ['val', 'test']) assert.ok(oov(s) > 0.005 && oov(s) < 0.05, `${s} OOV rate ${oov(s)}`);
   // the split is part of the contract: the same sentences on every machine and every version (seed 42)
   const digest = (t: typeof train) => createHash('sha256').update([...(t.getChild('sentence_id')!.toArray() as Int32Array)].sort((x, y) => x - y).join(',')).digest('hex').slice(0, 16);
   assert.deepEqual([digest(val), digest(test)], ['1483350eb6da9690', 'dc3d637cf9f492a8'], 'the seeded split changed: every trained model and every reported score would move with it');
