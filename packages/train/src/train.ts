@@ -33,17 +33,22 @@ async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): 
   return { stage: 'train', config: { train: trial.train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: [] };
 }
 
-/** The other trials' per-epoch values of the sweep metric (finished or still running), for pruning. */
-function otherHistories(trainDir: string, trials: Trial[], self: string, metric: string): number[][] {
+/**
+ * The other trials' per-epoch values of the sweep metric, for pruning: finished trials and trials still
+ * running, but only those with the current settings and code (their fingerprint in manifest.json or
+ * state.json is the expected one), never leftovers of an earlier version of the sweep.
+ */
+export function otherHistories(trainDir: string, fingerprints: Map<string, string>, self: string, metric: string): number[][] {
   const out: number[][] = [];
-  for (const t of trials) {
-    if (t.id === self) continue;
-    for (const f of [path.join(trainDir, t.id, 'history.json'), path.join(trainDir, `.${t.id}.work`, 'state.json')]) {
+  for (const [id, fp] of fingerprints) {
+    if (id === self) continue;
+    for (const [f, h] of [[path.join(trainDir, id, 'manifest.json'), path.join(trainDir, id, 'history.json')], [path.join(trainDir, `.${id}.work`, 'state.json'), null]] as const) {
       if (!existsSync(f)) continue;
       try {
         const j = JSON.parse(readFileSync(f, 'utf8'));
-        const h: Record<string, number>[] = Array.isArray(j) ? j : j.history;
-        out.push(h.map((r) => r[metric]));
+        if (j.fingerprint !== fp) continue;
+        const history: Record<string, number>[] = h ? JSON.parse(readFileSync(h, 'utf8')) : j.history;
+        out.push(history.map((r) => r[metric]));
         break;
       } catch {
         /* a file being written: skip it this time */
@@ -64,10 +69,11 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   const code = await codeVersion(['train', 'nn', 'metrics', 'core', 'tracking'].map(packageDir));
 
   // Which trials need work?
+  const fingerprints = new Map<string, string>();
+  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code)));
   const pending: Trial[] = [];
   for (const t of trials) {
-    const fp = stageFingerprint(await trialIdentity(t, fo, code));
-    if (ctx.force || !(await isUpToDate(path.join(trainDir, t.id), fp))) pending.push(t);
+    if (ctx.force || !(await isUpToDate(path.join(trainDir, t.id), fingerprints.get(t.id)!))) pending.push(t);
   }
   if (!pending.length) log.info(`train: all ${trials.length} trial(s) up to date (${path.relative(process.cwd(), trainDir)}); use --force to retrain.`);
 
@@ -120,11 +126,11 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
           build: async (staging) => {
             const t0 = performance.now();
             const outcome = await runTrial({
-              trial, data: data!, workDir, resume: !!opts.resume, log,
+              trial, data: data!, workDir, resume: !!opts.resume, log, fingerprint: fingerprints.get(trial.id)!,
               onEpoch: (r) => run.logEpoch(r),
               prune: isSweep && config.sweep ? {
                 sweep: config.sweep,
-                check: async (epoch, value) => shouldPrune(config.sweep!.pruner, config.sweep!.goal, epoch, value, otherHistories(trainDir, all, trial.id, config.sweep!.metric)),
+                check: async (epoch, value) => shouldPrune(config.sweep!.pruner, config.sweep!.goal, epoch, value, otherHistories(trainDir, fingerprints, trial.id, config.sweep!.metric)),
               } : undefined,
             });
             const modelDir = path.join(staging, 'model');

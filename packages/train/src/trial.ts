@@ -25,6 +25,8 @@ export interface TrialRunOptions {
   onEpoch?: (r: EpochRecord) => Promise<void>;
   /** Sweep pruning: true stops the trial. */
   prune?: { sweep: SweepConfig; check: (epoch: number, value: number) => Promise<boolean> };
+  /** The trial's stage fingerprint: kept in state.json, so a checkpoint is resumed (or compared) only by the same settings and code. */
+  fingerprint: string;
 }
 
 export interface TrialOutcome {
@@ -37,6 +39,7 @@ export interface TrialOutcome {
 }
 
 interface TrainState {
+  fingerprint: string;
   epochsDone: number;
   history: EpochRecord[];
   bestEpoch: number;
@@ -105,11 +108,15 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
   const cfg = o.trial.train;
   const spec = taggerSpec(o.trial, o.data);
   await mkdir(o.workDir, { recursive: true });
-  let state: TrainState = { epochsDone: 0, history: [], bestEpoch: 0, bestValue: null, badEpochs: 0 };
+  let state: TrainState = { fingerprint: o.fingerprint, epochsDone: 0, history: [], bestEpoch: 0, bestValue: null, badEpochs: 0 };
   let tagger: Tagger;
   const stateFile = path.join(o.workDir, 'state.json');
-  if (o.resume && existsSync(stateFile) && existsSync(path.join(o.workDir, 'last'))) {
-    state = JSON.parse(await readFile(stateFile, 'utf8'));
+  const saved: Partial<TrainState> | null = o.resume && existsSync(stateFile) && existsSync(path.join(o.workDir, 'last')) ? JSON.parse(await readFile(stateFile, 'utf8')) : null;
+  if (saved && saved.fingerprint !== o.fingerprint) {
+    o.log.warn(`train: not resuming ${o.trial.id}: its checkpoint was made with other settings or code (the train config or nerflow changed since); training it from the start`);
+  }
+  if (saved && saved.fingerprint === o.fingerprint) {
+    state = saved as TrainState;
     tagger = await loadTagger(path.join(o.workDir, 'last'), { withOptimizer: true });
     o.log.info(`train: resuming ${o.trial.id} after epoch ${state.epochsDone}`);
   } else {

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { TrainSchema, type Logger } from '@nerflow/core';
+import type { SplitData } from '@nerflow/nn';
+import { otherHistories } from './train.js';
+import { runTrial, type TrialData } from './trial.js';
+
+/** A tiny split: n sentences of lengths 2..4 over a 10-word vocabulary, tags alternating O / B-x. */
+function split(n: number, seed: number): SplitData {
+  const maxLen = 4;
+  const tokens = new Int32Array(n * maxLen);
+  const tags = new Int8Array(n * maxLen).fill(-1);
+  const lengths = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    lengths[i] = 2 + ((i + seed) % 3);
+    for (let t = 0; t < lengths[i]; t++) {
+      tokens[i * maxLen + t] = 2 + ((i * 3 + t + seed) % 8);
+      tags[i * maxLen + t] = tokens[i * maxLen + t] % 2;
+    }
+  }
+  return { n, maxLen, sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1), chunks: new Int32Array(n), lengths, tokens, tags, meta: {} };
+}
+
+const data: TrialData = { train: split(12, 0), val: split(4, 1), tags: ['O', 'B-x'], vocabSize: 10 };
+
+function logger(lines: string[]): Logger {
+  const progress = { update() {}, finish() {} };
+  return { info: (m) => lines.push(m), warn: (m) => lines.push(`WARN ${m}`), debug() {}, progress: () => progress };
+}
+
+const trial = (epochs: number) => ({ id: 'main', overrides: {}, train: TrainSchema.parse({ epochs, lstm_units: 4, embedding_dim: 4, batch_size: 4 }) });
+
+test('--resume continues only a checkpoint made with the same settings and code (its fingerprint); any other starts over, saying why', async () => {
+  const workDir = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-trial-')), '.main.work');
+  const lines: string[] = [];
+  const first = await runTrial({ trial: trial(1), data, workDir, resume: false, log: logger(lines), fingerprint: 'fp-A' });
+  assert.deepEqual(first.history.map((h) => h.epoch), [1]);
+
+  const same = await runTrial({ trial: trial(2), data, workDir, resume: true, log: logger(lines), fingerprint: 'fp-A' });
+  assert.match(lines.join('\n'), /resuming main after epoch 1/);
+  assert.deepEqual(same.history.map((h) => h.epoch), [1, 2], 'epoch 1 is not trained again');
+
+  lines.length = 0;
+  const other = await runTrial({ trial: trial(2), data, workDir, resume: true, log: logger(lines), fingerprint: 'fp-B' });
+  assert.match(lines.join('\n'), /WARN train: not resuming main: its checkpoint was made with other settings or code/);
+  assert.deepEqual(other.history.map((h) => h.epoch), [1, 2], 'trained from the start');
+});
+
+test('pruning compares a trial only with trials of the current settings and code: finished or still running, not leftovers', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nerflow-prune-'));
+  const put = (rel: string, value: unknown) => {
+    mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), JSON.stringify(value));
+  };
+  put('t-a/manifest.json', { fingerprint: 'fa' }); // finished, current
+  put('t-a/history.json', [{ epoch: 1, val_entity_f1: 0.5 }, { epoch: 2, val_entity_f1: 0.6 }]);
+  put('t-b/manifest.json', { fingerprint: 'old-b' }); // finished under an earlier version: ignored
+  put('t-b/history.json', [{ epoch: 1, val_entity_f1: 0.9 }]);
+  put('.t-c.work/state.json', { fingerprint: 'fc', history: [{ epoch: 1, val_entity_f1: 0.7 }] }); // running, current
+  put('.t-d.work/state.json', { fingerprint: 'old-d', history: [{ epoch: 1, val_entity_f1: 0.95 }] }); // an abandoned old run: ignored
+  const expected = new Map([['t-a', 'fa'], ['t-b', 'fb'], ['t-c', 'fc'], ['t-d', 'fd'], ['t-self', 'fs']]);
+  assert.deepEqual(otherHistories(dir, expected, 't-self', 'val_entity_f1'), [[0.5, 0.6], [0.7]]);
+});
