@@ -6,6 +6,11 @@
 //   sweep-<config>             depends on every trial, then collects the sweep: trials.csv, best/, and one
 //                              MLflow parent run with every trial's run under it
 // Usage: npx nx run train:sweep-sweep --parallel=2   |   npx nx run train:sweep-sweep-t-1a2b3c4d5e
+//
+// It also declares the outputs of the four stage targets (ingest, featurize, train, evaluate) as one literal
+// folder per config in configs/: runs/<name>/<stage>. Literal, not runs/*/<stage>: Nx expands a glob output
+// when it caches and restores, but its hash of a dependency's outputs (dependentTasksOutputFiles, which
+// makes evaluate rerun when train's manifests change) silently finds no files under a glob output.
 // The trial list comes from the same code nerflow uses (packages/train/src/sweep.ts), loaded through tsx.
 import path from 'node:path';
 import { tsImport } from 'tsx/esm/api';
@@ -19,6 +24,12 @@ export const createNodesV2 = [
     const core = await tsImport(path.join(root, 'packages/core/src/index.ts'), import.meta.url);
     const sweep = await tsImport(path.join(root, 'packages/train/src/sweep.ts'), import.meta.url);
     const results = [];
+    // every stage's outputs, one literal folder per config (see the note at the top)
+    const names = [...new Set(files.map((f) => core.configName(f)))].sort();
+    const stageOutputs = (stage) => ({ targets: { [stage]: { outputs: names.map((n) => `{workspaceRoot}/runs/${n}/${stage}`) } } });
+    if (files.length) {
+      results.push([files[0], { projects: Object.fromEntries(['ingest', 'featurize', 'train', 'evaluate'].map((s) => [`packages/${s}`, stageOutputs(s)])) }]);
+    }
     for (const file of files) {
       let config;
       try {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,14 +9,22 @@ import { readStore, statusName, type ReadRun } from '../../packages/tracking/src
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** A copy of this workspace (its packages, Nx config and plugin; node_modules linked) with its own configs/ and runs/. */
+/**
+ * A copy of this workspace (packages, Nx config and plugin) with its own configs/ and runs/. Its
+ * node_modules links every dependency to this repo's, except @nerflow/*, which links to the copied
+ * packages: so the code that runs, and the code nerflow fingerprints, is the copy's.
+ */
 function workspace(configs: Record<string, string>): string {
   const root = mkdtempSync(path.join(tmpdir(), 'nerflow-nx-'));
-  for (const f of ['package.json', 'nx.json', 'tsconfig.base.json', 'tsconfig.json']) cpSync(path.join(repo, f), path.join(root, f));
+  for (const f of ['package.json', 'package-lock.json', 'nx.json', 'tsconfig.base.json', 'tsconfig.json']) cpSync(path.join(repo, f), path.join(root, f));
   cpSync(path.join(repo, 'tools'), path.join(root, 'tools'), { recursive: true });
   cpSync(path.join(repo, 'packages'), path.join(root, 'packages'), { recursive: true, filter: (src) => path.basename(src) !== 'node_modules' });
-  symlinkSync(path.join(repo, 'node_modules'), path.join(root, 'node_modules'));
+  mkdirSync(path.join(root, 'node_modules', '@nerflow'), { recursive: true });
+  for (const name of readdirSync(path.join(repo, 'node_modules'))) {
+    if (name !== '@nerflow') symlinkSync(path.join(repo, 'node_modules', name), path.join(root, 'node_modules', name));
+  }
   for (const p of readdirSync(path.join(repo, 'packages'))) {
+    symlinkSync(path.join(root, 'packages', p), path.join(root, 'node_modules', '@nerflow', p));
     const nm = path.join(repo, 'packages', p, 'node_modules');
     if (existsSync(nm)) symlinkSync(nm, path.join(root, 'packages', p, 'node_modules'));
   }
@@ -72,4 +80,22 @@ test('Nx per-trial targets: trials as separate cached tasks, then one MLflow par
   const b = check(3);
   assert.notEqual(b.parent.id, a.parent.id);
   assert.equal(b.all.find((r) => r.id === a.parent.id)?.meta.lifecycle_stage, 'deleted', 'the parent it replaces is deleted, as MLflow deletes runs');
+});
+
+test('a train-code change reruns train and then evaluate (Nx hashes train\'s manifests into evaluate), never a stale cached report', () => {
+  const tiny = `data:\n  path: ${corpus}\n  limit_sentences: 300\ntrain:\n  epochs: 1\n  lstm_units: 8\n  embedding_dim: 8\ntracking:\n  experiment: nx-e2e\n`;
+  const root = workspace({ 'tiny.yaml': tiny });
+  const ran = (out: string, task: string) => new RegExp(`> nx run ${task} --config tiny\\.yaml\\s*$`, 'm').test(out);
+  const first = nx(root, 'run-many', '-t', 'evaluate', '--config', 'tiny.yaml');
+  assert.equal(first.code, 0, first.out);
+  assert.ok(ran(first.out, 'evaluate:evaluate'), first.out);
+
+  writeFileSync(path.join(root, 'packages/train/src/sweep.ts'), `${readFileSync(path.join(root, 'packages/train/src/sweep.ts'), 'utf8')}// a change to train's code\n`);
+  const second = nx(root, 'run-many', '-t', 'evaluate', '--config', 'tiny.yaml');
+  assert.equal(second.code, 0, second.out);
+  assert.match(second.out, /> nx run ingest:ingest --config tiny\.yaml\s+\[local cache\]/);
+  assert.ok(ran(second.out, 'train:train'), `train reruns:\n${second.out}`);
+  assert.ok(ran(second.out, 'evaluate:evaluate'), `evaluate reruns, not restored from the cache:\n${second.out}`);
+  const trainFp = JSON.parse(readFileSync(path.join(root, 'runs/tiny/train/main/manifest.json'), 'utf8')).fingerprint;
+  assert.equal(JSON.parse(readFileSync(path.join(root, 'runs/tiny/evaluate/main/manifest.json'), 'utf8')).upstream.train, trainFp, 'the report is of the model on disk');
 });
