@@ -1,66 +1,35 @@
 #!/usr/bin/env python3
 """The reference BiLSTM in PyTorch on the CPU, timed on the exact batches nerflow's benchmark exported.
 
-Embedding(V, E, padding_idx=0) -> bidirectional LSTM(E, H) over packed sequences -> Linear(2H, K),
-cross-entropy over real tokens, Adam(lr). Input: the binary file written by train-bench.mjs.
+The model is torch_tagger.Tagger, cross-entropy over real tokens, Adam(lr), timed as packed sequences and as
+plain padded batches. Input: the binary file written by train-bench.mjs.
 Prints one JSON line: ms per batch, real tokens per second, the BLAS in use.
 """
 import json
 import os
-import struct
 import sys
 import time
 
 import torch
 from torch import nn
+from torch_tagger import Tagger, masked_targets, read_batches, read_header
 
 threads = int(os.environ.get("BENCH_THREADS", "2"))
 torch.set_num_threads(threads)
 torch.manual_seed(42)
 
 with open(sys.argv[1], "rb") as f:
-    (hlen,) = struct.unpack("<I", f.read(4))
-    header = json.loads(f.read(hlen))
-    batches = []
-    for b in header["batches"]:
-        size, steps = b["size"], b["steps"]
-        tokens = torch.frombuffer(bytearray(f.read(4 * size * steps)), dtype=torch.int32).view(size, steps).long()
-        tags = torch.frombuffer(bytearray(f.read(4 * size * steps)), dtype=torch.int32).view(size, steps).long()
-        lengths = torch.frombuffer(bytearray(f.read(4 * size)), dtype=torch.int32).long()
-        batches.append((tokens, tags, lengths))
+    header = read_header(f)
+    batches = read_batches(f, header["batches"])
 
 V, E, H, K = header["vocab"], header["embedding_dim"], header["lstm_units"], header["tags"]
-
-
-class Tagger(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb = nn.Embedding(V, E, padding_idx=0)
-        self.drop = nn.Dropout(header["dropout"])
-        self.lstm = nn.LSTM(E, H, batch_first=True, bidirectional=True)
-        self.out = nn.Linear(2 * H, K)
-
-    def forward(self, tokens, lengths):
-        x = self.drop(self.emb(tokens))
-        if not PACKED:
-            # bucketed batches are padded only to their own longest row: run the LSTM over the padding
-            y, _ = self.lstm(x)
-            return self.out(y)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        y, _ = self.lstm(packed)
-        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=tokens.shape[1])
-        return self.out(y)
-
-
 loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
 
 
 def step(tokens, tags, lengths):
-    mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
-    target = torch.where(mask, tags, torch.full_like(tags, -100))
     opt.zero_grad()
     logits = model(tokens, lengths)
-    loss = loss_fn(logits.reshape(-1, K), target.reshape(-1))
+    loss = loss_fn(logits.reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
     loss.backward()
     opt.step()
     return loss.item()
@@ -68,10 +37,9 @@ def step(tokens, tags, lengths):
 
 def run(packed):
     """Time one variant: packed sequences (exact masking) or plain padded batches (fewer, bigger ops)."""
-    global PACKED, model, opt
-    PACKED = packed
+    global model, opt
     torch.manual_seed(42)
-    model = Tagger()
+    model = Tagger(V, E, H, K, header["dropout"], packed)
     opt = torch.optim.Adam(model.parameters(), lr=header["learning_rate"])
     warm = header["warmup"]
     for tokens, tags, lengths in batches[:warm]:

@@ -28,7 +28,7 @@ function nerflow(root: string, ...args: string[]) {
 /** As nerflow(), without blocking this process (a server in the test must keep answering). */
 function nerflowAsync(root: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: childEnv(root) });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -37,8 +37,25 @@ function nerflowAsync(root: string, ...args: string[]): Promise<{ code: number |
   });
 }
 
+/** The environment of a nerflow run in a test workspace: its own root, the local store, no TTY. */
+const childEnv = (root: string, env: Record<string, string> = {}) => ({ ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true', ...env });
+
+/** Start nerflow and resolve once its stderr matches `until` (then the test interrupts it). */
+async function startUntil(root: string, until: RegExp, ...args: string[]) {
+  const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: childEnv(root) });
+  const closed = new Promise<[number | null, NodeJS.Signals | null]>((r) => p.on('close', (c, sig) => r([c, sig])));
+  let err = '';
+  await new Promise<void>((resolve) => {
+    p.stderr.on('data', (d) => {
+      err += d;
+      if (until.test(err)) resolve();
+    });
+  });
+  return { p, closed };
+}
+
 function nerflowEnv(root: string, env: Record<string, string>, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true', ...env } });
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: childEnv(root, env) });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -60,6 +77,13 @@ test('--help lists every command; a bad config is exit 1 with one message and no
   const help = nerflow(root, '--help');
   assert.equal(help.code, 0);
   for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow']) assert.match(help.out, new RegExp(`nerflow ${c}`));
+  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report']) {
+    const h = nerflow(root, c, '--help');
+    assert.equal(h.code, 0, `${c} --help`);
+    assert.match(h.out, /--config\s+config name in configs\/ .* or a path to one/, `${c} --help names --config`);
+  }
+  assert.match(nerflow(root, 'train', '--help').out, /--resume/);
+  assert.match(nerflow(root, 'mlflow', 'sync', '--help').out, /--to\s+tracking server URI/);
   const bad = nerflow(root, 'ingest', '--config', 'bad.yaml');
   assert.equal(bad.code, 1);
   assert.match(bad.err, /bad\.yaml:2: unknown key "train\.lstm_unit" \(did you mean "train\.lstm_units"\?\)/);
@@ -176,19 +200,12 @@ test('an interrupted training run ends KILLED and --resume continues from the la
   assert.equal(nerflow(root, 'featurize', '--config', 'long.yaml').code, 1, 'featurize needs ingest first');
   assert.equal(nerflow(root, 'ingest', '--config', 'long.yaml').code, 0);
   assert.equal(nerflow(root, 'featurize', '--config', 'long.yaml').code, 0);
-  const p = spawn(process.execPath, [bin, 'train', '--config', 'long.yaml'], { cwd: root, env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
-  let err = '';
-  await new Promise<void>((resolve) => {
-    p.stderr.on('data', (d) => {
-      err += d;
-      if (/epoch 1\/4 \S+ batches 100%/.test(err)) resolve();
-    });
-  });
+  const { p, closed } = await startUntil(root, /epoch 1\/4 \S+ batches 100%/, 'train', '--config', 'long.yaml');
   // wait for the epoch's checkpoint, then interrupt
   const state = path.join(root, 'runs/long/train/.main.work/state.json');
   while (!existsSync(state)) await new Promise((r) => setTimeout(r, 50));
   p.kill('SIGINT');
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => p.on('close', (c, s) => r([c, s])));
+  const [code, signal] = await closed;
   // the run is ended KILLED first, then SIGINT is re-raised: the parent sees death by SIGINT (a shell shows 130)
   assert.deepEqual([code, signal], [null, 'SIGINT'], `died of SIGINT (exit ${code}, signal ${signal})`);
   const [run] = mlflowRuns(root);
@@ -207,16 +224,9 @@ test('an interrupted training run ends KILLED and --resume continues from the la
 test('an interrupted sweep ends its parent run and the running trial KILLED, none left RUNNING', async () => {
   const root = workspace({ 'isw.yaml': 'extends: tiny.yaml\ndata:\n  limit_sentences: 1500\ntrain:\n  epochs: 3\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [16, 24]\n' });
   for (const stage of ['ingest', 'featurize']) assert.equal(nerflow(root, stage, '--config', 'isw.yaml').code, 0);
-  const p = spawn(process.execPath, [bin, 'train', '--config', 'isw.yaml'], { cwd: root, env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
-  let err = '';
-  await new Promise<void>((resolve) => {
-    p.stderr.on('data', (d) => {
-      err += d;
-      if (/epoch 1\/3 \S+ batches 100%/.test(err)) resolve();
-    });
-  });
+  const { p, closed } = await startUntil(root, /epoch 1\/3 \S+ batches 100%/, 'train', '--config', 'isw.yaml');
   p.kill('SIGINT');
-  await new Promise((r) => p.on('close', r));
+  await closed;
   const runs = mlflowRuns(root);
   const status = (kind: string) => runs.filter((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === kind).map((x) => x.meta.status);
   assert.deepEqual(status('sweep'), [5], 'the parent: KILLED');
