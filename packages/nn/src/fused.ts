@@ -77,13 +77,18 @@ export class FusedBiLstm {
 
   /** A live view of one weight (or its gradient / Adam moment); valid until the next batch. */
   view(region: Region, name: string): Float32Array {
-    const w = this.layout.get(name);
-    if (!w) throw new Error(`no weight ${name}`);
-    return this.kern.f32(this.base[region] + 4 * w.at, w.n);
+    return this.kern.f32(this.ptr(region, name), this.weight(name).n);
   }
 
+  /** Byte offset of one weight in a region of the kernel's memory. */
   private ptr(region: Region, name: string): number {
-    return this.base[region] + 4 * this.layout.get(name)!.at;
+    return this.base[region] + 4 * this.weight(name).at;
+  }
+
+  private weight(name: string): { at: number; n: number } {
+    const w = this.layout.get(name);
+    if (!w) throw new Error(`no weight ${name}`);
+    return w;
   }
 
   /** Weight name → shape, in saving order. */

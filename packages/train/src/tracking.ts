@@ -10,8 +10,6 @@ import type { TrialSummary } from './trials-table.js';
 
 /** A sweep's parent run while the sweep runs: guarded against signals until release(). */
 export interface SweepRun {
-  runId: string;
-  experimentId: string;
   run: ActiveRun;
   release: () => void;
 }
@@ -53,7 +51,7 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
         tags: { 'nerflow.config': ctx.config.name, 'nerflow.kind': 'sweep' },
         params: flattenParams({ sweep: ctx.config.sweep }),
       });
-      return { runId: run.runId, experimentId: run.experimentId, run, release: guardRun(run) };
+      return { run, release: guardRun(run) };
     },
     /** backend: the TF.js backend loaded; engine: what computes this trial's model (engineOf). */
     async startTrial(trial: Trial, compute: { backend: string; engine: string }, parentRunId?: string): Promise<TrialTracking> {

@@ -89,7 +89,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   let sweepRun: SweepRun | null = null;
   if (tracking && collect) {
     sweepRun = await tracking.startSweep(all);
-    parentRunId = sweepRun.runId;
+    parentRunId = sweepRun.run.runId;
   }
 
   const results: StageResult[] = [];
@@ -172,7 +172,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
       }
       if (tracking && sweepRun) {
         await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
-        await writeFileAtomic(path.join(trainDir, SWEEP_RUN_FILE), JSON.stringify({ run_id: sweepRun.runId, trials: summaries.map((t) => t.trial).sort() }, null, 2) + '\n');
+        await writeFileAtomic(path.join(trainDir, SWEEP_RUN_FILE), JSON.stringify({ run_id: sweepRun.run.runId, trials: summaries.map((t) => t.trial).sort() }, null, 2) + '\n');
       }
     }
   } finally {
