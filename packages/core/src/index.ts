@@ -7,3 +7,5 @@ export * from './log.js';
 export * from './config/schema.js';
 export * from './config/load.js';
 export * from './stage.js';
+export * from './config/trials.js';
+export * from './rng.js';

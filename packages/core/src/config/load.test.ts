@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ValidationError } from '../errors.js';
 import { loadConfig } from './load.js';
+import { expandTrials } from './trials.js';
 
 function workspace(files: Record<string, string>): string {
   const root = mkdtempSync(path.join(tmpdir(), 'nerflow-cfg-'));
@@ -98,4 +99,31 @@ test('split fractions must add up to 1; sweep keys must be real config keys', ()
 test('a config that is not a mapping is rejected', () => {
   const root = workspace({ 'a.yaml': '- 1\n- 2\n' });
   assert.match(problems(() => loadConfig('a', { root })), /a\.yaml:1: a config must be a YAML mapping/);
+});
+
+test('sweep values go through the train schema, each error naming the sweep key, its line and the value', () => {
+  const root = workspace({
+    'grid.yaml': 'sweep:\n  params:\n    train.dropout: [0.1, 1.5]\n    train.model: [fused, keras]\n',
+    'range.yaml': 'sweep:\n  method: random\n  max_trials: 4\n  params:\n    train.lstm_units: {min: 32, max: 256}\n',
+    'ok.yaml': 'sweep:\n  method: random\n  max_trials: 4\n  params:\n    train.lstm_units: {min: 32, max: 256, int: true}\n',
+  });
+  const grid = problems(() => loadConfig('grid', { root }));
+  assert.match(grid, /grid\.yaml:3: sweep\.params\.train\.dropout value 1\.5: train\.dropout: expected a value <=1, got number 1\.5/);
+  assert.match(grid, /grid\.yaml:4: sweep\.params\.train\.model value "keras": train\.model: expected one of "fused", "layers"/);
+  const range = problems(() => loadConfig('range', { root }));
+  assert.match(range, /range\.yaml:5: sweep\.params\.train\.lstm_units: train\.lstm_units takes integers, .* Add int: true/);
+  assert.doesNotMatch(range, /sweep trial/, 'one message for the range, not one per draw');
+  const trials = expandTrials(loadConfig('ok', { root }));
+  assert.equal(trials.length, 4);
+  for (const t of trials) assert.ok(Number.isInteger(t.train.lstm_units));
+});
+
+test('--set can address sweep keys (a dotted config path after sweep.params.), validated like the file', () => {
+  const root = workspace({ 'a.yaml': 'sweep:\n  params:\n    train.lstm_units: [64, 128]\n' });
+  const c = loadConfig('a', { root, overrides: ['sweep.params.train.lstm_units=[32, 48]', 'sweep.params.train.dropout=[0.2]'] });
+  assert.deepEqual(c.sweep?.params, { 'train.lstm_units': [32, 48], 'train.dropout': [0.2] });
+  assert.deepEqual(expandTrials(c).map((t) => [t.train.lstm_units, t.train.dropout]), [[32, 0.2], [48, 0.2]]);
+  const msg = problems(() => loadConfig('a', { root, overrides: ['sweep.params.train.lstm_units=[32, -1]'] }));
+  assert.match(msg, /--set: sweep\.params\.train\.lstm_units value -1: train\.lstm_units: expected a value >0/);
+  assert.equal(loadConfig('a', { root, overrides: ['sweep=null'] }).sweep, null, '--set sweep=null turns the sweep off');
 });

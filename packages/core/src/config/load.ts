@@ -3,7 +3,11 @@ import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { ConfigSchema, type Config, type ConfigBody } from './schema.js';
+import { mergeConfig, nestKeys } from './merge.js';
+import { ConfigSchema, TrainSchema, type Config, type ConfigBody, type SweepParam } from './schema.js';
+import { sweepPoints, valuesOf, withOverrides, type ParamValue } from './trials.js';
+
+export { mergeConfig } from './merge.js';
 
 /** One YAML file as written, with what we need to point at its lines. */
 interface Layer {
@@ -134,12 +138,10 @@ function getIn(obj: unknown, keyPath: (string | number)[]): unknown {
   return v;
 }
 
-/** Validate one layer against the schema (every key has a default, so a partial file is fine). */
-function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
-  const result = ConfigSchema.safeParse(value);
-  if (result.success) return [];
+/** One sentence per schema issue: where, the dotted key, what was expected and what was there. */
+function describeIssues(issues: z.core.$ZodIssue[], value: unknown, where: (p: (string | number)[]) => string): string[] {
   const out: string[] = [];
-  for (const issue of result.error.issues) {
+  for (const issue of issues) {
     const p = issue.path as (string | number)[];
     const dotted = p.join('.');
     if (issue.code === 'unrecognized_keys') {
@@ -149,7 +151,7 @@ function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
         const full = [...p, key];
         const hint = closest(key, allowed);
         out.push(
-          `${lineOf(layer, full)}: unknown key "${full.join('.')}"${hint ? ` (did you mean "${[...p, hint].join('.')}"?)` : ''}. ` +
+          `${where(full)}: unknown key "${full.join('.')}"${hint ? ` (did you mean "${[...p, hint].join('.')}"?)` : ''}. ` +
             `Allowed keys${p.length ? ` in ${dotted}` : ''}: ${allowed.join(', ')}.`,
         );
       }
@@ -158,36 +160,30 @@ function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
     const got = getIn(value, p);
     let expected = issue.message;
     if (issue.code === 'invalid_value' && 'values' in issue) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    else if (issue.code === 'invalid_type') expected = `${issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}`;
+    else if (issue.code === 'invalid_type') expected = issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
     else if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'a value ');
     else if (issue.code === 'invalid_union') expected = 'a list of values, a {min, max, log, int} range, or {choices: [...]}';
-    out.push(`${lineOf(layer, p)}: ${dotted || '(top level)'}: expected ${expected}, got ${describe(got)}.`);
+    out.push(`${where(p)}: ${dotted || '(top level)'}: expected ${expected}, got ${describe(got)}.`);
   }
   return out;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Deep merge: mappings merge key by key, everything else (lists, scalars, null) replaces. */
-export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v;
-  }
-  return out;
+/** Validate one layer against the schema (every key has a default, so a partial file is fine). */
+function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
+  const result = ConfigSchema.safeParse(value);
+  return result.success ? [] : describeIssues(result.error.issues, value, (p) => lineOf(layer, p));
 }
 
 /** `train.epochs=3` → {train: {epochs: 3}}; the value is read as YAML (numbers, booleans, lists). */
 export function parseOverride(text: string): Record<string, unknown> {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new ValidationError(`--set ${text}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3.`);
-  const keys = text.slice(0, eq).split('.');
+  const key = text.slice(0, eq);
+  // sweep.params keys are dotted config paths themselves: sweep.params.train.lstm_units=[64,128]
+  const params = 'sweep.params.';
+  const keys = key.startsWith(params) && key.length > params.length ? ['sweep', 'params', key.slice(params.length)] : key.split('.');
   const doc = parseDocument(text.slice(eq + 1));
-  let value: unknown = doc.errors.length ? text.slice(eq + 1) : doc.toJS();
-  for (const k of keys.reverse()) value = { [k]: value };
-  return value as Record<string, unknown>;
+  return nestKeys(keys, doc.errors.length ? text.slice(eq + 1) : doc.toJS());
 }
 
 export interface LoadOptions {
@@ -233,7 +229,12 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const { extends: _ignored, ...body } = parsed;
   body.data.path = path.resolve(path.dirname(file), body.data.path);
   const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file), overrides: opts.overrides ?? [] };
-  const semantic = checkSemantics(config);
+  // where a key was written: the first layer (--set, then the named file, then what it extends) that has it
+  const where = (keyPath: string[]) => {
+    const layer = layers.find((l) => getIn(l.raw, keyPath) !== undefined);
+    return layer ? lineOf(layer, keyPath) : file;
+  };
+  const semantic = [...checkSemantics(config), ...checkSweepValues(config, where)];
   if (semantic.length) throw new ValidationError(semantic, `Invalid config ${file}:`);
   return config;
 }
@@ -262,6 +263,40 @@ function checkSemantics(c: Config): string[] {
       if (c.sweep.method === 'grid' && !Array.isArray(spec) && 'min' in spec) out.push(`${c.file}: sweep.params.${key}: a grid sweep needs a list of values or {choices}; a {min, max} range needs method: random.`);
     }
     if (c.sweep.method === 'random' && !c.sweep.max_trials) out.push(`${c.file}: sweep.max_trials: a random sweep needs max_trials (how many trials to draw).`);
+  }
+  return out;
+}
+
+/** Problems of one train section with sweep values applied, as the schema reports them (`train.x: expected …`). */
+function trialProblems(c: Config, point: Record<string, ParamValue>, at: string): string[] {
+  const train = withOverrides(c.train, point);
+  const result = TrainSchema.safeParse(train);
+  if (result.success) return [];
+  const issues = result.error.issues.map((i) => ({ ...i, path: ['train', ...i.path] }));
+  return describeIssues(issues, { train }, () => at);
+}
+
+/**
+ * Every sweep value goes through the same schema as the file: each listed value and each end of a range,
+ * a range's fractional draws against integer keys, then every expanded trial (random draws included).
+ */
+function checkSweepValues(c: Config, where: (keyPath: string[]) => string): string[] {
+  if (!c.sweep) return [];
+  const out: string[] = [];
+  const keys = Object.keys(c.sweep.params).filter((k) => k.startsWith('train.') && objectShapeAt(TrainSchema, k.split('.').slice(1, -1))?.[k.split('.').at(-1)!]);
+  for (const key of keys) {
+    const spec: SweepParam = c.sweep.params[key];
+    const at = (v: ParamValue) => `${where(['sweep', 'params', key])}: sweep.params.${key} value ${JSON.stringify(v)}`;
+    const range = valuesOf(spec) ? null : (spec as Extract<SweepParam, { min: number }>);
+    for (const v of valuesOf(spec) ?? [range!.min, range!.max]) out.push(...trialProblems(c, { [key]: v }, at(v)));
+    if (range && !range.int && range.min + 0.5 <= range.max && trialProblems(c, { [key]: range.min + 0.5 }, '').some((p) => p.includes('an integer'))) {
+      out.push(`${where(['sweep', 'params', key])}: sweep.params.${key}: ${key} takes integers, but the range {min: ${range.min}, max: ${range.max}} draws fractions. Add int: true to the range.`);
+    }
+  }
+  if (out.length || keys.length !== Object.keys(c.sweep.params).length) return out;
+  for (const point of sweepPoints(c.sweep)) {
+    const label = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+    out.push(...trialProblems(c, point, `${where(['sweep', 'params'])}: sweep trial ${label}`));
   }
   return out;
 }

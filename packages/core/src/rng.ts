@@ -1,4 +1,7 @@
-/** mulberry32: a tiny seeded PRNG, the same sequence on every machine. Returns floats in [0, 1). */
+/**
+ * mulberry32: a tiny seeded PRNG, the same sequence on every machine; floats in [0, 1).
+ * The one generator behind every seeded draw in nerflow (the split, batch shuffles, random sweeps, weight init).
+ */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
