@@ -9,3 +9,4 @@ export * from './config/load.js';
 export * from './stage.js';
 export * from './config/trials.js';
 export * from './rng.js';
+export * from './history.js';

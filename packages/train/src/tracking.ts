@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { runsRoot, writeFileAtomic, type StageContext } from '@nerflow/core';
+import { runsRoot, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
 import { flattenParams, guardRun, openStore, startRun, type ActiveRun, type TrackingStore } from '@nerflow/tracking';
-import type { EpochRecord } from './history.js';
 import type { FeaturizeOutputs } from './inputs.js';
 import { trialLabel, type Trial } from './sweep.js';
 import type { TrialOutcome } from './trial.js';

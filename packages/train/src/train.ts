@@ -2,11 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ValidationError, codeVersion, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
-  type StageContext, type StageIdentity, type StageResult,
+  ValidationError, bestOf, codeVersion, isImprovement, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
+  type EpochRecord, type MetricName, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit } from '@nerflow/nn';
-import type { EpochRecord } from './history.js';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
@@ -38,7 +37,7 @@ async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): 
  * running, but only those with the current settings and code (their fingerprint in manifest.json or
  * state.json is the expected one), never leftovers of an earlier version of the sweep.
  */
-export function otherHistories(trainDir: string, fingerprints: Map<string, string>, self: string, metric: string): number[][] {
+export function otherHistories(trainDir: string, fingerprints: Map<string, string>, self: string, metric: MetricName): number[][] {
   const out: number[][] = [];
   for (const [id, fp] of fingerprints) {
     if (id === self) continue;
@@ -47,7 +46,7 @@ export function otherHistories(trainDir: string, fingerprints: Map<string, strin
       try {
         const j = JSON.parse(readFileSync(f, 'utf8'));
         if (j.fingerprint !== fp) continue;
-        const history: Record<string, number>[] = h ? JSON.parse(readFileSync(h, 'utf8')) : j.history;
+        const history: EpochRecord[] = h ? JSON.parse(readFileSync(h, 'utf8')) : j.history;
         out.push(history.map((r) => r[metric]));
         break;
       } catch {
@@ -161,14 +160,16 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   try {
     if (!opts.trial) {
       const summaries = await summarize(trainDir, all);
-      if (summaries.length) await writeTrialsTable(trainDir, summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
-      const best = pickBest(summaries, config.sweep?.metric ?? 'val_entity_f1', config.sweep?.goal ?? 'maximize');
+      // without a sweep, the one trial is ranked by what early stopping watched
+      const objective = config.sweep ?? { metric: config.train.early_stopping.monitor, goal: config.train.early_stopping.goal };
+      if (summaries.length) await writeTrialsTable(trainDir, summaries, objective);
+      const best = pickBest(summaries, objective);
       if (best) {
         await replaceDirAtomic(path.join(trainDir, 'best'), async (staging) => {
           await cp(path.join(trainDir, best.trial, 'model'), path.join(staging, 'model'), { recursive: true });
           await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify({ trial: best.trial, overrides: best.overrides, value: best.value }, null, 2) + '\n');
         });
-        if (isSweep) log.info(`train: best trial ${best.trial} (${config.sweep?.metric} ${best.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))}`);
+        if (isSweep) log.info(`train: best trial ${best.trial} (${objective.metric} ${best.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))}`);
       }
       if (tracking && sweepRun) {
         await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
@@ -202,19 +203,17 @@ async function summarize(trainDir: string, trials: Trial[]): Promise<TrialSummar
     if (!existsSync(path.join(dir, 'manifest.json'))) continue;
     const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
     const run = existsSync(path.join(dir, 'run.json')) ? JSON.parse(await readFile(path.join(dir, 'run.json'), 'utf8')) : {};
-    const history: Record<string, number>[] = JSON.parse(await readFile(path.join(dir, 'history.json'), 'utf8'));
+    const history: EpochRecord[] = JSON.parse(await readFile(path.join(dir, 'history.json'), 'utf8'));
     out.push({ trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status, seconds: run.timings_s?.train ?? null, mlflowRunId: run.mlflow_run_id ?? null });
   }
   return out;
 }
 
-function pickBest(s: TrialSummary[], metric: string, goal: 'maximize' | 'minimize') {
+export function pickBest(s: TrialSummary[], { metric, goal }: Pick<SweepConfig, 'metric' | 'goal'>) {
   let best: { trial: string; overrides: Record<string, unknown>; value: number } | null = null;
   for (const t of s) {
-    const values = t.history.map((r) => r[metric]).filter(Number.isFinite);
-    if (!values.length) continue;
-    const v = goal === 'maximize' ? Math.max(...values) : Math.min(...values);
-    if (!best || (goal === 'maximize' ? v > best.value : v < best.value)) best = { trial: t.trial, overrides: t.overrides, value: v };
+    const v = bestOf(t.history, metric, goal);
+    if (v !== null && (!best || isImprovement(goal, v, best.value))) best = { trial: t.trial, overrides: t.overrides, value: v };
   }
   return best;
 }

@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fmtInt, fmtSeconds, writeJsonAtomic, type Logger, type SweepConfig } from '@nerflow/core';
+import { fmtInt, fmtSeconds, isImprovement, writeJsonAtomic, type EpochRecord, type Logger, type SweepConfig } from '@nerflow/core';
 import { entityF1FromIds } from '@nerflow/metrics';
 import { createTagger, loadTagger, makeBatches, type Batch, type SplitData, type Tagger, type TaggerSpec } from '@nerflow/nn';
-import { isImprovement, type EpochRecord } from './history.js';
 import type { Trial } from './sweep.js';
 
 export interface TrialData {
@@ -150,7 +149,7 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
       state.history.push(record);
       state.epochsDone = epoch;
       const monitor = cfg.early_stopping.monitor;
-      const improved = isImprovement(monitor, record[monitor], state.bestValue);
+      const improved = isImprovement(cfg.early_stopping.goal, record[monitor], state.bestValue);
       if (improved) {
         state.bestValue = record[monitor];
         state.bestEpoch = epoch;
@@ -158,9 +157,10 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
       } else state.badEpochs++;
       await saveCheckpoint(o.workDir, tagger, state, improved);
       await o.onEpoch?.(record);
-      if (o.prune && (await o.prune.check(epoch, (record as unknown as Record<string, number>)[o.prune.sweep.metric]))) {
+      const metric = o.prune?.sweep.metric;
+      if (o.prune && metric && (await o.prune.check(epoch, record[metric]))) {
         status = 'pruned';
-        o.log.info(`train: ${o.trial.id} pruned after epoch ${epoch} (${o.prune.sweep.metric} ${(record as unknown as Record<string, number>)[o.prune.sweep.metric].toFixed(4)} is below the other trials)`);
+        o.log.info(`train: ${o.trial.id} pruned after epoch ${epoch} (${metric} ${record[metric].toFixed(4)} is worse than the other trials)`);
         break;
       }
       if (state.badEpochs > cfg.early_stopping.patience) {

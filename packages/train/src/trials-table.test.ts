@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pngSize } from '@nerflow/viz';
+import { pickBest } from './train.js';
 import { writeTrialsTable, type TrialSummary } from './trials-table.js';
 
 test('trials.csv ranks the trials; the plot has one readable chart per parameter, whatever its kind', async () => {
@@ -15,7 +16,7 @@ test('trials.csv ranks the trials; the plot has one readable chart per parameter
     overrides: { 'train.lstm_units': units, 'train.dropout': dropout, 'train.model': model, 'featurize.lowercase': lower },
     history: [{ epoch: 1, val_entity_f1: 0.5 + i / 10 }, { epoch: 2, val_entity_f1: 0.55 + i / 10 }],
   }));
-  await writeTrialsTable(dir, trials, 'val_entity_f1', 'maximize');
+  await writeTrialsTable(dir, trials, { metric: 'val_entity_f1', goal: 'maximize' });
   const csv = readFileSync(path.join(dir, 'trials.csv'), 'utf8').trim().split('\n');
   assert.equal(csv[0], 'rank,trial,train.lstm_units,train.dropout,train.model,featurize.lowercase,best_val_entity_f1,epochs,status,seconds,mlflow_run_id');
   assert.deepEqual(csv.slice(1).map((l) => l.split(',')[1]), ['t-2', 't-1', 't-0'], 'best first');
@@ -26,4 +27,18 @@ test('trials.csv ranks the trials; the plot has one readable chart per parameter
   assert.doesNotMatch(svg, /NaN/, 'no value lost on the way');
   const size = pngSize(readFileSync(path.join(dir, 'trials.png')));
   assert.ok(size && size.width > 600, JSON.stringify(size));
+});
+
+test('the best trial and the table follow the configured goal (val_loss: lowest wins)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nerflow-trials-'));
+  const t = (trial: string, losses: number[]): TrialSummary => ({
+    trial, label: '', status: 'finished', seconds: 1, mlflowRunId: null, overrides: { 'train.dropout': losses[0] },
+    history: losses.map((val_loss, i) => ({ epoch: i + 1, val_loss })),
+  });
+  const trials = [t('t-high', [0.9, 0.8]), t('t-low', [0.5, 0.3]), t('t-mid', [0.6, 0.7])];
+  assert.deepEqual(pickBest(trials, { metric: 'val_loss', goal: 'minimize' }), { trial: 't-low', overrides: { 'train.dropout': 0.5 }, value: 0.3 });
+  assert.equal(pickBest(trials, { metric: 'val_loss', goal: 'maximize' })?.trial, 't-high');
+  await writeTrialsTable(dir, trials, { metric: 'val_loss', goal: 'minimize' });
+  const csv = readFileSync(path.join(dir, 'trials.csv'), 'utf8').trim().split('\n');
+  assert.deepEqual(csv.slice(1).map((l) => l.split(',').slice(1, 2)[0]), ['t-low', 't-mid', 't-high']);
 });

@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { writeFileAtomic } from '@nerflow/core';
+import { bestOf, writeFileAtomic, type EpochRecord, type SweepConfig } from '@nerflow/core';
 import { svgToPng, vegaLiteToSvg } from '@nerflow/viz';
 
 export interface TrialSummary {
   trial: string;
   label: string;
   overrides: Record<string, unknown>;
-  history: Record<string, number>[];
+  history: Partial<EpochRecord>[];
   status: string;
   seconds: number | null;
   mlflowRunId: string | null;
@@ -17,16 +17,11 @@ function csvField(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-function bestOf(t: TrialSummary, metric: string, goal: 'maximize' | 'minimize'): number | null {
-  const v = t.history.map((r) => r[metric]).filter(Number.isFinite);
-  return v.length ? (goal === 'maximize' ? Math.max(...v) : Math.min(...v)) : null;
-}
-
 /** trials.csv (one row per trial, ranked) and trials.svg/png (the metric against each swept parameter). */
-export async function writeTrialsTable(dir: string, trials: TrialSummary[], metric: string, goal: 'maximize' | 'minimize'): Promise<void> {
+export async function writeTrialsTable(dir: string, trials: TrialSummary[], { metric, goal }: Pick<SweepConfig, 'metric' | 'goal'>): Promise<void> {
   const params = [...new Set(trials.flatMap((t) => Object.keys(t.overrides)))];
   const rows = trials
-    .map((t) => ({ t, best: bestOf(t, metric, goal) }))
+    .map((t) => ({ t, best: bestOf(t.history, metric, goal) }))
     .sort((a, b) => (b.best ?? -Infinity) * (goal === 'maximize' ? 1 : -1) - (a.best ?? -Infinity) * (goal === 'maximize' ? 1 : -1));
   const header = ['rank', 'trial', ...params, `best_${metric}`, 'epochs', 'status', 'seconds', 'mlflow_run_id'];
   const lines = [header.join(',')];

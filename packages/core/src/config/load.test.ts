@@ -127,3 +127,21 @@ test('--set can address sweep keys (a dotted config path after sweep.params.), v
   assert.match(msg, /--set: sweep\.params\.train\.lstm_units value -1: train\.lstm_units: expected a value >0/);
   assert.equal(loadConfig('a', { root, overrides: ['sweep=null'] }).sweep, null, '--set sweep=null turns the sweep off');
 });
+
+test('metric names come from one typed list; a typo is an error; goal is the metric\'s direction unless the config says', () => {
+  const root = workspace({
+    'typo.yaml': 'train:\n  early_stopping:\n    monitor: val_f1\nsweep:\n  metric: val_entity_f\n',
+    'loss.yaml': 'train:\n  early_stopping: {monitor: val_loss}\nsweep:\n  metric: val_loss\n  params:\n    train.dropout: [0.1]\n',
+    'own.yaml': 'train:\n  early_stopping: {monitor: val_loss, goal: maximize}\nsweep:\n  metric: val_token_accuracy\n  goal: minimize\n',
+  });
+  const msg = problems(() => loadConfig('typo', { root }));
+  assert.match(msg, /typo\.yaml:3: train\.early_stopping\.monitor: expected one of "loss", "val_loss", "val_token_accuracy", "val_entity_f1", got the string "val_f1"/);
+  assert.match(msg, /typo\.yaml:5: sweep\.metric: expected one of .*"val_entity_f1", got the string "val_entity_f"/);
+  const loss = loadConfig('loss', { root });
+  assert.equal(loss.sweep?.goal, 'minimize');
+  assert.equal(loss.train.early_stopping.goal, 'minimize');
+  assert.equal(loadConfig('a', { root: workspace({ 'a.yaml': '{}\n' }) }).train.early_stopping.goal, 'maximize');
+  const own = loadConfig('own', { root });
+  assert.deepEqual([own.train.early_stopping.goal, own.sweep?.goal], ['maximize', 'minimize'], 'a written goal is kept');
+  assert.match(problems(() => loadConfig('own', { root, overrides: ['sweep.goal=up'] })), /--set: sweep\.goal: expected one of "maximize", "minimize"/);
+});

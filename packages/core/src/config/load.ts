@@ -88,6 +88,7 @@ function objectShapeAt(schema: z.ZodType, keyPath: (string | number)[]): Record<
     for (;;) {
       const t = s?._zod?.def?.type;
       if (t === 'default' || t === 'nullable' || t === 'optional' || t === 'prefault') s = s._zod.def.innerType;
+      else if (t === 'pipe') s = s._zod.def.in; // a .transform()
       else break;
     }
   };

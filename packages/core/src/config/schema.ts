@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EPOCH_METRICS, METRIC_NAMES, type Goal, type MetricName } from '../history.js';
 
 /**
  * The experiment config. Every default lives here and nowhere else.
@@ -6,6 +7,12 @@ import { z } from 'zod';
  */
 
 const fraction = z.number().min(0).max(1);
+const metricName = z.enum(METRIC_NAMES);
+/** Which way the metric is better; left out, the metric's own direction (EPOCH_METRICS: loss minimizes). */
+const goal = z.enum(['maximize', 'minimize']).optional();
+/** Fills a left-out goal from the metric named by `key`. */
+const withGoal = <K extends string>(key: K) =>
+  <T extends Record<K, MetricName> & { goal?: Goal }>(o: T): T & { goal: Goal } => ({ ...o, goal: o.goal ?? EPOCH_METRICS[o[key]] });
 
 export const DataSchema = z.strictObject({
   /** The corpus CSV (.csv or .csv.gz), relative to the config file's folder. */
@@ -55,10 +62,11 @@ export const TrainSchema = z.strictObject({
   /** Stop an epoch after this many batches (null = the whole split). For smoke runs and benchmarks. */
   max_batches_per_epoch: z.number().int().positive().nullable().default(null),
   early_stopping: z.strictObject({
-    monitor: z.enum(['val_entity_f1', 'val_loss', 'val_token_accuracy']).default('val_entity_f1'),
+    monitor: metricName.default('val_entity_f1'),
+    goal,
     patience: z.number().int().min(0).default(3),
     restore_best: z.boolean().default(true),
-  }).default({ monitor: 'val_entity_f1', patience: 3, restore_best: true }),
+  }).transform(withGoal('monitor')).default({ monitor: 'val_entity_f1', goal: 'maximize', patience: 3, restore_best: true }),
   seed: z.number().int().default(42),
 });
 
@@ -82,8 +90,9 @@ export const SweepSchema = z.strictObject({
   /** Dotted train.* config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
   params: z.record(z.string(), SweepParamSchema).default({}),
   max_trials: z.number().int().positive().nullable().default(null),
-  metric: z.string().default('val_entity_f1'),
-  goal: z.enum(['maximize', 'minimize']).default('maximize'),
+  /** A per-epoch metric (EPOCH_METRICS); its best value over a trial's epochs ranks the trials. */
+  metric: metricName.default('val_entity_f1'),
+  goal,
   pruner: z.strictObject({
     type: z.enum(['none', 'median', 'halving']).default('none'),
     warmup_epochs: z.number().int().min(0).default(1),
@@ -91,7 +100,7 @@ export const SweepSchema = z.strictObject({
   }).default({ type: 'none', warmup_epochs: 1, min_trials: 2 }),
   parallel: z.number().int().positive().default(1),
   seed: z.number().int().default(0),
-});
+}).transform(withGoal('metric'));
 
 export const TrackingSchema = z.strictObject({
   /** MLflow tracking URI; null = file store at runs/mlruns. MLFLOW_TRACKING_URI overrides. */
