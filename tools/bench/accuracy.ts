@@ -4,20 +4,23 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { entityF1FromIds } from '@nerflow/metrics';
+import { TrainSchema } from '@nerflow/core';
 import { createTagger, makeBatches, readSplit, type Batch } from '@nerflow/nn';
+import { taggerSpec } from '@nerflow/train';
 
 const [featDir, outFile, nEpochs] = process.argv.slice(2);
 const epochs = Number(nEpochs);
 const train = readSplit(path.join(featDir, 'train.arrow'));
 const val = readSplit(path.join(featDir, 'val.arrow'));
 const tags: string[] = JSON.parse(train.meta.tags);
-const spec = { kind: 'fused' as const, vocabSize: Number(train.meta.vocab_size), numTags: tags.length, embeddingDim: 50, lstmUnits: 100, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.001, seed: 42 };
+// the baseline's model: the train config's defaults
+const spec = taggerSpec({ train: TrainSchema.parse({}) }, { vocabSize: Number(train.meta.vocab_size), tags });
 const perEpoch = Array.from({ length: epochs }, (_, e) => makeBatches(train, { batchSize: 32, seed: 42, epoch: e + 1, shuffle: true }));
 const valBatches = makeBatches(val, { batchSize: 32, seed: 0, epoch: 0, shuffle: false });
 
 // [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]: every epoch's batches, then val's
 const meta = (bs: Batch[]) => bs.map((b) => ({ size: b.size, steps: b.steps }));
-const header = Buffer.from(JSON.stringify({ vocab: spec.vocabSize, tags: spec.numTags, tag_names: tags, embedding_dim: 50, lstm_units: 100, dropout: 0.1, learning_rate: 0.001, epochs: perEpoch.map(meta), val: meta(valBatches) }));
+const header = Buffer.from(JSON.stringify({ vocab: spec.vocabSize, tags: spec.numTags, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate, epochs: perEpoch.map(meta), val: meta(valBatches) }));
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
 for (const b of [...perEpoch.flat(), ...valBatches]) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));

@@ -2,7 +2,9 @@
 // batches; writes the timed batches for the PyTorch side and prints one JSON line.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { TrainSchema } from '@nerflow/core';
 import { createTagger, initBackend, kernelProfile, makeBatches, readSplit, setKernelProfiling } from '@nerflow/nn';
+import { taggerSpec } from '@nerflow/train';
 
 const [featDir, outFile, nTimed, nWarm, mode] = process.argv.slice(2);
 const profile = mode === '--profile';
@@ -11,16 +13,17 @@ const warm = Number(nWarm);
 const backend = await initBackend('auto');
 const split = readSplit(path.join(featDir, 'train.arrow'));
 const vocab = Number(split.meta.vocab_size);
-const tags = JSON.parse(split.meta.tags).length;
+const tags: string[] = JSON.parse(split.meta.tags);
 const all = makeBatches(split, { batchSize: 32, seed: 42, epoch: 1, shuffle: true });
 const epochTokens = all.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0);
 // every k-th batch of the shuffled epoch, so the sample has the epoch's mix of lengths
 const stride = Math.max(1, Math.floor(all.length / (timed + warm)));
 const sample = all.filter((_, i) => i % stride === 0).slice(0, timed + warm);
-const spec = { kind: 'fused' as const, vocabSize: vocab, numTags: tags, embeddingDim: 50, lstmUnits: 100, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.001, seed: 42 };
+// the baseline's model: the train config's defaults
+const spec = taggerSpec({ train: TrainSchema.parse({}) }, { vocabSize: vocab, tags });
 
 // batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]
-const header = Buffer.from(JSON.stringify({ vocab, tags, embedding_dim: 50, lstm_units: 100, dropout: 0.1, learning_rate: 0.001, warmup: warm, batches: sample.map((b) => ({ size: b.size, steps: b.steps })) }));
+const header = Buffer.from(JSON.stringify({ vocab, tags: tags.length, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate, warmup: warm, batches: sample.map((b) => ({ size: b.size, steps: b.steps })) }));
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
 for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));

@@ -23,7 +23,7 @@ function fixture() {
     pred.push(g.map((t) => (rand() < 0.8 ? t : Math.floor(rand() * tags.length))));
     words.push(Array.from({ length: n }, (_, i) => (s === 3 && i === 0 ? '5\u00a0storm' : `w${s}_${i}`)));
   }
-  return { gold, pred, words, tags, sentenceIds: gold.map((_, i) => i + 1), config: 'train:\n  epochs: 1\n', trial: 'main', history: [{ epoch: 1, loss: 1, val_loss: 0.9, val_entity_f1: 0.5, val_token_accuracy: 0.8 }, { epoch: 2, loss: 0.5, val_loss: 0.6, val_entity_f1: 0.7, val_token_accuracy: 0.9 }] };
+  return { gold, pred, words, tags, sentenceIds: gold.map((_, i) => i + 1), config: 'train:\n  epochs: 1\n', trial: 'main', split: 'test' as const, topConfusions: 10, history: [{ epoch: 1, loss: 1, val_loss: 0.9, val_entity_f1: 0.5, val_token_accuracy: 0.8 }, { epoch: 2, loss: 0.5, val_loss: 0.6, val_entity_f1: 0.7, val_token_accuracy: 0.9 }] };
 }
 
 test('predictions.conll scored by an independent scorer (Python, conlleval rules) gives the same numbers', async () => {

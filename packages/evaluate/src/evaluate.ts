@@ -60,7 +60,7 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
         const history = existsSync(historyFile) ? JSON.parse(readFileSync(historyFile, 'utf8')) : [];
         const trialConfig = { ...resolved, data: { ...resolved.data, path: path.relative(ctx.root, resolved.data.path) }, train: trainManifest.config.train };
         const { report, metrics } = await writeEvaluation(staging, {
-          words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, topConfusions: cfg.top_confusions,
+          words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
         });
         const runId = trainRun?.mlflow_run_id as string | undefined;
         if (runId) {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from '@nerflow/core';
+import { writeFileAtomic, writeJsonAtomic, type EvaluateConfig } from '@nerflow/core';
 import { classificationReport, confusionMatrix, entityReport } from '@nerflow/metrics';
 import { svgToPng } from '@nerflow/viz';
 import { confusionSvg, curvesSvg } from './heatmap.js';
@@ -16,8 +16,8 @@ export interface EvaluationInput {
   /** The resolved config as YAML. */
   config: string;
   trial: string;
-  split?: string;
-  topConfusions?: number;
+  split: EvaluateConfig['split'];
+  topConfusions: EvaluateConfig['top_confusions'];
 }
 
 /**
@@ -57,8 +57,8 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
   const entity = entityReport(input.gold, input.pred, input.tags);
   const { matrix, normalized } = confusionMatrix(input.gold, input.pred, input.tags.length);
   const report: Report = {
-    token, entity, confusion: { labels: input.tags, matrix }, top_confusions: topConfusions(input, matrix, input.topConfusions ?? 10),
-    trial: input.trial, split: input.split ?? 'test', sentences: input.gold.length,
+    token, entity, confusion: { labels: input.tags, matrix }, top_confusions: topConfusions(input, matrix, input.topConfusions),
+    trial: input.trial, split: input.split, sentences: input.gold.length,
   };
   const heat = confusionSvg(input.tags, matrix);
   const curves = input.history?.length ? curvesSvg(input.history) : null;

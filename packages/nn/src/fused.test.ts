@@ -10,7 +10,7 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const spec: TaggerSpec = { kind: 'fused', vocabSize: 12, numTags: 5, embeddingDim: 4, lstmUnits: 3, dropout: 0, recurrentDropout: 0, learningRate: 1e-3, seed: 3 };
+const spec: TaggerSpec = { kind: 'fused', vocabSize: 12, numTags: 5, embeddingDim: 4, lstmUnits: 3, dropout: 0, recurrentDropout: 0, learningRate: 1e-3, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 3 };
 // three rows of lengths 4, 2, 3 padded to 4 steps
 const batch: Batch = {
   size: 3, steps: 4, lengths: Int32Array.from([4, 2, 3]),

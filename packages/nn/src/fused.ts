@@ -38,9 +38,6 @@ export class FusedBiLstm {
   embV: Float32Array;
   step = 0;
   rand: () => number;
-  readonly beta1 = 0.9;
-  readonly beta2 = 0.999;
-  readonly epsilon = 1e-7;
   private readonly kern = new Kernel();
   /** Dense weights, their gradients and Adam's moments: four regions with one layout (name → offset). */
   private readonly layout = new Map<string, { at: number; n: number; shape: number[] }>();
@@ -108,7 +105,7 @@ export class FusedBiLstm {
     const r = this.pass(b, true, true);
     this.step++;
     const lr = this.lrT();
-    this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, this.total, lr, this.beta1, this.beta2, this.epsilon);
+    this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, this.total, lr, this.spec.adam.beta1, this.spec.adam.beta2, this.spec.adam.epsilon);
     this.applyEmbeddingAdam(b, r.dx!, lr);
     this.kern.reset(mark);
     return r.loss;
@@ -237,7 +234,8 @@ export class FusedBiLstm {
 
   private lrT(): number {
     const t = this.step;
-    return (this.spec.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+    const { beta1, beta2 } = this.spec.adam;
+    return (this.spec.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
   }
 
   /** Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves). */
@@ -254,7 +252,7 @@ export class FusedBiLstm {
         for (let k = 0; k < E; k++) g[k] += dx[pos * E + k];
       }
     }
-    const { beta1: b1, beta2: b2, epsilon: eps } = this;
+    const { beta1: b1, beta2: b2, epsilon: eps } = this.spec.adam;
     for (const id of [...rows.keys()].sort((a, c) => a - c)) {
       const g = rows.get(id)!;
       const o = id * E;

@@ -32,7 +32,7 @@ export class LayersBiLstm {
         tf.layers.timeDistributed({ layer: tf.layers.dense({ units: spec.numTags, activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 3 }) }) }),
       ],
     });
-    this.optimizer = tf.train.adam(spec.learningRate, 0.9, 0.999, 1e-7);
+    this.optimizer = tf.train.adam(spec.learningRate, spec.adam.beta1, spec.adam.beta2, spec.adam.epsilon);
   }
 
   private lossOf(b: Batch, logits: tf.Tensor): tf.Scalar {

@@ -8,5 +8,7 @@ export interface TaggerSpec {
   dropout: number;
   recurrentDropout: number;
   learningRate: number;
+  /** Adam's moment decay rates and epsilon (train.optimizer.beta1/beta2/epsilon). */
+  adam: { beta1: number; beta2: number; epsilon: number };
   seed: number;
 }

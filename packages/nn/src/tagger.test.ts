@@ -13,7 +13,7 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const spec: TaggerSpec = { kind: 'fused', vocabSize: 40, numTags: 5, embeddingDim: 6, lstmUnits: 5, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.01, seed: 9 };
+const spec: TaggerSpec = { kind: 'fused', vocabSize: 40, numTags: 5, embeddingDim: 6, lstmUnits: 5, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.01, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 9 };
 const batch: Batch = {
   size: 3, steps: 5, lengths: Int32Array.from([5, 2, 4]),
   tokens: Int32Array.from([2, 5, 7, 3, 8, 9, 4, 0, 0, 0, 11, 6, 2, 30, 0]),
@@ -61,3 +61,17 @@ test('the linear-time UnsortedSegmentSum kernel equals the stock cpu kernel on r
   const onWasm = tf.unsortedSegmentSum(tf.tensor(xs, [200, 7]), tf.tensor(is, [200], 'int32'), 50).dataSync();
   assert.deepEqual(Array.from(onWasm), Array.from(ours), 'wasm has the kernel now');
 });
+
+for (const kind of ['fused', 'layers'] as const) {
+  test(`${kind}: Adam's beta1/beta2/epsilon come from the spec (the train config), not constants in the model`, () => {
+    const losses = (adam: TaggerSpec['adam']) => {
+      const t = createTagger({ ...spec, kind, dropout: 0, recurrentDropout: 0, adam });
+      const out = Array.from({ length: 4 }, () => t.trainBatch(batch));
+      t.dispose();
+      return out;
+    };
+    const keras = losses({ beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+    assert.deepEqual(losses({ beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }), keras, 'the same spec trains the same');
+    assert.notDeepEqual(losses({ beta1: 0.5, beta2: 0.9, epsilon: 1e-3 }), keras);
+  });
+}

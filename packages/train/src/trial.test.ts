@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { TrainSchema, type Logger } from '@nerflow/core';
 import type { SplitData } from '@nerflow/nn';
 import { otherHistories } from './train.js';
-import { runTrial, type TrialData } from './trial.js';
+import { runTrial, taggerSpec, type TrialData } from './trial.js';
 
 /** A tiny split: n sentences of lengths 2..4 over a 10-word vocabulary, tags alternating O / B-x. */
 function split(n: number, seed: number): SplitData {
@@ -63,4 +63,9 @@ test('pruning compares a trial only with trials of the current settings and code
   put('.t-d.work/state.json', { fingerprint: 'old-d', history: [{ epoch: 1, val_entity_f1: 0.95 }] }); // an abandoned old run: ignored
   const expected = new Map([['t-a', 'fa'], ['t-b', 'fb'], ['t-c', 'fc'], ['t-d', 'fd'], ['t-self', 'fs']]);
   assert.deepEqual(otherHistories(dir, expected, 't-self', 'val_entity_f1'), [[0.5, 0.6], [0.7]]);
+});
+
+test('taggerSpec takes every hyperparameter from the trial\'s train config (Adam\'s included)', () => {
+  const s = taggerSpec({ train: TrainSchema.parse({ lstm_units: 7, optimizer: { learning_rate: 0.01, beta2: 0.98 } }) }, data);
+  assert.deepEqual([s.lstmUnits, s.learningRate, s.adam], [7, 0.01, { beta1: 0.9, beta2: 0.98, epsilon: 1e-7 }]);
 });

@@ -46,11 +46,12 @@ interface TrainState {
   badEpochs: number;
 }
 
-export function taggerSpec(trial: Trial, data: Pick<TrialData, 'tags' | 'vocabSize'>): TaggerSpec {
+export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 'tags' | 'vocabSize'>): TaggerSpec {
   const t = trial.train;
   return {
     kind: t.model, vocabSize: data.vocabSize, numTags: data.tags.length, embeddingDim: t.embedding_dim, lstmUnits: t.lstm_units,
-    dropout: t.dropout, recurrentDropout: t.recurrent_dropout, learningRate: t.optimizer.learning_rate, seed: t.seed,
+    dropout: t.dropout, recurrentDropout: t.recurrent_dropout, learningRate: t.optimizer.learning_rate,
+    adam: { beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, epsilon: t.optimizer.epsilon }, seed: t.seed,
   };
 }
 
@@ -140,7 +141,7 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
         bar.update(i + 1, `loss ${(lossSum / tokens).toFixed(4)} ${fmtInt(Math.round(tokens / el))} tok/s`);
       }
       const trainSeconds = (performance.now() - t0) / 1000;
-      const v = validate(tagger, o.data.val, o.data.tags, 256);
+      const v = validate(tagger, o.data.val, o.data.tags, cfg.val_batch_size);
       const record: EpochRecord = {
         epoch, loss: lossSum / Math.max(1, tokens), val_loss: v.loss, val_token_accuracy: v.tokenAccuracy, val_entity_f1: v.entityF1,
         epoch_seconds: trainSeconds, tokens_per_s: tokens / trainSeconds,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ValidationError } from '../errors.js';
 import { loadConfig } from './load.js';
+import { ConfigSchema } from './schema.js';
 import { expandTrials } from './trials.js';
 
 function workspace(files: Record<string, string>): string {
@@ -144,4 +145,15 @@ test('metric names come from one typed list; a typo is an error; goal is the met
   const own = loadConfig('own', { root });
   assert.deepEqual([own.train.early_stopping.goal, own.sweep?.goal], ['maximize', 'minimize'], 'a written goal is kept');
   assert.match(problems(() => loadConfig('own', { root, overrides: ['sweep.goal=up'] })), /--set: sweep\.goal: expected one of "maximize", "minimize"/);
+});
+
+test('every default is written once in the schema: a left-out mapping, {} and a partial mapping get the same defaults', () => {
+  const all = ConfigSchema.parse({});
+  const empties = ConfigSchema.parse({ data: { columns: {} }, featurize: { split: {} }, train: { optimizer: {}, early_stopping: {} }, evaluate: {}, tracking: {} });
+  assert.deepEqual(empties, all);
+  assert.deepEqual(ConfigSchema.parse({ train: { optimizer: { learning_rate: 0.01 } } }).train.optimizer,
+    { name: 'adam', learning_rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, "Adam's constants are config defaults");
+  assert.equal(all.train.val_batch_size, 256, 'the validation batch is a config default');
+  assert.deepEqual(ConfigSchema.parse({ sweep: { pruner: { type: 'median' } } }).sweep?.pruner, { type: 'median', warmup_epochs: 1, min_trials: 2 });
+  assert.deepEqual(ConfigSchema.parse({ sweep: {} }).sweep?.pruner, { type: 'none', warmup_epochs: 1, min_trials: 2 });
 });

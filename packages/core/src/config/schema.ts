@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { EPOCH_METRICS, METRIC_NAMES, type Goal, type MetricName } from '../history.js';
 
 /**
- * The experiment config. Every default lives here and nowhere else.
+ * The experiment config. Every default lives here and nowhere else: each key's default is written once,
+ * next to the key; a left-out section or nested mapping is `.prefault({})`, i.e. parsed from `{}` so its
+ * keys' own defaults fill it (never a second copy of them).
  * `WrittenConfig` is what a user writes (every key optional); `Config` is the normalised result.
  */
 
@@ -23,7 +25,7 @@ export const DataSchema = z.strictObject({
     word: z.string().min(1).default('Word'),
     pos: z.string().min(1).default('POS'),
     tag: z.string().min(1).default('Tag'),
-  }).default({ sentence: 'Sentence #', word: 'Word', pos: 'POS', tag: 'Tag' }),
+  }).prefault({}),
   /** What an IOB2 violation (I-X not after B-X/I-X) is: an error that stops ingest, or a warning. */
   iob2: z.enum(['error', 'warn']).default('error'),
   /** Keep only the first N sentences (in file order); null keeps all. For smoke runs. */
@@ -31,8 +33,7 @@ export const DataSchema = z.strictObject({
 });
 
 export const FeaturizeSchema = z.strictObject({
-  split: z.strictObject({ train: fraction.default(0.7), val: fraction.default(0.1), test: fraction.default(0.2) })
-    .default({ train: 0.7, val: 0.1, test: 0.2 }),
+  split: z.strictObject({ train: fraction.default(0.7), val: fraction.default(0.1), test: fraction.default(0.2) }).prefault({}),
   seed: z.number().int().default(42),
   /** 'auto' = the longest train sentence. */
   max_len: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
@@ -56,8 +57,14 @@ export const TrainSchema = z.strictObject({
   optimizer: z.strictObject({
     name: z.enum(['adam']).default('adam'),
     learning_rate: z.number().positive().default(0.001),
-  }).default({ name: 'adam', learning_rate: 0.001 }),
+    /** Adam's moment decay rates and epsilon (Keras' defaults; both models use them). */
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.999),
+    epsilon: z.number().positive().default(1e-7),
+  }).prefault({}),
   batch_size: z.number().int().positive().default(32),
+  /** Batch size for scoring the validation split after each epoch (no gradients, so larger is faster). */
+  val_batch_size: z.number().int().positive().default(256),
   epochs: z.number().int().positive().default(10),
   /** Stop an epoch after this many batches (null = the whole split). For smoke runs and benchmarks. */
   max_batches_per_epoch: z.number().int().positive().nullable().default(null),
@@ -66,7 +73,7 @@ export const TrainSchema = z.strictObject({
     goal,
     patience: z.number().int().min(0).default(3),
     restore_best: z.boolean().default(true),
-  }).transform(withGoal('monitor')).default({ monitor: 'val_entity_f1', goal: 'maximize', patience: 3, restore_best: true }),
+  }).transform(withGoal('monitor')).prefault({}),
   seed: z.number().int().default(42),
 });
 
@@ -97,7 +104,7 @@ export const SweepSchema = z.strictObject({
     type: z.enum(['none', 'median', 'halving']).default('none'),
     warmup_epochs: z.number().int().min(0).default(1),
     min_trials: z.number().int().min(1).default(2),
-  }).default({ type: 'none', warmup_epochs: 1, min_trials: 2 }),
+  }).prefault({}),
   parallel: z.number().int().positive().default(1),
   seed: z.number().int().default(0),
 }).transform(withGoal('metric'));
@@ -112,12 +119,12 @@ export const ConfigSchema = z.strictObject({
   /** Another config this one starts from (a bare name is looked up in configs/). */
   extends: z.string().optional(),
   description: z.string().default(''),
-  data: DataSchema.default(DataSchema.parse({})),
-  featurize: FeaturizeSchema.default(FeaturizeSchema.parse({})),
-  train: TrainSchema.default(TrainSchema.parse({})),
-  evaluate: EvaluateSchema.default(EvaluateSchema.parse({})),
+  data: DataSchema.prefault({}),
+  featurize: FeaturizeSchema.prefault({}),
+  train: TrainSchema.prefault({}),
+  evaluate: EvaluateSchema.prefault({}),
   sweep: SweepSchema.nullable().default(null),
-  tracking: TrackingSchema.default(TrackingSchema.parse({})),
+  tracking: TrackingSchema.prefault({}),
 });
 
 export type WrittenConfig = z.input<typeof ConfigSchema>;
