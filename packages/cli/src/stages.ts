@@ -25,7 +25,7 @@ export const STAGES = {
       (await import('@nerflow/train')).train(ctx, { resume: f.resume, trial: f.trial, parentRunId: f.parentRun }),
   },
   evaluate: {
-    describe: 'score every trained trial on the test split: reports, confusion matrices (runs/<name>/evaluate/<trial>/)',
+    describe: 'score every trained trial on evaluate.split (test by default): reports, confusion matrices (runs/<name>/evaluate/<trial>/)',
     run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/evaluate')).evaluate(ctx),
   },
 } as const;

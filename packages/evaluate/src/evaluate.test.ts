@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '@nerflow/core';
+import { METRIC_NAMES, repoRoot } from '@nerflow/core';
 import { pngSize } from '@nerflow/viz';
 import { formatTrialsTable } from './table.js';
 import { writeEvaluation } from './write.js';
@@ -82,4 +82,22 @@ test('the trials table ranks by entity F1', () => {
   assert.match(t[0], /^rank\s+trial\s+entity F1/);
   assert.match(t[2], /^1\s+b\s+0\.8000/);
   assert.match(t[4], /^3\s+c\s+—/);
+});
+
+test('evaluate.split reaches the report: metric names, report.md/html and the heatmap title name the scored split', async () => {
+  const onTest = await writeEvaluation(mkdtempSync(path.join(tmpdir(), 'nerflow-eval-')), fixture());
+  assert.ok('test_entity_f1' in onTest.metrics && 'test_f1_geo' in onTest.metrics);
+  const dir = mkdtempSync(path.join(tmpdir(), 'nerflow-eval-'));
+  const { report, metrics } = await writeEvaluation(dir, { ...fixture(), split: 'val' });
+  assert.equal(report.split, 'val');
+  assert.ok(Object.keys(metrics).length > 5);
+  for (const k of Object.keys(metrics)) {
+    assert.match(k, /^eval_val_/, `${k}: names the split, never test_`);
+    assert.ok(!(METRIC_NAMES as string[]).includes(k), `${k} would overwrite training's per-epoch curve in the same MLflow run`);
+  }
+  assert.equal(metrics.eval_val_entity_f1, report.entity.micro.f1);
+  assert.match(readFileSync(path.join(dir, 'confusion.svg'), 'utf8'), /Confusion matrix \(val, real tokens only\)/);
+  assert.doesNotMatch(readFileSync(path.join(dir, 'confusion.svg'), 'utf8'), /\btest\b/);
+  assert.match(readFileSync(path.join(dir, 'report.md'), 'utf8'), /\(val split, /);
+  assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /val split, /);
 });

@@ -20,7 +20,7 @@ export function trainedTrials(trainDir: string): string[] {
     .sort();
 }
 
-/** `nerflow evaluate`: score every trained trial on the test split and log to the trial's MLflow run. */
+/** `nerflow evaluate`: score every trained trial on `evaluate.split` (test by default) and log to the trial's MLflow run. */
 export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   const { config, log } = ctx;
   const cfg = config.evaluate;

@@ -4,7 +4,8 @@ import { escapeXml, FONT_FAMILY } from '@nerflow/viz';
  * The confusion matrix as an SVG heatmap: colour = row-normalised share (so rare tags are as visible as
  * O), each cell labelled with its count; rows gold, columns predicted. Readable at 17×17.
  */
-export function confusionSvg(labels: string[], matrix: number[][], title = 'Confusion matrix (test, real tokens only)'): string {
+export function confusionSvg(labels: string[], matrix: number[][], split: string): string {
+  const title = `Confusion matrix (${split}, real tokens only)`;
   const k = labels.length;
   const cell = 46;
   const left = 78;

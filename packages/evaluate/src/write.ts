@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeFileAtomic, writeJsonAtomic, type EvaluateConfig } from '@nerflow/core';
+import { METRIC_NAMES, writeFileAtomic, writeJsonAtomic, type EvaluateConfig } from '@nerflow/core';
 import { classificationReport, confusionMatrix, entityReport } from '@nerflow/metrics';
 import { svgToPng } from '@nerflow/viz';
 import { confusionSvg, curvesSvg } from './heatmap.js';
@@ -49,6 +49,14 @@ export function topConfusions(input: EvaluationInput, matrix: number[][], n: num
 }
 
 /**
+ * MLflow metric names say which split was scored (evaluate.split): `test_entity_f1` …; for a split whose
+ * names would collide with training's per-epoch curves in the same run (`val_entity_f1`), `eval_val_…`.
+ */
+export function metricPrefix(split: EvaluationInput['split']): string {
+  return METRIC_NAMES.some((m) => m.startsWith(`${split}_`)) ? `eval_${split}_` : `${split}_`;
+}
+
+/**
  * Score and write everything evaluate produces: report.json (contract), report.md, report.html,
  * confusion.json/.svg/.png, predictions.conll, curves.svg; returns the report and the MLflow metrics.
  */
@@ -60,7 +68,7 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
     token, entity, confusion: { labels: input.tags, matrix }, top_confusions: topConfusions(input, matrix, input.topConfusions),
     trial: input.trial, split: input.split, sentences: input.gold.length,
   };
-  const heat = confusionSvg(input.tags, matrix);
+  const heat = confusionSvg(input.tags, matrix, input.split);
   const curves = input.history?.length ? curvesSvg(input.history) : null;
   await writeJsonAtomic(path.join(dir, 'report.json'), report);
   await writeJsonAtomic(path.join(dir, 'confusion.json'), { labels: input.tags, matrix, normalized });
@@ -70,10 +78,12 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
   await writeFileAtomic(path.join(dir, 'predictions.conll'), conll(input.words, input.gold, input.pred, input.tags));
   await writeFileAtomic(path.join(dir, 'report.md'), reportMarkdown(report, input.config, { curves: !!curves }));
   await writeFileAtomic(path.join(dir, 'report.html'), reportHtml(report, { confusion: heat, curves }, input.config));
-  const metrics: Record<string, number> = {
-    test_entity_f1: entity.micro.f1, test_entity_precision: entity.micro.precision, test_entity_recall: entity.micro.recall, test_entity_macro_f1: entity.macro_f1,
-    test_token_macro_f1: token.macro_f1, test_token_weighted_f1: token.weighted_f1, test_token_accuracy: token.accuracy,
+  const scores: Record<string, number> = {
+    entity_f1: entity.micro.f1, entity_precision: entity.micro.precision, entity_recall: entity.micro.recall, entity_macro_f1: entity.macro_f1,
+    token_macro_f1: token.macro_f1, token_weighted_f1: token.weighted_f1, token_accuracy: token.accuracy,
   };
-  for (const [type, s] of Object.entries(entity.per_type)) metrics[`test_f1_${type}`] = s.f1;
+  for (const [type, s] of Object.entries(entity.per_type)) scores[`f1_${type}`] = s.f1;
+  const prefix = metricPrefix(input.split);
+  const metrics = Object.fromEntries(Object.entries(scores).map(([k, v]) => [prefix + k, v]));
   return { report, metrics };
 }
