@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import {
-  codeVersion, fmtInt, packageDir, readManifest, readRunInfo, runsRoot, runStage, stageDir, ValidationError,
+  fmtInt, readManifest, readRunInfo, runsRoot, runStage, stageCodeVersion, stageDir, ValidationError,
   type Manifest, type StageContext, type StageResult,
 } from '@nerflow/core';
 import { readSplit } from '@nerflow/nn';
@@ -33,7 +33,7 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   const trials = trainedTrials(trainDir);
   if (!trials.length) throw new ValidationError(`${trainDir}: no trained model. Run \`npx nerflow train --config ${config.name}\` first.`);
   if (!existsSync(ingestDb)) throw new ValidationError(`${ingestDb}: missing (evaluate reads the words from it). Run \`npx nerflow ingest --config ${config.name}\`.`);
-  const code = await codeVersion(['evaluate', 'metrics', 'viz', 'nn', 'core', 'tracking'].map(packageDir));
+  const code = await stageCodeVersion('evaluate');
   const tags: string[] = (() => {
     const j = JSON.parse(readFileSync(path.join(featDir, 'tags.json'), 'utf8'));
     return Array.isArray(j) ? j : j.tags;

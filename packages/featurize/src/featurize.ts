@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
-  codeVersion, fmtInt, fmtSeconds, packageDir, readManifest, runStage, stageDir, stageFingerprint, ValidationError, writeFileAtomic, writeJsonAtomic,
+  fmtInt, fmtSeconds, readManifest, runStage, stageCodeVersion, stageDir, stageFingerprint, ValidationError, writeFileAtomic, writeJsonAtomic,
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import { splitToIpc } from './arrow.js';
@@ -21,7 +21,7 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
   if (!upstream || !existsSync(dbFile)) {
     throw new ValidationError(`${dbFile}: missing. Run \`npx nerflow ingest --config ${config.name}\` first (or \`npx nerflow pipeline --config ${config.name}\`).`);
   }
-  const id = { stage: 'featurize', config: { featurize: cfg }, upstream: { ingest: upstream.fingerprint }, code_version: await codeVersion([packageDir('featurize'), packageDir('core'), packageDir('viz')]), inputs: [] };
+  const id = { stage: 'featurize', config: { featurize: cfg }, upstream: { ingest: upstream.fingerprint }, code_version: await stageCodeVersion('featurize'), inputs: [] };
 
   return runStage({
     id, dir: stageDir(ctx.root, config.name, 'featurize'), force: ctx.force, log,

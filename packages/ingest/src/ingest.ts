@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { codeVersion, fileEntry, fmtInt, fmtSeconds, packageDir, runStage, stageDir, ValidationError, type StageContext, type StageResult } from '@nerflow/core';
+import { fileEntry, fmtInt, fmtSeconds, runStage, stageCodeVersion, stageDir, ValidationError, type StageContext, type StageResult } from '@nerflow/core';
 import { corpusDigest, readCorpus } from './corpus.js';
 import { writeCorpusDb } from './db.js';
 import { decodeText, looksLikeUtf8 } from './decode.js';
@@ -17,7 +17,7 @@ export async function ingest(ctx: StageContext): Promise<StageResult> {
   // The fingerprint holds the file's hash, not its absolute path, so it is the same in every checkout.
   const { path: _p, ...dataSection } = data;
   const relSource = { ...source, path: path.relative(ctx.root, data.path) };
-  const id = { stage: 'ingest', config: dataSection, upstream: {}, code_version: await codeVersion([packageDir('ingest'), packageDir('core')]), inputs: [relSource] };
+  const id = { stage: 'ingest', config: dataSection, upstream: {}, code_version: await stageCodeVersion('ingest'), inputs: [relSource] };
 
   return runStage({
     id, dir, force: ctx.force, log,

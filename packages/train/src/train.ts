@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ValidationError, bestOf, codeVersion, isImprovement, fmtSeconds, isUpToDate, packageDir, replaceDirAtomic, runStage, stageDir, stageFingerprint, writeFileAtomic,
+  ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, writeFileAtomic,
   type EpochRecord, type MetricName, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit } from '@nerflow/nn';
@@ -65,7 +65,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   const trials = opts.trial ? all.filter((t) => t.id === opts.trial) : all;
   if (opts.trial && !trials.length) throw new ValidationError(`--trial ${opts.trial}: no such trial in ${config.file}. Its trials: ${all.map((t) => t.id).join(', ')} (\`npx nx show project train\` lists them as targets).`);
   const trainDir = stageDir(ctx.root, config.name, 'train');
-  const code = await codeVersion(['train', 'nn', 'metrics', 'core', 'tracking'].map(packageDir));
+  const code = await stageCodeVersion('train');
 
   // Which trials need work?
   const fingerprints = new Map<string, string>();
