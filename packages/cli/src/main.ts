@@ -1,8 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { isUserError } from '@nerflow/core';
-import { TrackingServerError } from '@nerflow/tracking';
 import { stageContext, type CommonArgs } from './context.js';
+import { reportError } from './report-error.js';
 import { STAGES, type StageFlags, type StageName } from './stages.js';
 
 function common<T>(y: Argv<T>) {
@@ -59,17 +58,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`nerflow: ${e.message}\nRun nerflow --help for usage.\n`);
       return 1;
     }
-    if (isUserError(e)) {
-      process.stderr.write(`nerflow: error: ${e.message}\n${verbose && e.stack ? e.stack + '\n' : ''}`);
-      return 'code' in e && typeof e.code === 'number' ? e.code : 1;
-    }
-    if (e instanceof TrackingServerError) {
-      // the tracking server is the user's environment (unreachable, auth, refused): its message names the URL
-      process.stderr.write(`nerflow: error: MLflow: ${e.message}\n${verbose && e.stack ? e.stack + '\n' : ''}`);
-      return 1;
-    }
-    process.stderr.write(`nerflow: internal error (a bug; please report it with this output):\n${(e as Error)?.stack ?? String(e)}\n`);
-    return 2;
+    const { text, code } = reportError(e, verbose);
+    process.stderr.write(text);
+    return code;
   }
 }
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { FileStore } from './index.js';
+import { withFileLock } from './fs-util.js';
+import { FileStore, TrackingEnvironmentError } from './index.js';
 import { readStore } from './test-helpers/mlflow-layout-reader.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -89,4 +90,14 @@ console.log(exp + ' ' + run.run_id);`);
   assert.equal(exps.get([...ids][0])!.runs.length, 4);
   assert.equal(new Set(outs.map((o) => o.split(' ')[1])).size, 4, 'unique run ids');
   assert.deepEqual(readdirSync(root).filter((f) => f.includes('lock') || f.endsWith('.tmp')), [], 'no lock or temp file left behind');
+});
+
+test('a store lock held by a live process is an environment problem (kind "environment"), naming the lock file and the fix', async () => {
+  const lock = path.join(tmp(), 'store.lock');
+  writeFileSync(lock, String(process.pid)); // this process is alive, so the lock is not stale
+  await assert.rejects(withFileLock(lock, async () => 1, { timeoutMs: 50 }), (e: unknown) => {
+    assert.ok(e instanceof TrackingEnvironmentError && e.kind === 'environment');
+    assert.match(e.message, /store\.lock: held by another process .*delete the file/);
+    return true;
+  });
 });

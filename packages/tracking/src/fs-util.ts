@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { TrackingEnvironmentError } from './errors.js';
 
 /**
  * Write `file` atomically: the data goes to a temp file in `tmpDir` (same filesystem, a folder MLflow
@@ -64,7 +65,7 @@ export async function withFileLock<T>(lockFile: string, body: () => Promise<T>, 
         continue;
       }
       if (Date.now() - start > timeoutMs) {
-        throw new Error(`${lockFile}: held by another process for ${Math.round(timeoutMs / 1000)} s; if no nerflow/MLflow process is using this store, delete the file`);
+        throw new TrackingEnvironmentError(`${lockFile}: held by another process for ${Math.round(timeoutMs / 1000)} s; if no nerflow/MLflow process is using this store, delete the file`);
       }
       await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
     }

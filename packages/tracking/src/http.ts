@@ -1,7 +1,9 @@
+import { TrackingEnvironmentError } from './errors.js';
+
 /** An MLflow REST call that failed: the HTTP status and MLflow's error_code when the server sent one. */
-export class TrackingServerError extends Error {
+export class TrackingServerError extends TrackingEnvironmentError {
   constructor(message: string, readonly status?: number, readonly errorCode?: string, readonly url?: string) {
-    super(message);
+    super(`MLflow: ${message}`);
     this.name = 'TrackingServerError';
   }
 }

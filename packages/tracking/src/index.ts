@@ -2,6 +2,7 @@ export * from './types.js';
 export { LIMITS, truncateValue } from './limits.js';
 export { FileStore, parseMetricLines, STATUS_CODE, SOURCE_TYPE_LOCAL } from './file-store.js';
 export { RestStore, resolveArtifactUri, type RestOptions } from './rest-store.js';
+export { TrackingEnvironmentError } from './errors.js';
 export { TrackingServerError, TrackingServerUnreachableError, type HttpOptions } from './http.js';
 export { openStore, resolveTrackingUri, resolveExperimentName, type OpenStoreOptions } from './open-store.js';
 export { startRun, withRun, activeRun, systemTags, type ActiveRun, type StartRunOptions } from './run.js';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileStore } from './file-store.js';
+import { TrackingEnvironmentError } from './errors.js';
 import { RestStore, type RestOptions } from './rest-store.js';
 import type { TrackingStore } from './types.js';
 
@@ -32,7 +33,7 @@ export function openStore(o: OpenStoreOptions = {}): TrackingStore {
   if (/^file:\/\//i.test(uri)) return new FileStore(fileURLToPath(uri), { warn: o.warn });
   if (/^file:/i.test(uri)) return new FileStore(path.resolve(decodeURIComponent(uri.slice(5))), { warn: o.warn });
   if (/^[a-z][\w+.-]+:/i.test(uri) && !/^[a-z]:[\\/]/i.test(uri)) {
-    throw new Error(
+    throw new TrackingEnvironmentError(
       `tracking URI ${uri}: this client logs to an MLflow tracking server (http:// or https://) or to a file store (a path or file:// URI). ` +
         `For a database backend run \`mlflow server --backend-store-uri ${uri}\` and set MLFLOW_TRACKING_URI=http://127.0.0.1:5000.`,
     );
