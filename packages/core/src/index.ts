@@ -10,3 +10,4 @@ export * from './stage.js';
 export * from './config/trials.js';
 export * from './rng.js';
 export * from './history.js';
+export * from './contracts.js';

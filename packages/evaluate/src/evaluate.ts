@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import {
-  fmtInt, readManifest, readRunInfo, runsRoot, runStage, stageCodeVersion, stageDir, ValidationError,
-  type Manifest, type StageContext, type StageResult,
+  fmtInt, readHistory, readManifest, readTags, readTrainManifest, readTrainRun, runsRoot, runStage, stageCodeVersion, stageDir, ValidationError,
+  type StageContext, type StageResult,
 } from '@nerflow/core';
 import { readSplit } from '@nerflow/nn';
 import { openStore } from '@nerflow/tracking';
@@ -34,10 +34,8 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   if (!trials.length) throw new ValidationError(`${trainDir}: no trained model. Run \`npx nerflow train --config ${config.name}\` first.`);
   if (!existsSync(ingestDb)) throw new ValidationError(`${ingestDb}: missing (evaluate reads the words from it). Run \`npx nerflow ingest --config ${config.name}\`.`);
   const code = await stageCodeVersion('evaluate');
-  const tags: string[] = (() => {
-    const j = JSON.parse(readFileSync(path.join(featDir, 'tags.json'), 'utf8'));
-    return Array.isArray(j) ? j : j.tags;
-  })();
+  const tags = readTags(featDir);
+  if (!tags) throw new ValidationError(`${featDir}/tags.json is missing or unreadable. Run \`npx nerflow featurize --config ${config.name} --force\`.`);
   const { file: _f, files: _fs, overrides: _o, ...resolved } = config;
 
   let split: ReturnType<typeof readSplit> | null = null;
@@ -45,8 +43,9 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   const results: StageResult[] = [];
   for (const trial of trials) {
     const trialDir = path.join(trainDir, trial);
-    const trainManifest = (await readManifest(trialDir)) as Manifest;
-    const trainRun = await readRunInfo(trialDir);
+    // trainedTrials lists only folders with a manifest
+    const trainManifest = readTrainManifest(trialDir)!;
+    const trainRun = readTrainRun(trialDir);
     const id = { stage: 'evaluate', config: { evaluate: cfg }, upstream: { train: trainManifest.fingerprint, featurize: feat.fingerprint }, code_version: code, inputs: [] };
     const result = await runStage({
       id, dir: stageDir(ctx.root, config.name, 'evaluate', trial), force: ctx.force, log,
@@ -56,13 +55,12 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
         const t0 = performance.now();
         const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend);
         const tPredict = (performance.now() - t0) / 1000;
-        const historyFile = path.join(trialDir, 'history.json');
-        const history = existsSync(historyFile) ? JSON.parse(readFileSync(historyFile, 'utf8')) : [];
+        const history = readHistory(trialDir);
         const trialConfig = { ...resolved, data: { ...resolved.data, path: path.relative(ctx.root, resolved.data.path) }, train: trainManifest.config.train };
         const { report, metrics } = await writeEvaluation(staging, {
           words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
         });
-        const runId = trainRun?.mlflow_run_id as string | undefined;
+        const runId = trainRun?.mlflow_run_id;
         if (runId) {
           const store = openStore({ uri: config.tracking.uri, root: runsRoot(ctx.root) });
           await store.logBatch(runId, { metrics: Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })) });

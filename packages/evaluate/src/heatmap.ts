@@ -1,3 +1,4 @@
+import type { HistoryEntry, MetricName } from '@nerflow/core';
 import { escapeXml, FONT_FAMILY } from '@nerflow/viz';
 
 /**
@@ -46,8 +47,8 @@ function colour(share: number, diagonal: boolean): string {
 }
 
 /** Training curves (loss and validation scores per epoch) as a small SVG line chart. */
-export function curvesSvg(history: Record<string, number>[]): string {
-  const series: [string, string, string][] = [['loss', '#b2182b', 'train loss'], ['val_loss', '#ef8a62', 'val loss'], ['val_entity_f1', '#2166ac', 'val entity F1'], ['val_token_accuracy', '#67a9cf', 'val token accuracy']];
+export function curvesSvg(history: HistoryEntry[]): string {
+  const series: [MetricName, string, string][] = [['loss', '#b2182b', 'train loss'], ['val_loss', '#ef8a62', 'val loss'], ['val_entity_f1', '#2166ac', 'val entity F1'], ['val_token_accuracy', '#67a9cf', 'val token accuracy']];
   const w = 560;
   const h = 260;
   const l = 48;

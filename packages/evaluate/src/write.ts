@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { METRIC_NAMES, writeFileAtomic, writeJsonAtomic, type EvaluateConfig } from '@nerflow/core';
+import { METRIC_NAMES, writeFileAtomic, writeJsonAtomic, type EvaluateConfig, type HistoryEntry } from '@nerflow/core';
 import { classificationReport, confusionMatrix, entityReport } from '@nerflow/metrics';
 import { svgToPng } from '@nerflow/viz';
 import { confusionSvg, curvesSvg } from './heatmap.js';
@@ -12,7 +12,7 @@ export interface EvaluationInput {
   pred: Int32Array[];
   tags: string[];
   sentenceIds: number[];
-  history?: Record<string, number>[];
+  history?: HistoryEntry[];
   /** The resolved config as YAML. */
   config: string;
   trial: string;

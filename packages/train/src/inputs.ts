@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readManifest, stageDir, ValidationError, type Manifest, type StageContext } from '@nerflow/core';
+import { readManifest, readTags, readVocab, stageDir, ValidationError, type Manifest, type StageContext } from '@nerflow/core';
 
 /** What train reads from featurize (contract: packages/featurize/README.md). */
 export interface FeaturizeOutputs {
@@ -25,12 +25,11 @@ export async function featurizeOutputs(ctx: StageContext): Promise<FeaturizeOutp
         `Run \`npx nerflow featurize --config ${ctx.config.name}\` first (or \`npx nerflow pipeline --config ${ctx.config.name}\`).`,
     );
   }
-  const tagsJson = JSON.parse(readFileSync(path.join(dir, 'tags.json'), 'utf8'));
-  const vocabJson = JSON.parse(readFileSync(path.join(dir, 'vocab.json'), 'utf8'));
-  const tags: string[] = Array.isArray(tagsJson) ? tagsJson : tagsJson.tags;
-  const words: string[] = Array.isArray(vocabJson) ? vocabJson : vocabJson.words;
+  const tags = readTags(dir);
+  const vocab = readVocab(dir);
+  if (!tags || !vocab) throw new ValidationError(`${dir}: tags.json or vocab.json is unreadable. Run \`npx nerflow featurize --config ${ctx.config.name} --force\`.`);
   return {
-    dir, manifest, tags, vocabSize: words.length,
+    dir, manifest, tags, vocabSize: vocab.words.length,
     trainFile: path.join(dir, 'train.arrow'), valFile: path.join(dir, 'val.arrow'),
     vocabFile: path.join(dir, 'vocab.json'), tagsFile: path.join(dir, 'tags.json'),
   };

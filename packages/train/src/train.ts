@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { cp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
   ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, writeFileAtomic,
-  type EpochRecord, type MetricName, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
+  readHistory, readJsonFile, readTrainManifest, readTrainRun,
+  type EpochRecord, type HistoryEntry, type MetricName, type TrainCounts, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit } from '@nerflow/nn';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
@@ -24,7 +25,7 @@ export interface TrainOptions {
 }
 
 /** The metrics file that goes into the cached outputs: no clock times, so it is the same on a rerun. */
-function deterministicHistory(h: EpochRecord[]) {
+function deterministicHistory(h: EpochRecord[]): HistoryEntry[] {
   return h.map(({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }) => ({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }));
 }
 
@@ -42,16 +43,13 @@ export function otherHistories(trainDir: string, fingerprints: Map<string, strin
   for (const [id, fp] of fingerprints) {
     if (id === self) continue;
     for (const [f, h] of [[path.join(trainDir, id, 'manifest.json'), path.join(trainDir, id, 'history.json')], [path.join(trainDir, `.${id}.work`, 'state.json'), null]] as const) {
-      if (!existsSync(f)) continue;
-      try {
-        const j = JSON.parse(readFileSync(f, 'utf8'));
-        if (j.fingerprint !== fp) continue;
-        const history: EpochRecord[] = h ? JSON.parse(readFileSync(h, 'utf8')) : j.history;
-        out.push(history.map((r) => r[metric]));
-        break;
-      } catch {
-        /* a file being written: skip it this time */
-      }
+      // a file being written reads as null: skip it this time
+      const j = readJsonFile<{ fingerprint: string; history?: HistoryEntry[] }>(f);
+      if (j?.fingerprint !== fp) continue;
+      const history = h ? readJsonFile<HistoryEntry[]>(h) : j.history;
+      if (!history) continue;
+      out.push(history.map((r) => r[metric]));
+      break;
     }
   }
   return out;
@@ -144,8 +142,9 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             await rm(workDir, { recursive: true, force: true });
             const seconds = (performance.now() - t0) / 1000;
             log.info(`train: ${trial.id} ${outcome.status} after ${outcome.history.length} epoch(s) in ${fmtSeconds(seconds)}; best ${config.train.early_stopping.monitor} ${outcome.bestValue?.toFixed(4)} at epoch ${outcome.bestEpoch}`);
+            const counts: TrainCounts = { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides };
             return {
-              counts: { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides },
+              counts,
               timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
               run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, backend, engine, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
             };
@@ -173,7 +172,8 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
       }
       if (tracking && sweepRun) {
         await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
-        await writeFileAtomic(path.join(trainDir, SWEEP_RUN_FILE), JSON.stringify({ run_id: sweepRun.run.runId, trials: summaries.map((t) => t.trial).sort() }, null, 2) + '\n');
+        const file: SweepRunFile = { run_id: sweepRun.run.runId, trials: summaries.map((t) => t.trial).sort() };
+        await writeFileAtomic(path.join(trainDir, SWEEP_RUN_FILE), JSON.stringify(file, null, 2) + '\n');
       }
     }
   } finally {
@@ -187,12 +187,16 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
 
 /** runs/<name>/train/sweep-run.json: the sweep's parent run and the trials it holds. */
 const SWEEP_RUN_FILE = 'sweep-run.json';
+interface SweepRunFile {
+  run_id: string;
+  trials: string[];
+}
 
 /** Whether the recorded parent run already holds every finished trial of the sweep. */
 async function sweepIsCollected(trainDir: string, trials: Trial[]): Promise<boolean> {
-  const file = path.join(trainDir, SWEEP_RUN_FILE);
-  if (!existsSync(file)) return false;
-  const held = new Set<string>(JSON.parse(await readFile(file, 'utf8')).trials);
+  const recorded = readJsonFile<SweepRunFile>(path.join(trainDir, SWEEP_RUN_FILE));
+  if (!recorded) return false;
+  const held = new Set(recorded.trials);
   return trials.every((t) => held.has(t.id) || !existsSync(path.join(trainDir, t.id, 'manifest.json')));
 }
 
@@ -200,11 +204,11 @@ async function summarize(trainDir: string, trials: Trial[]): Promise<TrialSummar
   const out: TrialSummary[] = [];
   for (const t of trials) {
     const dir = path.join(trainDir, t.id);
-    if (!existsSync(path.join(dir, 'manifest.json'))) continue;
-    const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
-    const run = existsSync(path.join(dir, 'run.json')) ? JSON.parse(await readFile(path.join(dir, 'run.json'), 'utf8')) : {};
-    const history: EpochRecord[] = JSON.parse(await readFile(path.join(dir, 'history.json'), 'utf8'));
-    out.push({ trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status, seconds: run.timings_s?.train ?? null, mlflowRunId: run.mlflow_run_id ?? null });
+    const manifest = readTrainManifest(dir);
+    if (!manifest) continue;
+    const run = readTrainRun(dir);
+    const history = readHistory(dir);
+    out.push({ trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status, seconds: run?.timings_s.train ?? null, mlflowRunId: run?.mlflow_run_id ?? null });
   }
   return out;
 }
