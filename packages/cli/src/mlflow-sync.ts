@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, ExitError, runsRoot, workspaceRoot } from '@nerflow/core';
-import { syncStore } from '@nerflow/tracking';
+import { describeSync, syncStore } from '@nerflow/tracking';
 
 /** `nerflow mlflow sync [--to URI] [--from DIR]`: the local file store → a tracking server. */
 export async function syncCommand(a: { to?: string; from?: string; verbose?: boolean }): Promise<void> {
@@ -13,9 +13,5 @@ export async function syncCommand(a: { to?: string; from?: string; verbose?: boo
   if (!existsSync(from)) throw new ExitError(`mlflow sync: no local store at ${from}. Train something first (npx nerflow train --config <c>), or name the store with --from.`);
   const log = createLogger({ verbose: a.verbose });
   const s = await syncStore({ from, to, log });
-  const n = (k: number, what: string) => `${k.toLocaleString('en-US')} ${what}${k === 1 ? '' : 's'}`;
-  log.info(
-    `mlflow sync: ${n(s.runsCreated, 'run')} created, ${s.runsSkipped} already on the server, ${s.runsReplaced} replaced ` +
-      `(${n(s.experiments, 'experiment')}; ${n(s.metrics, 'metric value')}, ${n(s.artifacts, 'artifact file')} sent) → ${to}`,
-  );
+  log.info(`mlflow sync: ${describeSync(s)} → ${to}`);
 }

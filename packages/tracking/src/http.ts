@@ -74,6 +74,11 @@ export class HttpClient {
 
   /** One request; returns the body text of a 2xx answer. */
   async request(method: string, url: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<string> {
+    return (await this.requestBytes(method, url, body, headers)).toString('utf8');
+  }
+
+  /** One request; returns the body bytes of a 2xx answer (artifact downloads). */
+  async requestBytes(method: string, url: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<Buffer> {
     let lastCause = '';
     let lastServerError: TrackingServerError | null = null;
     let retryAfter: string | null = null;
@@ -89,8 +94,9 @@ export class HttpClient {
         retryAfter = null;
         continue;
       }
-      const text = await res.text().catch(() => '');
-      if (res.ok) return text;
+      const bytes = await res.arrayBuffer().then((b) => Buffer.from(b), () => Buffer.alloc(0));
+      if (res.ok) return bytes;
+      const text = bytes.toString('utf8');
       let errorCode: string | undefined;
       let message = text.slice(0, 500);
       try {

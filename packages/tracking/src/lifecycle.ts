@@ -9,6 +9,8 @@ interface Endable {
 const guarded: Endable[] = [];
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 let stopping = false;
+/** Synchronous clean-ups run once the runs are ended, right before the process dies of the signal. */
+const exitHooks: ((signal: NodeJS.Signals) => void)[] = [];
 
 function onSignal(signal: NodeJS.Signals): void {
   const code = 128 + (constants.signals[signal] ?? 15); // 130 for SIGINT, 143 for SIGTERM
@@ -17,6 +19,13 @@ function onSignal(signal: NodeJS.Signals): void {
   // children (guarded later) first, then their parents
   const ends = [...guarded].reverse().map((r) => r.end('KILLED').catch(() => undefined));
   void Promise.all(ends).finally(() => {
+    for (const hook of exitHooks) {
+      try {
+        hook(signal);
+      } catch {
+        /* a clean-up that fails must not keep the process alive */
+      }
+    }
     for (const s of SIGNALS) process.removeListener(s, onSignal);
     if (process.listenerCount(signal) === 0) {
       // re-raise with the default action, so the parent sees death by this signal
@@ -28,12 +37,35 @@ function onSignal(signal: NodeJS.Signals): void {
   });
 }
 
+function listen(): void {
+  if (!guarded.length && !exitHooks.length) for (const s of SIGNALS) process.on(s, onSignal);
+}
+
+function unlisten(): void {
+  if (!guarded.length && !exitHooks.length && !stopping) for (const s of SIGNALS) process.removeListener(s, onSignal);
+}
+
 export function guardRun(run: Endable): () => void {
-  if (!guarded.length) for (const s of SIGNALS) process.on(s, onSignal);
+  listen();
   guarded.push(run);
   return () => {
     const i = guarded.indexOf(run);
     if (i >= 0) guarded.splice(i, 1);
-    if (!guarded.length && !stopping) for (const s of SIGNALS) process.removeListener(s, onSignal);
+    unlisten();
+  };
+}
+
+/**
+ * Run `hook` (synchronous: remove temp folders, pass the signal to child processes) when SIGINT or
+ * SIGTERM stops this process, after the guarded runs are ended KILLED and before the process dies of
+ * the signal. Installs the signal handling even when no run is guarded. Returns a remover.
+ */
+export function onSignalExit(hook: (signal: NodeJS.Signals) => void): () => void {
+  listen();
+  exitHooks.push(hook);
+  return () => {
+    const i = exitHooks.indexOf(hook);
+    if (i >= 0) exitHooks.splice(i, 1);
+    unlisten();
   };
 }

@@ -1,4 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { HttpClient, TrackingServerError, type HttpOptions } from './http.js';
@@ -61,6 +63,20 @@ export class RestStore implements TrackingStore {
       if (e instanceof TrackingServerError && (e.status === 404 || e.errorCode === 'RESOURCE_DOES_NOT_EXIST')) return null;
       throw e;
     }
+  }
+
+  /** Active experiments (experiments/search, every page). */
+  async listExperiments(): Promise<Experiment[]> {
+    const out: Experiment[] = [];
+    let pageToken: string | undefined;
+    do {
+      const r = await this.call<{ experiments?: Experiment[]; next_page_token?: string }>('POST', 'experiments/search', {
+        max_results: 1000, view_type: 'ACTIVE_ONLY', ...(pageToken ? { page_token: pageToken } : {}),
+      });
+      out.push(...(r.experiments ?? []).map((e) => ({ ...e, experiment_id: String(e.experiment_id) })));
+      pageToken = r.next_page_token || undefined;
+    } while (pageToken);
+    return out;
   }
 
   async createExperiment(name: string): Promise<string> {
@@ -130,16 +146,49 @@ export class RestStore implements TrackingStore {
 
   /** The HTTP base of a run's artifacts (MlflowArtifactsRepository.resolve_uri for mlflow-artifacts: URIs). */
   private async artifactBase(runId: string): Promise<string> {
+    return resolveArtifactUri(await this.artifactUri(runId), this.uri);
+  }
+
+  /** A run's artifact_uri (it never changes, so asked once per run). */
+  private async artifactUri(runId: string): Promise<string> {
     const cached = this.artifactRoots.get(runId);
-    if (cached) return cached;
+    if (cached !== undefined) return cached;
     const uri = (await this.getRun(runId)).info.artifact_uri;
-    const base = resolveArtifactUri(uri, this.uri);
-    this.artifactRoots.set(runId, base);
-    return base;
+    this.artifactRoots.set(runId, uri);
+    return uri;
+  }
+
+  /**
+   * A run whose artifact_uri is a path (a server started with a plain-path --default-artifact-root, so
+   * it does not proxy this run's artifacts): the folder to write into directly, as MLflow's Python
+   * client does (LocalArtifactRepository), when that root is reachable from this machine; else an
+   * error naming the server flag to change. null for proxied (mlflow-artifacts:/, http) runs.
+   */
+  private async localArtifactDir(runId: string): Promise<string | null> {
+    const uri = await this.artifactUri(runId);
+    if (/^(mlflow-artifacts:|https?:)/.test(uri)) return null;
+    const dir = uri.startsWith('file:') ? fileURLToPath(uri) : uri.startsWith('/') ? uri : null;
+    // <root>/<experiment id>/<run id>/artifacts: the root must be here for "the same folder as the server's"
+    const root = dir ? path.dirname(path.dirname(path.dirname(dir))) : null;
+    if (dir && root && existsSync(root)) return dir;
+    throw new TrackingServerError(
+      `run ${runId}'s artifact location is ${uri}: the server at ${this.uri} does not proxy this run's artifacts ` +
+        `(it was started with a plain-path --default-artifact-root${dir ? `, and ${root} does not exist on this machine` : ''}). ` +
+        'Restart it with --artifacts-destination <that path> instead of --default-artifact-root (runs then get ' +
+        'mlflow-artifacts:/ locations and artifacts go through the server), or run nerflow where that path is reachable.',
+    );
   }
 
   /** Upload through the server's proxy: PUT /api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<path> (HttpArtifactRepository.log_artifact). */
   async logArtifact(runId: string, localPath: string, artifactPath = ''): Promise<void> {
+    const direct = await this.localArtifactDir(runId);
+    if (direct) {
+      const dest = path.join(direct, artifactPath);
+      await mkdir(dest, { recursive: true });
+      if ((await stat(localPath)).isDirectory()) await cp(localPath, dest, { recursive: true });
+      else await cp(localPath, path.join(dest, path.basename(localPath)));
+      return;
+    }
     const base = await this.artifactBase(runId);
     const files: { file: string; rel: string }[] = [];
     if ((await stat(localPath)).isDirectory()) {
@@ -157,6 +206,14 @@ export class RestStore implements TrackingStore {
       const url = `${base}/${rel.split('/').map(encodeURIComponent).join('/')}`;
       await this.http.request('PUT', url, await readFile(f.file), { 'Content-Type': MIME[path.extname(f.file).toLowerCase()] ?? 'application/octet-stream' });
     }
+  }
+
+  /** One artifact file's bytes (GET through the server's proxy). */
+  async downloadArtifact(runId: string, artifactPath: string): Promise<Buffer> {
+    const direct = await this.localArtifactDir(runId);
+    if (direct) return readFile(path.join(direct, artifactPath));
+    const base = await this.artifactBase(runId);
+    return this.http.requestBytes('GET', `${base}/${artifactPath.split('/').map(encodeURIComponent).join('/')}`);
   }
 
   async updateRun(runId: string, o: UpdateRunOptions): Promise<void> {

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { gitCommit } from './git.js';
 import { flattenParams } from './keys.js';
 import { guardRun } from './lifecycle.js';
+import { currentOwner, ENDED_BY_TAG, ownerTags } from './owner.js';
 import { resolveExperimentName } from './open-store.js';
 import type { DatasetInput, RunStatus, TrackingStore } from './types.js';
 
@@ -65,7 +66,7 @@ export function systemTags(o: { runName: string; parentRunId?: string; descripti
 /** Create a run (experiment by name, created if needed) with MLflow's system tags, params and config. */
 export async function startRun(store: TrackingStore, o: StartRunOptions, env: NodeJS.ProcessEnv = o.env ?? process.env): Promise<ActiveRun> {
   const experimentId = await store.getOrCreateExperiment(resolveExperimentName(o.experiment, env));
-  const tags = { ...systemTags({ ...o, cwd: o.cwd }), ...o.tags };
+  const tags = { ...systemTags({ ...o, cwd: o.cwd }), ...ownerTags(currentOwner()), ...o.tags };
   const info = await store.createRun({ experimentId, runName: o.runName, startTime: o.startTime, tags });
   const run = activeRun(store, info.run_id, experimentId);
   try {
@@ -76,6 +77,33 @@ export async function startRun(store: TrackingStore, o: StartRunOptions, env: No
     throw e;
   }
   return run;
+}
+
+/** The tag counting how often a run was reopened by resumeRun. */
+export const RESUMES_TAG = 'nerflow.resumes';
+
+export class RunNotResumableError extends Error {
+  constructor(readonly runId: string, why: string) {
+    super(`MLflow run ${runId} cannot be resumed: ${why}`);
+    this.name = 'RunNotResumableError';
+  }
+}
+
+/**
+ * Reopen an existing run, as mlflow.start_run(run_id=...) does: status RUNNING again (MLflow keeps
+ * the old end time until the run ends anew), this process as its owner, and nerflow.resumes counted
+ * up. Metrics logged from here on continue the run's histories. Throws RunNotResumableError when the
+ * run is not in this store or is deleted.
+ */
+export async function resumeRun(store: TrackingStore, runId: string, o: { tags?: Record<string, string> } = {}): Promise<ActiveRun> {
+  const found = await store.getRun(runId).catch(() => null);
+  if (!found) throw new RunNotResumableError(runId, `it is not in the tracking store ${store.uri}`);
+  if (found.info.lifecycle_stage !== 'active') throw new RunNotResumableError(runId, 'it is deleted');
+  const resumes = (Number(found.data.tags[RESUMES_TAG]) || 0) + 1;
+  await store.updateRun(runId, { status: 'RUNNING' });
+  const ended: Record<string, string> = found.data.tags[ENDED_BY_TAG] ? { [ENDED_BY_TAG]: `${found.data.tags[ENDED_BY_TAG]}; resumed after that` } : {};
+  await store.logBatch(runId, { tags: { ...ownerTags(currentOwner()), [RESUMES_TAG]: String(resumes), ...ended, ...o.tags } });
+  return activeRun(store, runId, found.info.experiment_id);
 }
 
 /** startRun, then run.guard(body): never leaves the run RUNNING. */

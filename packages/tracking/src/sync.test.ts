@@ -49,7 +49,7 @@ test('sync: every run, param, metric history, tag, input, artifact, status and t
   try {
     const log = recordingLogger();
     const s1 = await syncStore({ from: root, to: srv.url, log, env: noEnv, rest: { retries: 1, backoffMs: 1 } });
-    assert.deepEqual(s1, { experiments: 1, runsCreated: 3, runsSkipped: 0, runsReplaced: 0, metrics: 9, artifacts: 4 });
+    assert.deepEqual(s1, { experiments: 1, runsCreated: 3, runsUpdated: 0, runsSkipped: 0, runsDeleted: 0, metrics: 9, artifacts: 4, params: 3, tags: 0, statuses: 3, conflicts: 0 });
     assert.ok(log.lines.some((l) => l.startsWith('progress mlflow sync 3/3')), log.lines.join('\n'));
 
     const remote = [...srv.runs.values()];
@@ -86,16 +86,17 @@ test('sync: every run, param, metric history, tag, input, artifact, status and t
     // the same sync again: found by nerflow.run_uuid, nothing created or uploaded
     srv.requests.length = 0;
     const s2 = await syncStore({ from: root, to: srv.url, env: noEnv });
-    assert.deepEqual(s2, { experiments: 1, runsCreated: 0, runsSkipped: 3, runsReplaced: 0, metrics: 0, artifacts: 0 });
+    assert.deepEqual(s2, { experiments: 1, runsCreated: 0, runsUpdated: 0, runsSkipped: 3, runsDeleted: 0, metrics: 0, artifacts: 0, params: 0, tags: 0, statuses: 0, conflicts: 0 });
     assert.equal(srv.runs.size, 3, 'no duplicates');
     assert.deepEqual(srv.requests.filter((r) => r.method !== 'GET' && r.path !== '/api/2.0/mlflow/runs/search').map((r) => r.path), [], 'only lookups');
-    for (const r of srv.requests.filter((x) => x.path === '/api/2.0/mlflow/runs/search')) assert.match(r.json.filter, /^tags\.`nerflow\.run_uuid` = '[0-9a-f]{32}'$/);
+    for (const r of srv.requests.filter((x) => x.path === '/api/2.0/mlflow/runs/search')) assert.match(r.json.filter, /^tags\.`nerflow\.run_uuid` (= '[0-9a-f]{32}'|!= '')$/);
+    assert.equal(srv.requests.filter((r) => r.path.startsWith('/api/2.0/mlflow-artifacts/')).length, 0, 'unchanged artifacts are not even read back');
   } finally {
     await srv.close();
   }
 });
 
-test('sync: a run still RUNNING locally is pushed, then replaced by the next sync once it has ended', async () => {
+test('sync: a run still RUNNING locally is pushed, then completed in place by the next sync once it has ended', async () => {
   const root = path.join(tmp(), 'mlruns');
   const store = new FileStore(root);
   const run = await startRun(store, { experiment: 'live', runName: 'long' }, noEnv);
@@ -111,14 +112,57 @@ test('sync: a run still RUNNING locally is pushed, then replaced by the next syn
     await run.logMetrics({ loss: 0.5 }, 2, 1700000000002);
     await run.end('FINISHED');
     const s2 = await syncStore({ from: root, to: srv.url, env: noEnv });
-    assert.deepEqual([s2.runsCreated, s2.runsReplaced, s2.runsSkipped], [1, 1, 0]);
-    assert.equal(first.info.lifecycle_stage, 'deleted', 'the partial copy is deleted');
-    const active = [...srv.runs.values()].filter((r) => r.info.lifecycle_stage === 'active');
-    assert.equal(active.length, 1);
-    assert.equal(active[0].info.status, 'FINISHED');
-    assert.deepEqual(active[0].metrics.map((m) => [m.step, m.value]), [[1, 1], [2, 0.5]]);
+    assert.deepEqual([s2.runsCreated, s2.runsUpdated, s2.runsSkipped, s2.metrics, s2.statuses], [0, 1, 0, 1, 1]);
+    assert.equal(srv.runs.size, 1, 'the same server run, updated');
+    assert.equal(first.info.status, 'FINISHED');
+    assert.equal(first.tags.get(SYNC_DONE_TAG), 'true');
+    assert.deepEqual(first.metrics.map((m) => [m.step, m.value]), [[1, 1], [2, 0.5]]);
     const s3 = await syncStore({ from: root, to: srv.url, env: noEnv });
-    assert.deepEqual([s3.runsCreated, s3.runsSkipped], [0, 1]);
+    assert.deepEqual([s3.runsCreated, s3.runsUpdated, s3.runsSkipped], [0, 0, 1]);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('sync carries later changes: new metric points, a changed artifact, new params and tags, a local deletion; a conflicting param is warned', async () => {
+  const root = path.join(tmp(), 'mlruns');
+  const { store, parent, children } = await localSweep(root);
+  const srv = await startFakeMlflowServer();
+  try {
+    await syncStore({ from: root, to: srv.url, env: noEnv });
+    const byLocal = () => new Map([...srv.runs.values()].map((r) => [r.tags.get(SYNC_TAG)!, r]));
+    // what `evaluate --force` does to a finished run: a new test metric point, a rewritten report, a tag
+    const c0 = children[0];
+    await store.logBatch(c0.runId, { metrics: [{ key: 'test_entity_f1', value: 0.81, step: 0, timestamp: 1700000000400 }], params: { 'evaluate.split': 'test' }, tags: { 'nerflow.evaluated': 'yes' } });
+    const report = path.join(tmp(), 'report.json');
+    writeFileSync(report, '{"f1": 0.81}');
+    await store.logArtifact(c0.runId, report, 'evaluation');
+    const s1 = await syncStore({ from: root, to: srv.url, env: noEnv });
+    assert.deepEqual([s1.runsCreated, s1.runsUpdated, s1.runsSkipped, s1.metrics, s1.artifacts, s1.params, s1.tags], [0, 1, 2, 1, 1, 1, 1]);
+    writeFileSync(report, '{"f1": 0.79}'); // same size, other bytes
+    await store.logArtifact(c0.runId, report, 'evaluation');
+    await store.logBatch(c0.runId, { metrics: [{ key: 'test_entity_f1', value: 0.79, step: 0, timestamp: 1700000000500 }] });
+    const log = recordingLogger();
+    const s2 = await syncStore({ from: root, to: srv.url, env: noEnv, log });
+    assert.deepEqual([s2.runsUpdated, s2.metrics, s2.artifacts], [1, 1, 1]);
+    const remote = byLocal().get(c0.runId)!;
+    const base = `${remote.info.experiment_id}/${remote.info.run_id}/artifacts`;
+    assert.equal(srv.artifacts.get(`${base}/evaluation/report.json`)?.toString(), '{"f1": 0.79}');
+    assert.deepEqual(remote.metrics.filter((m) => m.key === 'test_entity_f1').map((m) => m.value), [0.81, 0.79]);
+    assert.equal(remote.params.get('evaluate.split'), 'test');
+    assert.match(log.lines.at(-1)!, /0 runs created, 1 updated, 2 unchanged \(1 experiment; sent 1 metric value, 1 artifact file\)/);
+    // a run deleted locally (a superseded sweep parent) is deleted on the server; a param that differs is kept and warned
+    await store.deleteRun(parent.runId);
+    const remoteC1 = byLocal().get(children[1].runId)!;
+    remoteC1.params.set('train.lr', '0.5');
+    const log2 = recordingLogger();
+    const s3 = await syncStore({ from: root, to: srv.url, env: noEnv, log: log2 });
+    assert.deepEqual([s3.runsDeleted, s3.conflicts], [1, 1]);
+    assert.equal(byLocal().get(parent.runId)!.info.lifecycle_stage, 'deleted');
+    assert.equal(byLocal().get(children[1].runId)!.tags.get('mlflow.parentRunId'), byLocal().get(parent.runId)!.info.run_id, 'links to a parent not synced stay');
+    assert.ok(log2.lines.some((l) => /warn .*param train\.lr is "0\.003" here and "0\.5" on the server/.test(l)), log2.lines.join('\n'));
+    const s4 = await syncStore({ from: root, to: srv.url, env: noEnv });
+    assert.deepEqual([s4.runsCreated, s4.runsUpdated, s4.runsDeleted, s4.metrics, s4.artifacts], [0, 0, 0, 0, 0], 'nothing left to send');
   } finally {
     await srv.close();
   }

@@ -55,7 +55,7 @@ function matches(run: FakeRun, filter: string): boolean {
     const m = /^\s*(tags|params|attributes)\.`?([^`=!\s]+)`?\s*(=|!=)\s*'([^']*)'\s*$/.exec(clause);
     if (!m) throw new ApiError(400, 'INVALID_PARAMETER_VALUE', `fake server cannot parse filter clause ${clause}`);
     const [, kind, key, op, value] = m;
-    const actual = kind === 'tags' ? run.tags.get(key) : kind === 'params' ? run.params.get(key) : key === 'run_name' ? run.info.run_name : undefined;
+    const actual = kind === 'tags' ? run.tags.get(key) : kind === 'params' ? run.params.get(key) : key === 'run_name' ? run.info.run_name : key === 'status' ? run.info.status : undefined;
     if (actual === undefined) return false;
     return op === '=' ? actual === value : actual !== value;
   });
@@ -96,6 +96,11 @@ export async function startFakeMlflowServer(): Promise<FakeServer> {
     if (p.startsWith('/api/2.0/mlflow-artifacts/artifacts/') && method === 'PUT') {
       artifacts.set(decodeURIComponent(p.slice('/api/2.0/mlflow-artifacts/artifacts/'.length)), body);
       return {};
+    }
+    if (p.startsWith('/api/2.0/mlflow-artifacts/artifacts/') && method === 'GET') {
+      const a = artifacts.get(decodeURIComponent(p.slice('/api/2.0/mlflow-artifacts/artifacts/'.length)));
+      if (!a) throw new ApiError(404, 'RESOURCE_DOES_NOT_EXIST', `no artifact ${p}`);
+      return a;
     }
     const ep = `${method} ${p.replace('/api/2.0/mlflow/', '')}`;
     switch (ep) {
@@ -204,6 +209,10 @@ export async function startFakeMlflowServer(): Promise<FakeServer> {
       if (req.headers['content-type']?.includes('application/json') && body.length) json = JSON.parse(body.toString());
       requests.push({ method: req.method!, path: url.pathname, query: url.searchParams, headers: req.headers, body, json });
       const send = (status: number, obj: unknown, headers: Record<string, string> = {}) => {
+        if (Buffer.isBuffer(obj)) {
+          res.writeHead(status, { 'Content-Type': 'application/octet-stream', ...headers });
+          return res.end(obj);
+        }
         res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
         res.end(JSON.stringify(obj));
       };
