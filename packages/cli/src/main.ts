@@ -1,5 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { removeLiveStagingSync } from '@nerflow/core';
+import { onSignalExit } from '@nerflow/tracking';
 import { stageContext, type CommonArgs } from './context.js';
 import { reportError } from './report-error.js';
 import { STAGES, type StageFlags, type StageName } from './stages.js';
@@ -20,6 +22,8 @@ async function runStages(names: StageName[], args: CommonArgs & StageFlags): Pro
 
 export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
+  // SIGINT/SIGTERM: guarded MLflow runs end KILLED, then no half-built output folder outlives the process
+  onSignalExit(() => removeLiveStagingSync());
   let cli = yargs(argv)
     .scriptName('nerflow')
     .usage('$0 <command> --config <name|path> [options]\n\nTurn a labelled NER corpus into tracked, reproducible experiments.')
@@ -46,7 +50,15 @@ export async function main(argv: string[]): Promise<number> {
         .option('verbose', { type: 'boolean', default: false }), async (a) => {
       const { syncCommand } = await import('./mlflow-sync.js');
       await syncCommand(a as { to?: string; from?: string; verbose?: boolean });
-    }).demandCommand(1, 'Name an mlflow command: sync.'));
+    }).command('gc', 'end RUNNING runs whose process is gone (kill -9, power cut) as KILLED; local store or server', (g) =>
+      g.option('uri', { type: 'string', describe: 'tracking URI (default: MLFLOW_TRACKING_URI, else the config\'s, else runs/mlruns)' })
+        .option('config', { type: 'string', describe: 'take the tracking URI from this config' })
+        .option('other-hosts', { type: 'boolean', default: false, describe: 'also end runs owned by other hosts (only if you know those processes are gone)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be ended' })
+        .option('verbose', { type: 'boolean', default: false }), async (a) => {
+      const { gcCommand } = await import('./mlflow-gc.js');
+      await gcCommand(a as { uri?: string; config?: string; otherHosts?: boolean; dryRun?: boolean; verbose?: boolean });
+    }).demandCommand(1, 'Name an mlflow command: sync or gc.'));
   cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
     runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
   );

@@ -2,11 +2,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import {
-  fmtInt, readHistory, readManifest, readTags, readTrainManifest, readTrainRun, runsRoot, runStage, stageCodeVersion, stageDir, ValidationError,
+  fmtInt, readHistory, readManifest, readTags, readTrainManifest, readTrainRun, runStage, stageCodeVersion, stageDir, ValidationError,
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import { readSplit } from '@nerflow/nn';
-import { openStore } from '@nerflow/tracking';
+import type { TrackingStore } from '@nerflow/tracking';
+import { logEvaluation, openEvaluateStore } from './log-evaluation.js';
 import { predictSplit } from './predict.js';
 import { writeEvaluation } from './write.js';
 import { wordsForRows } from './words.js';
@@ -38,6 +39,7 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   if (!tags) throw new ValidationError(`${featDir}/tags.json is missing or unreadable. Run \`npx nerflow featurize --config ${config.name} --force\`.`);
   const { file: _f, files: _fs, overrides: _o, ...resolved } = config;
 
+  let store: TrackingStore | null = null;
   let split: ReturnType<typeof readSplit> | null = null;
   let words: string[][] | null = null;
   const results: StageResult[] = [];
@@ -61,15 +63,9 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
           words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
         });
         const runId = trainRun?.mlflow_run_id;
-        if (runId) {
-          const store = openStore({ uri: config.tracking.uri, root: runsRoot(ctx.root) });
-          await store.logBatch(runId, { metrics: Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })) });
-          for (const f of ['report.html', 'report.md', 'report.json', 'confusion.png', 'confusion.svg', 'confusion.json', 'predictions.conll']) {
-            if (existsSync(path.join(staging, f))) await store.logArtifact(runId, path.join(staging, f), 'evaluation');
-          }
-        }
+        const loggedTo = runId ? await logEvaluation(ctx, (store ??= await openEvaluateStore(ctx)), { trial, runId, metrics, staging }) : null;
         log.info(`evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(split.n)} ${cfg.split} rows → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`);
-        return { counts: { rows: split.n, entity_f1: report.entity.micro.f1, token_macro_f1: report.token.macro_f1, accuracy: report.token.accuracy }, timings_s: { predict: tPredict }, run: { mlflow_run_id: runId ?? null, backend } };
+        return { counts: { rows: split.n, entity_f1: report.entity.micro.f1, token_macro_f1: report.token.macro_f1, accuracy: report.token.accuracy }, timings_s: { predict: tPredict }, run: { mlflow_run_id: loggedTo ?? runId ?? null, backend } };
       },
     });
     results.push(result);

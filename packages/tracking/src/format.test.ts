@@ -44,7 +44,7 @@ test('ids: experiment ids as _generate_unique_integer_id, dataset/input ids as m
 
 test('flattenParams: dotted keys, string values', () => {
   assert.deepEqual(flattenParams({ train: { optimizer: { learning_rate: 0.001, name: 'adam' }, layers: [100, 50], dropout: null, bidirectional: true }, seed: 7 }), {
-    'train.optimizer.learning_rate': '0.001', 'train.optimizer.name': 'adam', 'train.layers': '[100,50]', 'train.dropout': 'None', 'train.bidirectional': 'true', seed: '7',
+    'train.optimizer.learning_rate': '0.001', 'train.optimizer.name': 'adam', 'train.layers': '[100, 50]', 'train.dropout': 'None', 'train.bidirectional': 'True', seed: '7',
   });
 });
 

@@ -67,17 +67,39 @@ export function parsePyFloat(s: string): number {
   return v;
 }
 
+/** Python's repr of a string, as str() of a list shows its items: 'a', "it's", '\\'. */
+function pyStrRepr(v: string): string {
+  const q = v.includes("'") && !v.includes('"') ? '"' : "'";
+  const body = v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+  return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
+}
+
 /**
- * A nested object as dotted params (`train.optimizer.learning_rate`) with string values: strings as
- * they are, numbers and booleans via String, arrays as JSON, null/undefined as 'None' (what MLflow's
- * Python client logs for None).
+ * A value as MLflow's Python client logs it, str(value): None, True/False, floats as Python prints
+ * them (1e-05), lists and dicts as Python shows them ([100, 50], ['a', None], {'k': 1}). Integral
+ * numbers print as ints (YAML's 3.0 and 3 are the same number here).
+ */
+export function pyStr(v: unknown, nested = false): string {
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : pyFloat(v);
+  if (typeof v === 'string') return nested ? pyStrRepr(v) : v;
+  if (v instanceof Date) return nested ? pyStrRepr(v.toISOString()) : v.toISOString();
+  if (Array.isArray(v)) return `[${v.map((x) => pyStr(x, true)).join(', ')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyStrRepr(k)}: ${pyStr(x, true)}`).join(', ')}}`;
+  return String(v);
+}
+
+/**
+ * A nested object as dotted params (`train.optimizer.learning_rate`) with string values written as
+ * MLflow's Python client writes them (pyStr: None, True, False, [100, 50], 1e-05).
  */
 export function flattenParams(obj: unknown, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
   if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(obj instanceof Date)) {
     for (const [k, v] of Object.entries(obj as Record<string, unknown>)) Object.assign(out, flattenParams(v, prefix ? `${prefix}.${k}` : k));
   } else if (prefix) {
-    out[prefix] = obj === null || obj === undefined ? 'None' : typeof obj === 'string' ? obj : obj instanceof Date ? obj.toISOString() : JSON.stringify(obj);
+    out[prefix] = pyStr(obj);
   }
   return out;
 }

@@ -79,6 +79,9 @@ export async function startRun(store: TrackingStore, o: StartRunOptions, env: No
   return run;
 }
 
+/** nerflow's own outcome tag (finished, early_stopped, pruned; failed or killed when the run did not end well). */
+export const STATUS_TAG = 'nerflow.status';
+
 /** The tag counting how often a run was reopened by resumeRun. */
 export const RESUMES_TAG = 'nerflow.resumes';
 
@@ -134,7 +137,11 @@ export function activeRun(store: TrackingStore, runId: string, experimentId: str
       }
     },
     end(status = 'FINISHED') {
-      ended ??= store.updateRun(runId, { status, endTime: Date.now() });
+      // a run that did not finish says so in nerflow.status too, so the tag never contradicts the status
+      if (ended) return ended;
+      const bad = status === 'FAILED' || status === 'KILLED';
+      const tag = bad ? store.logBatch(runId, { tags: { [STATUS_TAG]: status.toLowerCase() } }).catch(() => undefined) : Promise.resolve();
+      ended = tag.then(() => store.updateRun(runId, { status, endTime: Date.now() }));
       return ended;
     },
     async guard(body) {

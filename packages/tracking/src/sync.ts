@@ -4,7 +4,9 @@ import { FileStore } from './file-store.js';
 import { endDeadRuns } from './gc.js';
 import type { RestOptions } from './rest-store.js';
 import { RestStore } from './rest-store.js';
-import type { MetricPoint, RunRecord, TrackingLogger } from './types.js';
+import { TrackingServerUnreachableError } from './http.js';
+import { resolveExperimentName } from './open-store.js';
+import type { MetricPoint, RunRecord, TrackingLogger, TrackingStore } from './types.js';
 
 /** What one sync changed on the server, by kind (one entry per syncer, plus runs). */
 export interface SyncSummary {
@@ -205,6 +207,23 @@ const statusSyncer: RunSyncer = {
  * the status syncer stays last.
  */
 export const RUN_SYNCERS: RunSyncer[] = [paramsSyncer, tagsSyncer, metricsSyncer, inputsSyncer, artifactsSyncer, statusSyncer];
+
+/**
+ * Where a run logged under `runId` lives in `store`: the run itself, or its copy made by sync (found by
+ * nerflow.run_uuid in the experiment); null when the store has neither. Lets a later stage (evaluate)
+ * keep logging to a run that was trained offline and synced since.
+ */
+export async function locateRun(store: TrackingStore, runId: string, experiment: string, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+  const run = await store.getRun(runId).catch((e) => {
+    if (e instanceof TrackingServerUnreachableError) throw e;
+    return null;
+  });
+  if (run && run.info.lifecycle_stage === 'active') return runId;
+  const exp = await store.getExperimentByName(resolveExperimentName(experiment, env));
+  if (!exp) return null;
+  const [copy] = await store.searchRuns([exp.experiment_id], `tags.\`${SYNC_TAG}\` = '${runId}'`);
+  return copy?.info.run_id ?? null;
+}
 
 /** Parents before children (any depth), each level by start time. */
 function parentsFirst(runs: RunRecord[]): RunRecord[] {

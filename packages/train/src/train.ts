@@ -11,6 +11,8 @@ import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
 import { openTracking, type SweepRun, type TrialTracking } from './tracking.js';
+import { readRunRef, removeRunRef, resumableCheckpoint, sweepRunRefFile, trialRunRefFile, writeRunRef } from './run-ref.js';
+import { warnUntracked } from './untracked.js';
 import { runTrial, type TrialData } from './trial.js';
 import { runWorkers } from './workers.js';
 import { writeTrialsTable, type TrialSummary } from './trials-table.js';
@@ -73,6 +75,8 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
     if (ctx.force || !(await isUpToDate(path.join(trainDir, t.id), fingerprints.get(t.id)!))) pending.push(t);
   }
   if (!pending.length) log.info(`train: all ${trials.length} trial(s) up to date (${path.relative(process.cwd(), trainDir)}); use --force to retrain.`);
+  // up to date here, but is each trial's run in the tracking store configured now?
+  await warnUntracked(ctx, trials.filter((t) => !pending.includes(t)).map((t) => ({ trial: t.id, dir: path.join(trainDir, t.id) })));
 
   let data: TrialData | null = null;
   let backend = '';
@@ -85,7 +89,10 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   let parentRunId = opts.parentRunId;
   let sweepRun: SweepRun | null = null;
   if (tracking && collect) {
-    sweepRun = await tracking.startSweep(all);
+    const refFile = sweepRunRefFile(trainDir);
+    const started = await tracking.startSweep(all, opts.resume ? readRunRef(refFile) : null);
+    await writeRunRef(refFile, started.ref);
+    sweepRun = started;
     parentRunId = sweepRun.run.runId;
   }
 
@@ -94,7 +101,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   const parallel = config.sweep?.parallel ?? 1;
   if (isSweep && parallel > 1 && !opts.trial && pending.length > 1) {
     try {
-      await runWorkers(ctx, pending, parallel, parentRunId, log);
+      await runWorkers(ctx, pending, parallel, parentRunId, log, { resume: !!opts.resume });
     } catch (e) {
       failed = e;
     }
@@ -116,7 +123,9 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
       const engine = engineOf(trial.train.model, backend);
       log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}`);
       const workDir = path.join(trainDir, `.${trial.id}.work`);
-      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine }, parentRunId);
+      // --resume continues the checkpoint AND its MLflow run (also when it was killed before its first checkpoint)
+      const continues = !!opts.resume && (!!resumableCheckpoint(workDir, fingerprints.get(trial.id)!) || !existsSync(path.join(workDir, 'state.json')));
+      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine }, parentRunId, continues ? readRunRef(trialRunRefFile(workDir)) : null);
       const result = await run.guard(() =>
         runStage({
           id, dir: path.join(trainDir, trial.id), force: true, log,
@@ -124,6 +133,11 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             const t0 = performance.now();
             const outcome = await runTrial({
               trial, data: data!, workDir, resume: !!opts.resume, log, fingerprint: fingerprints.get(trial.id)!,
+              onStart: () => writeRunRef(trialRunRefFile(workDir), run.ref),
+              onResume: async (history) => {
+                const n = await run.backfill(history);
+                if (n) log.info(`train: logged ${n} checkpointed epoch(s) that MLflow run ${run.runId} lacked`);
+              },
               onEpoch: (r) => run.logEpoch(r),
               prune: isSweep && config.sweep ? {
                 sweep: config.sweep,
@@ -146,7 +160,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             return {
               counts,
               timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
-              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, backend, engine, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
+              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri, backend, engine, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
             };
           },
         }),
@@ -174,6 +188,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
         await tracking.finishSweep(sweepRun, summaries, best, trainDir, failed ? 'FAILED' : 'FINISHED');
         const file: SweepRunFile = { run_id: sweepRun.run.runId, trials: summaries.map((t) => t.trial).sort() };
         await writeFileAtomic(path.join(trainDir, SWEEP_RUN_FILE), JSON.stringify(file, null, 2) + '\n');
+        if (!failed) await removeRunRef(sweepRunRefFile(trainDir));
       }
     }
   } finally {

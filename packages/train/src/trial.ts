@@ -22,6 +22,10 @@ export interface TrialRunOptions {
   log: Logger;
   /** Called after every epoch (MLflow logging). */
   onEpoch?: (r: EpochRecord) => Promise<void>;
+  /** Called once the work folder is ready (fresh or resumed): record what must survive with the checkpoint. */
+  onStart?: () => Promise<void>;
+  /** Called when a checkpoint is resumed, with its epochs so far. */
+  onResume?: (history: EpochRecord[]) => Promise<void>;
   /** Sweep pruning: true stops the trial. */
   prune?: { sweep: SweepConfig; check: (epoch: number, value: number) => Promise<boolean> };
   /** The trial's stage fingerprint: kept in state.json, so a checkpoint is resumed (or compared) only by the same settings and code. */
@@ -126,6 +130,8 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
   }
   let status: TrialOutcome['status'] = 'finished';
   try {
+    await o.onStart?.();
+    if (saved && saved.fingerprint === o.fingerprint) await o.onResume?.(state.history);
     for (let epoch = state.epochsDone + 1; epoch <= cfg.epochs; epoch++) {
       let batches = makeBatches(o.data.train, { batchSize: cfg.batch_size, seed: cfg.seed, epoch, shuffle: true });
       if (cfg.max_batches_per_epoch) batches = batches.slice(0, cfg.max_batches_per_epoch);
