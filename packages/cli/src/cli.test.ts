@@ -181,9 +181,9 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
     const live = mlflowRuns(root).filter((x) => x.meta.lifecycle_stage === 'active').length;
     const sync = await nerflowAsync(root, 'mlflow', 'sync', '--to', srv.url);
     assert.equal(sync.code, 0, sync.err);
-    assert.match(sync.err, new RegExp(`mlflow sync: ${live} runs created, 0 already on the server, 0 replaced \\(1 experiment; [\\d,]+ metric values, \\d+ artifact files sent\\) → ${srv.url}`));
+    assert.match(sync.err, new RegExp(`mlflow sync: ${live} runs created, 0 updated, 0 unchanged \\(1 experiment; sent [\\d,]+ metric values, \\d+ artifact files, [\\d,]+ params, ${live} status updates\\) → ${srv.url}`));
     const again = await nerflowAsync(root, 'mlflow', 'sync', '--to', srv.url);
-    assert.match(again.err, new RegExp(`mlflow sync: 0 runs created, ${live} already on the server, 0 replaced`));
+    assert.match(again.err, new RegExp(`mlflow sync: 0 runs created, 0 updated, ${live} unchanged \\(1 experiment; nothing to send\\) → ${srv.url}`));
     const server = [...srv.runs.values()];
     const parentOnServer = server.find((r) => r.tags.get('nerflow.kind') === 'sweep' && r.info.lifecycle_stage === 'active')!;
     assert.equal(server.filter((r) => r.tags.get('mlflow.parentRunId') === parentOnServer.info.run_id).length, 3, 'children point at the parent\'s server id');

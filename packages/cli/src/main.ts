@@ -1,6 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { removeLiveStagingSync } from '@nerflow/core';
+import { removeLiveStagingSync, stopWithWrapper } from '@nerflow/core';
 import { onSignalExit } from '@nerflow/tracking';
 import { stageContext, type CommonArgs } from './context.js';
 import { reportError } from './report-error.js';
@@ -24,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   // SIGINT/SIGTERM: guarded MLflow runs end KILLED, then no half-built output folder outlives the process
   onSignalExit(() => removeLiveStagingSync());
+  // npx / npm run pass a signal only to their `sh -c`, which dies of it: follow it (see stopWithWrapper)
+  stopWithWrapper({ onStop: (w) => process.stderr.write(`nerflow: the ${w} process that started nerflow is gone; stopping (as on SIGTERM)\n`) });
   let cli = yargs(argv)
     .scriptName('nerflow')
     .usage('$0 <command> --config <name|path> [options]\n\nTurn a labelled NER corpus into tracked, reproducible experiments.')

@@ -1,7 +1,7 @@
 export * from './errors.js';
 export * from './hash.js';
 export * from './atomic.js';
-export { processIsGone, processStartedMs } from './process.js';
+export { launchingWrapper, processIsGone, processStartedMs, stopWithWrapper, wrapperChain } from './process.js';
 export * from './paths.js';
 export * from './manifest.js';
 export * from './log.js';
