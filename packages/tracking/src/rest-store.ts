@@ -173,7 +173,8 @@ export class RestStore implements TrackingStore {
     if (dir && root && existsSync(root)) return dir;
     throw new TrackingServerError(
       `run ${runId}'s artifact location is ${uri}: the server at ${this.uri} does not proxy this run's artifacts ` +
-        `(it was started with a plain-path --default-artifact-root${dir ? `, and ${root} does not exist on this machine` : ''}). ` +
+        `(its experiment's artifact location is a path, as a server started with a plain-path --default-artifact-root gives` +
+        `${dir ? `, and ${root} does not exist on this machine` : ''}). ` +
         'Restart it with --artifacts-destination <that path> instead of --default-artifact-root (runs then get ' +
         'mlflow-artifacts:/ locations and artifacts go through the server), or run nerflow where that path is reachable.',
     );
