@@ -231,6 +231,26 @@ test('an interrupted sweep ends its parent run and the running trial KILLED, non
   const status = (kind: string) => runs.filter((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === kind).map((x) => x.meta.status);
   assert.deepEqual(status('sweep'), [5], 'the parent: KILLED');
   assert.deepEqual(status('trial'), [5], 'the trial that was running: KILLED');
+  assert.ok(existsSync(path.join(root, 'runs/isw/train/.sweep.mlflow.json')), 'the parent run is recorded for --resume');
+  assert.deepEqual(readdirSync(path.join(root, 'runs/isw/train')).filter((n) => n.includes('.staging-')), [], 'no staging folder left');
+  // --resume reopens the same parent and the same trial run: one parent, one run per trial, all FINISHED
+  const resumed = nerflow(root, 'train', '--config', 'isw.yaml', '--resume');
+  assert.equal(resumed.code, 0, resumed.err);
+  const after = mlflowRuns(root).filter((x) => x.meta.lifecycle_stage === 'active');
+  const tag = (x: { dir: string }, k: string) => (existsSync(path.join(x.dir, 'tags', k)) ? readFileSync(path.join(x.dir, 'tags', k), 'utf8') : undefined);
+  const parents = after.filter((x) => tag(x, 'nerflow.kind') === 'sweep');
+  const trials = after.filter((x) => tag(x, 'nerflow.kind') === 'trial');
+  assert.equal(parents.length, 1);
+  assert.equal(trials.length, 2);
+  const killedParent = runs.find((x) => tag(x, 'nerflow.kind') === 'sweep')!;
+  const killedTrial = runs.find((x) => tag(x, 'nerflow.kind') === 'trial')!;
+  assert.equal(parents[0].meta.run_id, killedParent.meta.run_id, 'the same parent run');
+  assert.ok(trials.some((t) => t.meta.run_id === killedTrial.meta.run_id), 'the same run for the interrupted trial');
+  for (const x of [...parents, ...trials]) assert.equal(x.meta.status, 3, 'FINISHED');
+  assert.equal(tag(parents[0], 'nerflow.resumes'), '1');
+  assert.equal(tag(trials.find((t) => t.meta.run_id === killedTrial.meta.run_id)!, 'nerflow.resumes'), '1');
+  for (const t of trials) assert.equal(tag(t, 'mlflow.parentRunId'), parents[0].meta.run_id);
+  assert.ok(!existsSync(path.join(root, 'runs/isw/train/.sweep.mlflow.json')), 'removed once the sweep finished');
 });
 
 test('sweep.parallel: 2 trains two trials in two worker processes into one store, both children under one parent', () => {

@@ -45,8 +45,10 @@ test('lifecycle: a body that throws ends the run FAILED and rethrows; a body tha
 /** A child process with a guarded parent run and a guarded nested run, idle until signalled. */
 function sleeper(root: string): Promise<{ child: ReturnType<typeof spawn>; ids: string[] }> {
   const script = path.join(tmp(), 'sleeper.mts');
-  writeFileSync(script, `import { FileStore, startRun } from ${JSON.stringify(path.join(here, 'index.ts'))};
+  writeFileSync(script, `import { writeFileSync } from 'node:fs';
+import { FileStore, onSignalExit, startRun } from ${JSON.stringify(path.join(here, 'index.ts'))};
 const store = new FileStore(process.argv[2]);
+onSignalExit((signal) => writeFileSync(process.argv[2] + '.hook', signal));
 const parent = await startRun(store, { experiment: 'e', runName: 'sweep' }, {});
 await parent.guard(async () => {
   const trial = await startRun(store, { experiment: 'e', runName: 'trial', parentRunId: parent.runId }, {});
@@ -72,6 +74,8 @@ for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
       const m = await meta(store, id);
       assert.equal(m.status, 5, `run ${id} is KILLED, not left RUNNING`);
       assert.ok(Number.isInteger(m.end_time));
+      assert.equal((await store.getRun(id)).data.tags['nerflow.status'], 'killed', 'the status tag agrees');
     }
+    assert.equal(readFileSync(`${root}.hook`, 'utf8'), signal, 'the onSignalExit hook ran before the process died');
   });
 }
