@@ -42,7 +42,7 @@ interface Ran { code: number | null; signal: NodeJS.Signals | null; out: string;
 /** nerflow in the test workspace; `uri` = the tracking server (else the local store); `until` lets the caller act mid-run. */
 function nerflow(o: { uri?: string; experiment?: string; until?: { file: string; test: (text: string) => boolean; act: (pid: number) => void } }, ...args: string[]): Promise<Ran> {
   return new Promise((resolve) => {
-    const env = { ...process.env, NERFLOW_ROOT: root, CI: 'true', MLFLOW_TRACKING_URI: o.uri ?? '', MLFLOW_EXPERIMENT_NAME: o.experiment ?? '' };
+    const env: NodeJS.ProcessEnv = { ...process.env, NERFLOW_ROOT: root, CI: 'true', MLFLOW_TRACKING_URI: o.uri ?? '', MLFLOW_EXPERIMENT_NAME: o.experiment ?? '' };
     delete env.npm_command;
     delete env.NX_TASK_TARGET_PROJECT;
     const p = spawn(process.execPath, [bin, ...args], { cwd: root, env });

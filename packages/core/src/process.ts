@@ -95,7 +95,10 @@ export function stopWithWrapper(o: { env?: NodeJS.ProcessEnv; intervalMs?: numbe
   const chain = wrapperChain();
   const parent = process.ppid;
   const timer = setInterval(() => {
-    const intact = process.ppid === parent && chain.every(([pid, ppid], i) => i === 0 && ppid === -1 ? true : procInfo(pid)?.ppid === ppid);
+    // each process up to the wrapper keeps its parent; the wrapper itself only has to exist (its own
+    // parent, e.g. the shell of `nohup npx nerflow … &`, may come and go)
+    const last = chain.length - 1;
+    const intact = process.ppid === parent && chain.every(([pid, ppid], i) => (ppid === -1 ? true : i === last ? procInfo(pid) !== null : procInfo(pid)?.ppid === ppid));
     if (intact) return;
     clearInterval(timer);
     o.onStop?.(wrapper);
