@@ -171,10 +171,11 @@ export class RestStore implements TrackingStore {
     // <root>/<experiment id>/<run id>/artifacts: the root must be here for "the same folder as the server's"
     const root = dir ? path.dirname(path.dirname(path.dirname(dir))) : null;
     if (dir && root && existsSync(root)) return dir;
+    if (!dir) return null; // s3:, gs:, …: resolveArtifactUri names the fix
     throw new TrackingServerError(
       `run ${runId}'s artifact location is ${uri}: the server at ${this.uri} does not proxy this run's artifacts ` +
-        `(its experiment's artifact location is a path, as a server started with a plain-path --default-artifact-root gives` +
-        `${dir ? `, and ${root} does not exist on this machine` : ''}). ` +
+        `(its experiment's artifact location is a path, as a server started with a plain-path --default-artifact-root gives, ` +
+        `and ${root} does not exist on this machine). ` +
         'Restart it with --artifacts-destination <that path> instead of --default-artifact-root (runs then get ' +
         'mlflow-artifacts:/ locations and artifacts go through the server), or run nerflow where that path is reachable.',
     );
@@ -283,8 +284,10 @@ export function resolveArtifactUri(artifactUri: string, trackingUri: string): st
   const m = /^mlflow-artifacts:(?:\/\/([^/]*))?(\/.*)?$/.exec(artifactUri);
   if (!m) {
     throw new TrackingServerError(
-      `the run's artifact_uri is ${artifactUri}: the server does not proxy artifacts, so this client cannot upload them. ` +
-        'Start the server with artifact serving (the default: `mlflow server`, without --no-serve-artifacts).',
+      `the run's artifact_uri is ${artifactUri}: the server does not proxy artifacts for this experiment (it was created ` +
+        'with that artifact location, or the server was started with --default-artifact-root pointing there), and this client ' +
+        'uploads through the server only. Start `mlflow server` with --artifacts-destination <that location> instead of ' +
+        '--default-artifact-root (runs then get mlflow-artifacts:/ locations), or use an experiment created without artifact_location.',
     );
   }
   const tracking = new URL(trackingUri);

@@ -203,7 +203,7 @@ test('REST: artifacts go to the proxied artifact endpoint of the run\'s mlflow-a
   assert.equal(resolveArtifactUri('mlflow-artifacts:/1/abc/artifacts', 'http://h:5000'), 'http://h:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts');
   assert.equal(resolveArtifactUri('mlflow-artifacts://art:8080/1/abc/artifacts', 'https://h:5000'), 'https://art:8080/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts');
   assert.equal(resolveArtifactUri('mlflow-artifacts:/1/abc/artifacts', 'http://h/mlflow/'), 'http://h/mlflow/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts');
-  assert.throws(() => resolveArtifactUri('s3://bucket/1/abc/artifacts', 'http://h:5000'), /does not proxy artifacts.*mlflow server/);
+  assert.throws(() => resolveArtifactUri('s3://bucket/1/abc/artifacts', 'http://h:5000'), /does not proxy artifacts for this experiment.*Start `mlflow server` with --artifacts-destination/);
 });
 
 test('REST: searches, histories and listings follow next_page_token', async () => {
