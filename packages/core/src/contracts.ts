@@ -69,6 +69,8 @@ export type TrainRunInfo = RunInfo & {
   timings_s: { total: number; train?: number; epochs?: number };
   mlflow_run_id: string | null;
   mlflow_parent_run_id: string | null;
+  /** The tracking store the run was logged to (absent in run.json files written before nerflow recorded it). */
+  mlflow_tracking_uri?: string;
   backend: string;
   engine: string;
 };

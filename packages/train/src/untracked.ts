@@ -1,6 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { runsRoot, type StageContext } from '@nerflow/core';
+import { readTrainRun, runsRoot, type StageContext } from '@nerflow/core';
 import { locateRun, openStore } from '@nerflow/tracking';
 
 /**
@@ -11,10 +9,8 @@ import { locateRun, openStore } from '@nerflow/tracking';
  */
 export async function warnUntracked(ctx: StageContext, trials: { trial: string; dir: string }[]): Promise<void> {
   const recorded = trials.flatMap((t) => {
-    const f = path.join(t.dir, 'run.json');
-    if (!existsSync(f)) return [];
-    const j = JSON.parse(readFileSync(f, 'utf8')) as { mlflow_run_id?: string; mlflow_tracking_uri?: string };
-    return j.mlflow_run_id ? [{ ...t, runId: j.mlflow_run_id, uri: j.mlflow_tracking_uri }] : [];
+    const run = readTrainRun(t.dir);
+    return run?.mlflow_run_id ? [{ ...t, runId: run.mlflow_run_id, uri: run.mlflow_tracking_uri }] : [];
   });
   if (!recorded.length) return;
   const store = openStore({ uri: ctx.config.tracking.uri, root: runsRoot(ctx.root) });
