@@ -233,12 +233,15 @@ print(json.dumps(dict(local=out_l, remote=out_r)))`);
 
   // params as MLflow's Python client would log the same config: str(value) of every leaf of config.yaml
   const pyParams = await m.pythonJson<Record<string, string>>(`
-import json, yaml
+import json, re, yaml
 from mlflow import MlflowClient
+# config.yaml is YAML 1.2, where 1e-7 is a float; PyYAML (YAML 1.1) needs a dot, so teach it that one rule
+class Loader(yaml.SafeLoader): pass
+Loader.add_implicit_resolver('tag:yaml.org,2002:float', re.compile(r'^[-+]?(\\d+\\.?\\d*|\\.\\d+)[eE][-+]?\\d+$'), list('-+0123456789.'))
 c = MlflowClient(${JSON.stringify(store)})
 e = c.get_experiment_by_name('real-sync')
 r = c.search_runs([e.experiment_id])[0]
-cfg = yaml.safe_load(open(c.download_artifacts(r.info.run_id, 'config.yaml')))
+cfg = yaml.load(open(c.download_artifacts(r.info.run_id, 'config.yaml')), Loader=Loader)
 out = {}
 def flat(o, p=''):
     for k, v in o.items():
