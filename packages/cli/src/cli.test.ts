@@ -84,6 +84,8 @@ test('--help lists every command; a bad config is exit 1 with one message and no
   }
   assert.match(nerflow(root, 'train', '--help').out, /--resume/);
   assert.match(nerflow(root, 'mlflow', 'sync', '--help').out, /--to\s+tracking server URI/);
+  const gcHelp = nerflow(root, 'mlflow', 'gc', '--help').out;
+  for (const flag of ['--uri', '--other-hosts', '--dry-run']) assert.match(gcHelp, new RegExp(flag));
   const bad = nerflow(root, 'ingest', '--config', 'bad.yaml');
   assert.equal(bad.code, 1);
   assert.match(bad.err, /bad\.yaml:2: unknown key "train\.lstm_unit" \(did you mean "train\.lstm_units"\?\)/);

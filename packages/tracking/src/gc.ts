@@ -1,4 +1,5 @@
 import { ENDED_BY_TAG, ownerFromTags, ownerIsGone } from './owner.js';
+import { STATUS_TAG } from './run.js';
 import type { Experiment, RunRecord, TrackingLogger, TrackingStore } from './types.js';
 
 export interface DeadRunsOptions {
@@ -62,7 +63,7 @@ export async function endDeadRuns(store: TrackingStore, o: DeadRunsOptions = {})
     result.ended.push({ ...base, why: verdict.why });
     if (o.dryRun) continue;
     const stamp = `${verdict.why}; ended KILLED at ${new Date().toISOString()}`;
-    await store.logBatch(run.info.run_id, { tags: { [ENDED_BY_TAG]: stamp, 'nerflow.status': 'killed' } });
+    await store.logBatch(run.info.run_id, { tags: { [ENDED_BY_TAG]: stamp, [STATUS_TAG]: 'killed' } });
     await store.updateRun(run.info.run_id, { status: 'KILLED', endTime: Date.now() });
     o.log?.warn(`mlflow: run ${run.info.run_name} (${run.info.run_id}) was still RUNNING but its ${verdict.why}: marked KILLED`);
   }
