@@ -27,22 +27,53 @@ before(async () => {
   mkdirSync(path.join(root, 'configs'));
   writeFileSync(path.join(root, 'nx.json'), '{}');
   // tiny and fast, but many epochs, so a signal lands mid-training
-  writeFileSync(path.join(root, 'configs', 'base.yaml'), [
-    'description: real-server test', 'data:', `  path: ${corpus}`, '  limit_sentences: 200', 'train:', '  epochs: 30', '  lstm_units: 8',
-    '  embedding_dim: 8', '  early_stopping: { patience: 1000 }', 'tracking:', '  experiment: real', '',
-  ].join('\n'));
+  writeFileSync(
+    path.join(root, 'configs', 'base.yaml'),
+    [
+      'description: real-server test',
+      'data:',
+      `  path: ${corpus}`,
+      '  limit_sentences: 200',
+      'train:',
+      '  epochs: 30',
+      '  lstm_units: 8',
+      '  embedding_dim: 8',
+      '  early_stopping: { patience: 1000 }',
+      'tracking:',
+      '  experiment: real',
+      '',
+    ].join('\n'),
+  );
 });
 
 after(async () => {
   await m?.stop();
 });
 
-interface Ran { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+}
 
 /** nerflow in the test workspace; `uri` = the tracking server (else the local store); `until` lets the caller act mid-run. */
-function nerflow(o: { uri?: string; experiment?: string; until?: { file: string; test: (text: string) => boolean; act: (pid: number) => void } }, ...args: string[]): Promise<Ran> {
+function nerflow(
+  o: {
+    uri?: string;
+    experiment?: string;
+    until?: { file: string; test: (text: string) => boolean; act: (pid: number) => void };
+  },
+  ...args: string[]
+): Promise<Ran> {
   return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NERFLOW_ROOT: root, CI: 'true', MLFLOW_TRACKING_URI: o.uri ?? '', MLFLOW_EXPERIMENT_NAME: o.experiment ?? '' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NERFLOW_ROOT: root,
+      CI: 'true',
+      MLFLOW_TRACKING_URI: o.uri ?? '',
+      MLFLOW_EXPERIMENT_NAME: o.experiment ?? '',
+    };
     delete env.npm_command;
     delete env.NX_TASK_TARGET_PROJECT;
     const p = spawn(process.execPath, [bin, ...args], { cwd: root, env });
@@ -79,7 +110,14 @@ async function prepare(name: string, extra = ''): Promise<void> {
   }
 }
 
-interface PyRun { id: string; status: string; tags: Record<string, string>; params: Record<string, string>; steps: number[]; end: number | null }
+interface PyRun {
+  id: string;
+  status: string;
+  tags: Record<string, string>;
+  params: Record<string, string>;
+  steps: number[];
+  end: number | null;
+}
 
 /** Every run of an experiment as MLflow's Python client sees it, with the val_entity_f1 steps. */
 function runsOf(experiment: string, uri?: string): Promise<PyRun[]> {
@@ -99,72 +137,112 @@ const epochsDone = (n: number) => (text: string) => JSON.parse(text).epochsDone 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 const stagingIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.includes('.staging-')) : []);
 
-test('real server: SIGTERM mid-training, then --resume: ONE run, FINISHED, continuous val_entity_f1 history, resumes counted', { skip: realMlflowSkip }, async () => {
-  await prepare('term');
-  const state = path.join(root, 'runs/term/train/.main.work/state.json');
-  const killed = await nerflow({ uri: m.uri, experiment: 'real-term', until: { file: state, test: epochsDone(3), act: (pid) => process.kill(pid, 'SIGTERM') } }, 'train', '--config', 'term');
-  assert.equal(killed.signal, 'SIGTERM', `died of SIGTERM: ${killed.code} ${killed.err}`);
-  assert.deepEqual(stagingIn(path.join(root, 'runs/term/train')), [], 'no staging folder outlives the process');
-  const [run] = await runsOf('real-term');
-  assert.equal(run.status, 'KILLED');
-  assert.equal(run.tags['nerflow.status'], 'killed', 'the tag agrees with the status');
-  const done = JSON.parse(readFileSync(state, 'utf8')).epochsDone;
+test(
+  'real server: SIGTERM mid-training, then --resume: ONE run, FINISHED, continuous val_entity_f1 history, resumes counted',
+  { skip: realMlflowSkip },
+  async () => {
+    await prepare('term');
+    const state = path.join(root, 'runs/term/train/.main.work/state.json');
+    const killed = await nerflow(
+      {
+        uri: m.uri,
+        experiment: 'real-term',
+        until: { file: state, test: epochsDone(3), act: (pid) => process.kill(pid, 'SIGTERM') },
+      },
+      'train',
+      '--config',
+      'term',
+    );
+    assert.equal(killed.signal, 'SIGTERM', `died of SIGTERM: ${killed.code} ${killed.err}`);
+    assert.deepEqual(stagingIn(path.join(root, 'runs/term/train')), [], 'no staging folder outlives the process');
+    const [run] = await runsOf('real-term');
+    assert.equal(run.status, 'KILLED');
+    assert.equal(run.tags['nerflow.status'], 'killed', 'the tag agrees with the status');
+    const done = JSON.parse(readFileSync(state, 'utf8')).epochsDone;
 
-  const resumed = await nerflow({ uri: m.uri, experiment: 'real-term' }, 'train', '--config', 'term', '--resume');
-  assert.equal(resumed.code, 0, resumed.err);
-  assert.match(resumed.err, new RegExp(`continues MLflow run ${run.id}`));
-  assert.match(resumed.err, new RegExp(`resuming main after epoch ${done}`));
-  const runs = await runsOf('real-term');
-  assert.equal(runs.length, 1, 'one run per trial');
-  assert.equal(runs[0].id, run.id);
-  assert.equal(runs[0].status, 'FINISHED');
-  assert.equal(runs[0].tags['nerflow.status'], 'finished');
-  assert.equal(runs[0].tags['nerflow.resumes'], '1');
-  assert.deepEqual(runs[0].steps, range(1, 30), 'every epoch once, in one history');
-  assert.equal(JSON.parse(readFileSync(path.join(root, 'runs/term/train/main/run.json'), 'utf8')).mlflow_run_id, run.id);
-});
+    const resumed = await nerflow({ uri: m.uri, experiment: 'real-term' }, 'train', '--config', 'term', '--resume');
+    assert.equal(resumed.code, 0, resumed.err);
+    assert.match(resumed.err, new RegExp(`continues MLflow run ${run.id}`));
+    assert.match(resumed.err, new RegExp(`resuming main after epoch ${done}`));
+    const runs = await runsOf('real-term');
+    assert.equal(runs.length, 1, 'one run per trial');
+    assert.equal(runs[0].id, run.id);
+    assert.equal(runs[0].status, 'FINISHED');
+    assert.equal(runs[0].tags['nerflow.status'], 'finished');
+    assert.equal(runs[0].tags['nerflow.resumes'], '1');
+    assert.deepEqual(runs[0].steps, range(1, 30), 'every epoch once, in one history');
+    assert.equal(
+      JSON.parse(readFileSync(path.join(root, 'runs/term/train/main/run.json'), 'utf8')).mlflow_run_id,
+      run.id,
+    );
+  },
+);
 
-test('real server: kill -9 mid-training leaves a RUNNING run; the next nerflow command ends it KILLED; --resume finishes the same run', { skip: realMlflowSkip }, async () => {
-  await prepare('nine');
-  const trainDir = path.join(root, 'runs/nine/train');
-  const state = path.join(trainDir, '.main.work/state.json');
-  const killed = await nerflow({ uri: m.uri, experiment: 'real-nine', until: { file: state, test: epochsDone(2), act: (pid) => process.kill(pid, 'SIGKILL') } }, 'train', '--config', 'nine');
-  assert.equal(killed.signal, 'SIGKILL');
-  const [run] = await runsOf('real-nine');
-  assert.equal(run.status, 'RUNNING', 'nothing could end it');
-  assert.equal(stagingIn(trainDir).length, 1, 'kill -9 leaves the staging folder');
+test(
+  'real server: kill -9 mid-training leaves a RUNNING run; the next nerflow command ends it KILLED; --resume finishes the same run',
+  { skip: realMlflowSkip },
+  async () => {
+    await prepare('nine');
+    const trainDir = path.join(root, 'runs/nine/train');
+    const state = path.join(trainDir, '.main.work/state.json');
+    const killed = await nerflow(
+      {
+        uri: m.uri,
+        experiment: 'real-nine',
+        until: { file: state, test: epochsDone(2), act: (pid) => process.kill(pid, 'SIGKILL') },
+      },
+      'train',
+      '--config',
+      'nine',
+    );
+    assert.equal(killed.signal, 'SIGKILL');
+    const [run] = await runsOf('real-nine');
+    assert.equal(run.status, 'RUNNING', 'nothing could end it');
+    assert.equal(stagingIn(trainDir).length, 1, 'kill -9 leaves the staging folder');
 
-  const dry = await nerflow({ uri: m.uri }, 'mlflow', 'gc', '--dry-run');
-  assert.equal(dry.code, 0, dry.err);
-  assert.match(dry.err, new RegExp(`would end nine \\(${run.id}\\): owner process \\d+ on ${os.hostname()} no longer exists`));
-  assert.equal((await runsOf('real-nine'))[0].status, 'RUNNING', '--dry-run changes nothing');
+    const dry = await nerflow({ uri: m.uri }, 'mlflow', 'gc', '--dry-run');
+    assert.equal(dry.code, 0, dry.err);
+    assert.match(
+      dry.err,
+      new RegExp(`would end nine \\(${run.id}\\): owner process \\d+ on ${os.hostname()} no longer exists`),
+    );
+    assert.equal((await runsOf('real-nine'))[0].status, 'RUNNING', '--dry-run changes nothing');
 
-  const resumed = await nerflow({ uri: m.uri, experiment: 'real-nine' }, 'train', '--config', 'nine', '--resume');
-  assert.equal(resumed.code, 0, resumed.err);
-  assert.match(resumed.err, new RegExp(`run nine \\(${run.id}\\) was still RUNNING but its owner process \\d+ on \\S+ no longer exists: marked KILLED`));
-  assert.match(resumed.err, new RegExp(`continues MLflow run ${run.id}`));
-  const runs = await runsOf('real-nine');
-  assert.equal(runs.length, 1);
-  assert.equal(runs[0].status, 'FINISHED');
-  assert.equal(runs[0].tags['nerflow.resumes'], '1');
-  assert.match(runs[0].tags['nerflow.ended_by'], /no longer exists; ended KILLED at .*; resumed after that/);
-  assert.deepEqual(runs[0].steps, range(1, 30), 'checkpointed epochs the run lacked are logged; none twice');
-  assert.deepEqual(stagingIn(trainDir), [], 'the dead process\'s staging folder is removed');
-});
+    const resumed = await nerflow({ uri: m.uri, experiment: 'real-nine' }, 'train', '--config', 'nine', '--resume');
+    assert.equal(resumed.code, 0, resumed.err);
+    assert.match(
+      resumed.err,
+      new RegExp(
+        `run nine \\(${run.id}\\) was still RUNNING but its owner process \\d+ on \\S+ no longer exists: marked KILLED`,
+      ),
+    );
+    assert.match(resumed.err, new RegExp(`continues MLflow run ${run.id}`));
+    const runs = await runsOf('real-nine');
+    assert.equal(runs.length, 1);
+    assert.equal(runs[0].status, 'FINISHED');
+    assert.equal(runs[0].tags['nerflow.resumes'], '1');
+    assert.match(runs[0].tags['nerflow.ended_by'], /no longer exists; ended KILLED at .*; resumed after that/);
+    assert.deepEqual(runs[0].steps, range(1, 30), 'checkpointed epochs the run lacked are logged; none twice');
+    assert.deepEqual(stagingIn(trainDir), [], "the dead process's staging folder is removed");
+  },
+);
 
-test('real server: nerflow mlflow gc ends runs of gone owners only; other hosts only with --other-hosts', { skip: realMlflowSkip }, async () => {
-  const gone = await new Promise<number>((resolve) => {
-    const p = spawn(process.execPath, ['-e', '0']);
-    p.on('close', () => resolve(p.pid!));
-  });
-  const host = os.hostname();
-  const owners = {
-    dead: { host, pid: gone, start: '' },
-    reused: { host, pid: process.pid, start: 'another-boot/1' },
-    alive: { host, pid: process.pid, start: processStart(process.pid) ?? '' },
-    elsewhere: { host: 'another-host', pid: 1234, start: 'x/1' },
-  };
-  const ids = await m.pythonJson<Record<string, string>>(`
+test(
+  'real server: nerflow mlflow gc ends runs of gone owners only; other hosts only with --other-hosts',
+  { skip: realMlflowSkip },
+  async () => {
+    const gone = await new Promise<number>((resolve) => {
+      const p = spawn(process.execPath, ['-e', '0']);
+      p.on('close', () => resolve(p.pid!));
+    });
+    const host = os.hostname();
+    const owners = {
+      dead: { host, pid: gone, start: '' },
+      reused: { host, pid: process.pid, start: 'another-boot/1' },
+      alive: { host, pid: process.pid, start: processStart(process.pid) ?? '' },
+      elsewhere: { host: 'another-host', pid: 1234, start: 'x/1' },
+    };
+    const ids = await m.pythonJson<Record<string, string>>(`
 import json
 from mlflow import MlflowClient
 c = MlflowClient()
@@ -175,32 +253,55 @@ for name, o in list(owners.items()) + [('unowned', None)]:
     tags = {'nerflow.owner.host': o['host'], 'nerflow.owner.pid': str(o['pid']), 'nerflow.owner.start': o['start']} if o else {}
     ids[name] = c.create_run(e, tags=tags, run_name=name).info.run_id
 print(json.dumps(ids))`);
-  const status = async () => Object.fromEntries((await runsOf('real-gc')).map((r) => [Object.entries(ids).find(([, id]) => id === r.id)![0], r.status]));
-  const gc = await nerflow({}, 'mlflow', 'gc', '--uri', m.uri);
-  assert.equal(gc.code, 0, gc.err);
-  assert.match(gc.err, /2 dead run\(s\) ended KILLED, 3 RUNNING run\(s\) kept .*\(1 owned by other hosts: check them there, or pass --other-hosts/);
-  assert.deepEqual(await status(), { dead: 'KILLED', reused: 'KILLED', alive: 'RUNNING', elsewhere: 'RUNNING', unowned: 'RUNNING' });
-  const forced = await nerflow({}, 'mlflow', 'gc', '--uri', m.uri, '--other-hosts');
-  assert.equal(forced.code, 0, forced.err);
-  assert.deepEqual(await status(), { dead: 'KILLED', reused: 'KILLED', alive: 'RUNNING', elsewhere: 'KILLED', unowned: 'RUNNING' });
-  const ended = (await runsOf('real-gc')).find((r) => r.id === ids.reused)!;
-  assert.match(ended.tags['nerflow.ended_by'], /pid \d+ now belongs to another process|host rebooted/);
-  assert.ok(ended.end, 'an end time');
-});
+    const status = async () =>
+      Object.fromEntries(
+        (await runsOf('real-gc')).map((r) => [Object.entries(ids).find(([, id]) => id === r.id)![0], r.status]),
+      );
+    const gc = await nerflow({}, 'mlflow', 'gc', '--uri', m.uri);
+    assert.equal(gc.code, 0, gc.err);
+    assert.match(
+      gc.err,
+      /2 dead run\(s\) ended KILLED, 3 RUNNING run\(s\) kept .*\(1 owned by other hosts: check them there, or pass --other-hosts/,
+    );
+    assert.deepEqual(await status(), {
+      dead: 'KILLED',
+      reused: 'KILLED',
+      alive: 'RUNNING',
+      elsewhere: 'RUNNING',
+      unowned: 'RUNNING',
+    });
+    const forced = await nerflow({}, 'mlflow', 'gc', '--uri', m.uri, '--other-hosts');
+    assert.equal(forced.code, 0, forced.err);
+    assert.deepEqual(await status(), {
+      dead: 'KILLED',
+      reused: 'KILLED',
+      alive: 'RUNNING',
+      elsewhere: 'KILLED',
+      unowned: 'RUNNING',
+    });
+    const ended = (await runsOf('real-gc')).find((r) => r.id === ids.reused)!;
+    assert.match(ended.tags['nerflow.ended_by'], /pid \d+ now belongs to another process|host rebooted/);
+    assert.ok(ended.end, 'an end time');
+  },
+);
 
-test('real server: sync carries a local pipeline, later evaluations (new points, a nested run for other settings), and sends nothing the second time', { skip: realMlflowSkip }, async () => {
-  await prepare('sync');
-  const local = { experiment: 'real-sync' };
-  const pipe = await nerflow(local, 'pipeline', '--config', 'sync', '--set', 'train.epochs=3');
-  assert.equal(pipe.code, 0, pipe.err);
-  const store = `file://${path.join(root, 'runs/mlruns')}`;
-  const sync = () => nerflow({}, 'mlflow', 'sync', '--to', m.uri);
-  const s1 = await sync();
-  assert.equal(s1.code, 0, s1.err);
-  assert.match(s1.err, /mlflow sync: 1 run created, 0 updated, \d+ unchanged/);
+test(
+  'real server: sync carries a local pipeline, later evaluations (new points, a nested run for other settings), and sends nothing the second time',
+  { skip: realMlflowSkip },
+  async () => {
+    await prepare('sync');
+    const local = { experiment: 'real-sync' };
+    const pipe = await nerflow(local, 'pipeline', '--config', 'sync', '--set', 'train.epochs=3');
+    assert.equal(pipe.code, 0, pipe.err);
+    const store = `file://${path.join(root, 'runs/mlruns')}`;
+    const sync = () => nerflow({}, 'mlflow', 'sync', '--to', m.uri);
+    const s1 = await sync();
+    assert.equal(s1.code, 0, s1.err);
+    assert.match(s1.err, /mlflow sync: 1 run created, 0 updated, \d+ unchanged/);
 
-  /** The local run and its server copy as MLflow's client reads them: everything sync must carry. */
-  const compare = () => m.pythonJson<{ local: Record<string, unknown>; remote: Record<string, unknown> }>(`
+    /** The local run and its server copy as MLflow's client reads them: everything sync must carry. */
+    const compare = () =>
+      m.pythonJson<{ local: Record<string, unknown>; remote: Record<string, unknown> }>(`
 import json, hashlib
 from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
@@ -226,13 +327,17 @@ for lid, r in rem.items():
     v['parent'] = ids.get(v['parent'], v['parent'])
     out_r[lid] = v
 print(json.dumps(dict(local=out_l, remote=out_r)))`);
-  let c = await compare();
-  assert.deepEqual(c.remote, c.local, 'the server copy equals the local run');
-  const [trial] = Object.values(c.local) as { params: Record<string, string>; tags: Record<string, string> }[];
-  assert.match(trial.tags['mlflow.note.content'], /real-server test\n\noverrides: --set train\.epochs=3/, 'the description shows --set');
+    let c = await compare();
+    assert.deepEqual(c.remote, c.local, 'the server copy equals the local run');
+    const [trial] = Object.values(c.local) as { params: Record<string, string>; tags: Record<string, string> }[];
+    assert.match(
+      trial.tags['mlflow.note.content'],
+      /real-server test\n\noverrides: --set train\.epochs=3/,
+      'the description shows --set',
+    );
 
-  // params as MLflow's Python client would log the same config: str(value) of every leaf of config.yaml
-  const pyParams = await m.pythonJson<Record<string, string>>(`
+    // params as MLflow's Python client would log the same config: str(value) of every leaf of config.yaml
+    const pyParams = await m.pythonJson<Record<string, string>>(`
 import json, re, yaml
 from mlflow import MlflowClient
 # config.yaml is YAML 1.2, where 1e-7 is a float; PyYAML (YAML 1.1) needs a dot, so teach it that one rule
@@ -249,68 +354,136 @@ def flat(o, p=''):
         else: out[p + k] = str(v)
 flat(cfg)
 print(json.dumps(out))`);
-  assert.deepEqual(trial.params, pyParams);
-  assert.equal(trial.params['tracking.uri'], 'None');
-  assert.equal(trial.params['train.early_stopping.restore_best'], 'True');
+    assert.deepEqual(trial.params, pyParams);
+    assert.equal(trial.params['tracking.uri'], 'None');
+    assert.equal(trial.params['train.early_stopping.restore_best'], 'True');
 
-  // evaluate again (same settings): new test-metric points, sent by the next sync, the run updated in place
-  assert.equal((await nerflow(local, 'evaluate', '--config', 'sync', '--set', 'train.epochs=3', '--force')).code, 0);
-  const s2 = await sync();
-  assert.match(s2.err, /mlflow sync: 0 runs created, 1 updated, 0 unchanged \(1 experiment; sent \d+ metric values/);
-  c = await compare();
-  assert.deepEqual(c.remote, c.local);
-  const metrics = (Object.values(c.remote)[0] as { metrics: Record<string, unknown[]> }).metrics;
-  assert.equal(metrics.test_entity_f1.length, 2, 'both evaluations in the history');
+    // evaluate again (same settings): new test-metric points, sent by the next sync, the run updated in place
+    assert.equal((await nerflow(local, 'evaluate', '--config', 'sync', '--set', 'train.epochs=3', '--force')).code, 0);
+    const s2 = await sync();
+    assert.match(s2.err, /mlflow sync: 0 runs created, 1 updated, 0 unchanged \(1 experiment; sent \d+ metric values/);
+    c = await compare();
+    assert.deepEqual(c.remote, c.local);
+    const metrics = (Object.values(c.remote)[0] as { metrics: Record<string, unknown[]> }).metrics;
+    assert.equal(metrics.test_entity_f1.length, 2, 'both evaluations in the history');
 
-  // other evaluate settings: their own nested run (with their params), synced under the trial's server run
-  assert.equal((await nerflow(local, 'evaluate', '--config', 'sync', '--set', 'train.epochs=3', '--set', 'evaluate.split=val', '--force')).code, 0);
-  const s3 = await sync();
-  assert.match(s3.err, /mlflow sync: 1 run created, 0 updated, 1 unchanged/);
-  c = await compare();
-  assert.deepEqual(c.remote, c.local);
-  const nested = Object.values(c.remote).find((r) => (r as { params: Record<string, string> }).params['evaluate.split'] === 'val' && !(r as { params: Record<string, string> }).params['train.epochs']) as { artifacts: Record<string, string>; parent: string };
-  assert.ok(nested, 'a nested evaluation run with evaluate.split=val');
-  assert.ok(nested.parent in c.remote, 'under the trial run');
-  const { createHash } = await import('node:crypto');
-  const report = createHash('sha256').update(readFileSync(path.join(root, 'runs/sync/evaluate/main/report.json'))).digest('hex');
-  assert.equal(nested.artifacts['evaluation/report.json'], report, 'the server holds the latest report.json');
+    // other evaluate settings: their own nested run (with their params), synced under the trial's server run
+    assert.equal(
+      (
+        await nerflow(
+          local,
+          'evaluate',
+          '--config',
+          'sync',
+          '--set',
+          'train.epochs=3',
+          '--set',
+          'evaluate.split=val',
+          '--force',
+        )
+      ).code,
+      0,
+    );
+    const s3 = await sync();
+    assert.match(s3.err, /mlflow sync: 1 run created, 0 updated, 1 unchanged/);
+    c = await compare();
+    assert.deepEqual(c.remote, c.local);
+    const nested = Object.values(c.remote).find(
+      (r) =>
+        (r as { params: Record<string, string> }).params['evaluate.split'] === 'val' &&
+        !(r as { params: Record<string, string> }).params['train.epochs'],
+    ) as { artifacts: Record<string, string>; parent: string };
+    assert.ok(nested, 'a nested evaluation run with evaluate.split=val');
+    assert.ok(nested.parent in c.remote, 'under the trial run');
+    const { createHash } = await import('node:crypto');
+    const report = createHash('sha256')
+      .update(readFileSync(path.join(root, 'runs/sync/evaluate/main/report.json')))
+      .digest('hex');
+    assert.equal(nested.artifacts['evaluation/report.json'], report, 'the server holds the latest report.json');
 
-  const s4 = await sync();
-  assert.match(s4.err, /mlflow sync: 0 runs created, 0 updated, 2 unchanged \(1 experiment; nothing to send\)/);
-});
+    const s4 = await sync();
+    assert.match(s4.err, /mlflow sync: 0 runs created, 0 updated, 2 unchanged \(1 experiment; nothing to send\)/);
+  },
+);
 
-test('real server: a stage up to date locally whose run is not on the configured server says so and names the fix', { skip: realMlflowSkip }, async () => {
-  await prepare('moved');
-  assert.equal((await nerflow({ experiment: 'real-moved' }, 'train', '--config', 'moved', '--set', 'train.epochs=2')).code, 0);
-  const r = await nerflow({ uri: m.uri, experiment: 'real-moved' }, 'train', '--config', 'moved', '--set', 'train.epochs=2');
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.err, /train: 1 up-to-date trial\(s\) \(main\) have no MLflow run in http:\/\/127\.0\.0\.1:\d+: they were logged to file:\/\/\S+\. `npx nerflow mlflow sync --to http:\/\/127\.0\.0\.1:\d+` copies them there/);
-  assert.equal((await nerflow({}, 'mlflow', 'sync', '--to', m.uri)).code, 0);
-  const again = await nerflow({ uri: m.uri, experiment: 'real-moved' }, 'train', '--config', 'moved', '--set', 'train.epochs=2');
-  assert.doesNotMatch(again.err, /have no MLflow run/, 'found by its synced copy');
-});
+test(
+  'real server: a stage up to date locally whose run is not on the configured server says so and names the fix',
+  { skip: realMlflowSkip },
+  async () => {
+    await prepare('moved');
+    assert.equal(
+      (await nerflow({ experiment: 'real-moved' }, 'train', '--config', 'moved', '--set', 'train.epochs=2')).code,
+      0,
+    );
+    const r = await nerflow(
+      { uri: m.uri, experiment: 'real-moved' },
+      'train',
+      '--config',
+      'moved',
+      '--set',
+      'train.epochs=2',
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.err,
+      /train: 1 up-to-date trial\(s\) \(main\) have no MLflow run in http:\/\/127\.0\.0\.1:\d+: they were logged to file:\/\/\S+\. `npx nerflow mlflow sync --to http:\/\/127\.0\.0\.1:\d+` copies them there/,
+    );
+    assert.equal((await nerflow({}, 'mlflow', 'sync', '--to', m.uri)).code, 0);
+    const again = await nerflow(
+      { uri: m.uri, experiment: 'real-moved' },
+      'train',
+      '--config',
+      'moved',
+      '--set',
+      'train.epochs=2',
+    );
+    assert.doesNotMatch(again.err, /have no MLflow run/, 'found by its synced copy');
+  },
+);
 
-test('real server: an experiment with a plain-path artifact root: written directly when reachable, else an error naming the server flag and a run FAILED with nerflow.status failed', { skip: realMlflowSkip }, async () => {
-  await prepare('plain');
-  const reachable = mkdtempSync(path.join(os.tmpdir(), 'nerflow-artifacts-'));
-  await m.python(`
+test(
+  'real server: an experiment with a plain-path artifact root: written directly when reachable, else an error naming the server flag and a run FAILED with nerflow.status failed',
+  { skip: realMlflowSkip },
+  async () => {
+    await prepare('plain');
+    const reachable = mkdtempSync(path.join(os.tmpdir(), 'nerflow-artifacts-'));
+    await m.python(`
 from mlflow import MlflowClient
 c = MlflowClient()
 c.create_experiment('real-plain', artifact_location=${JSON.stringify(reachable)})
 c.create_experiment('real-unreachable', artifact_location='/nonexistent-nerflow-root/x')`);
-  const ok = await nerflow({ uri: m.uri, experiment: 'real-plain' }, 'train', '--config', 'plain', '--set', 'train.epochs=2');
-  assert.equal(ok.code, 0, ok.err);
-  const files = await m.pythonJson<string[]>(`
+    const ok = await nerflow(
+      { uri: m.uri, experiment: 'real-plain' },
+      'train',
+      '--config',
+      'plain',
+      '--set',
+      'train.epochs=2',
+    );
+    assert.equal(ok.code, 0, ok.err);
+    const files = await m.pythonJson<string[]>(`
 import json
 from mlflow import MlflowClient
 c = MlflowClient()
 r = c.search_runs([c.get_experiment_by_name('real-plain').experiment_id])[0]
 print(json.dumps(sorted(f.path for f in c.list_artifacts(r.info.run_id, 'model'))))`);
-  assert.ok(files.includes('model/model.json'), files.join(', '));
-  const bad = await nerflow({ uri: m.uri, experiment: 'real-unreachable' }, 'train', '--config', 'plain', '--set', 'train.epochs=2', '--force');
-  assert.equal(bad.code, 1, bad.err);
-  assert.match(bad.err, /artifact location is \/nonexistent-nerflow-root\/x\/\S+: the server at .* does not proxy this run's artifacts .*Restart it with --artifacts-destination/);
-  assert.doesNotMatch(bad.err, /internal error/);
-  const [run] = await runsOf('real-unreachable');
-  assert.deepEqual([run.status, run.tags['nerflow.status']], ['FAILED', 'failed']);
-});
+    assert.ok(files.includes('model/model.json'), files.join(', '));
+    const bad = await nerflow(
+      { uri: m.uri, experiment: 'real-unreachable' },
+      'train',
+      '--config',
+      'plain',
+      '--set',
+      'train.epochs=2',
+      '--force',
+    );
+    assert.equal(bad.code, 1, bad.err);
+    assert.match(
+      bad.err,
+      /artifact location is \/nonexistent-nerflow-root\/x\/\S+: the server at .* does not proxy this run's artifacts .*Restart it with --artifacts-destination/,
+    );
+    assert.doesNotMatch(bad.err, /internal error/);
+    const [run] = await runsOf('real-unreachable');
+    assert.deepEqual([run.status, run.tags['nerflow.status']], ['FAILED', 'failed']);
+  },
+);

@@ -22,17 +22,31 @@ before(() => {
   root = mkdtempSync(path.join(tmpdir(), 'nerflow-signals-'));
   mkdirSync(path.join(root, 'configs'));
   writeFileSync(path.join(root, 'nx.json'), '{}');
-  writeFileSync(path.join(root, 'configs', 'sig.yaml'), `data:\n  path: ${corpus}\n  limit_sentences: 200\ntrain:\n  epochs: 400\n  lstm_units: 8\n  embedding_dim: 8\n  early_stopping: { patience: 1000 }\ntracking:\n  experiment: sig\n`);
+  writeFileSync(
+    path.join(root, 'configs', 'sig.yaml'),
+    `data:\n  path: ${corpus}\n  limit_sentences: 200\ntrain:\n  epochs: 400\n  lstm_units: 8\n  embedding_dim: 8\n  early_stopping: { patience: 1000 }\ntracking:\n  experiment: sig\n`,
+  );
   for (const stage of ['ingest', 'featurize']) {
-    const r = spawnSync(process.execPath, [path.join(repo, 'packages/cli/bin/nerflow.js'), stage, '--config', 'sig.yaml'], { env: env(), encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(repo, 'packages/cli/bin/nerflow.js'), stage, '--config', 'sig.yaml'],
+      { env: env(), encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
   }
 });
 
 function env(): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {
-    ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true',
-    NX_CACHE_DIRECTORY: path.join(root, '.nx-cache'), NX_DAEMON: 'false', NX_ISOLATE_PLUGINS: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false',
+    ...process.env,
+    NERFLOW_ROOT: root,
+    MLFLOW_TRACKING_URI: '',
+    CI: 'true',
+    NX_CACHE_DIRECTORY: path.join(root, '.nx-cache'),
+    NX_DAEMON: 'false',
+    NX_ISOLATE_PLUGINS: 'false',
+    NX_NO_CLOUD: 'true',
+    NX_TUI: 'false',
   };
   for (const k of Object.keys(e)) if (k.startsWith('npm_') || k.startsWith('NX_TASK_')) delete e[k];
   return e;
@@ -45,8 +59,13 @@ function runs(): { status: number; pid: number; dir: string }[] {
   for (const exp of existsSync(store) ? readdirSync(store) : []) {
     for (const id of readdirSync(path.join(store, exp))) {
       const dir = path.join(store, exp, id);
-      if (!existsSync(path.join(dir, 'meta.yaml')) || !existsSync(path.join(dir, 'tags', 'nerflow.owner.pid'))) continue;
-      out.push({ status: parse(readFileSync(path.join(dir, 'meta.yaml'), 'utf8')).status, pid: Number(readFileSync(path.join(dir, 'tags', 'nerflow.owner.pid'), 'utf8')), dir });
+      if (!existsSync(path.join(dir, 'meta.yaml')) || !existsSync(path.join(dir, 'tags', 'nerflow.owner.pid')))
+        continue;
+      out.push({
+        status: parse(readFileSync(path.join(dir, 'meta.yaml'), 'utf8')).status,
+        pid: Number(readFileSync(path.join(dir, 'tags', 'nerflow.owner.pid'), 'utf8')),
+        dir,
+      });
     }
   }
   return out;
@@ -64,7 +83,11 @@ const alive = (pid: number) => {
 const launchers: [string, string, string[]][] = [
   ['npx nerflow', 'npx', ['nerflow', 'train', '--config', 'sig.yaml', '--force']],
   ['npm run nerflow', 'npm', ['run', 'nerflow', '--', 'train', '--config', 'sig.yaml', '--force']],
-  ['npx nx run train:train', 'npx', ['nx', 'run', 'train:train', '--config', 'sig.yaml', '--force', '--skip-nx-cache', '--output-style=stream']],
+  [
+    'npx nx run train:train',
+    'npx',
+    ['nx', 'run', 'train:train', '--config', 'sig.yaml', '--force', '--skip-nx-cache', '--output-style=stream'],
+  ],
 ];
 
 for (const [name, cmd, args] of launchers) {
@@ -87,7 +110,14 @@ for (const [name, cmd, args] of launchers) {
     await closed;
     while (alive(run.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!alive(run.pid), `nerflow (pid ${run.pid}) goes on after its launcher was stopped:\n${out.slice(-2000)}`);
-    assert.equal(runs().find((r) => r.dir === run.dir)!.status, 5, `the run is KILLED, not RUNNING:\n${out.slice(-2000)}`);
-    assert.deepEqual(readdirSync(path.join(root, 'runs/sig/train')).filter((n) => n.includes('.staging-')), []);
+    assert.equal(
+      runs().find((r) => r.dir === run.dir)!.status,
+      5,
+      `the run is KILLED, not RUNNING:\n${out.slice(-2000)}`,
+    );
+    assert.deepEqual(
+      readdirSync(path.join(root, 'runs/sig/train')).filter((n) => n.includes('.staging-')),
+      [],
+    );
   });
 }

@@ -89,7 +89,9 @@ export function wrapperChain(): [number, number][] {
  * runs (MLflow runs ended KILLED, staging folders removed). Not done for a process started from a
  * plain shell (where `nohup nerflow … &` must outlive its shell). Returns a stopper.
  */
-export function stopWithWrapper(o: { env?: NodeJS.ProcessEnv; intervalMs?: number; onStop?: (wrapper: string) => void } = {}): () => void {
+export function stopWithWrapper(
+  o: { env?: NodeJS.ProcessEnv; intervalMs?: number; onStop?: (wrapper: string) => void } = {},
+): () => void {
   const wrapper = launchingWrapper(o.env);
   if (!wrapper) return () => undefined;
   const chain = wrapperChain();
@@ -98,7 +100,11 @@ export function stopWithWrapper(o: { env?: NodeJS.ProcessEnv; intervalMs?: numbe
     // each process up to the wrapper keeps its parent; the wrapper itself only has to exist (its own
     // parent, e.g. the shell of `nohup npx nerflow … &`, may come and go)
     const last = chain.length - 1;
-    const intact = process.ppid === parent && chain.every(([pid, ppid], i) => (ppid === -1 ? true : i === last ? procInfo(pid) !== null : procInfo(pid)?.ppid === ppid));
+    const intact =
+      process.ppid === parent &&
+      chain.every(([pid, ppid], i) =>
+        ppid === -1 ? true : i === last ? procInfo(pid) !== null : procInfo(pid)?.ppid === ppid,
+      );
     if (intact) return;
     clearInterval(timer);
     o.onStop?.(wrapper);

@@ -44,7 +44,8 @@ function listsExperiments(s: TrackingStore): s is TrackingStore & ListsExperimen
  * at once (ending a run twice ends it the same way).
  */
 export async function endDeadRuns(store: TrackingStore, o: DeadRunsOptions = {}): Promise<DeadRunsResult> {
-  const ids = o.experimentIds ?? (listsExperiments(store) ? (await store.listExperiments()).map((e) => e.experiment_id) : []);
+  const ids =
+    o.experimentIds ?? (listsExperiments(store) ? (await store.listExperiments()).map((e) => e.experiment_id) : []);
   const result: DeadRunsResult = { ended: [], kept: [] };
   if (!ids.length) return result;
   const running: RunRecord[] = await store.searchRuns(ids, "attributes.status = 'RUNNING'");
@@ -65,7 +66,9 @@ export async function endDeadRuns(store: TrackingStore, o: DeadRunsOptions = {})
     const stamp = `${verdict.why}; ended KILLED at ${new Date().toISOString()}`;
     await store.logBatch(run.info.run_id, { tags: { [ENDED_BY_TAG]: stamp, [STATUS_TAG]: 'killed' } });
     await store.updateRun(run.info.run_id, { status: 'KILLED', endTime: Date.now() });
-    o.log?.warn(`mlflow: run ${run.info.run_name} (${run.info.run_id}) was still RUNNING but its ${verdict.why}: marked KILLED`);
+    o.log?.warn(
+      `mlflow: run ${run.info.run_name} (${run.info.run_id}) was still RUNNING but its ${verdict.why}: marked KILLED`,
+    );
   }
   return result;
 }

@@ -17,7 +17,11 @@ export interface RunOwner {
 }
 
 /** The tags that record a run's owner (set when a run starts or is resumed). */
-export const OWNER_TAGS = { host: 'nerflow.owner.host', pid: 'nerflow.owner.pid', start: 'nerflow.owner.start' } as const;
+export const OWNER_TAGS = {
+  host: 'nerflow.owner.host',
+  pid: 'nerflow.owner.pid',
+  start: 'nerflow.owner.start',
+} as const;
 /** Set on a run that was ended because its owner was gone: why, and by whom. */
 export const ENDED_BY_TAG = 'nerflow.ended_by';
 
@@ -85,7 +89,10 @@ export function ownerIsGone(o: RunOwner, opts: { otherHosts?: boolean; host?: st
   const start = processStart(o.pid);
   if (start === undefined) return { gone: true, why: `owner process ${o.pid} on ${o.host} no longer exists` };
   if (start !== null && o.start !== null && start !== o.start) {
-    const why = o.start.split('/')[0] !== start.split('/')[0] ? 'the host rebooted since' : `pid ${o.pid} now belongs to another process`;
+    const why =
+      o.start.split('/')[0] !== start.split('/')[0]
+        ? 'the host rebooted since'
+        : `pid ${o.pid} now belongs to another process`;
     return { gone: true, why: `owner process ${o.pid} on ${o.host} is gone (${why})` };
   }
   if (start === null) {
@@ -93,7 +100,8 @@ export function ownerIsGone(o: RunOwner, opts: { otherHosts?: boolean; host?: st
     try {
       process.kill(o.pid, 0);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return { gone: true, why: `owner process ${o.pid} on ${o.host} no longer exists` };
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH')
+        return { gone: true, why: `owner process ${o.pid} on ${o.host} no longer exists` };
     }
   }
   return { gone: false, why: `owner process ${o.pid} on ${o.host} is alive` };

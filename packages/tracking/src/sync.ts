@@ -85,7 +85,9 @@ const paramsSyncer: RunSyncer = {
       if (there === undefined) send[k] = v;
       else if (there !== v) {
         c.summary.conflicts++;
-        c.log?.warn(`mlflow sync: run ${c.localRun.info.run_name}: param ${k} is "${v}" here and "${there}" on the server; MLflow never changes a param, so the server keeps its value`);
+        c.log?.warn(
+          `mlflow sync: run ${c.localRun.info.run_name}: param ${k} is "${v}" here and "${there}" on the server; MLflow never changes a param, so the server keeps its value`,
+        );
       }
     }
     if (Object.keys(send).length) await c.remote.logBatch(c.remoteRun.info.run_id, { params: send });
@@ -106,7 +108,13 @@ const tagsSyncer: RunSyncer = {
 
 /** A metric point's identity; ±Infinity as the SQL store keeps it (±1.797e308), so they compare equal. */
 function pointKey(p: MetricPoint): string {
-  const v = Number.isNaN(p.value) ? 'nan' : Math.abs(p.value) >= 1.7976931348623157e308 ? (p.value > 0 ? 'inf' : '-inf') : String(p.value);
+  const v = Number.isNaN(p.value)
+    ? 'nan'
+    : Math.abs(p.value) >= 1.7976931348623157e308
+      ? p.value > 0
+        ? 'inf'
+        : '-inf'
+      : String(p.value);
   return `${p.step}|${p.timestamp}|${v}`;
 }
 
@@ -118,7 +126,8 @@ const metricsSyncer: RunSyncer = {
       const history = await c.local.getMetricHistory(c.localRun.info.run_id, key);
       const there = new Map<string, number>();
       if (!c.created && key in c.remoteRun.data.metrics) {
-        for (const p of await c.remote.getMetricHistory(c.remoteRun.info.run_id, key)) there.set(pointKey(p), (there.get(pointKey(p)) ?? 0) + 1);
+        for (const p of await c.remote.getMetricHistory(c.remoteRun.info.run_id, key))
+          there.set(pointKey(p), (there.get(pointKey(p)) ?? 0) + 1);
       }
       for (const p of history) {
         const k = pointKey(p);
@@ -161,10 +170,25 @@ const artifactsSyncer: RunSyncer = {
   async sync(c) {
     const files = await c.local.listArtifactFiles(c.localRun.info.run_id);
     const digests = new Map<string, string>();
-    for (const f of files) digests.set(f.path, createHash('sha256').update(await readFile(f.file)).digest('hex'));
-    const all = createHash('sha256').update([...digests].sort().map(([p, d]) => `${p} ${d}\n`).join('')).digest('hex');
+    for (const f of files)
+      digests.set(
+        f.path,
+        createHash('sha256')
+          .update(await readFile(f.file))
+          .digest('hex'),
+      );
+    const all = createHash('sha256')
+      .update(
+        [...digests]
+          .sort()
+          .map(([p, d]) => `${p} ${d}\n`)
+          .join(''),
+      )
+      .digest('hex');
     if (!c.created && c.remoteRun.data.tags[SYNC_ARTIFACTS_TAG] === all) return 0;
-    const there = c.created ? new Map<string, number | undefined>() : await remoteArtifactSizes(c.remote, c.remoteRun.info.run_id);
+    const there = c.created
+      ? new Map<string, number | undefined>()
+      : await remoteArtifactSizes(c.remote, c.remoteRun.info.run_id);
     let sent = 0;
     for (const f of files) {
       const size = there.get(f.path);
@@ -197,7 +221,10 @@ const statusSyncer: RunSyncer = {
     if (l.status !== 'RUNNING' && c.remoteRun.data.tags[SYNC_DONE_TAG] !== 'true') {
       await c.remote.logBatch(r.run_id, { tags: { [SYNC_DONE_TAG]: 'true' } });
     }
-    if (l.status === 'RUNNING') c.log?.warn(`mlflow sync: run ${l.run_name} (${l.run_id}) is still RUNNING locally; sent as it is now, the next sync sends the rest`);
+    if (l.status === 'RUNNING')
+      c.log?.warn(
+        `mlflow sync: run ${l.run_name} (${l.run_id}) is still RUNNING locally; sent as it is now, the next sync sends the rest`,
+      );
     return sent;
   },
 };
@@ -206,14 +233,26 @@ const statusSyncer: RunSyncer = {
  * What sync carries for every run, in order. Extend by adding a syncer (e.g. the model registry);
  * the status syncer stays last.
  */
-export const RUN_SYNCERS: RunSyncer[] = [paramsSyncer, tagsSyncer, metricsSyncer, inputsSyncer, artifactsSyncer, statusSyncer];
+export const RUN_SYNCERS: RunSyncer[] = [
+  paramsSyncer,
+  tagsSyncer,
+  metricsSyncer,
+  inputsSyncer,
+  artifactsSyncer,
+  statusSyncer,
+];
 
 /**
  * Where a run logged under `runId` lives in `store`: the run itself, or its copy made by sync (found by
  * nerflow.run_uuid in the experiment); null when the store has neither. Lets a later stage (evaluate)
  * keep logging to a run that was trained offline and synced since.
  */
-export async function locateRun(store: TrackingStore, runId: string, experiment: string, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+export async function locateRun(
+  store: TrackingStore,
+  runId: string,
+  experiment: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | null> {
   const run = await store.getRun(runId).catch((e) => {
     if (e instanceof TrackingServerUnreachableError) throw e;
     return null;
@@ -245,10 +284,18 @@ export function plural(n: number, what: string, many = `${what}s`): string {
 /** One line for the user: what this sync changed on the server. */
 export function describeSync(s: SyncSummary): string {
   const sent = [
-    s.metrics && plural(s.metrics, 'metric value'), s.artifacts && plural(s.artifacts, 'artifact file'), s.params && plural(s.params, 'param'),
-    s.tags && plural(s.tags, 'tag'), s.statuses && plural(s.statuses, 'status update'),
+    s.metrics && plural(s.metrics, 'metric value'),
+    s.artifacts && plural(s.artifacts, 'artifact file'),
+    s.params && plural(s.params, 'param'),
+    s.tags && plural(s.tags, 'tag'),
+    s.statuses && plural(s.statuses, 'status update'),
   ].filter(Boolean);
-  const runs = [`${plural(s.runsCreated, 'run')} created`, `${s.runsUpdated} updated`, `${s.runsSkipped} unchanged`, ...(s.runsDeleted ? [`${s.runsDeleted} deleted`] : [])];
+  const runs = [
+    `${plural(s.runsCreated, 'run')} created`,
+    `${s.runsUpdated} updated`,
+    `${s.runsSkipped} unchanged`,
+    ...(s.runsDeleted ? [`${s.runsDeleted} deleted`] : []),
+  ];
   return `${runs.join(', ')} (${plural(s.experiments, 'experiment')}; ${sent.length ? `sent ${sent.join(', ')}` : 'nothing to send'}${s.conflicts ? `; ${plural(s.conflicts, 'param')} differing, kept` : ''})`;
 }
 
@@ -261,11 +308,30 @@ export function describeSync(s: SyncSummary): string {
  * a second sync sends nothing. Runs whose owner process is gone are first ended KILLED locally
  * (endDeadRuns), so a dead run is not pushed as RUNNING.
  */
-export async function syncStore(o: { from: string; to: string; log?: TrackingLogger; env?: NodeJS.ProcessEnv; rest?: RestOptions; syncers?: RunSyncer[] }): Promise<SyncSummary> {
+export async function syncStore(o: {
+  from: string;
+  to: string;
+  log?: TrackingLogger;
+  env?: NodeJS.ProcessEnv;
+  rest?: RestOptions;
+  syncers?: RunSyncer[];
+}): Promise<SyncSummary> {
   const local = new FileStore(o.from);
   const remote = new RestStore(o.to, { env: o.env, warn: o.log ? (m) => o.log!.warn(m) : undefined, ...o.rest });
   const syncers = o.syncers ?? RUN_SYNCERS;
-  const summary: SyncSummary = { experiments: 0, runsCreated: 0, runsUpdated: 0, runsSkipped: 0, runsDeleted: 0, metrics: 0, artifacts: 0, params: 0, tags: 0, statuses: 0, conflicts: 0 };
+  const summary: SyncSummary = {
+    experiments: 0,
+    runsCreated: 0,
+    runsUpdated: 0,
+    runsSkipped: 0,
+    runsDeleted: 0,
+    metrics: 0,
+    artifacts: 0,
+    params: 0,
+    tags: 0,
+    statuses: 0,
+    conflicts: 0,
+  };
   await endDeadRuns(local, { log: o.log });
   const work: { expName: string; run: RunRecord }[] = [];
   const experiments = await local.listExperiments();
@@ -274,7 +340,9 @@ export async function syncStore(o: { from: string; to: string; log?: TrackingLog
     if (runs.length) summary.experiments++;
     for (const run of runs) work.push({ expName: e.name, run });
   }
-  o.log?.info(`mlflow sync: ${plural(work.length, 'run')} in ${plural(summary.experiments, 'experiment')} of ${o.from} → ${o.to}`);
+  o.log?.info(
+    `mlflow sync: ${plural(work.length, 'run')} in ${plural(summary.experiments, 'experiment')} of ${o.from} → ${o.to}`,
+  );
   const bar = o.log?.progress('mlflow sync', work.length, 'runs');
   const remoteExp = new Map<string, string>();
   const expId = async (name: string) => {
@@ -299,11 +367,26 @@ export async function syncStore(o: { from: string; to: string; log?: TrackingLog
       const tags: Record<string, string> = { ...run.data.tags, [SYNC_TAG]: localId };
       for (const k of COPY_TAGS) if (k !== SYNC_TAG) delete tags[k];
       if (parent && idMap.has(parent)) tags['mlflow.parentRunId'] = idMap.get(parent)!;
-      const info = await remote.createRun({ experimentId, runName: run.info.run_name, startTime: run.info.start_time, tags, userId: run.info.user_id || undefined });
+      const info = await remote.createRun({
+        experimentId,
+        runName: run.info.run_name,
+        startTime: run.info.start_time,
+        tags,
+        userId: run.info.user_id || undefined,
+      });
       remoteRun = { info, data: { params: {}, metrics: {}, tags } };
     }
     idMap.set(localId, remoteRun.info.run_id);
-    const c: RunSyncContext = { local, remote, localRun: run, remoteRun, created: !existing, idMap, summary, log: o.log };
+    const c: RunSyncContext = {
+      local,
+      remote,
+      localRun: run,
+      remoteRun,
+      created: !existing,
+      idMap,
+      summary,
+      log: o.log,
+    };
     let changes = 0;
     for (const s of syncers) changes += await s.sync(c);
     if (!existing) summary.runsCreated++;

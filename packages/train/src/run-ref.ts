@@ -42,7 +42,12 @@ export function readRunRef(file: string): RunRef | null {
   try {
     const j = JSON.parse(readFileSync(file, 'utf8')) as Partial<RunRef>;
     if (typeof j.run_id !== 'string' || typeof j.tracking_uri !== 'string') return null;
-    return { run_id: j.run_id, experiment_id: String(j.experiment_id ?? ''), tracking_uri: j.tracking_uri, parent_run_id: j.parent_run_id ?? null };
+    return {
+      run_id: j.run_id,
+      experiment_id: String(j.experiment_id ?? ''),
+      tracking_uri: j.tracking_uri,
+      parent_run_id: j.parent_run_id ?? null,
+    };
   } catch {
     return null;
   }

@@ -18,9 +18,10 @@ export async function warnUntracked(ctx: StageContext, trials: { trial: string; 
   for (const r of recorded) if (!(await locateRun(store, r.runId, ctx.config.tracking.experiment))) missing.push(r);
   if (!missing.length) return;
   const from = missing[0].uri ?? 'another tracking store';
-  const fix = /^https?:/.test(store.uri) && !/^https?:/.test(from)
-    ? `\`npx nerflow mlflow sync --to ${store.uri}\` copies them there (and every later change)`
-    : `\`npx nerflow train --config ${ctx.config.name} --force\` logs new runs there`;
+  const fix =
+    /^https?:/.test(store.uri) && !/^https?:/.test(from)
+      ? `\`npx nerflow mlflow sync --to ${store.uri}\` copies them there (and every later change)`
+      : `\`npx nerflow train --config ${ctx.config.name} --force\` logs new runs there`;
   ctx.log.warn(
     `train: ${missing.length} up-to-date trial(s) (${missing.map((m) => m.trial).join(', ')}) have no MLflow run in ${store.uri}: ` +
       `they were logged to ${from}. ${fix}.`,
