@@ -25,7 +25,9 @@ export async function main(argv: string[]): Promise<number> {
   // SIGINT/SIGTERM: guarded MLflow runs end KILLED, then no half-built output folder outlives the process
   onSignalExit(() => removeLiveStagingSync());
   // npx / npm run pass a signal only to their `sh -c`, which dies of it: follow it (see stopWithWrapper)
-  stopWithWrapper({ onStop: (w) => process.stderr.write(`nerflow: the ${w} process that started nerflow is gone; stopping (as on SIGTERM)\n`) });
+  stopWithWrapper({
+    onStop: (w) => process.stderr.write(`nerflow: the ${w} process that started nerflow is gone; stopping (as on SIGTERM)\n`),
+  });
   let cli = yargs(argv)
     .scriptName('nerflow')
     .usage('$0 <command> --config <name|path> [options]\n\nTurn a labelled NER corpus into tracked, reproducible experiments.')
@@ -53,13 +55,17 @@ export async function main(argv: string[]): Promise<number> {
       const { syncCommand } = await import('./mlflow-sync.js');
       await syncCommand(a as { to?: string; from?: string; verbose?: boolean });
     }).command('gc', 'end RUNNING runs whose process is gone (kill -9, power cut) as KILLED; local store or server', (g) =>
-      g.option('uri', { type: 'string', describe: 'tracking URI (default: MLFLOW_TRACKING_URI, else the config\'s, else runs/mlruns)' })
+      g.option('uri', {
+        type: 'string', describe: 'tracking URI (default: MLFLOW_TRACKING_URI, else the config\'s, else runs/mlruns)',
+      })
         .option('config', { type: 'string', describe: 'take the tracking URI from this config' })
-        .option('other-hosts', { type: 'boolean', default: false, describe: 'also end runs owned by other hosts (only if you know those processes are gone)' })
+        .option('other-hosts', {
+          type: 'boolean', default: false, describe: 'also end runs owned by other hosts (only if you know those processes are gone)',
+        })
         .option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be ended' })
         .option('verbose', { type: 'boolean', default: false }), async (a) => {
       const { gcCommand } = await import('./mlflow-gc.js');
-      await gcCommand(a as { uri?: string; config?: string; otherHosts?: boolean; dryRun?: boolean; verbose?: boolean });
+      await gcCommand(a as Parameters<typeof gcCommand>[0]);
     }).demandCommand(1, 'Name an mlflow command: sync or gc.'));
   cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
     runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),

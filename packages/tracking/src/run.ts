@@ -98,14 +98,20 @@ export class RunNotResumableError extends Error {
  * up. Metrics logged from here on continue the run's histories. Throws RunNotResumableError when the
  * run is not in this store or is deleted.
  */
-export async function resumeRun(store: TrackingStore, runId: string, o: { tags?: Record<string, string> } = {}): Promise<ActiveRun> {
+export async function resumeRun(
+  store: TrackingStore,
+  runId: string,
+  o: { tags?: Record<string, string> } = {},
+): Promise<ActiveRun> {
   const found = await store.getRun(runId).catch(() => null);
   if (!found) throw new RunNotResumableError(runId, `it is not in the tracking store ${store.uri}`);
   if (found.info.lifecycle_stage !== 'active') throw new RunNotResumableError(runId, 'it is deleted');
   const resumes = (Number(found.data.tags[RESUMES_TAG]) || 0) + 1;
   await store.updateRun(runId, { status: 'RUNNING' });
-  const ended: Record<string, string> = found.data.tags[ENDED_BY_TAG] ? { [ENDED_BY_TAG]: `${found.data.tags[ENDED_BY_TAG]}; resumed after that` } : {};
-  await store.logBatch(runId, { tags: { ...ownerTags(currentOwner()), [RESUMES_TAG]: String(resumes), ...ended, ...o.tags } });
+  const why = found.data.tags[ENDED_BY_TAG];
+  const ended: Record<string, string> = why ? { [ENDED_BY_TAG]: `${why}; resumed after that` } : {};
+  const tags = { ...ownerTags(currentOwner()), [RESUMES_TAG]: String(resumes), ...ended, ...o.tags };
+  await store.logBatch(runId, { tags });
   return activeRun(store, runId, found.info.experiment_id);
 }
 
@@ -140,7 +146,9 @@ export function activeRun(store: TrackingStore, runId: string, experimentId: str
       // a run that did not finish says so in nerflow.status too, so the tag never contradicts the status
       if (ended) return ended;
       const bad = status === 'FAILED' || status === 'KILLED';
-      const tag = bad ? store.logBatch(runId, { tags: { [STATUS_TAG]: status.toLowerCase() } }).catch(() => undefined) : Promise.resolve();
+      const tag = bad
+        ? store.logBatch(runId, { tags: { [STATUS_TAG]: status.toLowerCase() } }).catch(() => undefined)
+        : Promise.resolve();
       ended = tag.then(() => store.updateRun(runId, { status, endTime: Date.now() }));
       return ended;
     },

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { runsRoot, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
 import {
-  endDeadRuns, flattenParams, guardRun, openStore, resolveExperimentName, resumeRun, RunNotResumableError, startRun, STATUS_TAG,
+  endDeadRuns, flattenParams, guardRun, openStore, resolveExperimentName, resumeRun, RunNotResumableError, startRun,
+  STATUS_TAG,
   type ActiveRun, type TrackingStore,
 } from '@nerflow/tracking';
 import type { FeaturizeOutputs } from './inputs.js';
@@ -21,7 +22,7 @@ export interface TrialTracking {
   runId: string;
   /** Where this run lives, for the checkpoint (so --resume reopens it). */
   ref: RunRef;
-  /** After a resume: log the checkpoint's epochs that the run's history lacks (a kill between checkpoint and logging). */
+  /** After a resume: log the checkpoint's epochs the run's history lacks (killed between checkpoint and logging). */
   backfill(history: EpochRecord[]): Promise<number>;
   logEpoch(r: EpochRecord): Promise<void>;
   finish(outcome: TrialOutcome, stagingDir: string): Promise<void>;
@@ -35,13 +36,18 @@ function resolvedConfig(ctx: StageContext, trial?: Trial) {
   return { ...c, data: { ...c.data, path: path.relative(ctx.root, c.data.path) }, ...(trial ? { train: trial.train } : {}) };
 }
 
+/** The --set overrides in force, as the run's description shows them ('' without any). */
+function overridesNote(ctx: StageContext): string {
+  return ctx.config.overrides.length ? `overrides: ${ctx.config.overrides.map((o) => `--set ${o}`).join(' ')}` : '';
+}
+
 /**
  * The run's description (mlflow.note.content): the config's description, the trial, and the --set
  * overrides in force, so the UI shows how this run differs from the config file.
  */
 export function runDescription(ctx: StageContext, trial?: Trial): string | undefined {
   const parts = [ctx.config.description, trial && trial.id !== 'main' ? trialLabel(trial) : ''].filter(Boolean);
-  const sets = ctx.config.overrides.length ? `overrides: ${ctx.config.overrides.map((o) => `--set ${o}`).join(' ')}` : '';
+  const sets = overridesNote(ctx);
   const text = [parts.join(' — '), sets].filter(Boolean).join('\n\n');
   return text || undefined;
 }
@@ -53,10 +59,15 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
   const exp = await store.getExperimentByName(resolveExperimentName(experiment));
   if (exp) await endDeadRuns(store, { experimentIds: [exp.experiment_id], log: ctx.log });
   /** Reopen a recorded run if it is in this store and not deleted; null (with the reason logged) otherwise. */
-  const reopen = async (ref: RunRef | null | undefined, what: string, tags: Record<string, string>): Promise<ActiveRun | null> => {
+  const reopen = async (
+    ref: RunRef | null | undefined, what: string, tags: Record<string, string>,
+  ): Promise<ActiveRun | null> => {
     if (!ref) return null;
     if (ref.tracking_uri !== store.uri) {
-      ctx.log.warn(`train: ${what}'s MLflow run ${ref.run_id} was logged to ${ref.tracking_uri}, the tracking store is now ${store.uri}: starting a new run there`);
+      ctx.log.warn(
+        `train: ${what}'s MLflow run ${ref.run_id} was logged to ${ref.tracking_uri}, the tracking store is now ` +
+          `${store.uri}: starting a new run there`,
+      );
       return null;
     }
     try {
@@ -69,7 +80,9 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
       return null;
     }
   };
-  const refOf = (run: ActiveRun, parent: string | null): RunRef => ({ run_id: run.runId, experiment_id: run.experimentId, tracking_uri: store.uri, parent_run_id: parent });
+  const refOf = (run: ActiveRun, parent: string | null): RunRef => ({
+    run_id: run.runId, experiment_id: run.experimentId, tracking_uri: store.uri, parent_run_id: parent,
+  });
   const dataset = {
     name: `${ctx.config.name}/featurize`, digest: fo.manifest.fingerprint.slice(0, 16), source_type: 'local',
     source: JSON.stringify({ uri: path.relative(ctx.root, fo.dir) }), context: 'training' as const,
@@ -85,10 +98,11 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
     /** The sweep's parent run, guarded from here on (a signal ends it KILLED); release() when done. */
     /** resume: the parent run recorded by an interrupted sweep, reopened when it is in this store. */
     async startSweep(trials: Trial[], resume?: RunRef | null): Promise<SweepRun & { ref: RunRef }> {
-      const sets = ctx.config.overrides.length ? `\n\noverrides: ${ctx.config.overrides.map((o) => `--set ${o}`).join(' ')}` : '';
+      const sets = overridesNote(ctx) ? `\n\n${overridesNote(ctx)}` : '';
+      const over = Object.keys(ctx.config.sweep?.params ?? {}).join(', ');
       const run = (await reopen(resume, 'the sweep', { [STATUS_TAG]: 'running' })) ?? (await startRun(store, {
         experiment, runName: `${ctx.config.name}-sweep`,
-        description: `Sweep of ${ctx.config.name}: ${trials.length} trials (${ctx.config.sweep?.method}) over ${Object.keys(ctx.config.sweep?.params ?? {}).join(', ')}${sets}`,
+        description: `Sweep of ${ctx.config.name}: ${trials.length} trials (${ctx.config.sweep?.method}) over ${over}${sets}`,
         tags: { 'nerflow.config': ctx.config.name, 'nerflow.kind': 'sweep', [STATUS_TAG]: 'running' },
         params: flattenParams({ sweep: ctx.config.sweep }),
       }));
@@ -99,14 +113,22 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
      * The trial's run: the recorded one reopened when `resume` names it (the checkpoint continues), else
      * a new one. Its parent link follows parentRunId either way.
      */
-    async startTrial(trial: Trial, compute: { backend: string; engine: string }, parentRunId?: string, resume?: RunRef | null): Promise<TrialTracking> {
-      const tags = { 'nerflow.backend': compute.backend, 'nerflow.engine': compute.engine, [STATUS_TAG]: 'running', ...(parentRunId ? { 'mlflow.parentRunId': parentRunId } : {}) };
+    async startTrial(
+      trial: Trial, compute: { backend: string; engine: string }, parentRunId?: string, resume?: RunRef | null,
+    ): Promise<TrialTracking> {
+      const tags = {
+        'nerflow.backend': compute.backend, 'nerflow.engine': compute.engine, [STATUS_TAG]: 'running',
+        ...(parentRunId ? { 'mlflow.parentRunId': parentRunId } : {}),
+      };
       let run = await reopen(resume, `trial ${trial.id}`, tags);
       if (!run) {
         run = await startRun(store, {
           experiment, runName: trial.id === 'main' ? ctx.config.name : `${ctx.config.name}/${trial.id}`, parentRunId,
           description: runDescription(ctx, trial),
-          tags: { 'nerflow.config': ctx.config.name, 'nerflow.trial': trial.id, 'nerflow.kind': 'trial', 'nerflow.trial_label': trialLabel(trial), ...tags },
+          tags: {
+            'nerflow.config': ctx.config.name, 'nerflow.trial': trial.id, 'nerflow.kind': 'trial',
+            'nerflow.trial_label': trialLabel(trial), ...tags,
+          },
           params: flattenParams(resolvedConfig(ctx, trial)),
         });
         await run.logInputs([dataset]);

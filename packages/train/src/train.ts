@@ -11,7 +11,9 @@ import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
 import { openTracking, type SweepRun, type TrialTracking } from './tracking.js';
-import { readRunRef, removeRunRef, resumableCheckpoint, sweepRunRefFile, trialRunRefFile, writeRunRef } from './run-ref.js';
+import {
+  readRunRef, removeRunRef, resumableCheckpoint, sweepRunRefFile, trialRunRefFile, writeRunRef,
+} from './run-ref.js';
 import { warnUntracked } from './untracked.js';
 import { runTrial, type TrialData } from './trial.js';
 import { runWorkers } from './workers.js';
@@ -76,7 +78,8 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   }
   if (!pending.length) log.info(`train: all ${trials.length} trial(s) up to date (${path.relative(process.cwd(), trainDir)}); use --force to retrain.`);
   // up to date here, but is each trial's run in the tracking store configured now?
-  await warnUntracked(ctx, trials.filter((t) => !pending.includes(t)).map((t) => ({ trial: t.id, dir: path.join(trainDir, t.id) })));
+  const upToDate = trials.filter((t) => !pending.includes(t));
+  await warnUntracked(ctx, upToDate.map((t) => ({ trial: t.id, dir: path.join(trainDir, t.id) })));
 
   let data: TrialData | null = null;
   let backend = '';
@@ -124,8 +127,10 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
       log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}`);
       const workDir = path.join(trainDir, `.${trial.id}.work`);
       // --resume continues the checkpoint AND its MLflow run (also when it was killed before its first checkpoint)
-      const continues = !!opts.resume && (!!resumableCheckpoint(workDir, fingerprints.get(trial.id)!) || !existsSync(path.join(workDir, 'state.json')));
-      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine }, parentRunId, continues ? readRunRef(trialRunRefFile(workDir)) : null);
+      const continues = !!opts.resume
+        && (!!resumableCheckpoint(workDir, fingerprints.get(trial.id)!) || !existsSync(path.join(workDir, 'state.json')));
+      const resumeRef = continues ? readRunRef(trialRunRefFile(workDir)) : null;
+      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine }, parentRunId, resumeRef);
       const result = await run.guard(() =>
         runStage({
           id, dir: path.join(trainDir, trial.id), force: true, log,
