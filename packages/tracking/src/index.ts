@@ -9,7 +9,7 @@ export {
   startRun, withRun, activeRun, resumeRun, systemTags, RESUMES_TAG, STATUS_TAG, RunNotResumableError, type ActiveRun, type StartRunOptions,
 } from './run.js';
 export { gitCommit } from './git.js';
-export { flattenParams, pyFloat, parsePyFloat, validateKey, InvalidKeyError } from './keys.js';
+export { flattenParams, pyFloat, pyStr, parsePyFloat, validateKey, InvalidKeyError } from './keys.js';
 export { matchesFilter, parseFilter } from './search.js';
 export {
   syncStore, describeSync, locateRun, plural, RUN_SYNCERS, SYNC_TAG, SYNC_DONE_TAG, SYNC_ARTIFACTS_TAG,

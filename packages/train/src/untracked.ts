@@ -15,7 +15,13 @@ export async function warnUntracked(ctx: StageContext, trials: { trial: string; 
   if (!recorded.length) return;
   const store = openStore({ uri: ctx.config.tracking.uri, root: runsRoot(ctx.root) });
   const missing = [];
-  for (const r of recorded) if (!(await locateRun(store, r.runId, ctx.config.tracking.experiment))) missing.push(r);
+  try {
+    for (const r of recorded) if (!(await locateRun(store, r.runId, ctx.config.tracking.experiment))) missing.push(r);
+  } catch (e) {
+    // nothing needs the store when everything is up to date: an unreachable server is worth a warning only
+    ctx.log.warn(`train: could not check that the trials' MLflow runs are in ${store.uri}: ${(e as Error).message}`);
+    return;
+  }
   if (!missing.length) return;
   const from = missing[0].uri ?? 'another tracking store';
   const fix =
