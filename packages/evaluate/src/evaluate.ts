@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import {
-  fmtInt, readHistory, readManifest, readTags, readTrainManifest, readTrainRun, runsRoot, runStage, stageCodeVersion, stageDir, ValidationError,
+  fmtInt, readHistory, readManifest, readTags, readTrainManifest, readTrainRun, relativeData, runsRoot, runStage, stageCodeVersion, stageDir, ValidationError,
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import { readSplit } from '@nerflow/nn';
@@ -56,7 +56,7 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
         const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend);
         const tPredict = (performance.now() - t0) / 1000;
         const history = readHistory(trialDir);
-        const trialConfig = { ...resolved, data: { ...resolved.data, path: path.relative(ctx.root, resolved.data.path) }, train: trainManifest.config.train };
+        const trialConfig = { ...resolved, data: relativeData(resolved.data, ctx.root), train: trainManifest.config.train };
         const { report, metrics } = await writeEvaluation(staging, {
           words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
         });
