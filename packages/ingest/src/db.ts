@@ -1,5 +1,5 @@
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Corpus } from './corpus.js';
+import type { Corpus } from './builder.js';
 
 /** The table every later stage reads (contract: packages/ingest/README.md). */
 export const TOKENS_DDL = `CREATE TABLE tokens (
@@ -7,7 +7,9 @@ export const TOKENS_DDL = `CREATE TABLE tokens (
   position INTEGER NOT NULL,
   word VARCHAR NOT NULL,
   pos VARCHAR NOT NULL,
-  tag VARCHAR NOT NULL
+  tag VARCHAR NOT NULL,
+  doc_id INTEGER NOT NULL,
+  split VARCHAR
 )`;
 
 /** Write the corpus to a new DuckDB file, rows in file order, and checkpoint so the file stands alone. */
@@ -17,17 +19,24 @@ export async function writeCorpusDb(file: string, c: Corpus): Promise<void> {
   try {
     await conn.run(TOKENS_DDL);
     const app = await conn.createAppender('tokens');
-    const { sentenceIds, positions, words, pos, tags } = c;
-    for (let r = 0; r < c.rows; r++) {
-      app.appendInteger(sentenceIds[r]);
-      app.appendInteger(positions[r]);
-      app.appendVarchar(words[r]);
-      app.appendVarchar(pos[r]);
-      app.appendVarchar(tags[r]);
-      app.endRow();
-    }
+    const { sentenceIds, positions, docIds, words, pos, tags } = c;
+    let r = 0;
+    c.lengths.forEach((n, k) => {
+      const split = c.sentenceSplits[k];
+      for (const end = r + n; r < end; r++) {
+        app.appendInteger(sentenceIds[r]);
+        app.appendInteger(positions[r]);
+        app.appendVarchar(words[r]);
+        app.appendVarchar(pos[r]);
+        app.appendVarchar(tags[r]);
+        app.appendInteger(docIds[r]);
+        if (split === null) app.appendNull();
+        else app.appendVarchar(split);
+        app.endRow();
+      }
+    });
     app.closeSync();
-    await conn.run(`COMMENT ON TABLE tokens IS 'nerflow ingest: one row per token in file order; sentence_id forward-filled from "Sentence: N"; position is 0-based within the sentence'`);
+    await conn.run(`COMMENT ON TABLE tokens IS 'nerflow ingest: one row per token in file order; sentence_id forward-filled from "Sentence: N" (CSV) or counted from 1 (CoNLL, data.splits); position is 0-based within the sentence; tag is IOB2; doc_id counts -DOCSTART- lines; split is the data.splits file (NULL for one file)'`);
     await conn.run('CHECKPOINT');
   } finally {
     conn.closeSync();

@@ -83,9 +83,9 @@ test('bad inputs: each names the file and line and says what to do', async () =>
     'corpus.csv:1: this is a Git LFS pointer, not the data. Run `git lfs pull` (or download the real file) and try again.');
   assert.equal(await ingestError(CRLF([HEADER, ',a,DT,O', 'Sentence: 1,b,NN,O'])),
     'corpus.csv:2: the first data row has no sentence number in "Sentence #", so its tokens belong to no sentence. The first token of each sentence must carry "Sentence: N" (the column is forward-filled from there).');
-  assert.equal(await ingestError(Buffer.from([HEADER, 'Sentence: 1,a,DT,O', ',b,NN'].join('\r\n'), 'latin1')),
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', ',b,NN'])),
     'corpus.csv:3: 3 fields, expected 4 as in the header (if this is the last line, the file is truncated: re-export or re-download it).');
-  assert.equal(await ingestError(Buffer.from([HEADER, 'Sentence: 1,a,DT,O', ',"unterminated'].join('\r\n'), 'latin1')),
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', ',"unterminated'])),
     'corpus.csv:3: a quoted field opened here is never closed: the file is truncated or has a stray quote. Re-export the file, or fix the quoting (a quote inside a quoted field is written "").');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a\x81b,DT,O'])),
     'corpus.csv:2: byte 0x81 is not defined in Windows-1252, so the file is not Windows-1252 text. Set data.encoding to the file\'s real encoding (utf-8 or latin1).');
