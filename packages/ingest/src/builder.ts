@@ -103,7 +103,7 @@ export class CorpusBuilder {
 
   /** Close the open sentence (checks that no entity is left open under BIOES/BILOU). */
   endSentence(): void {
-    if (this.prevTag !== null && !schemeAllows(this.prevTag, null, this.scheme)) this.violation(this.prevLine + 1, '(sentence end)', this.prevTag);
+    if (this.prevTag !== null && this.scheme !== 'iob2' && !schemeAllows(this.prevTag, null, this.scheme)) this.violation(this.prevLine + 1, '(sentence end)', this.prevTag);
     this.prevTag = null;
   }
 
@@ -144,7 +144,12 @@ export class CorpusBuilder {
           (other ? ` (data.scheme is ${this.scheme}; the tag fits ${schemeName(other)}: set data.scheme: ${other} if the file is written in it).` : '.'),
       );
     }
-    if (!schemeAllows(this.prevTag, tag, this.scheme)) this.violation(line, tag, this.prevTag ?? '(sentence start)');
+    const prev = this.prevTag;
+    // IOB2 (the common case) inline: only an I-X needs a look at the previous tag
+    const ok = this.scheme === 'iob2'
+      ? tag.charCodeAt(0) !== 73 /* I */ || (prev !== null && (prev === tag || (prev.charCodeAt(0) === 66 /* B */ && prev.slice(2) === tag.slice(2))))
+      : schemeAllows(prev, tag, this.scheme);
+    if (!ok) this.violation(line, tag, prev ?? '(sentence start)');
     this.prevTag = tag;
     this.prevLine = line;
     if (this.rows === this.cap) this.grow();
@@ -205,17 +210,21 @@ export class CorpusBuilder {
   }
 }
 
-/** sha256 over the rows as written to the tokens table (the DuckDB file's bytes vary run to run). */
+/**
+ * sha256 over the rows as written to the tokens table (the DuckDB file's bytes vary run to run). A one-file
+ * corpus without documents hashes the five columns it always had, so its digest did not change with doc_id/split.
+ */
 export function corpusDigest(c: Corpus): string {
   const h = createHash('sha256');
+  const plain = c.docstarts === 0 && c.sentenceSplits.every((s) => s === null);
   let chunk = '';
-  let s = -1;
-  let row = 0;
+  let r = 0;
   for (let k = 0; k < c.lengths.length; k++) {
-    const split = c.sentenceSplits[k] ?? '';
-    for (let i = 0; i < c.lengths[k]; i++, row++) {
-      s = row;
-      chunk += `${c.sentenceIds[s]}\t${c.positions[s]}\t${c.docIds[s]}\t${split}\t${c.words[s]}\t${c.pos[s]}\t${c.tags[s]}\n`;
+    const extra = plain ? '' : `\t${c.sentenceSplits[k] ?? ''}`;
+    for (const end = r + c.lengths[k]; r < end; r++) {
+      chunk += plain
+        ? `${c.sentenceIds[r]}\t${c.positions[r]}\t${c.words[r]}\t${c.pos[r]}\t${c.tags[r]}\n`
+        : `${c.sentenceIds[r]}\t${c.positions[r]}\t${c.words[r]}\t${c.pos[r]}\t${c.tags[r]}\t${c.docIds[r]}${extra}\n`;
       if (chunk.length > 1 << 16) {
         h.update(chunk);
         chunk = '';
