@@ -35,13 +35,19 @@ function makeCorpus(n: number, seed: number): Sentence[] {
     const spans: Span[] = [];
     const add = (ws: string[], p: string, type?: string) => {
       if (type) spans.push({ start: words.length, end: words.length + ws.length - 1, type });
-      for (const w of ws) (words.push(w), pos.push(p));
+      for (const w of ws) {
+        words.push(w);
+        pos.push(p);
+      }
     };
     const t = Math.floor(rand() * 4);
-    if (t === 0) (add(pick(PER), 'NNP', 'PER'), add(['visited'], 'VBD'), add(pick(LOC), 'NNP', 'LOC'), add(['.'], '.'));
-    else if (t === 1) (add(pick(ORG), 'NNP', 'ORG'), add(['hired'], 'VBD'), add(pick(PER), 'NNP', 'PER'), add(['in'], 'IN'), add(pick(LOC), 'NNP', 'LOC'));
-    else if (t === 2) (add(['the'], 'DT'), add(['talks'], 'NNS'), add(['in'], 'IN'), add(pick(LOC), 'NNP', 'LOC'), add(['ended'], 'VBD'), add(['.'], '.'));
-    else (add(pick(PER), 'NNP', 'PER'), add(pick(PER), 'NNP', 'PER'), add(['and'], 'CC'), add(pick(ORG), 'NNP', 'ORG'), add(['met'], 'VBD'));
+    const templates: [string[], string, string?][][] = [
+      [[pick(PER), 'NNP', 'PER'], [['visited'], 'VBD'], [pick(LOC), 'NNP', 'LOC'], [['.'], '.']],
+      [[pick(ORG), 'NNP', 'ORG'], [['hired'], 'VBD'], [pick(PER), 'NNP', 'PER'], [['in'], 'IN'], [pick(LOC), 'NNP', 'LOC']],
+      [[['the'], 'DT'], [['talks'], 'NNS'], [['in'], 'IN'], [pick(LOC), 'NNP', 'LOC'], [['ended'], 'VBD'], [['.'], '.']],
+      [[pick(PER), 'NNP', 'PER'], [pick(PER), 'NNP', 'PER'], [['and'], 'CC'], [pick(ORG), 'NNP', 'ORG'], [['met'], 'VBD']],
+    ];
+    for (const [ws, p, type] of templates[t]) add(ws, p, type);
     out.push({ words, pos, spans });
   }
   return out;

@@ -139,3 +139,12 @@ export async function tagCounts(conn: DuckDBConnection): Promise<Record<string, 
   const [t, n] = columns<[string[], number[]]>(r);
   return Object.fromEntries(t.map((x, i) => [x, n[i]]));
 }
+
+/** Tag counts per split (in the training scheme), for eda.json. */
+export async function tagCountsBySplit(conn: DuckDBConnection): Promise<Record<SplitName, Record<string, number>>> {
+  const r = await conn.runAndReadAll('SELECT s.split::INTEGER, tag, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id) GROUP BY ALL ORDER BY 1, 3 DESC, 2');
+  const [sp, t, n] = columns<[number[], string[], number[]]>(r);
+  const out = { train: {}, val: {}, test: {} } as Record<SplitName, Record<string, number>>;
+  sp.forEach((k, i) => (out[SPLITS[k]][t[i]] = n[i]));
+  return out;
+}

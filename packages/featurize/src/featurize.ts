@@ -5,7 +5,7 @@ import {
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import { splitToIpc } from './arrow.js';
-import { buildVocab, corpusSplit, entityCounts, oovTypes, openCorpus, registerSplit, sentenceLengths, tagCounts, tokenIds } from './corpus.js';
+import { buildVocab, corpusSplit, entityCounts, oovTypes, openCorpus, registerSplit, sentenceLengths, tagCounts, tagCountsBySplit, tokenIds } from './corpus.js';
 import { writeEda } from './eda.js';
 import { packRows } from './rows.js';
 import { SPLITS, splitSentences, valFromTrain } from './split.js';
@@ -63,7 +63,7 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
         }
         await writeEda(staging, {
           lengths: [...lengthHist].map(([k, n]) => ({ split: k.split('\t')[0] as 'train', length: Number(k.split('\t')[1]), sentences: n })).sort((a, b) => (a.split < b.split ? -1 : a.split > b.split ? 1 : a.length - b.length)),
-          tags: allTags, entities,
+          tags: allTags, tags_by_split: await tagCountsBySplit(conn), entities,
         });
         const tEda = performance.now();
         const entitiesIn = (name: string) => entities.filter((e) => e.split === name).reduce((a, e) => a + e.count, 0);

@@ -23,43 +23,38 @@ export async function writeCorpusDb(file: string, c: Corpus): Promise<void> {
   const conn = await instance.connect();
   try {
     const { sentenceIds, positions, docIds, words, pos, tags } = c;
-    if (isPlain(c)) {
-      // One file, no documents (the CSV case): append five columns and add doc_id = 0, split = NULL in one
-      // ALTER each; seven appender calls per row cost ~15% more on the 1,048,575-row corpus.
-      await conn.run(TOKENS_DDL.replace(/,\s*doc_id[^)]*/, '\n'));
-      const app = await conn.createAppender('tokens');
-      for (let r = 0; r < c.rows; r++) {
-        app.appendInteger(sentenceIds[r]);
-        app.appendInteger(positions[r]);
-        app.appendVarchar(words[r]);
-        app.appendVarchar(pos[r]);
-        app.appendVarchar(tags[r]);
-        app.endRow();
-      }
-      app.closeSync();
-      await conn.run('ALTER TABLE tokens ADD COLUMN doc_id INTEGER DEFAULT 0');
-      await conn.run('ALTER TABLE tokens ALTER COLUMN doc_id SET NOT NULL');
-      await conn.run('ALTER TABLE tokens ADD COLUMN split VARCHAR');
-    } else {
-      await conn.run(TOKENS_DDL);
-      const app = await conn.createAppender('tokens');
+    // Five appender calls per row, then doc_id and split set per sentence in SQL: two more calls per row
+    // cost ~15% on the 1,048,575-row corpus, and the update is one vectorised pass.
+    await conn.run(TOKENS_DDL.replace(/,\s*doc_id[^)]*/, '\n'));
+    const app = await conn.createAppender('tokens');
+    for (let r = 0; r < c.rows; r++) {
+      app.appendInteger(sentenceIds[r]);
+      app.appendInteger(positions[r]);
+      app.appendVarchar(words[r]);
+      app.appendVarchar(pos[r]);
+      app.appendVarchar(tags[r]);
+      app.endRow();
+    }
+    app.closeSync();
+    await conn.run('ALTER TABLE tokens ADD COLUMN doc_id INTEGER DEFAULT 0');
+    await conn.run('ALTER TABLE tokens ADD COLUMN split VARCHAR');
+    if (!isPlain(c)) {
+      await conn.run('CREATE TEMP TABLE sentence_meta (sentence_id INTEGER, doc_id INTEGER, split VARCHAR)');
+      const meta = await conn.createAppender('sentence_meta');
       let r = 0;
       c.lengths.forEach((n, k) => {
         const split = c.sentenceSplits[k];
-        for (const end = r + n; r < end; r++) {
-          app.appendInteger(sentenceIds[r]);
-          app.appendInteger(positions[r]);
-          app.appendVarchar(words[r]);
-          app.appendVarchar(pos[r]);
-          app.appendVarchar(tags[r]);
-          app.appendInteger(docIds[r]);
-          if (split === null) app.appendNull();
-          else app.appendVarchar(split);
-          app.endRow();
-        }
+        meta.appendInteger(sentenceIds[r]);
+        meta.appendInteger(docIds[r]);
+        if (split === null) meta.appendNull();
+        else meta.appendVarchar(split);
+        meta.endRow();
+        r += n;
       });
-      app.closeSync();
+      meta.closeSync();
+      await conn.run('UPDATE tokens SET doc_id = m.doc_id, split = m.split FROM sentence_meta m WHERE tokens.sentence_id = m.sentence_id');
     }
+    await conn.run('ALTER TABLE tokens ALTER COLUMN doc_id SET NOT NULL');
     await conn.run(`COMMENT ON TABLE tokens IS 'nerflow ingest: one row per token in file order; sentence_id forward-filled from "Sentence: N" (CSV) or counted from 1 (CoNLL, data.splits); position is 0-based within the sentence; tag is IOB2; doc_id counts -DOCSTART- lines; split is the data.splits file (NULL for one file)'`);
     await conn.run('CHECKPOINT');
   } finally {
