@@ -135,15 +135,7 @@ export class CorpusBuilder {
   }
 
   token(word: string, posTag: string, tag: string, line: number): void {
-    let fit = this.fits.get(tag);
-    if (fit === undefined) this.fits.set(tag, (fit = tagFits(tag, this.scheme)));
-    if (!fit) {
-      const other = (['iob2', 'bioes', 'bilou', 'io'] as TagScheme[]).find((s) => s !== this.scheme && tagFits(tag, s));
-      throw new ValidationError(
-        `${this.file}:${line}: tag ${JSON.stringify(tag)} is not ${schemeName(this.scheme)}: expected ${schemeTags(this.scheme)}` +
-          (other ? ` (data.scheme is ${this.scheme}; the tag fits ${schemeName(other)}: set data.scheme: ${other} if the file is written in it).` : '.'),
-      );
-    }
+    if (this.fits.get(tag) !== true) this.checkTag(tag, line);
     const prev = this.prevTag;
     // IOB2 (the common case) inline: only an I-X needs a look at the previous tag
     const ok = this.scheme === 'iob2'
@@ -163,6 +155,19 @@ export class CorpusBuilder {
     this.tags.push(intern.get(tag) ?? (intern.set(tag, tag), tag));
     this.tagCounts[tag] = (this.tagCounts[tag] ?? 0) + 1;
     this.lengths[this.lengths.length - 1]++;
+  }
+
+  /** A tag seen for the first time: remember it if it fits the scheme, else the error (kept out of token() so that stays small). */
+  private checkTag(tag: string, line: number): void {
+    if (tagFits(tag, this.scheme)) {
+      this.fits.set(tag, true);
+      return;
+    }
+    const other = (['iob2', 'bioes', 'bilou', 'io'] as TagScheme[]).find((s) => s !== this.scheme && tagFits(tag, s));
+    throw new ValidationError(
+      `${this.file}:${line}: tag ${JSON.stringify(tag)} is not ${schemeName(this.scheme)}: expected ${schemeTags(this.scheme)}` +
+        (other ? ` (data.scheme is ${this.scheme}; the tag fits ${schemeName(other)}: set data.scheme: ${other} if the file is written in it).` : '.'),
+    );
   }
 
   private grow(): void {
@@ -211,26 +216,15 @@ export class CorpusBuilder {
 }
 
 /**
- * sha256 over the rows as written to the tokens table (the DuckDB file's bytes vary run to run). A one-file
- * corpus without documents hashes the five columns it always had, so its digest did not change with doc_id/split.
+ * sha256 over the table's content (the DuckDB file's bytes vary run to run): the integer columns as bytes,
+ * the text columns joined by U+001F (in slices, so no string grows past 64k rows), the split per sentence.
  */
 export function corpusDigest(c: Corpus): string {
   const h = createHash('sha256');
-  const plain = c.docstarts === 0 && c.sentenceSplits.every((s) => s === null);
-  let chunk = '';
-  let r = 0;
-  for (let k = 0; k < c.lengths.length; k++) {
-    const extra = plain ? '' : `\t${c.sentenceSplits[k] ?? ''}`;
-    for (const end = r + c.lengths[k]; r < end; r++) {
-      chunk += plain
-        ? `${c.sentenceIds[r]}\t${c.positions[r]}\t${c.words[r]}\t${c.pos[r]}\t${c.tags[r]}\n`
-        : `${c.sentenceIds[r]}\t${c.positions[r]}\t${c.words[r]}\t${c.pos[r]}\t${c.tags[r]}\t${c.docIds[r]}${extra}\n`;
-      if (chunk.length > 1 << 16) {
-        h.update(chunk);
-        chunk = '';
-      }
-    }
+  for (const a of [c.sentenceIds, c.positions, c.docIds]) h.update(new Uint8Array(a.buffer, a.byteOffset, c.rows * 4));
+  for (const col of [c.words, c.pos, c.tags]) {
+    for (let r = 0; r < c.rows; r += 1 << 16) h.update(col.slice(r, Math.min(c.rows, r + (1 << 16))).join('\x1f') + '\x1e');
   }
-  h.update(chunk);
+  h.update(c.sentenceSplits.map((s) => s ?? '').join(','));
   return h.digest('hex');
 }

@@ -101,6 +101,10 @@ test('the same annotation written as IOB1, IOB2, BIOES, BILOU is stored as the s
     stored.push(await rows(ws.root, 'SELECT word, tag FROM tokens ORDER BY rowid'));
   }
   for (const s of stored) assert.deepEqual(s, IOB2_ROWS);
+  // IO cannot tell the adjacent "Siemens AG" and "Bosch" apart: one ORG entity, the rest as above
+  const io = workspace({ 'c.conll': conll(CORPUS, 'io') }, '  path: ../c.conll\n  scheme: io\n');
+  await io.run();
+  assert.deepEqual(await rows(io.root, 'SELECT word, tag FROM tokens ORDER BY rowid'), IOB2_ROWS.map(([w, t]) => [w, w === 'Bosch' ? 'I-ORG' : t]));
 });
 
 test('a corpus\'s own split: data.splits keeps each file\'s sentences in its split, counts per split', async () => {
