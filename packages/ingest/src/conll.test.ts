@@ -215,6 +215,18 @@ test('a file cut off at any byte (mid-line, inside a UTF-8 character, at exactly
   }
 });
 
+test('a CSV that ends inside a quoted field: the same error, or the incomplete last sentence dropped', async () => {
+  const csv = Buffer.from('Sentence #,Word,POS,Tag\r\nSentence: 1,"10,000",CD,O\r\n,men,NNS,O\r\nSentence: 2,Zoë,NNP,B-per\r\n,"said,\r\n', 'utf8');
+  assert.equal(await error({ 'c.csv': csv }, '  path: ../c.csv\n  encoding: utf-8\n'),
+    'c.csv: the file ends inside a quoted field opened on line 5 (which starts at byte 92): it was cut off there, or that quote is stray (a quote inside a quoted field is written ""). ' +
+      'The last complete sentence is sentence 1 at line 2 ("10,000 men"). Re-download or re-export the file, or set data.allow_truncated: true to load it without the incomplete last sentence.');
+  const ws = workspace({ 'c.csv': csv }, '  path: ../c.csv\n  encoding: utf-8\n  allow_truncated: true\n');
+  const r = await ws.run();
+  assert.equal(r.manifest.counts.sentences, 1);
+  assert.deepEqual(await rows(ws.root, 'SELECT word FROM tokens ORDER BY rowid'), [['10,000'], ['men']]);
+  assert.match(ws.warnings[0], /^c\.csv: the file ends inside a quoted field opened on line 5 .*; data\.allow_truncated is true, so the incomplete last sentence is dropped\. The last sentence loaded is sentence 1 at line 2/);
+});
+
 test('a cut-off file leaves the previous ingest output untouched', async () => {
   const ws = workspace({ 'c.conll': sentencesConll(3) }, '  path: ../c.conll\n');
   await ws.run();

@@ -86,7 +86,8 @@ test('bad inputs: each names the file and line and says what to do', async () =>
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', ',b,NN'])),
     'corpus.csv:3: 3 fields, expected 4 as in the header (if this is the last line, the file is truncated: re-export or re-download it).');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', ',"unterminated'])),
-    'corpus.csv:3: a quoted field opened here is never closed: the file is truncated or has a stray quote. Re-export the file, or fix the quoting (a quote inside a quoted field is written "").');
+    'corpus.csv: the file ends inside a quoted field opened on line 3 (which starts at byte 45): it was cut off there, or that quote is stray (a quote inside a quoted field is written ""). ' +
+      'The last complete sentence is none (no sentence of this file is complete). Re-download or re-export the file, or set data.allow_truncated: true to load it without the incomplete last sentence.');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a\x81b,DT,O'])),
     'corpus.csv:2: byte 0x81 is not defined in Windows-1252, so the file is not Windows-1252 text. Set data.encoding to the file\'s real encoding (utf-8 or latin1).');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,Korea\x92s,NNP,O']), { yaml: '  encoding: utf-8\n' }),

@@ -7,6 +7,7 @@ import { schemeName, SCHEME_RULE, schemesThatFit, type TagScheme } from '@nerflo
 import { corpusDigest, CorpusBuilder, type Corpus, type SplitName } from './builder.js';
 import { readConll } from './conll.js';
 import { readCsv } from './corpus.js';
+import { OpenQuoteAtEnd } from './csv.js';
 import { writeCorpusDb } from './db.js';
 import { decodeText, looksLikeUtf8, type Encoding } from './decode.js';
 import { bomInside, detectFormat, findCut, lastCsvSentenceIsCut, lastConllSentenceIsCut, type Format } from './format.js';
@@ -44,27 +45,44 @@ async function readFile(src: { split: SplitName | null; file: string }, data: Da
   const text = decodeText(bytes, encoding, file);
   if (encoding !== 'utf-8' && looksLikeUtf8(bytes)) log.warn(`${file} looks like UTF-8 but data.encoding is ${encoding}: non-ASCII characters may come out wrong (set data.encoding: utf-8 if so).`);
   b.beginFile(file, src.split);
-  if (format === 'csv') readCsv(text, file, data, log, b, renumber);
-  else readConll(text, file, data, log, b);
-  if (cut) {
-    const incomplete = b.fileSentences > 0 && (format === 'csv' ? lastCsvSentenceIsCut(cut.partial, text, data) : lastConllSentenceIsCut(text));
-    const lastComplete = b.sentences - 1 - (incomplete ? 1 : 0);
-    const unc = file.endsWith('.gz') ? ' of the uncompressed data' : '';
-    const where = `${file}: the file is cut off: it ends at byte ${cut.size + (bom ? 3 : 0)}${unc} in the middle of line ${cut.line} (which starts at byte ${cut.lineStart + (bom ? 3 : 0)}), ` +
-      `without the line terminator every other line has`;
-    const last = lastComplete >= b.sentences - b.fileSentences
-      ? `sentence ${b.sentenceIdOf(lastComplete)} at line ${b.sentenceLines[lastComplete]} (${b.describe(lastComplete)})`
-      : 'none (no sentence of this file is complete)';
-    if (!data.allow_truncated) {
-      throw new ValidationError(
-        `${where}. The last complete sentence is ${last}. Re-download or re-export the file, or set data.allow_truncated: true ` +
-          `to load it without the incomplete last sentence (if the file is complete, end it with a newline).`,
-      );
-    }
-    if (incomplete) b.dropLastSentence();
-    log.warn(`${where}; data.allow_truncated is true, so the incomplete last sentence is dropped. The last sentence loaded is ${last}.`);
+  const unc = file.endsWith('.gz') ? ' of the uncompressed data' : '';
+  const at = (n: number) => n + (bom ? 3 : 0);
+  let openQuote: OpenQuoteAtEnd | null = null;
+  try {
+    if (format === 'csv') readCsv(text, file, data, log, b, renumber);
+    else readConll(text, file, data, log, b);
+  } catch (e) {
+    if (!(e instanceof OpenQuoteAtEnd)) throw e;
+    openQuote = e; // the builder holds every row before the one whose quote never closes
   }
-  return { format, encoding, cut: cut ? { size: cut.size, line: cut.line } : null };
+  if (openQuote) {
+    const rowByte = encoding === 'utf-8' ? Buffer.byteLength(text.slice(0, openQuote.rowStart), 'utf8') : openQuote.rowStart;
+    const partial = text.slice(openQuote.rowStart, openQuote.rowStart + 200);
+    cutOff(b, data, log, lastCsvSentenceIsCut(partial, text, data), `${file}: the file ends inside a quoted field opened on line ${openQuote.line} ` +
+      `(which starts at byte ${at(rowByte)}${unc}): it was cut off there, or that quote is stray (a quote inside a quoted field is written "")`, '');
+  } else if (cut) {
+    const incomplete = format === 'csv' ? lastCsvSentenceIsCut(cut.partial, text, data) : lastConllSentenceIsCut(text);
+    cutOff(b, data, log, incomplete, `${file}: the file is cut off: it ends at byte ${at(cut.size)}${unc} in the middle of line ${cut.line} ` +
+      `(which starts at byte ${at(cut.lineStart)}), without the line terminator every other line has`, ' (if the file is complete, end it with a newline)');
+  }
+  return { format, encoding, cut: openQuote ? { open_quote_line: openQuote.line } : cut ? { size: cut.size, line: cut.line } : null };
+}
+
+/** A file that ends early: an error naming the last complete sentence, or (data.allow_truncated) a warning that drops the incomplete one. */
+function cutOff(b: CorpusBuilder, data: DataConfig, log: Logger, incompleteLast: boolean, where: string, hint: string): void {
+  const incomplete = b.fileSentences > 0 && incompleteLast;
+  const lastComplete = b.sentences - 1 - (incomplete ? 1 : 0);
+  const last = lastComplete >= b.sentences - b.fileSentences
+    ? `sentence ${b.sentenceIdOf(lastComplete)} at line ${b.sentenceLines[lastComplete]} (${b.describe(lastComplete)})`
+    : 'none (no sentence of this file is complete)';
+  if (!data.allow_truncated) {
+    throw new ValidationError(
+      `${where}. The last complete sentence is ${last}. Re-download or re-export the file, or set data.allow_truncated: true ` +
+        `to load it without the incomplete last sentence${hint}.`,
+    );
+  }
+  if (incomplete) b.dropLastSentence();
+  log.warn(`${where}; data.allow_truncated is true, so the incomplete last sentence is dropped. The last sentence loaded is ${last}.`);
 }
 
 function violationError(c: Corpus, scheme: TagScheme, files: string[]): { msg: string; fix: string } {
