@@ -150,6 +150,22 @@ test('bad CoNLL: each error names the file, the line and the fix', async () => {
     'eng.testb: no such file (data.splits.test in configs/t.yaml). Paths are relative to the config file; the bundled corpus is data/ner_dataset.csv.gz.');
 });
 
+test('data.format: auto reads the name, then the first line; an explicit format wins', async () => {
+  const text = conll(CORPUS, 'iob2');
+  for (const name of ['c.dat', 'eng.testb', 'c.iob.gz']) {
+    const ws = workspace({ [name]: name.endsWith('.gz') ? gzipSync(text) : text }, `  path: ../${name}\n`);
+    const r = await ws.run();
+    assert.equal((r.manifest.counts.files as { format: string }[])[0].format, 'conll', name);
+  }
+  const csv = workspace({ 'c.dat': 'Sentence #,Word,POS,Tag\nSentence: 1,a,DT,O\n' }, '  path: ../c.dat\n');
+  assert.equal(((await csv.run()).manifest.counts.files as { format: string }[])[0].format, 'csv');
+  assert.equal(await error({ 'c.csv': text }, '  path: ../c.csv\n'),
+    'c.csv:1: missing columns "Sentence #" (data.columns.sentence), "Word" (data.columns.word), "POS" (data.columns.pos), "Tag" (data.columns.tag); ' +
+      'the header has "-DOCSTART- -X- O". Set data.columns in the config to this file\'s column names (or, if it is a CoNLL column file, set data.format: conll).');
+  const forced = workspace({ 'c.csv': text }, '  path: ../c.csv\n  format: conll\n');
+  assert.equal((await forced.run()).manifest.counts.sentences, 3);
+});
+
 test('data.path and data.splits in one file: a config error naming both keys', async () => {
   const ws = workspace({}, '  path: ../a.conll\n  splits: { train: ../a.conll, test: ../b.conll }\n');
   assert.throws(() => loadConfig('t', { root: ws.root }), (e: unknown) => e instanceof ValidationError &&
@@ -161,6 +177,13 @@ test('data.path and data.splits in one file: a config error naming both keys', a
   assert.equal(c.data.path, null);
   assert.equal(c.data.splits?.test, path.join(ws.root, 'b.conll'));
   assert.equal(c.data.splits?.val, null);
+  // and --set may point one split elsewhere (relative to the named config file, as data.path)
+  const set = loadConfig('own', { root: ws.root, overrides: ['data.splits.test=../other/b.conll'] });
+  assert.equal(set.data.splits?.test, path.join(ws.root, 'other', 'b.conll'));
+  assert.equal(set.data.splits?.train, path.join(ws.root, 'a.conll'));
+  writeFileSync(path.join(ws.root, 'configs', 'notest.yaml'), 'data:\n  splits: { train: ../a.conll }\n');
+  assert.throws(() => loadConfig('notest', { root: ws.root }), (e: unknown) => e instanceof ValidationError &&
+    e.message.endsWith('notest.yaml: data.splits.test is missing: data.splits needs a train and a test file (val is optional).'));
 });
 
 // ---- cut-off files ----

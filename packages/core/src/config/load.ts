@@ -232,7 +232,8 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const merged = layers.reduceRight<Record<string, unknown>>((acc, l) => {
     const raw = structuredClone(l.raw);
     const data = raw.data as Record<string, unknown> | undefined;
-    const base = l.file === '--set' ? process.cwd() : path.dirname(l.file);
+    // --set paths are relative to the named config file, as data.path's always were
+    const base = path.dirname(l.file === '--set' ? file : l.file);
     if (data && typeof data.path === 'string' && l.file !== '--set') data.path = path.resolve(base, data.path);
     if (data && isPlainObject(data.splits)) {
       for (const [k, v] of Object.entries(data.splits)) if (typeof v === 'string') data.splits[k] = path.resolve(base, v);
@@ -265,6 +266,9 @@ export function configName(file: string): string {
 function checkSemantics(c: Config): string[] {
   const out: string[] = [];
   if (c.data.path === null && c.data.splits === null) out.push(`${c.file}: data: no corpus. Set data.path (one file) or data.splits: {train, val, test} (a corpus's own files).`);
+  for (const k of ['train', 'test'] as const) {
+    if (c.data.splits && c.data.splits[k] === null) out.push(`${c.file}: data.splits.${k} is missing: data.splits needs a train and a test file (val is optional).`);
+  }
   const s = c.featurize.split;
   const sum = s.train + s.val + s.test;
   if (Math.abs(sum - 1) > 1e-9) out.push(`${c.file}: featurize.split: train + val + test must add up to 1, got ${+sum.toFixed(6)} (${s.train} + ${s.val} + ${s.test}).`);
@@ -324,9 +328,10 @@ function checkSweepValues(c: Config, where: (keyPath: string[]) => string): stri
 /** The data section with its corpus paths relative to `root` (for logged configs: the same in every checkout). */
 export function relativeData(data: Config['data'], root: string): Config['data'] {
   const rel = (p: string) => path.relative(root, p);
+  const relOrNull = (p: string | null) => (p === null ? null : rel(p));
   return {
     ...data,
     path: data.path === null ? null : rel(data.path),
-    splits: data.splits && { train: rel(data.splits.train), val: data.splits.val === null ? null : rel(data.splits.val), test: rel(data.splits.test) },
+    splits: data.splits && { train: relOrNull(data.splits.train), val: relOrNull(data.splits.val), test: relOrNull(data.splits.test) },
   };
 }

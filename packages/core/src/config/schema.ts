@@ -18,10 +18,12 @@ const withGoal = <K extends string>(key: K) =>
 
 /** A corpus that comes as its own train/val/test files (paths relative to the config file's folder). */
 export const SplitsSchema = z.strictObject({
-  train: z.string().min(1),
+  /** Required (checked after merging, so a config or --set may override one file of a parent's splits). */
+  train: z.string().min(1).nullable().default(null),
   /** Optional: without it, featurize carves val out of train (featurize.split.val of the train sentences). */
   val: z.string().min(1).nullable().default(null),
-  test: z.string().min(1),
+  /** Required, as train. */
+  test: z.string().min(1).nullable().default(null),
 });
 
 /** Which columns of a CoNLL file hold what: 1-based column numbers, or `last`. */
