@@ -53,7 +53,8 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
         for (const name of SPLITS) await writeFileAtomic(path.join(staging, `${name}.arrow`), splitToIpc(packed.rows[name], meta(name)));
         const tArrow = performance.now();
         await writeJsonAtomic(path.join(staging, 'vocab.json'), { lowercase: cfg.lowercase, min_count: cfg.min_count, size: vocab.words.length, words: vocab.words });
-        await writeJsonAtomic(path.join(staging, 'tags.json'), { tags, scheme: cfg.tag_scheme });
+        // scheme: what the tag ids mean; corpus_scheme: what to write predictions in (data.scheme), so a model folder stands alone
+        await writeJsonAtomic(path.join(staging, 'tags.json'), { tags, scheme: cfg.tag_scheme, corpus_scheme: config.data.scheme });
         const oov = await oovTypes(conn, cfg);
         const entities = await entityCounts(conn);
         const lengthHist = new Map<string, number>();

@@ -61,8 +61,9 @@ test('featurize.tag_scheme: bioes trains on BIOES tags converted from the IOB2 c
   const toks: Tok[] = [['Peter', 'B-PER'], ['Smith', 'I-PER'], ['and', 'O'], ['Anna', 'B-PER'], ['New', 'B-LOC'], ['York', 'I-LOC'], ['City', 'I-LOC'], ['x', 'I-ORG']];
   const f = await fixture([{ split: null, toks }], 'featurize:\n  tag_scheme: bioes\n  split: {train: 1, val: 0, test: 0}\n');
   const r = await f.run();
-  const { tags, scheme } = JSON.parse(readFileSync(path.join(f.dir, 'tags.json'), 'utf8'));
+  const { tags, scheme, corpus_scheme } = JSON.parse(readFileSync(path.join(f.dir, 'tags.json'), 'utf8'));
   assert.equal(scheme, 'bioes');
+  assert.equal(corpus_scheme, 'iob2');
   assert.deepEqual(tags, ['O', 'B-LOC', 'I-LOC', 'E-LOC', 'S-ORG', 'B-PER', 'E-PER', 'S-PER']);
   const t = tableFromIPC(readFileSync(path.join(f.dir, 'train.arrow')));
   assert.deepEqual(Array.from(t.get(0)!.tags.toArray() as Int8Array).map((i) => tags[i]), ['B-PER', 'E-PER', 'O', 'S-PER', 'B-LOC', 'I-LOC', 'E-LOC', 'S-ORG']);

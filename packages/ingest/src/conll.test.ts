@@ -92,6 +92,15 @@ test('two columns, tab-separated, .gz, UTF-8 by default; a hashtag token is a wo
   assert.deepEqual(await rows(ws.root, 'SELECT word, pos, tag FROM tokens ORDER BY rowid'), [['#', '_', 'O'], ['Zürich', '_', 'B-LOC'], ['São Paulo', '_', 'B-LOC']]);
 });
 
+test('CRLF line ends: the same tokens, and a cut-off CRLF file is found the same way', async () => {
+  const crlf = conll(CORPUS, 'iob2').replaceAll('\n', '\r\n');
+  const ws = workspace({ 'c.conll': crlf }, '  path: ../c.conll\n');
+  await ws.run();
+  assert.deepEqual(await rows(ws.root, 'SELECT word, tag FROM tokens ORDER BY rowid'), IOB2_ROWS);
+  assert.match(await error({ 'c.conll': crlf.slice(0, crlf.indexOf('Bosch') + 3) }, '  path: ../c.conll\n'),
+    /^c\.conll: the file is cut off: it ends at byte \d+ in the middle of line 14 .* The last complete sentence is sentence 1 at line 3 \("Peter Smith met Anna in New York \."\)/);
+});
+
 test('the same annotation written as IOB1, IOB2, BIOES, BILOU is stored as the same IOB2 tokens', async () => {
   const stored: unknown[][][] = [];
   for (const scheme of ['iob2', 'iob1', 'bioes', 'bilou'] as TagScheme[]) {
