@@ -55,11 +55,12 @@ function makeCorpus(n: number, seed: number): Sentence[] {
 
 const SPLITS = { train: makeCorpus(240, 1), val: makeCorpus(40, 2), test: makeCorpus(57, 3) };
 
-function conllText(sents: Sentence[], scheme: TagScheme, o: { pos: boolean; sep: string }): string {
-  const lines = ['-DOCSTART-' + (o.pos ? `${o.sep}-X-${o.sep}O` : `${o.sep}O`), ''];
+/** CoNLL lines: `word tag`, `word POS tag`, or with `chunk` the CoNLL-2003 `word POS chunk tag`. */
+function conllText(sents: Sentence[], scheme: TagScheme, o: { pos: boolean; sep: string; chunk?: boolean }): string {
+  const lines = ['-DOCSTART-' + (o.pos ? `${o.sep}-X-${o.chunk ? `${o.sep}-X-` : ''}${o.sep}O` : `${o.sep}O`), ''];
   for (const s of sents) {
     const tags = tagsOf(s.spans, s.words.length, scheme);
-    s.words.forEach((w, i) => lines.push([w, ...(o.pos ? [s.pos[i]] : []), tags[i]].join(o.sep)));
+    s.words.forEach((w, i) => lines.push([w, ...(o.pos ? [s.pos[i]] : []), ...(o.chunk ? [s.pos[i] === 'NNP' ? 'I-NP' : 'O'] : []), tags[i]].join(o.sep)));
     lines.push('');
   }
   return lines.join('\n') + '\n';
@@ -79,7 +80,7 @@ const TINY = 'train:\n  epochs: 4\n  lstm_units: 8\n  embedding_dim: 8\n  batch_
 /** Each layout of README "Bring your own corpus", one scheme each: the same annotation every time. */
 const LAYOUTS: { name: string; scheme: TagScheme; files: (split: keyof typeof SPLITS) => [string, string | Buffer]; data: string }[] = [
   { name: 'csv-iob2', scheme: 'iob2', files: (sp) => [`${sp}.csv`, Buffer.from(csvText(SPLITS[sp], 'iob2'), 'utf8')], data: '  encoding: utf-8\n' },
-  { name: 'conll-pos-iob1', scheme: 'iob1', files: (sp) => [`eng.${sp}`, conllText(SPLITS[sp], 'iob1', { pos: true, sep: ' ' })], data: '  conll: { word: 1, pos: 2, tag: 3 }\n' },
+  { name: 'conll-pos-iob1', scheme: 'iob1', files: (sp) => [`eng.${sp}`, conllText(SPLITS[sp], 'iob1', { pos: true, chunk: true, sep: ' ' })], data: '  conll: { word: 1, pos: 2, tag: 4 }\n' },
   { name: 'tsv-bioes', scheme: 'bioes', files: (sp) => [`${sp}.tsv`, conllText(SPLITS[sp], 'bioes', { pos: false, sep: '\t' })], data: '' },
   { name: 'conll-gz-bilou', scheme: 'bilou', files: (sp) => [`${sp}.conll.gz`, gzipSync(conllText(SPLITS[sp], 'bilou', { pos: true, sep: '\t' }))], data: '' },
 ];
