@@ -141,6 +141,20 @@ test('featurize.tag_scheme: bioes trains on BIOES and still writes predictions i
   assert.ok(rep.entity.micro.f1 > 0.3, `entity F1 ${rep.entity.micro.f1}`);
 });
 
+test('one CoNLL file (no split of its own) keeps the seeded split of featurize.split', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-corpora-'));
+  mkdirSync(path.join(root, 'configs'));
+  writeFileSync(path.join(root, 'nx.json'), '{}');
+  writeFileSync(path.join(root, 'all.tsv'), conllText([...SPLITS.train, ...SPLITS.val, ...SPLITS.test], 'iob2', { pos: false, sep: '\t' }));
+  writeFileSync(path.join(root, 'configs', 'one.yaml'), `data:\n  path: ../all.tsv\n${TINY}`);
+  const r = nerflow(root, 'pipeline', '--config', 'one');
+  assert.equal(r.code, 0, r.err);
+  const feat = JSON.parse(readFileSync(path.join(root, 'runs', 'one', 'featurize', 'manifest.json'), 'utf8'));
+  assert.equal(feat.counts.split_from, 'seeded');
+  assert.deepEqual(['train', 'val', 'test'].map((s) => feat.counts.splits[s].sentences), [236, 34, 67]); // 337 sentences at 70/10/20
+  assert.equal(report(root, 'one').sentences, 67);
+});
+
 test('bad corpora on the CLI: exit 1, the message, no stack, the earlier outputs untouched', () => {
   const layout = LAYOUTS[1];
   const { root, name } = setup(layout);

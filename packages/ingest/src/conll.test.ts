@@ -126,6 +126,10 @@ test('a corpus\'s own split: data.splits keeps each file\'s sentences in its spl
   assert.deepEqual([splits.train.sentences, splits.val.sentences, splits.test.sentences], [3, 1, 2]);
   assert.deepEqual([splits.train.entities, splits.val.entities, splits.test.entities], [5, 3, 2]);
   assert.deepEqual(r.manifest.inputs.map((i) => (i as { split?: string }).split), ['train', 'val', 'test']);
+  // limit_sentences counts per file, so a smoke run still has all three splits
+  const small = workspace({ 'eng.train': conll(CORPUS, 'iob2'), 'eng.testb': conll(CORPUS, 'iob2') }, '  splits: { train: ../eng.train, test: ../eng.testb }\n  limit_sentences: 2\n');
+  const perSplit = (await small.run()).manifest.counts.splits as Record<string, { sentences: number }>;
+  assert.deepEqual(Object.entries(perSplit).map(([k, v]) => [k, v.sentences]), [['train', 2], ['test', 2]]);
 });
 
 test('bad CoNLL: each error names the file, the line and the fix', async () => {
