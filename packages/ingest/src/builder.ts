@@ -166,7 +166,9 @@ export class CorpusBuilder {
     const other = (['iob2', 'bioes', 'bilou', 'io'] as TagScheme[]).find((s) => s !== this.scheme && tagFits(tag, s));
     throw new ValidationError(
       `${this.file}:${line}: tag ${JSON.stringify(tag)} is not ${schemeName(this.scheme)}: expected ${schemeTags(this.scheme)}` +
-        (other ? ` (data.scheme is ${this.scheme}; the tag fits ${schemeName(other)}: set data.scheme: ${other} if the file is written in it).` : '.'),
+        (other
+          ? ` (data.scheme is ${this.scheme}; the tag fits ${schemeName(other)}: set data.scheme: ${other} if the file is written in it).`
+          : '; it fits no tag scheme (a tag is O, or B-, I-, E-, S-, L- or U- and a type). Fix the tag, or point data.conll.tag / data.columns.tag at the tag column.'),
     );
   }
 

@@ -137,7 +137,8 @@ test('bad CoNLL: each error names the file, the line and the fix', async () => {
   assert.equal(await error({ 'c.conll': good.replace('Smith NNP I-PER', 'Smith I-PER') }, '  path: ../c.conll\n'),
     'c.conll:4: 2 columns, expected 3 as on line 3 (the first token line). A missing tag or an extra column? If this is the last line, the file is truncated: re-export or re-download it.');
   assert.equal(await error({ 'c.conll': good.replace('met VBD O', 'met VBD PER') }, '  path: ../c.conll\n'),
-    'c.conll:5: tag "PER" is not IOB2: expected O, B-<type> or I-<type>.');
+    'c.conll:5: tag "PER" is not IOB2: expected O, B-<type> or I-<type>; it fits no tag scheme (a tag is O, or B-, I-, E-, S-, L- or U- and a type). ' +
+      'Fix the tag, or point data.conll.tag / data.columns.tag at the tag column.');
   assert.equal(await error({ 'c.conll': good.replace('met VBD O', 'met VBD S-PER') }, '  path: ../c.conll\n'),
     'c.conll:5: tag "S-PER" is not IOB2: expected O, B-<type> or I-<type> (data.scheme is iob2; the tag fits BIOES: set data.scheme: bioes if the file is written in it).');
   assert.equal(await error({ 'c.conll': conll(CORPUS, 'iob1') }, '  path: ../c.conll\n'),

@@ -92,7 +92,7 @@ test('bad inputs: each names the file and line and says what to do', async () =>
     'corpus.csv:2: byte 0x81 is not defined in Windows-1252, so the file is not Windows-1252 text. Set data.encoding to the file\'s real encoding (utf-8 or latin1).');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,Korea\x92s,NNP,O']), { yaml: '  encoding: utf-8\n' }),
     'corpus.csv:2: byte 0x92 at offset 42 is not valid UTF-8. The file is probably Windows-1252 (the Kaggle ner_dataset.csv is): set data.encoding: windows-1252.');
-  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,geo'])), 'corpus.csv:2: tag "geo" is not IOB2: expected O, B-<type> or I-<type>.');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,geo'])), 'corpus.csv:2: tag "geo" is not IOB2: expected O, B-<type> or I-<type>; it fits no tag scheme (a tag is O, or B-, I-, E-, S-, L- or U- and a type). Fix the tag, or point data.conll.tag / data.columns.tag at the tag column.');
   assert.equal(await ingestError(Buffer.from(`${HEADER}\r\nSentence: 1,a\0b,DT,O\r\n`, 'latin1')),
     'corpus.csv:1: the file contains NUL bytes, so it is binary, not CSV text. Point data.path at the CSV.');
   assert.equal(await ingestError(CRLF([HEADER])), 'corpus.csv:2: the file has a header but no data rows (a truncated export?). Point data.path at the full corpus.');
