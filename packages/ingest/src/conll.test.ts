@@ -264,6 +264,13 @@ test('a CSV that ends inside a quoted field: the same error, or the incomplete l
   assert.match(ws.warnings[0], /^c\.csv: the file ends inside a quoted field opened on line 5 .*; data\.allow_truncated is true, so the incomplete last sentence is dropped\. The last sentence loaded is sentence 1 at line 2/);
 });
 
+test('a cut-off file with limit_sentences: the sentences before the limit are all complete, none is dropped', async () => {
+  const ws = workspace({ 'c.conll': sentencesConll(50).subarray(0, 1000) }, '  path: ../c.conll\n  limit_sentences: 3\n  allow_truncated: true\n');
+  const r = await ws.run();
+  assert.equal(r.manifest.counts.sentences, 3);
+  assert.match(ws.warnings[0], /The last sentence loaded is sentence 3 at line 13 \("Zoë3 Smith visited Genève \."\)\.$/);
+});
+
 test('a cut-off file leaves the previous ingest output untouched', async () => {
   const ws = workspace({ 'c.conll': sentencesConll(3) }, '  path: ../c.conll\n');
   await ws.run();

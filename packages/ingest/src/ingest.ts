@@ -70,7 +70,9 @@ async function readFile(src: { split: SplitName | null; file: string }, data: Da
 
 /** A file that ends early: an error naming the last complete sentence, or (data.allow_truncated) a warning that drops the incomplete one. */
 function cutOff(b: CorpusBuilder, data: DataConfig, log: Logger, incompleteLast: boolean, where: string, hint: string): void {
-  const incomplete = b.fileSentences > 0 && incompleteLast;
+  // a reader stopped by limit_sentences has not reached the cut: its sentences are all complete
+  const stoppedEarly = b.limit !== null && b.fileSentences >= b.limit;
+  const incomplete = b.fileSentences > 0 && incompleteLast && !stoppedEarly;
   const lastComplete = b.sentences - 1 - (incomplete ? 1 : 0);
   const last = lastComplete >= b.sentences - b.fileSentences
     ? `sentence ${b.sentenceIdOf(lastComplete)} at line ${b.sentenceLines[lastComplete]} (${b.describe(lastComplete)})`
