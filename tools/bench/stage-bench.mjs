@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // npm run bench:ingest | bench:featurize — one stage on the full bundled corpus (baseline.yaml, --force):
 // wall time and peak memory (RSS of the whole process, from /usr/bin/time -v when present).
+// bench:ingest also ingests a 300,000-line CoNLL file (the bundled corpus's first sentences written as
+// `word POS tag` lines, -DOCSTART- every 50 sentences) right after the CSV, side by side.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,17 +16,54 @@ if (!['ingest', 'featurize'].includes(stage)) {
   process.exit(1);
 }
 const cli = path.join(root, 'packages/cli/bin/nerflow.js');
-if (stage === 'featurize') spawnSync(process.execPath, [cli, 'ingest', '--config', 'baseline.yaml', '--quiet'], { stdio: 'inherit', cwd: root });
-const argv = [cli, stage, '--config', 'baseline.yaml', '--force', '--quiet'];
 const useTime = existsSync('/usr/bin/time');
-const t0 = performance.now();
-const r = useTime
-  ? spawnSync('/usr/bin/time', ['-v', process.execPath, ...argv], { cwd: root, encoding: 'utf8' })
-  : spawnSync(process.execPath, argv, { cwd: root, encoding: 'utf8' });
-const wall = (performance.now() - t0) / 1000;
-if (r.status !== 0) {
-  process.stderr.write(r.stderr);
-  process.exit(1);
+
+/** Run one nerflow command, return wall seconds and peak RSS (MiB, or null). */
+function timed(args, cwd, env = {}) {
+  const argv = [cli, ...args, '--force', '--quiet'];
+  const t0 = performance.now();
+  const r = useTime
+    ? spawnSync('/usr/bin/time', ['-v', process.execPath, ...argv], { cwd, encoding: 'utf8', env: { ...process.env, ...env } })
+    : spawnSync(process.execPath, argv, { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) {
+    process.stderr.write(r.stderr);
+    process.exit(1);
+  }
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');
+  return { wall, rss: rss ? Number(rss[1]) / 1024 : null };
 }
-const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');
-console.log(`${stage}: ${wall.toFixed(2)} s wall${rss ? `, peak RSS ${(Number(rss[1]) / 1024).toFixed(0)} MiB` : ''} (full corpus, baseline.yaml, --force)`);
+const fmt = ({ wall, rss }) => `${wall.toFixed(2)} s wall${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}`;
+
+if (stage === 'featurize') spawnSync(process.execPath, [cli, 'ingest', '--config', 'baseline.yaml', '--quiet'], { stdio: 'inherit', cwd: root });
+const csv = timed([stage, '--config', 'baseline.yaml'], root);
+console.log(`${stage}: ${fmt(csv)} (full corpus, baseline.yaml, --force)`);
+
+if (stage === 'ingest') {
+  // The CoNLL file, from the CSV ingest's own table (so it is the same words and tags as the bundled corpus).
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const db = await DuckDBInstance.create(path.join(root, 'runs', 'baseline', 'ingest', 'corpus.duckdb'), { access_mode: 'READ_ONLY' });
+  const conn = await db.connect();
+  const [sid, word, pos, tag] = (await conn.runAndReadAll('SELECT sentence_id, word, pos, tag FROM tokens ORDER BY rowid LIMIT 400000')).getColumns();
+  conn.closeSync();
+  db.closeSync();
+  const lines = [];
+  let sentences = 0;
+  for (let i = 0; lines.length < 300_000 && i < sid.length; i++) {
+    if (i === 0 || sid[i] !== sid[i - 1]) {
+      if (i > 0) lines.push('');
+      if (sentences % 50 === 0) lines.push('-DOCSTART- -X- O', '');
+      sentences++;
+    }
+    lines.push(`${word[i].replace(/[ \t]/g, '_')} ${pos[i]} ${tag[i]}`);
+  }
+  // end on a sentence boundary
+  while (lines.length && lines[lines.length - 1] !== '') lines.pop();
+  const ws = mkdtempSync(path.join(tmpdir(), 'nerflow-bench-conll-'));
+  mkdirSync(path.join(ws, 'configs'));
+  writeFileSync(path.join(ws, 'nx.json'), '{}');
+  writeFileSync(path.join(ws, 'corpus.conll'), lines.join('\n') + '\n');
+  writeFileSync(path.join(ws, 'configs', 'conll.yaml'), 'data:\n  path: ../corpus.conll\n  conll: { word: 1, pos: 2, tag: 3 }\n');
+  const conll = timed(['ingest', '--config', 'conll'], ws, { NERFLOW_ROOT: ws });
+  console.log(`ingest (CoNLL): ${fmt(conll)} (${lines.length.toLocaleString('en-US')} lines, ${(sentences - 1).toLocaleString('en-US')} sentences, --force)`);
+}

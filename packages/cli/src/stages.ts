@@ -12,7 +12,7 @@ export interface StageFlags {
  */
 export const STAGES = {
   ingest: {
-    describe: 'read the corpus CSV into DuckDB (runs/<name>/ingest/corpus.duckdb)',
+    describe: 'read the corpus (CSV or CoNLL, one file or its own train/val/test) into DuckDB (runs/<name>/ingest/corpus.duckdb)',
     run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/ingest')).ingest(ctx),
   },
   featurize: {

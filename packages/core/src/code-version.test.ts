@@ -37,7 +37,7 @@ test('the code version covers what runs (source, the AssemblyScript kernel, the 
 
 test("a stage's packages come from package.json dependencies, and cover every @nerflow package its code imports", async () => {
   assert.deepEqual(workspaceDependencies('train'), ['core', 'metrics', 'nn', 'tracking', 'train', 'viz']);
-  assert.deepEqual(workspaceDependencies('ingest'), ['core', 'ingest']);
+  assert.deepEqual(workspaceDependencies('ingest'), ['core', 'ingest', 'metrics']); // metrics: the tag-scheme module
   for (const pkg of ['ingest', 'featurize', 'train', 'evaluate', 'cli']) {
     const deps = workspaceDependencies(pkg);
     const src = path.join(packageDir(pkg), 'src');

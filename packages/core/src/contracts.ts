@@ -34,6 +34,10 @@ export interface VocabFile {
 /** featurize/tags.json: the tag of each index, `O` first. */
 export interface TagsFile {
   tags: string[];
+  /** The scheme the tags (and a model's predictions) are in: featurize.tag_scheme; absent in older files = iob2. */
+  scheme?: 'iob2' | 'bioes';
+  /** The corpus's own scheme (data.scheme), which predictions are converted back to. */
+  corpus_scheme?: 'iob2' | 'iob1' | 'bioes' | 'bilou' | 'io';
 }
 
 export function readVocab(featurizeDir: string): VocabFile | null {
@@ -41,7 +45,11 @@ export function readVocab(featurizeDir: string): VocabFile | null {
 }
 
 export function readTags(featurizeDir: string): string[] | null {
-  return readJsonFile<TagsFile>(path.join(featurizeDir, 'tags.json'))?.tags ?? null;
+  return readTagsFile(featurizeDir)?.tags ?? null;
+}
+
+export function readTagsFile(featurizeDir: string): TagsFile | null {
+  return readJsonFile<TagsFile>(path.join(featurizeDir, 'tags.json'));
 }
 
 // train → evaluate, report, the sweep

@@ -2,9 +2,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import {
-  fmtInt, readHistory, readManifest, readTags, readTrainManifest, readTrainRun, runStage, stageCodeVersion, stageDir, ValidationError,
+  fmtInt, readHistory, readManifest, readTagsFile, readTrainManifest, readTrainRun, relativeData, runStage, stageCodeVersion, stageDir,
+  ValidationError,
   type StageContext, type StageResult,
 } from '@nerflow/core';
+import type { TagScheme } from '@nerflow/metrics';
 import { readSplit } from '@nerflow/nn';
 import type { TrackingStore } from '@nerflow/tracking';
 import { logEvaluation, openEvaluateStore } from './log-evaluation.js';
@@ -35,8 +37,10 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   if (!trials.length) throw new ValidationError(`${trainDir}: no trained model. Run \`npx nerflow train --config ${config.name}\` first.`);
   if (!existsSync(ingestDb)) throw new ValidationError(`${ingestDb}: missing (evaluate reads the words from it). Run \`npx nerflow ingest --config ${config.name}\`.`);
   const code = await stageCodeVersion('evaluate');
-  const tags = readTags(featDir);
-  if (!tags) throw new ValidationError(`${featDir}/tags.json is missing or unreadable. Run \`npx nerflow featurize --config ${config.name} --force\`.`);
+  const tagsFile = readTagsFile(featDir);
+  if (!tagsFile) throw new ValidationError(`${featDir}/tags.json is missing or unreadable. Run \`npx nerflow featurize --config ${config.name} --force\`.`);
+  const { tags } = tagsFile;
+  const tagScheme: TagScheme = tagsFile.scheme ?? 'iob2';
   const { file: _f, files: _fs, overrides: _o, ...resolved } = config;
 
   let store: TrackingStore | null = null;
@@ -58,14 +62,14 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
         const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend);
         const tPredict = (performance.now() - t0) / 1000;
         const history = readHistory(trialDir);
-        const trialConfig = { ...resolved, data: { ...resolved.data, path: path.relative(ctx.root, resolved.data.path) }, train: trainManifest.config.train };
+        const trialConfig = { ...resolved, data: relativeData(resolved.data, ctx.root), train: trainManifest.config.train };
         const { report, metrics } = await writeEvaluation(staging, {
-          words, gold, pred, tags, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
+          words, gold, pred, tags, tagScheme, outputScheme: config.data.scheme, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
         });
         const runId = trainRun?.mlflow_run_id;
         const loggedTo = runId ? await logEvaluation(ctx, (store ??= await openEvaluateStore(ctx)), { trial, runId, metrics, staging }) : null;
-        log.info(`evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(split.n)} ${cfg.split} rows → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`);
-        return { counts: { rows: split.n, entity_f1: report.entity.micro.f1, token_macro_f1: report.token.macro_f1, accuracy: report.token.accuracy }, timings_s: { predict: tPredict }, run: { mlflow_run_id: loggedTo ?? runId ?? null, backend } };
+        log.info(`evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(report.sentences)} ${cfg.split} sentences → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`);
+        return { counts: { rows: split.n, sentences: report.sentences, entity_f1: report.entity.micro.f1, token_macro_f1: report.token.macro_f1, accuracy: report.token.accuracy }, timings_s: { predict: tPredict }, run: { mlflow_run_id: loggedTo ?? runId ?? null, backend } };
       },
     });
     results.push(result);

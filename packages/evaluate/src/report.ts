@@ -8,7 +8,9 @@ export interface Report {
   top_confusions: Confusion[];
   trial: string;
   split: string;
+  /** Sentences scored (a long sentence chunked by featurize counts once); `rows` counts the chunks. */
   sentences: number;
+  rows: number;
 }
 
 export interface Confusion {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { METRIC_NAMES, writeFileAtomic, writeJsonAtomic, type EvaluateConfig, type HistoryEntry } from '@nerflow/core';
-import { classificationReport, confusionMatrix, entityReport } from '@nerflow/metrics';
+import { classificationReport, confusionMatrix, convertTags, entityReport, type TagScheme } from '@nerflow/metrics';
 import { svgToPng } from '@nerflow/viz';
 import { confusionSvg, curvesSvg } from './heatmap.js';
 import { reportHtml, reportMarkdown, type Confusion, type Report } from './report.js';
@@ -18,17 +18,24 @@ export interface EvaluationInput {
   trial: string;
   split: EvaluateConfig['split'];
   topConfusions: EvaluateConfig['top_confusions'];
+  /** The scheme `tags` are in (featurize.tag_scheme; default iob2) and the one predictions.conll is written in (data.scheme). */
+  tagScheme?: TagScheme;
+  outputScheme?: TagScheme;
 }
 
 /**
  * predictions.conll: `word gold predicted` per token, a blank line between sentences. Whitespace inside a
  * word (the corpus has one no-break space, `5 storm`) would split the line for conlleval, so it is
- * written as `_`.
+ * written as `_`. Tags are written in the corpus's own scheme (`to`, data.scheme), converted through their spans
+ * from the scheme the model was trained on (`from`).
  */
-export function conll(words: string[][], gold: Int32Array[], pred: Int32Array[], tags: string[]): string {
+export function conll(words: string[][], gold: Int32Array[], pred: Int32Array[], tags: string[], from: TagScheme = 'iob2', to: TagScheme = from): string {
   const out: string[] = [];
+  const asTags = (ids: Int32Array) => convertTags(Array.from(ids, (t) => tags[t]), from, to);
   words.forEach((ws, s) => {
-    ws.forEach((w, i) => out.push(`${w.replace(/\s/g, '_') || '_'} ${tags[gold[s][i]]} ${tags[pred[s][i]]}`));
+    const g = asTags(gold[s]);
+    const p = asTags(pred[s]);
+    ws.forEach((w, i) => out.push(`${w.replace(/\s/g, '_') || '_'} ${g[i]} ${p[i]}`));
     out.push('');
   });
   return out.join('\n') + '\n';
@@ -66,7 +73,7 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
   const { matrix, normalized } = confusionMatrix(input.gold, input.pred, input.tags.length);
   const report: Report = {
     token, entity, confusion: { labels: input.tags, matrix }, top_confusions: topConfusions(input, matrix, input.topConfusions),
-    trial: input.trial, split: input.split, sentences: input.gold.length,
+    trial: input.trial, split: input.split, sentences: new Set(input.sentenceIds).size, rows: input.gold.length,
   };
   const heat = confusionSvg(input.tags, matrix, input.split);
   const curves = input.history?.length ? curvesSvg(input.history) : null;
@@ -75,7 +82,7 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
   await writeFileAtomic(path.join(dir, 'confusion.svg'), heat);
   await writeFileAtomic(path.join(dir, 'confusion.png'), svgToPng(heat, { scale: 1.5 }));
   if (curves) await writeFileAtomic(path.join(dir, 'curves.svg'), curves);
-  await writeFileAtomic(path.join(dir, 'predictions.conll'), conll(input.words, input.gold, input.pred, input.tags));
+  await writeFileAtomic(path.join(dir, 'predictions.conll'), conll(input.words, input.gold, input.pred, input.tags, input.tagScheme, input.outputScheme ?? input.tagScheme));
   await writeFileAtomic(path.join(dir, 'report.md'), reportMarkdown(report, input.config, { curves: !!curves }));
   await writeFileAtomic(path.join(dir, 'report.html'), reportHtml(report, { confusion: heat, curves }, input.config));
   const scores: Record<string, number> = {

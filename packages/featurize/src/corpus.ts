@@ -12,18 +12,46 @@ function columns<T extends unknown[][]>(r: DuckDBResultReader): T {
  * ingest's corpus.duckdb (table tokens(sentence_id, position, word, pos, tag)), attached read-only to an
  * in-memory database where featurize keeps its temp tables: the upstream file is never written.
  */
-export async function openCorpus(file: string): Promise<{ conn: DuckDBConnection; close: () => void }> {
+export async function openCorpus(file: string, tagScheme: 'iob2' | 'bioes' = 'iob2'): Promise<{ conn: DuckDBConnection; close: () => void; hasSplit: boolean }> {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
   await conn.run(`ATTACH '${file.replace(/'/g, "''")}' AS corpus (READ_ONLY)`);
-  await conn.run('CREATE VIEW tokens AS SELECT * FROM corpus.tokens');
-  return { conn, close: () => { conn.closeSync(); db.closeSync(); } };
+  const cols = columns<[string[]]>(await conn.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE database_name = 'corpus' AND table_name = 'tokens'`))[0];
+  const hasSplit = cols.includes('split');
+  // The training tag: ingest's IOB2 as is, or BIOES (featurize.tag_scheme) from each token's neighbours.
+  // (a temp table for BIOES, so the window runs once rather than in every query)
+  const select = `SELECT sentence_id, position, word, pos, ${tagScheme === 'iob2' ? 'tag' : BIOES_SQL} AS tag${hasSplit ? ', split AS corpus_split' : ''} FROM corpus.tokens`;
+  if (tagScheme === 'iob2') await conn.run(`CREATE VIEW tokens AS ${select}`);
+  else await conn.run(`CREATE TEMP TABLE tokens AS ${select} WINDOW w AS (PARTITION BY sentence_id ORDER BY position) ORDER BY sentence_id, position`);
+  return { conn, hasSplit, close: () => { conn.closeSync(); db.closeSync(); } };
 }
+
+/**
+ * IOB2 → BIOES per token: an entity's first token (B-X, or an I-X not after B-X/I-X) is B-X, or S-X when the
+ * next token does not continue it; a later token is I-X, or E-X when the next one does not continue it.
+ */
+const BIOES_SQL = `CASE
+    WHEN tag = 'O' THEN 'O'
+    WHEN (CASE WHEN tag LIKE 'B-%' THEN true ELSE coalesce(lag(tag) OVER w, 'O') NOT IN ('B-' || substr(tag, 3), tag) END)
+      THEN (CASE WHEN lead(tag) OVER w = 'I-' || substr(tag, 3) THEN 'B-' ELSE 'S-' END) || substr(tag, 3)
+    ELSE (CASE WHEN lead(tag) OVER w = 'I-' || substr(tag, 3) THEN 'I-' ELSE 'E-' END) || substr(tag, 3)
+  END`;
 
 export async function sentenceLengths(conn: DuckDBConnection): Promise<{ ids: Int32Array; lengths: Int32Array }> {
   const r = await conn.runAndReadAll('SELECT sentence_id, count(*)::INTEGER FROM tokens GROUP BY 1 ORDER BY 1');
   const [ids, lens] = columns<number[][]>(r);
   return { ids: Int32Array.from(ids), lengths: Int32Array.from(lens) };
+}
+
+/** The corpus's own split (ingest's split column, from data.splits): sentence ids per split, or null for one file. */
+export async function corpusSplit(conn: DuckDBConnection, hasSplit: boolean): Promise<Record<SplitName, Int32Array> | null> {
+  if (!hasSplit) return null; // a corpus.duckdb from before ingest had the split column
+  const r = await conn.runAndReadAll('SELECT DISTINCT sentence_id, corpus_split FROM tokens WHERE corpus_split IS NOT NULL ORDER BY 1');
+  const [ids, split] = columns<[number[], string[]]>(r);
+  if (!ids.length) return null;
+  const out = { train: [] as number[], val: [] as number[], test: [] as number[] };
+  ids.forEach((id, i) => out[split[i] as SplitName].push(id));
+  return { train: Int32Array.from(out.train), val: Int32Array.from(out.val), test: Int32Array.from(out.test) };
 }
 
 /** Register the split as a temp table so the heavy joins run in SQL. */
@@ -101,7 +129,7 @@ export async function oovTypes(conn: DuckDBConnection, cfg: FeaturizeConfig): Pr
 
 export async function entityCounts(conn: DuckDBConnection): Promise<{ split: SplitName; type: string; count: number }[]> {
   const r = await conn.runAndReadAll(`SELECT s.split::INTEGER, substr(tag, 3) AS type, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id)
-    WHERE tag LIKE 'B-%' GROUP BY ALL ORDER BY 1, 2`);
+    WHERE tag LIKE 'B-%' OR tag LIKE 'S-%' GROUP BY ALL ORDER BY 1, 2`);
   const [sp, type, n] = columns<[number[], string[], number[]]>(r);
   return sp.map((s, i) => ({ split: SPLITS[s], type: type[i], count: n[i] }));
 }
@@ -110,4 +138,13 @@ export async function tagCounts(conn: DuckDBConnection): Promise<Record<string, 
   const r = await conn.runAndReadAll('SELECT tag, count(*)::INTEGER FROM tokens GROUP BY 1 ORDER BY 2 DESC, 1');
   const [t, n] = columns<[string[], number[]]>(r);
   return Object.fromEntries(t.map((x, i) => [x, n[i]]));
+}
+
+/** Tag counts per split (in the training scheme), for eda.json. */
+export async function tagCountsBySplit(conn: DuckDBConnection): Promise<Record<SplitName, Record<string, number>>> {
+  const r = await conn.runAndReadAll('SELECT s.split::INTEGER, tag, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id) GROUP BY ALL ORDER BY 1, 3 DESC, 2');
+  const [sp, t, n] = columns<[number[], string[], number[]]>(r);
+  const out = { train: {}, val: {}, test: {} } as Record<SplitName, Record<string, number>>;
+  sp.forEach((k, i) => (out[SPLITS[k]][t[i]] = n[i]));
+  return out;
 }

@@ -6,6 +6,8 @@ import type { SplitName } from './split.js';
 export interface EdaData {
   lengths: { split: SplitName; length: number; sentences: number }[];
   tags: Record<string, number>;
+  /** The same counts per split. */
+  tags_by_split?: Record<SplitName, Record<string, number>>;
   entities: { split: SplitName; type: string; count: number }[];
 }
 

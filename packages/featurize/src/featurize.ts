@@ -5,10 +5,10 @@ import {
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import { splitToIpc } from './arrow.js';
-import { buildVocab, entityCounts, oovTypes, openCorpus, registerSplit, sentenceLengths, tagCounts, tokenIds } from './corpus.js';
+import { buildVocab, corpusSplit, entityCounts, oovTypes, openCorpus, registerSplit, sentenceLengths, tagCounts, tagCountsBySplit, tokenIds } from './corpus.js';
 import { writeEda } from './eda.js';
 import { packRows } from './rows.js';
-import { SPLITS, splitSentences } from './split.js';
+import { SPLITS, splitSentences, valFromTrain } from './split.js';
 import { orderTags } from './tags.js';
 
 /** `nerflow featurize`: corpus.duckdb → vocabulary, tag index, split, padded Arrow tensors, EDA. */
@@ -27,10 +27,14 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
     id, dir: stageDir(ctx.root, config.name, 'featurize'), force: ctx.force, log,
     build: async (staging) => {
       const t0 = performance.now();
-      const { conn, close } = await openCorpus(dbFile);
+      const { conn, close, hasSplit } = await openCorpus(dbFile, cfg.tag_scheme);
       try {
         const { ids, lengths } = await sentenceLengths(conn);
-        const split = splitSentences(ids, cfg.split, cfg.seed);
+        // A corpus's own split (data.splits) is kept as it is; without a val file, val comes out of train.
+        const own = await corpusSplit(conn, hasSplit);
+        const split = !own ? splitSentences(ids, cfg.split, cfg.seed) : own.val.length ? own : valFromTrain(own, cfg.split.val, cfg.seed);
+        if (own && !own.val.length) log.info(`featurize: no val file in data.splits: val is ${fmtInt(split.val.length)} train sentences (featurize.split.val ${cfg.split.val}, seed ${cfg.seed})`);
+        if (own && !split.train.length) throw new ValidationError(`${dbFile}: the train split is empty (data.splits.train has no sentences left). Point data.splits.train at the training file.`);
         await registerSplit(conn, split);
         const vocab = await buildVocab(conn, cfg);
         if (vocab.words.length <= 2) throw new ValidationError(`${config.file}: featurize.min_count ${cfg.min_count} leaves no word in the vocabulary (the most frequent train word occurs fewer times). Lower featurize.min_count.`);
@@ -45,11 +49,12 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
         const trainMax = split.train.reduce((m, sid) => Math.max(m, lengthBySentence.get(sid)!), 0);
         const maxLen = cfg.max_len === 'auto' ? trainMax : cfg.max_len;
         const packed = packRows(cols, maxLen, cfg.long_sentences);
-        const meta = (name: string) => ({ max_len: String(maxLen), vocab_size: String(vocab.words.length), tags: JSON.stringify(tags), fingerprint: stageFingerprint(id), split: name });
+        const meta = (name: string) => ({ max_len: String(maxLen), vocab_size: String(vocab.words.length), tags: JSON.stringify(tags), tag_scheme: cfg.tag_scheme, fingerprint: stageFingerprint(id), split: name });
         for (const name of SPLITS) await writeFileAtomic(path.join(staging, `${name}.arrow`), splitToIpc(packed.rows[name], meta(name)));
         const tArrow = performance.now();
         await writeJsonAtomic(path.join(staging, 'vocab.json'), { lowercase: cfg.lowercase, min_count: cfg.min_count, size: vocab.words.length, words: vocab.words });
-        await writeJsonAtomic(path.join(staging, 'tags.json'), { tags });
+        // scheme: what the tag ids mean; corpus_scheme: what to write predictions in (data.scheme), so a model folder stands alone
+        await writeJsonAtomic(path.join(staging, 'tags.json'), { tags, scheme: cfg.tag_scheme, corpus_scheme: config.data.scheme });
         const oov = await oovTypes(conn, cfg);
         const entities = await entityCounts(conn);
         const lengthHist = new Map<string, number>();
@@ -59,17 +64,18 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
         }
         await writeEda(staging, {
           lengths: [...lengthHist].map(([k, n]) => ({ split: k.split('\t')[0] as 'train', length: Number(k.split('\t')[1]), sentences: n })).sort((a, b) => (a.split < b.split ? -1 : a.split > b.split ? 1 : a.length - b.length)),
-          tags: allTags, entities,
+          tags: allTags, tags_by_split: await tagCountsBySplit(conn), entities,
         });
         const tEda = performance.now();
+        const entitiesIn = (name: string) => entities.filter((e) => e.split === name).reduce((a, e) => a + e.count, 0);
         const perSplit = Object.fromEntries(SPLITS.map((name, k) => [name, {
-          sentences: split[name].length, rows: packed.rows[name].n, tokens: packed.tokensPer[k],
+          sentences: split[name].length, rows: packed.rows[name].n, tokens: packed.tokensPer[k], entities: entitiesIn(name),
           oov_tokens: packed.oovPer[k], oov_token_rate: +(packed.oovPer[k] / Math.max(1, packed.tokensPer[k])).toFixed(6),
           types: oov[name]?.types ?? 0, oov_types: oov[name]?.oov_types ?? 0,
           oov_type_rate: +((oov[name]?.oov_types ?? 0) / Math.max(1, oov[name]?.types ?? 0)).toFixed(6),
         }]));
         const counts = {
-          sentences: ids.length, splits: perSplit, vocab_size: vocab.words.length, train_word_types: vocab.trainTypes, tags: tags.length, max_len: maxLen,
+          sentences: ids.length, split_from: own ? (own.val.length ? 'corpus' : 'corpus, val from train') : 'seeded', tag_scheme: cfg.tag_scheme, splits: perSplit, vocab_size: vocab.words.length, train_word_types: vocab.trainTypes, tags: tags.length, max_len: maxLen,
           longest_train_sentence: trainMax, long_sentences: cfg.long_sentences, chunked_sentences: packed.chunked, truncated_sentences: packed.truncated, truncated_tokens: packed.droppedTokens,
         };
         log.info(

@@ -31,3 +31,12 @@ export function splitSentences(ids: Int32Array, fractions: { train: number; val:
   const sorted = (a: Int32Array) => Int32Array.from(a).sort();
   return { train: sorted(order.subarray(0, nTrain)), val: sorted(order.subarray(nTrain, nTrain + nVal)), test: sorted(order.subarray(nTrain + nVal)) };
 }
+
+/**
+ * A corpus's own split without a val file: `fraction` of the train sentences (seeded shuffle, as above)
+ * become val; test stays the corpus's own.
+ */
+export function valFromTrain(own: Record<SplitName, Int32Array>, fraction: number, seed: number): Record<SplitName, Int32Array> {
+  const cut = splitSentences(own.train, { train: 1 - fraction, val: fraction, test: 0 }, seed);
+  return { train: cut.train, val: cut.val, test: own.test };
+}

@@ -1,6 +1,7 @@
-/** Tag index order: O first, then by entity type, B- before I- (stable whatever order the data has). */
+/** Tag index order: O first, then by entity type, B- before I- (then E-, S-), stable whatever order the data has. */
 export function orderTags(tags: Iterable<string>): string[] {
-  const key = (t: string) => (t === 'O' ? ['', ''] : [t.slice(2), t.slice(0, 1)]);
+  const rank: Record<string, string> = { B: '1', I: '2', E: '3', S: '4' };
+  const key = (t: string) => (t === 'O' ? ['', ''] : [t.slice(2), rank[t[0]] ?? t.slice(0, 1)]);
   return [...new Set(tags)].sort((a, b) => {
     const [ta, pa] = key(a);
     const [tb, pb] = key(b);

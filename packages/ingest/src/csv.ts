@@ -1,5 +1,12 @@
 import { ValidationError } from '@nerflow/core';
 
+/** A quoted field still open at the end of the text: the file was cut off inside it (or has a stray quote). */
+export class OpenQuoteAtEnd extends ValidationError {
+  constructor(message: string, readonly line: number, readonly rowStart: number) {
+    super(message);
+  }
+}
+
 /**
  * RFC 4180 CSV: fields separated by commas, optionally double-quoted; `""` inside quotes is a quote;
  * quoted fields may hold commas and line breaks; CRLF or LF line ends. Calls `onRow(fields, line)` with
@@ -11,6 +18,7 @@ export function parseCsv(text: string, file: string, onRow: (fields: string[], l
   let line = 1;
   while (i < n) {
     const rowLine = line;
+    const rowStart = i;
     const fields: string[] = [];
     for (;;) {
       let value: string;
@@ -21,9 +29,10 @@ export function parseCsv(text: string, file: string, onRow: (fields: string[], l
         for (;;) {
           const q = text.indexOf('"', i);
           if (q < 0) {
-            throw new ValidationError(
+            throw new OpenQuoteAtEnd(
               `${file}:${quoteLine}: a quoted field opened here is never closed: the file is truncated or has a stray quote. ` +
                 `Re-export the file, or fix the quoting (a quote inside a quoted field is written "").`,
+              rowLine, rowStart,
             );
           }
           for (let k = i; k < q; k++) if (text.charCodeAt(k) === 10) line++;

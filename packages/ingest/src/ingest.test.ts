@@ -83,15 +83,16 @@ test('bad inputs: each names the file and line and says what to do', async () =>
     'corpus.csv:1: this is a Git LFS pointer, not the data. Run `git lfs pull` (or download the real file) and try again.');
   assert.equal(await ingestError(CRLF([HEADER, ',a,DT,O', 'Sentence: 1,b,NN,O'])),
     'corpus.csv:2: the first data row has no sentence number in "Sentence #", so its tokens belong to no sentence. The first token of each sentence must carry "Sentence: N" (the column is forward-filled from there).');
-  assert.equal(await ingestError(Buffer.from([HEADER, 'Sentence: 1,a,DT,O', ',b,NN'].join('\r\n'), 'latin1')),
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', ',b,NN'])),
     'corpus.csv:3: 3 fields, expected 4 as in the header (if this is the last line, the file is truncated: re-export or re-download it).');
-  assert.equal(await ingestError(Buffer.from([HEADER, 'Sentence: 1,a,DT,O', ',"unterminated'].join('\r\n'), 'latin1')),
-    'corpus.csv:3: a quoted field opened here is never closed: the file is truncated or has a stray quote. Re-export the file, or fix the quoting (a quote inside a quoted field is written "").');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,O', ',"unterminated'])),
+    'corpus.csv: the file ends inside a quoted field opened on line 3 (which starts at byte 45): it was cut off there, or that quote is stray (a quote inside a quoted field is written ""). ' +
+      'The last complete sentence is none (no sentence of this file is complete). Re-download or re-export the file, or set data.allow_truncated: true to load it without the incomplete last sentence.');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a\x81b,DT,O'])),
     'corpus.csv:2: byte 0x81 is not defined in Windows-1252, so the file is not Windows-1252 text. Set data.encoding to the file\'s real encoding (utf-8 or latin1).');
   assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,Korea\x92s,NNP,O']), { yaml: '  encoding: utf-8\n' }),
     'corpus.csv:2: byte 0x92 at offset 42 is not valid UTF-8. The file is probably Windows-1252 (the Kaggle ner_dataset.csv is): set data.encoding: windows-1252.');
-  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,geo'])), 'corpus.csv:2: tag "geo" is not IOB2: expected O, B-<type> or I-<type>.');
+  assert.equal(await ingestError(CRLF([HEADER, 'Sentence: 1,a,DT,geo'])), 'corpus.csv:2: tag "geo" is not IOB2: expected O, B-<type> or I-<type>; it fits no tag scheme (a tag is O, or B-, I-, E-, S-, L- or U- and a type). Fix the tag, or point data.conll.tag / data.columns.tag at the tag column.');
   assert.equal(await ingestError(Buffer.from(`${HEADER}\r\nSentence: 1,a\0b,DT,O\r\n`, 'latin1')),
     'corpus.csv:1: the file contains NUL bytes, so it is binary, not CSV text. Point data.path at the CSV.');
   assert.equal(await ingestError(CRLF([HEADER])), 'corpus.csv:2: the file has a header but no data rows (a truncated export?). Point data.path at the full corpus.');

@@ -2,11 +2,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { ValidationError } from '@nerflow/core';
 
-/** Read the corpus file's bytes, gunzipping `.gz` (or gzip magic), and reject what is clearly not a CSV. */
+/** Read the corpus file's bytes, gunzipping `.gz` (or gzip magic), and reject what is clearly not text. */
 export async function readSourceBytes(file: string): Promise<Buffer> {
   const st = await stat(file).catch(() => null);
-  if (!st) throw new ValidationError(`${file}: no such file. Set data.path in the config to the corpus CSV (.csv or .csv.gz); paths are relative to the config file.`);
-  if (st.isDirectory()) throw new ValidationError(`${file} is a folder. Set data.path to the corpus CSV file itself.`);
+  if (!st) throw new ValidationError(`${file}: no such file. Set data.path in the config to the corpus file (.csv, .conll, … or .gz); paths are relative to the config file.`);
+  if (st.isDirectory()) throw new ValidationError(`${file} is a folder. Set data.path to the corpus file itself.`);
   let buf = await readFile(file);
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {

@@ -27,10 +27,12 @@ export function readSplit(file: string): SplitData {
   const meta = Object.fromEntries(table.schema.metadata);
   const maxLen = Number(meta.max_len);
   const get = <T>(name: string, nested = false) => values<T>(table.getChild(name) as never, name, file, nested);
+  // Arrow pads each buffer to 8 bytes: a view can hold more values than rows (57 Int32 rows → 58 values), so cut to size.
+  const n = table.numRows;
   return {
-    n: table.numRows, maxLen, meta,
-    sentenceIds: get<Int32Array>('sentence_id'), chunks: get<Int32Array>('chunk'), lengths: get<Int32Array>('length'),
-    tokens: get<Int32Array>('tokens', true), tags: get<Int8Array>('tags', true),
+    n, maxLen, meta,
+    sentenceIds: get<Int32Array>('sentence_id').subarray(0, n), chunks: get<Int32Array>('chunk').subarray(0, n), lengths: get<Int32Array>('length').subarray(0, n),
+    tokens: get<Int32Array>('tokens', true).subarray(0, n * maxLen), tags: get<Int8Array>('tags', true).subarray(0, n * maxLen),
   };
 }
 

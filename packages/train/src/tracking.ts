@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { runsRoot, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
+import { relativeData, runsRoot, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
 import {
   endDeadRuns, flattenParams, guardRun, openStore, resolveExperimentName, resumeRun, RunNotResumableError, startRun,
   STATUS_TAG,
@@ -33,7 +33,7 @@ export interface TrialTracking {
 /** The resolved config as the run's params and config.yaml, with the trial's train section. */
 function resolvedConfig(ctx: StageContext, trial?: Trial) {
   const { file: _f, files: _fs, overrides: _o, ...c } = ctx.config;
-  return { ...c, data: { ...c.data, path: path.relative(ctx.root, c.data.path) }, ...(trial ? { train: trial.train } : {}) };
+  return { ...c, data: relativeData(c.data, ctx.root), ...(trial ? { train: trial.train } : {}) };
 }
 
 /** The --set overrides in force, as the run's description shows them ('' without any). */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { mergeConfig, nestKeys } from './merge.js';
+import { isPlainObject, mergeConfig, nestKeys } from './merge.js';
 import { ConfigSchema, TrainSchema, type Config, type ConfigBody, type SweepParam } from './schema.js';
 import { sweepPoints, valuesOf, withOverrides, type ParamValue } from './trials.js';
 
@@ -218,17 +218,36 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const problems = layers.flatMap((l) => problemsOf(l, l.raw));
   if (problems.length) throw new ValidationError(problems, `Invalid config ${file}:`);
 
+  // data.path and data.splits name the corpus two exclusive ways: both in one file is an error; across
+  // files the nearest one that names the corpus wins (a config may extend one with data.path and set data.splits).
+  const corpusKeys = (l: Layer) => ['path', 'splits'].filter((k) => isPlainObject(l.raw.data) && (l.raw.data as Record<string, unknown>)[k] != null);
+  const both = layers.filter((l) => corpusKeys(l).length === 2);
+  if (both.length) {
+    throw new ValidationError(both.map((l) =>
+      `${lineOf(l, ['data', 'splits'])}: data.path and data.splits are both set; a corpus is one file (data.path, split by featurize.split) ` +
+        `or its own files (data.splits: {train, val, test}). Remove one of the two keys.`), `Invalid config ${file}:`);
+  }
+  const nearest = layers.find((l) => corpusKeys(l).length)?.file;
   // Relative data paths are relative to the file that wrote them.
   const merged = layers.reduceRight<Record<string, unknown>>((acc, l) => {
     const raw = structuredClone(l.raw);
     const data = raw.data as Record<string, unknown> | undefined;
-    if (data && typeof data.path === 'string' && l.file !== '--set') data.path = path.resolve(path.dirname(l.file), data.path);
+    // --set paths are relative to the named config file, as data.path's always were
+    const base = path.dirname(l.file === '--set' ? file : l.file);
+    if (data && typeof data.path === 'string' && l.file !== '--set') data.path = path.resolve(base, data.path);
+    if (data && isPlainObject(data.splits)) {
+      for (const [k, v] of Object.entries(data.splits)) if (typeof v === 'string') data.splits[k] = path.resolve(base, v);
+    }
+    if (data && l.file === nearest) {
+      if (data.splits != null) data.path = null;
+      else if (data.path != null) data.splits = null;
+    }
     return mergeConfig(acc, raw);
   }, {});
   delete merged.extends;
   const parsed = ConfigSchema.parse(merged);
   const { extends: _ignored, ...body } = parsed;
-  body.data.path = path.resolve(path.dirname(file), body.data.path);
+  if (body.data.path !== null) body.data.path = path.resolve(path.dirname(file), body.data.path);
   const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file), overrides: opts.overrides ?? [] };
   // where a key was written: the first layer (--set, then the named file, then what it extends) that has it
   const where = (keyPath: string[]) => {
@@ -246,6 +265,10 @@ export function configName(file: string): string {
 
 function checkSemantics(c: Config): string[] {
   const out: string[] = [];
+  if (c.data.path === null && c.data.splits === null) out.push(`${c.file}: data: no corpus. Set data.path (one file) or data.splits: {train, val, test} (a corpus's own files).`);
+  for (const k of ['train', 'test'] as const) {
+    if (c.data.splits && c.data.splits[k] === null) out.push(`${c.file}: data.splits.${k} is missing: data.splits needs a train and a test file (val is optional).`);
+  }
   const s = c.featurize.split;
   const sum = s.train + s.val + s.test;
   if (Math.abs(sum - 1) > 1e-9) out.push(`${c.file}: featurize.split: train + val + test must add up to 1, got ${+sum.toFixed(6)} (${s.train} + ${s.val} + ${s.test}).`);
@@ -300,4 +323,15 @@ function checkSweepValues(c: Config, where: (keyPath: string[]) => string): stri
     out.push(...trialProblems(c, point, `${where(['sweep', 'params'])}: sweep trial ${label}`));
   }
   return out;
+}
+
+/** The data section with its corpus paths relative to `root` (for logged configs: the same in every checkout). */
+export function relativeData(data: Config['data'], root: string): Config['data'] {
+  const rel = (p: string) => path.relative(root, p);
+  const relOrNull = (p: string | null) => (p === null ? null : rel(p));
+  return {
+    ...data,
+    path: data.path === null ? null : rel(data.path),
+    splits: data.splits && { train: relOrNull(data.splits.train), val: relOrNull(data.splits.val), test: relOrNull(data.splits.test) },
+  };
 }

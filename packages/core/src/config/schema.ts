@@ -16,18 +16,48 @@ const goal = z.enum(['maximize', 'minimize']).optional();
 const withGoal = <K extends string>(key: K) =>
   <T extends Record<K, MetricName> & { goal?: Goal }>(o: T): T & { goal: Goal } => ({ ...o, goal: o.goal ?? EPOCH_METRICS[o[key]] });
 
+/** A corpus that comes as its own train/val/test files (paths relative to the config file's folder). */
+export const SplitsSchema = z.strictObject({
+  /** Required (checked after merging, so a config or --set may override one file of a parent's splits). */
+  train: z.string().min(1).nullable().default(null),
+  /** Optional: without it, featurize carves val out of train (featurize.split.val of the train sentences). */
+  val: z.string().min(1).nullable().default(null),
+  /** Required, as train. */
+  test: z.string().min(1).nullable().default(null),
+});
+
+/** Which columns of a CoNLL file hold what: 1-based column numbers, or `last`. */
+export const ConllColumnsSchema = z.strictObject({
+  word: z.number().int().positive().default(1),
+  tag: z.union([z.literal('last'), z.number().int().positive()]).default('last'),
+  /** null = no POS column (pos is written as "_"). */
+  pos: z.number().int().positive().nullable().default(null),
+  /** auto = tab if the first token line has a tab, else any run of spaces/tabs. */
+  separator: z.enum(['auto', 'tab', 'whitespace']).default('auto'),
+});
+
 export const DataSchema = z.strictObject({
-  /** The corpus CSV (.csv or .csv.gz), relative to the config file's folder. */
-  path: z.string().min(1).default('../data/ner_dataset.csv.gz'),
-  encoding: z.enum(['windows-1252', 'latin1', 'utf-8']).default('windows-1252'),
+  /** The corpus file (.csv, .conll, .txt, … or .gz), relative to the config file's folder. */
+  path: z.string().min(1).nullable().default('../data/ner_dataset.csv.gz'),
+  /** A corpus's own split, instead of data.path (the two keys are exclusive). */
+  splits: SplitsSchema.nullable().default(null),
+  /** auto = conll for .conll/.txt/.tsv/.iob/.bio names (or content with no commas in the first line), else csv. */
+  format: z.enum(['auto', 'csv', 'conll']).default('auto'),
+  /** auto = windows-1252 for CSV (the bundled corpus), utf-8 for CoNLL. */
+  encoding: z.enum(['auto', 'windows-1252', 'latin1', 'utf-8']).default('auto'),
   columns: z.strictObject({
     sentence: z.string().min(1).default('Sentence #'),
     word: z.string().min(1).default('Word'),
     pos: z.string().min(1).default('POS'),
     tag: z.string().min(1).default('Tag'),
   }).prefault({}),
-  /** What an IOB2 violation (I-X not after B-X/I-X) is: an error that stops ingest, or a warning. */
+  conll: ConllColumnsSchema.prefault({}),
+  /** The tag scheme the file is written in; ingest checks it and stores IOB2. */
+  scheme: z.enum(['iob2', 'iob1', 'bioes', 'bilou', 'io']).default('iob2'),
+  /** What a scheme violation (e.g. I-X not after B-X/I-X in IOB2) is: an error that stops ingest, or a warning. */
   iob2: z.enum(['error', 'warn']).default('error'),
+  /** A file cut off mid-line or mid-sentence: false = an error; true = a warning, the incomplete sentence dropped. */
+  allow_truncated: z.boolean().default(false),
   /** Keep only the first N sentences (in file order); null keeps all. For smoke runs. */
   limit_sentences: z.number().int().positive().nullable().default(null),
 });
@@ -43,6 +73,8 @@ export const FeaturizeSchema = z.strictObject({
   min_count: z.number().int().positive().default(1),
   /** Cap on vocabulary size (including padding and unknown); null = no cap. */
   max_vocab: z.number().int().min(3).nullable().default(null),
+  /** The tag scheme the model is trained on (BIOES often trains better); predictions convert back to data.scheme. */
+  tag_scheme: z.enum(['iob2', 'bioes']).default('iob2'),
 });
 
 export const TrainSchema = z.strictObject({
