@@ -3,6 +3,8 @@
 // (packages/nn/src/kernel.ts). Matrices are row-major. Gate order is Keras': i, f, c (called g), o.
 // One direction of the LSTM per call; the caller runs the forward and the backward direction.
 
+export * from './crf';
+
 /** Where free memory starts: below it sit the module's static data (Mathf's exp/log tables). */
 export function heapBase(): usize {
   return __heap_base;

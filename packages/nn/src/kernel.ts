@@ -22,6 +22,12 @@ export interface KernelExports {
   splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
   softmaxXent(logits: number, labels: number, pred: number, R: number, K: number, count: number, grad: number): number;
   adam(p: number, g: number, m: number, v: number, n: number, lrT: number, b1: number, b2: number, eps: number): void;
+  // the CRF head (assembly/crf.ts)
+  crfScratch(T: number, K: number): number;
+  crfNll(emis: number, labels: number, lengths: number, T: number, B: number, K: number, tr: number, start: number, end: number,
+    allowed: number, scale: number, grad: number, dtr: number, dstart: number, dend: number, work: number): number;
+  crfViterbi(emis: number, lengths: number, T: number, B: number, K: number, tr: number, start: number, end: number,
+    allowed: number, pred: number, work: number): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);
