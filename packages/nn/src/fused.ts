@@ -1,3 +1,4 @@
+import { allowedTransitions } from './crf.js';
 import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel } from './kernel.js';
@@ -11,10 +12,16 @@ export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   return [...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
+/** The CRF head's weights (head crf): transitions [from, to], start and end scores; zeros at first. */
+export function crfShapes(spec: TaggerSpec): [string, number[]][] {
+  const K = spec.numTags;
+  return spec.head === 'crf' ? [['crf/transitions', [K, K]], ['crf/start', [K]], ['crf/end', [K]]] : [];
+}
+
 type Region = 'param' | 'grad' | 'm' | 'v';
 
 /**
- * nerflow's fused BiLSTM tagger: Embedding → BiLSTM → per-token softmax, trained by explicit
+ * nerflow's fused BiLSTM tagger: Embedding → BiLSTM → per-token softmax or a linear-chain CRF, trained by explicit
  * backpropagation through time in nerflow's WebAssembly SIMD kernel (packages/nn/assembly/lstm.ts).
  *
  * Why not TF.js ops: on TF.js an LSTM step is ~30 small ops per direction and the cost is per op, not per
@@ -29,6 +36,9 @@ type Region = 'param' | 'grad' | 'm' | 'v';
  * - Dropout (input, per direction) and recurrent dropout are Keras' masks, constant over time.
  * - The embedding table lives in JS memory: rows gathered in JS, and its gradient and Adam update touch
  *   only the rows of the words in the batch (lazy Adam), not the whole vocabulary.
+ * - Head crf: the dense layer's outputs are the CRF's emission scores; the kernel's crfNll replaces
+ *   softmaxXent (the loss is the sentences' summed NLL divided by the real tokens, so its gradients have the
+ *   softmax head's scale) and crfViterbi the argmax. Its weights sit in the same regions (one Adam call).
  */
 export class FusedBiLstm {
   readonly spec: TaggerSpec;
@@ -43,12 +53,17 @@ export class FusedBiLstm {
   private readonly layout = new Map<string, { at: number; n: number; shape: number[] }>();
   private readonly base: Record<Region, number>;
   private readonly total: number;
+  /** Head crf with the constraint: the kernel's allowed-moves table (i32 [K·K + 2K]); else 0. */
+  private readonly allowed: number = 0;
 
   constructor(spec: TaggerSpec) {
     this.spec = spec;
     const { vocabSize: V, embeddingDim: E, lstmUnits: H, numTags: K } = spec;
+    if (spec.head === 'crf' && spec.crf?.constrain && spec.crf.tags.length !== K) {
+      throw new Error(`CRF constraint: ${spec.crf.tags.length} tag names for ${K} tags`);
+    }
     let total = 0;
-    for (const [name, shape] of weightShapes(spec)) {
+    for (const [name, shape] of [...weightShapes(spec), ...crfShapes(spec)]) {
       const n = shape.reduce((a, b) => a * b, 1);
       this.layout.set(name, { at: total, n, shape });
       total += (n + 3) & ~3; // keep every weight 16-byte aligned
@@ -56,6 +71,11 @@ export class FusedBiLstm {
     this.total = total;
     const region = () => this.kern.alloc(total, true);
     this.base = { param: region(), grad: region(), m: region(), v: region() };
+    if (spec.head === 'crf' && spec.crf?.constrain) {
+      const table = allowedTransitions(spec.crf.tags);
+      this.allowed = this.kern.alloc(table.length);
+      this.kern.i32(this.allowed, table.length).set(table);
+    }
 
     // Keras' initialisers, seeded, drawn in a fixed order: embedding, then per direction kernel and
     // recurrent kernel, then the dense kernel; unit forget-gate bias; zero dense bias
@@ -88,9 +108,14 @@ export class FusedBiLstm {
     return w;
   }
 
-  /** Weight name → shape, in saving order. */
+  /** The Keras weights (embedding excluded): name → shape, in saving order. */
   shapes(): [string, number[]][] {
-    return [...this.layout].map(([name, w]) => [name, w.shape]);
+    return [...this.layout].filter(([name]) => !name.startsWith('crf/')).map(([name, w]) => [name, w.shape]);
+  }
+
+  /** The CRF head's weights (none for the softmax head): name → shape. */
+  headShapes(): [string, number[]][] {
+    return crfShapes(this.spec);
   }
 
   /** Keras-style dropout mask, constant over time, scaled by 1/(1-p). */
@@ -111,7 +136,7 @@ export class FusedBiLstm {
     return r.loss;
   }
 
-  /** Loss and argmax predictions ([B·T] row-major, like the batch), no dropout. */
+  /** Loss and predictions ([B·T] row-major, like the batch: argmax, or Viterbi with head crf), no dropout. */
   evaluate(b: Batch): { loss: number; predictions: Int32Array } {
     const mark = this.kern.mark();
     const r = this.pass(b, false, false);
@@ -190,7 +215,17 @@ export class FusedBiLstm {
     const wo = this.ptr('param', 'dense/kernel');
     k.fillRows(logits, this.ptr('param', 'dense/bias'), TB, K);
     k.gemm(hcat, 2 * H, 1, wo, K, logits, K, TB, 2 * H, K, 1);
-    const loss = k.softmaxXent(logits, labels, pred, TB, K, real, train ? 1 : 0) / Math.max(1, real);
+    if (train) kern.f32(this.base.grad, this.total).fill(0);
+    let loss: number;
+    if (this.spec.head === 'crf') {
+      const crf = (w: string) => this.ptr('param', `crf/${w}`);
+      const work = a(k.crfScratch(T, K));
+      if (!train) k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);
+      loss = k.crfNll(logits, labels, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, real > 0 ? 1 / real : 0, train ? 1 : 0,
+        this.ptr('grad', 'crf/transitions'), this.ptr('grad', 'crf/start'), this.ptr('grad', 'crf/end'), work) / Math.max(1, real);
+    } else {
+      loss = k.softmaxXent(logits, labels, pred, TB, K, real, train ? 1 : 0) / Math.max(1, real);
+    }
     if (!train) {
       const p = kern.i32(pred, TB);
       const predictions = new Int32Array(B * T);
@@ -200,7 +235,6 @@ export class FusedBiLstm {
 
     // ---- backward: logits now hold d loss / d logits ----
     const s = scratch!;
-    kern.f32(this.base.grad, this.total).fill(0);
     k.gemm(hcat, 1, 2 * H, logits, K, this.ptr('grad', 'dense/kernel'), K, 2 * H, TB, K, 0);
     k.colSum(logits, this.ptr('grad', 'dense/bias'), TB, K, 0);
     k.transpose(wo, s.woT, 2 * H, K);

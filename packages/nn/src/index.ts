@@ -4,3 +4,4 @@ export { createTagger, engineOf, loadTagger, type Tagger } from './tagger.js';
 export type { TaggerSpec } from './spec.js';
 export { registerKernels, unsortedSegmentSum } from './kernels.js';
 export { kernelProfile, setKernelProfiling } from './kernel.js';
+export { allowedTransitions, pathAllowed } from './crf.js';

@@ -1,4 +1,5 @@
 import { tf } from './backend.js';
+import { allowedTransitions, crfNllTf, viterbi } from './crf.js';
 import type { Batch } from './data.js';
 import { registerKernels } from './kernels.js';
 import type { TaggerSpec } from './spec.js';
@@ -8,11 +9,16 @@ import type { TaggerSpec } from './spec.js';
  * sequences, dropout, recurrent_dropout) → TimeDistributed(Dense softmax) — as in the Keras notebook.
  * Trained with the same masked loss and Adam as the fused model; slow (≈30 ops per step per direction
  * through autodiff), kept as the reference the fused model is tested against.
+ * Head crf: the dense outputs are emission scores for a linear-chain CRF written with TF.js ops (crf.ts:
+ * TF.js layers have no CRF layer), its transitions plain tf.variables beside the model; Viterbi in JS.
  */
 export class LayersBiLstm {
   readonly spec: TaggerSpec;
   readonly model: tf.LayersModel;
   private readonly optimizer: tf.AdamOptimizer;
+  /** Head crf: transitions [K, K], start [K], end [K] (zeros at first, as in the fused model). */
+  readonly crf: { transitions: tf.Variable; start: tf.Variable; end: tf.Variable } | null = null;
+  private readonly allowed: Int32Array | null = null;
 
   constructor(spec: TaggerSpec) {
     registerKernels();
@@ -33,6 +39,11 @@ export class LayersBiLstm {
       ],
     });
     this.optimizer = tf.train.adam(spec.learningRate, spec.adam.beta1, spec.adam.beta2, spec.adam.epsilon);
+    if (spec.head === 'crf') {
+      const K = spec.numTags;
+      this.crf = { transitions: tf.variable(tf.zeros([K, K])), start: tf.variable(tf.zeros([K])), end: tf.variable(tf.zeros([K])) };
+      if (spec.crf?.constrain) this.allowed = allowedTransitions(spec.crf.tags);
+    }
   }
 
   private lossOf(b: Batch, logits: tf.Tensor): tf.Scalar {
@@ -44,6 +55,10 @@ export class LayersBiLstm {
     let real = 0;
     for (let r = 0; r < b.size; r++) real += b.lengths[r];
     for (let r = 0; r < b.size; r++) w.fill(1 / real, r * b.steps, r * b.steps + b.lengths[r]);
+    if (this.crf) {
+      const emissions = tf.reshape(logits, [b.size, b.steps, this.spec.numTags]);
+      return tf.div(crfNllTf(emissions, b.tags, b.lengths, this.crf, this.allowed), Math.max(1, real));
+    }
     const logp = tf.logSoftmax(tf.reshape(logits, [-1, this.spec.numTags]));
     const onehot = tf.oneHot(tf.tensor1d(b.tags, 'int32'), this.spec.numTags);
     return tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(onehot, logp), 1), tf.tensor1d(w))));
@@ -57,11 +72,15 @@ export class LayersBiLstm {
     return v;
   }
 
-  /** Loss and the gradient of every trainable weight (model order: embedding, forward LSTM, backward LSTM, dense), no dropout. */
+  /**
+   * Loss and the gradient of every trainable weight (model order: embedding, forward LSTM, backward LSTM,
+   * dense; then the CRF's transitions, start, end), no dropout.
+   */
   gradients(b: Batch): { loss: number; grads: Float32Array[] } {
     const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
     const { value, grads } = tf.variableGrads(() => this.lossOf(b, this.model.apply(x, { training: false }) as tf.Tensor));
-    const out = { loss: value.dataSync()[0], grads: this.model.trainableWeights.map((w) => grads[w.name].dataSync() as Float32Array) };
+    const crf = this.crf ? [this.crf.transitions, this.crf.start, this.crf.end].map((v) => grads[v.name].dataSync() as Float32Array) : [];
+    const out = { loss: value.dataSync()[0], grads: [...this.model.trainableWeights.map((w) => grads[w.name].dataSync() as Float32Array), ...crf] };
     tf.dispose([x, value, ...Object.values(grads)]);
     return out;
   }
@@ -69,11 +88,15 @@ export class LayersBiLstm {
   evaluate(b: Batch): { loss: number; predictions: Int32Array } {
     return tf.tidy(() => {
       const logits = this.model.apply(tf.tensor2d(b.tokens, [b.size, b.steps], 'int32'), { training: false }) as tf.Tensor;
-      return { loss: this.lossOf(b, logits).dataSync()[0], predictions: Int32Array.from(tf.argMax(logits, 2).dataSync()) };
+      const loss = this.lossOf(b, logits).dataSync()[0];
+      if (!this.crf) return { loss, predictions: Int32Array.from(tf.argMax(logits, 2).dataSync()) };
+      const p = { transitions: this.crf.transitions.dataSync(), start: this.crf.start.dataSync(), end: this.crf.end.dataSync() };
+      return { loss, predictions: viterbi(logits.dataSync(), b.lengths, b.steps, this.spec.numTags, p, this.allowed) };
     });
   }
 
   dispose(): void {
+    if (this.crf) tf.dispose(Object.values(this.crf));
     this.model.dispose();
     this.optimizer.dispose();
   }

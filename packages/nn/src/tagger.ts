@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { tf } from './backend.js';
 import type { Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
@@ -14,7 +15,10 @@ export interface Tagger {
   trainBatch(b: Batch): number;
   /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
   evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
-  /** TensorFlow.js format (model.json + weights.bin) and nerflow.json; with the optimizer state for --resume. */
+  /**
+   * TensorFlow.js format (model.json + weights.bin), nerflow.json and, with head crf, crf.json; with the
+   * optimizer state for --resume.
+   */
   save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   dispose(): void;
 }
@@ -49,6 +53,34 @@ function unpackWeights(manifest: WeightEntry[], bin: Buffer): Map<string, Float3
   return out;
 }
 
+/** The CRF head's file in a model folder: what TF.js layers cannot express, saved beside them. */
+export const CRF_FILE = 'crf.json';
+
+/**
+ * crf.json: {format: 'nerflow-crf', version: 1, tags, constrain, transitions, start, end}. transitions[i][j]
+ * scores tag i followed by tag j (tag ids index `tags`, as tags.json); start[j] / end[j] score tag j first /
+ * last. float32 values written as JSON numbers, which read back to the same float32.
+ */
+async function writeCrf(dir: string, spec: TaggerSpec, w: { transitions: ArrayLike<number>; start: ArrayLike<number>; end: ArrayLike<number> }): Promise<void> {
+  const K = spec.numTags;
+  const rows = Array.from({ length: K }, (_, i) => Array.from({ length: K }, (_, j) => w.transitions[i * K + j]));
+  await writeFile(path.join(dir, CRF_FILE), JSON.stringify({
+    format: 'nerflow-crf', version: 1, tags: spec.crf?.tags ?? null, constrain: spec.crf?.constrain ?? false,
+    transitions: rows, start: Array.from(w.start), end: Array.from(w.end),
+  }, null, 1) + '\n');
+}
+
+async function readCrf(dir: string, spec: TaggerSpec): Promise<{ transitions: Float32Array; start: Float32Array; end: Float32Array }> {
+  const file = path.join(dir, CRF_FILE);
+  if (!existsSync(file)) throw new Error(`${file}: missing: the model has a CRF head (nerflow.json) but no transitions; train it again`);
+  const j = JSON.parse(await readFile(file, 'utf8'));
+  const K = spec.numTags;
+  const ok = j.format === 'nerflow-crf' && Array.isArray(j.transitions) && j.transitions.length === K && j.transitions.every((r: unknown) => Array.isArray(r) && r.length === K)
+    && j.start?.length === K && j.end?.length === K;
+  if (!ok) throw new Error(`${file}: not a CRF of ${K} tags (format nerflow-crf: transitions [${K}][${K}], start [${K}], end [${K}])`);
+  return { transitions: Float32Array.from(j.transitions.flat()), start: Float32Array.from(j.start), end: Float32Array.from(j.end) };
+}
+
 class FusedTagger implements Tagger {
   constructor(readonly m: FusedBiLstm) {}
   get spec() {
@@ -72,10 +104,14 @@ class FusedTagger implements Tagger {
       weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
     }, null, 1) + '\n');
     await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n');
+    if (this.m.spec.head === 'crf') {
+      await writeCrf(dir, this.m.spec, { transitions: this.m.view('param', 'crf/transitions'), start: this.m.view('param', 'crf/start'), end: this.m.view('param', 'crf/end') });
+    }
     if (opts.withOptimizer) {
+      const head = (region: 'm' | 'v', suffix: string) => this.m.headShapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
       const opt = packWeights([
         { name: 'embedding/embeddings/m', shape: [V, E], data: this.m.embM }, { name: 'embedding/embeddings/v', shape: [V, E], data: this.m.embV },
-        ...dense('m', '/m'), ...dense('v', '/v'),
+        ...dense('m', '/m'), ...dense('v', '/v'), ...head('m', '/m'), ...head('v', '/v'),
       ]);
       await writeFile(path.join(dir, 'optimizer.bin'), opt.bin);
       await writeFile(path.join(dir, 'optimizer.json'), JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n');
@@ -92,13 +128,19 @@ class FusedTagger implements Tagger {
     };
     m.emb.set(take(w, 'embedding/embeddings'));
     for (const [name] of m.shapes()) m.view('param', name).set(take(w, name));
+    if (spec.head === 'crf') {
+      const c = await readCrf(dir, spec);
+      m.view('param', 'crf/transitions').set(c.transitions);
+      m.view('param', 'crf/start').set(c.start);
+      m.view('param', 'crf/end').set(c.end);
+    }
     if (withOptimizer) {
       const o = JSON.parse(await readFile(path.join(dir, 'optimizer.json'), 'utf8'));
       const s = unpackWeights(o.weights, await readFile(path.join(dir, 'optimizer.bin')));
       m.step = o.step;
       m.embM.set(take(s, 'embedding/embeddings/m'));
       m.embV.set(take(s, 'embedding/embeddings/v'));
-      for (const [name] of m.shapes()) {
+      for (const [name] of [...m.shapes(), ...m.headShapes()]) {
         m.view('m', name).set(take(s, `${name}/m`));
         m.view('v', name).set(take(s, `${name}/v`));
       }
@@ -129,6 +171,8 @@ class LayersTagger implements Tagger {
       return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
     }));
     await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'layers', spec: this.m.spec }, null, 1) + '\n');
+    const crf = this.m.crf;
+    if (crf) await writeCrf(dir, this.m.spec, { transitions: crf.transitions.dataSync(), start: crf.start.dataSync(), end: crf.end.dataSync() });
   }
   static async load(dir: string, spec: TaggerSpec): Promise<LayersTagger> {
     registerKernels();
@@ -139,6 +183,12 @@ class LayersTagger implements Tagger {
     // layer names differ between instances (auto-numbered); the manifest lists weights in the model's order
     t.m.model.setWeights((model.weightsManifest[0].weights as { name: string }[]).map((w) => tensors[w.name]));
     tf.dispose(Object.values(tensors));
+    if (t.m.crf) {
+      const c = await readCrf(dir, spec);
+      t.m.crf.transitions.assign(tf.tensor2d(c.transitions, [spec.numTags, spec.numTags]));
+      t.m.crf.start.assign(tf.tensor1d(c.start));
+      t.m.crf.end.assign(tf.tensor1d(c.end));
+    }
     return t;
   }
   dispose() {
