@@ -30,9 +30,10 @@ function vexp(x: v128): v128 {
   return f32x4.mul(y, pow2);
 }
 
+/** exp, exactly 0 below −87.3 (vexp clamps there to 1.2e−38, which a large factor could bring back). */
 @inline
-function sexp(x: f32): f32 {
-  return f32x4.extract_lane(vexp(f32x4.splat(x)), 0);
+function vexpz(x: v128): v128 {
+  return v128.and(vexp(x), f32x4.gt(x, f32x4.splat(-87.3)));
 }
 
 @inline
@@ -40,43 +41,101 @@ function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
 }
 
-/** log Σ_k exp(a[k] + b[k]) over K floats. */
-function lse2(a: usize, b: usize, K: i32): f32 {
-  let mx: f32 = NEG;
-  for (let k = 0; k < K; k++) mx = max(mx, load<f32>(at(a, k)) + load<f32>(at(b, k)));
-  const vm = f32x4.splat(mx);
-  let acc = f32x4.splat(0);
-  let k = 0;
-  for (; k + 4 <= K; k += 4) acc = f32x4.add(acc, vexp(f32x4.sub(f32x4.add(v128.load(at(a, k)), v128.load(at(b, k))), vm)));
-  let s: f32 = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-  for (; k < K; k++) s += sexp(load<f32>(at(a, k)) + load<f32>(at(b, k)) - mx);
-  return mx + Mathf.log(s);
+/** Horizontal max of Kp floats (Kp a multiple of 4). */
+@inline
+function vmax(a: usize, Kp: i32): f32 {
+  let m = v128.load(a);
+  for (let k = 4; k < Kp; k += 4) m = f32x4.max(m, v128.load(at(a, k)));
+  return max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
 }
 
-/** Floats of scratch crfNll needs (crfViterbi needs no more). */
+/** out[k] = exp(a[k] − m) over Kp floats (NEG lanes give 0). */
+@inline
+function expShift(a: usize, m: f32, out: usize, Kp: i32): void {
+  const vm = f32x4.splat(m);
+  for (let k = 0; k < Kp; k += 4) v128.store(at(out, k), vexpz(f32x4.sub(v128.load(at(a, k)), vm)));
+}
+
+/** log Σ_k exp(a[k] + b[k]) over Kp floats (padding lanes at NEG add nothing). */
+function lse2(a: usize, b: usize, Kp: i32): f32 {
+  let vm = f32x4.add(v128.load(a), v128.load(b));
+  for (let k = 4; k < Kp; k += 4) vm = f32x4.max(vm, f32x4.add(v128.load(at(a, k)), v128.load(at(b, k))));
+  const mx = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+  vm = f32x4.splat(mx);
+  let acc = f32x4.splat(0);
+  for (let k = 0; k < Kp; k += 4) acc = f32x4.add(acc, vexpz(f32x4.sub(f32x4.add(v128.load(at(a, k)), v128.load(at(b, k))), vm)));
+  return mx + Mathf.log(f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+}
+
+/** out[0..Kp) = Σ_{i<K} w[i] · rows[i·Kp ..] (a vector-matrix product over padded rows). */
+@inline
+function rowsTimes(w: usize, rows: usize, K: i32, Kp: i32, out: usize): void {
+  memory.fill(out, 0, <usize>Kp << 2);
+  for (let i = 0; i < K; i++) {
+    const wi = f32x4.splat(load<f32>(at(w, i)));
+    const row = at(rows, i * Kp);
+    for (let k = 0; k < Kp; k += 4) v128.store(at(out, k), f32x4.add(v128.load(at(out, k)), f32x4.mul(wi, v128.load(at(row, k)))));
+  }
+}
+
+/** Tag count rounded up to whole f32x4 vectors: rows of the CRF's scratch are padded to it. */
+@inline
+function padded(K: i32): i32 {
+  return (K + 3) & ~3;
+}
+
+/** Floats in one score table (see buildTables). */
+@inline
+function tableFloats(K: i32): i32 {
+  const Kp = padded(K);
+  return K * K + 4 * K * Kp + 2 * Kp + 4;
+}
+
+/** Floats of scratch crfNll and crfViterbi need. */
 export function crfScratch(T: i32, K: i32): i32 {
-  return 2 * T * K + 2 * (2 * K * K + 2 * K) + K;
+  const Kp = padded(K);
+  return 2 * T * Kp + 2 * tableFloats(K) + K * Kp + 3 * Kp;
 }
 
 /**
- * Two score tables at tabs: [0] the free parameters, [1] with forbidden moves at NEG (when allowed ≠ 0).
- * Each is tr [K·K], trT [K·K] (transposed: the forward algorithm reads a column as a row), start [K], end [K].
+ * Two score tables at tabs: [0] the free parameters, [1] with the forbidden moves ruled out (when allowed ≠
+ * 0). Each is tr [K·K] (log space, forbidden at NEG), ex [K, Kp] = exp(tr) and exT [K, Kp] its transpose
+ * (forbidden and padding 0), start and end [Kp] (log space, forbidden and padding at NEG), lt [K, Kp] and
+ * ltT [K, Kp] = tr and its transpose on padded rows (padding at NEG), then the largest allowed tr.
  */
 function buildTables(tr: usize, start: usize, end: usize, allowed: usize, K: i32, tabs: usize): void {
-  const n = 2 * K * K + 2 * K;
+  const Kp = padded(K);
+  const n = tableFloats(K);
   for (let s = 0; s < 2; s++) {
-    const base = tabs + (<usize>(s * n) << 2);
+    const base = at(tabs, s * n);
+    const ex = at(base, K * K);
+    const exT = at(ex, K * Kp);
+    const st = at(exT, K * Kp);
+    const en = at(st, Kp);
+    const lt = at(en, Kp);
+    const ltT = at(lt, K * Kp);
+    memory.fill(ex, 0, <usize>(2 * K * Kp) << 2);
+    for (let k = 0; k < 2 * K * Kp; k++) store<f32>(at(lt, k), NEG);
     const pen = s === 1 && allowed !== 0;
+    let top: f32 = NEG;
     for (let i = 0; i < K; i++) {
       for (let j = 0; j < K; j++) {
-        const v: f32 = pen && load<i32>(at(allowed, i * K + j)) === 0 ? NEG : load<f32>(at(tr, i * K + j));
-        store<f32>(at(base, i * K + j), v);
-        store<f32>(at(base, K * K + j * K + i), v);
+        const off = pen && load<i32>(at(allowed, i * K + j)) === 0;
+        const v = load<f32>(at(tr, i * K + j));
+        const lv = off ? NEG : v;
+        store<f32>(at(base, i * K + j), lv);
+        store<f32>(at(lt, i * Kp + j), lv);
+        store<f32>(at(ltT, j * Kp + i), lv);
+        top = max(top, lv);
+        const e: f32 = off ? 0 : Mathf.exp(v);
+        store<f32>(at(ex, i * Kp + j), e);
+        store<f32>(at(exT, j * Kp + i), e);
       }
     }
-    for (let j = 0; j < K; j++) {
-      store<f32>(at(base, 2 * K * K + j), pen && load<i32>(at(allowed, K * K + j)) === 0 ? NEG : load<f32>(at(start, j)));
-      store<f32>(at(base, 2 * K * K + K + j), pen && load<i32>(at(allowed, K * K + K + j)) === 0 ? NEG : load<f32>(at(end, j)));
+    store<f32>(at(ltT, K * Kp), top);
+    for (let j = 0; j < Kp; j++) {
+      store<f32>(at(st, j), j >= K || (pen && load<i32>(at(allowed, K * K + j)) === 0) ? NEG : load<f32>(at(start, j)));
+      store<f32>(at(en, j), j >= K || (pen && load<i32>(at(allowed, K * K + K + j)) === 0) ? NEG : load<f32>(at(end, j)));
     }
   }
 }
@@ -104,9 +163,29 @@ function goldAllowed(labels: usize, r: i32, B: i32, len: i32, K: i32, allowed: u
 }
 
 /**
+ * A rescaled sum's log, or NEG when no path reaches the state; EXACT (+∞) when the sum is so small that
+ * rescaling may have lost the terms that matter: the caller recomputes that entry term by term.
+ */
+@inline
+function logOr(s: f32): f32 {
+  return s > <f32>1e-20 ? Mathf.log(s) : EXACT;
+}
+
+/** Marks an entry the rescaled product cannot give precisely (see logOr). */
+const EXACT: f32 = Infinity;
+
+/**
  * The CRF's summed negative log-likelihood over the B sentences (labels [T·B] i32, −1 on padding; lengths
- * [B] i32; a sentence with a label that is not a tag id counts 0, with zero gradients). With allowed ≠ 0, Z sums over the allowed paths only (a sentence whose gold path is itself
- * forbidden, possible when ingest only warns about IOB2, is scored without the constraint).
+ * [B] i32; a sentence with a label that is not a tag id counts 0, with zero gradients). With allowed ≠ 0,
+ * Z sums over the allowed paths only (a sentence whose gold path is itself forbidden, possible when ingest
+ * only warns about IOB2, is scored without the constraint).
+ * Log space: alpha_t[j] = log Σ over the paths up to t ending in j, beta_t[i] the same for the rest of the
+ * sentence. Each step's log-sum-exp takes out the previous step's maximum m:
+ *   alpha_t[j] = e_t[j] + m + log Σ_i exp(alpha_{t−1}[i] − m) · exp(tr[i, j])
+ * so a step is one small vector-matrix product with exp(tr) (computed once per batch) and K logs; nothing
+ * overflows while |tr| < 88 (exp of a float32). A state whose rescaled sum is tiny (reached only from states
+ * far less likely than the best, which the rescaling flushes to 0) is recomputed as a plain log-sum-exp, and
+ * one that no path reaches gets NEG, never −∞.
  * When grad: the gradients of scale · NLL replace the emissions in place (zeros on padding, as softmaxXent)
  * and are written (not accumulated) to dtr [K, K], dstart [K], dend [K]:
  *   d/de_t[j] = p(y_t = j) − [gold_t = j];  d/dtr[i, j] = Σ_t p(y_{t−1} = i, y_t = j) − #gold moves i → j;
@@ -116,15 +195,18 @@ function goldAllowed(labels: usize, r: i32, B: i32, len: i32, K: i32, allowed: u
 export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i32, K: i32,
   tr: usize, start: usize, end: usize, allowed: usize, scale: f32, grad: i32,
   dtr: usize, dstart: usize, dend: usize, work: usize): f64 {
-  const KK = K * K;
-  const n = 2 * KK + 2 * K;
-  const alpha = work;
-  const beta = at(alpha, T * K);
-  const tabs = at(beta, T * K);
-  const tmp = at(tabs, 2 * n);
+  const Kp = padded(K);
+  const n = tableFloats(K);
+  const alpha = work; // [T, Kp]
+  const beta = at(alpha, T * Kp); // [T, Kp]
+  const tabs = at(beta, T * Kp);
+  const dtrP = at(tabs, 2 * n); // [K, Kp]: dtr accumulated on padded rows
+  const va = at(dtrP, K * Kp); // [Kp] scratch vectors
+  const vb = at(va, Kp);
+  const vc = at(vb, Kp);
   buildTables(tr, start, end, allowed, K, tabs);
   if (grad) {
-    memory.fill(dtr, 0, <usize>KK << 2);
+    memory.fill(dtrP, 0, <usize>(K * Kp) << 2);
     memory.fill(dstart, 0, <usize>K << 2);
     memory.fill(dend, 0, <usize>K << 2);
   }
@@ -138,20 +220,31 @@ export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i3
       if (grad) for (let t = 0; t < T; t++) memory.fill(e0 + <usize>t * stepBytes, 0, rowBytes);
       continue;
     }
-    const tab = goldAllowed(labels, r, B, len, K, allowed) ? at(tabs, allowed !== 0 ? n : 0) : tabs;
+    const tab = at(tabs, goldAllowed(labels, r, B, len, K, allowed) && allowed !== 0 ? n : 0);
     const ttr = tab;
-    const ttrT = at(tab, KK);
-    const tst = at(tab, 2 * KK);
-    const ten = at(tab, 2 * KK + K);
-    // forward: alpha_t[j] = e_t[j] + log Σ_i exp(alpha_{t−1}[i] + tr[i, j])
-    for (let j = 0; j < K; j++) store<f32>(at(alpha, j), load<f32>(at(tst, j)) + load<f32>(at(e0, j)));
+    const ex = at(tab, K * K);
+    const exT = at(ex, K * Kp);
+    const tst = at(exT, K * Kp);
+    const ten = at(tst, Kp);
+    const lt = at(ten, Kp);
+    const ltT = at(lt, K * Kp);
+    const trTop = load<f32>(at(ltT, K * Kp));
+    // forward (alpha rows padded with NEG)
+    for (let j = 0; j < Kp; j++) store<f32>(at(alpha, j), j < K ? load<f32>(at(tst, j)) + load<f32>(at(e0, j)) : NEG);
     for (let t = 1; t < len; t++) {
-      const ap = at(alpha, (t - 1) * K);
-      const a = at(alpha, t * K);
+      const ap = at(alpha, (t - 1) * Kp);
+      const a = at(alpha, t * Kp);
       const et = e0 + <usize>t * stepBytes;
-      for (let j = 0; j < K; j++) store<f32>(at(a, j), load<f32>(at(et, j)) + lse2(ap, at(ttrT, j * K), K));
+      const m = vmax(ap, Kp);
+      expShift(ap, m, va, Kp);
+      rowsTimes(va, ex, K, Kp, vb);
+      for (let j = K; j < Kp; j++) store<f32>(at(a, j), NEG);
+      for (let j = 0; j < K; j++) {
+        const l = logOr(load<f32>(at(vb, j)));
+        store<f32>(at(a, j), load<f32>(at(et, j)) + (l === EXACT ? lse2(ap, at(ltT, j * Kp), Kp) : m + l));
+      }
     }
-    const logZ = lse2(at(alpha, (len - 1) * K), ten, K);
+    const logZ = lse2(at(alpha, (len - 1) * Kp), ten, Kp);
     // the gold path's score
     let y = load<i32>(at(labels, r));
     let gold: f32 = load<f32>(at(tst, y)) + load<f32>(at(e0, y));
@@ -164,35 +257,54 @@ export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i3
     total += <f64>(logZ - gold);
     if (!grad) continue;
 
-    // backward: beta_t[i] = log Σ_j exp(tr[i, j] + e_{t+1}[j] + beta_{t+1}[j]); beta_{L−1} = end
-    memory.copy(at(beta, (len - 1) * K), ten, rowBytes);
+    // backward: beta_t[i] = log Σ_j exp(tr[i, j]) · exp(e_{t+1}[j] + beta_{t+1}[j]); beta_{L−1} = end
+    memory.copy(at(beta, (len - 1) * Kp), ten, <usize>Kp << 2);
     for (let t = len - 2; t >= 0; t--) {
-      const bn = at(beta, (t + 1) * K);
+      const bn = at(beta, (t + 1) * Kp);
       const en = e0 + <usize>(t + 1) * stepBytes;
-      for (let j = 0; j < K; j++) store<f32>(at(tmp, j), load<f32>(at(en, j)) + load<f32>(at(bn, j)));
-      const b = at(beta, t * K);
-      for (let i = 0; i < K; i++) store<f32>(at(b, i), lse2(at(ttr, i * K), tmp, K));
+      for (let j = 0; j < K; j++) store<f32>(at(vc, j), load<f32>(at(en, j)) + load<f32>(at(bn, j)));
+      for (let j = K; j < Kp; j++) store<f32>(at(vc, j), NEG);
+      const m = vmax(vc, Kp);
+      expShift(vc, m, va, Kp);
+      rowsTimes(va, exT, K, Kp, vb);
+      const b = at(beta, t * Kp);
+      for (let i = K; i < Kp; i++) store<f32>(at(b, i), NEG);
+      for (let i = 0; i < K; i++) {
+        const l = logOr(load<f32>(at(vb, i)));
+        store<f32>(at(b, i), l === EXACT ? lse2(at(lt, i * Kp), vc, Kp) : m + l);
+      }
     }
-    // pairwise marginals p(y_{t−1} = i, y_t = j) = exp(alpha_{t−1}[i] + tr[i, j] + e_t[j] + beta_t[j] − log Z),
-    // read before e_t is overwritten by its gradient
+    // pairwise marginals p(y_{t−1} = i, y_t = j) = exp(alpha_{t−1}[i] + tr[i, j] + e_t[j] + beta_t[j] − log Z)
+    // = A_i · exp(tr[i, j]) · G_j with A_i = exp(alpha_{t−1}[i] − m) ≤ 1, G_j = exp(e_t[j] + beta_t[j] + m − log Z).
+    // A_i is flushed to 0 below e^−87; that loses at most e^−87 · exp(tr) · G, negligible while G · exp(max tr)
+    // < e^60. Past that (a state reached only from far less likely ones), term by term in log space.
+    // Read before e_t is overwritten by its gradient.
     for (let t = 1; t < len; t++) {
       const et = e0 + <usize>t * stepBytes;
-      const bt = at(beta, t * K);
-      for (let j = 0; j < K; j++) store<f32>(at(tmp, j), load<f32>(at(et, j)) + load<f32>(at(bt, j)) - logZ);
-      const ap = at(alpha, (t - 1) * K);
-      const vs = f32x4.splat(scale);
-      for (let i = 0; i < K; i++) {
-        const ai = f32x4.splat(load<f32>(at(ap, i)));
-        const trow = at(ttr, i * K);
-        const drow = at(dtr, i * K);
-        let j = 0;
-        for (; j + 4 <= K; j += 4) {
-          const p = vexp(f32x4.add(ai, f32x4.add(v128.load(at(trow, j)), v128.load(at(tmp, j)))));
-          v128.store(at(drow, j), f32x4.add(v128.load(at(drow, j)), f32x4.mul(p, vs)));
+      const bt = at(beta, t * Kp);
+      const ap = at(alpha, (t - 1) * Kp);
+      const m = vmax(ap, Kp);
+      for (let j = 0; j < K; j++) store<f32>(at(vc, j), load<f32>(at(et, j)) + load<f32>(at(bt, j)) + m - logZ);
+      for (let j = K; j < Kp; j++) store<f32>(at(vc, j), NEG);
+      if (vmax(vc, Kp) + trTop < 60) {
+        expShift(ap, m, va, Kp);
+        expShift(vc, 0, vb, Kp);
+        for (let i = 0; i < K; i++) {
+          const w = f32x4.splat(load<f32>(at(va, i)) * scale);
+          const row = at(ex, i * Kp);
+          const drow = at(dtrP, i * Kp);
+          for (let j = 0; j < Kp; j += 4) {
+            // (A_i · exp(tr)) first: it is ≤ 1/G, so the product never overflows
+            v128.store(at(drow, j), f32x4.add(v128.load(at(drow, j)), f32x4.mul(f32x4.mul(w, v128.load(at(row, j))), v128.load(at(vb, j)))));
+          }
         }
-        for (; j < K; j++) {
-          const p = sexp(f32x4.extract_lane(ai, 0) + load<f32>(at(trow, j)) + load<f32>(at(tmp, j)));
-          store<f32>(at(drow, j), load<f32>(at(drow, j)) + p * scale);
+      } else {
+        for (let i = 0; i < K; i++) {
+          const ai = load<f32>(at(ap, i)) - m;
+          for (let j = 0; j < K; j++) {
+            const p = Mathf.exp(ai + load<f32>(at(ttr, i * K + j)) + load<f32>(at(vc, j)));
+            store<f32>(at(dtrP, i * Kp + j), load<f32>(at(dtrP, i * Kp + j)) + p * scale);
+          }
         }
       }
     }
@@ -203,22 +315,24 @@ export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i3
         memory.fill(et, 0, rowBytes);
         continue;
       }
-      const a = at(alpha, t * K);
-      const b = at(beta, t * K);
+      const a = at(alpha, t * Kp);
+      const b = at(beta, t * Kp);
+      for (let j = 0; j < Kp; j += 4) v128.store(at(va, j), f32x4.add(v128.load(at(a, j)), v128.load(at(b, j))));
+      expShift(va, logZ, vb, Kp);
       const yt = load<i32>(at(labels, t * B + r));
       for (let j = 0; j < K; j++) {
-        const p = sexp(load<f32>(at(a, j)) + load<f32>(at(b, j)) - logZ);
-        const g = (p - (j === yt ? <f32>1 : <f32>0)) * scale;
+        const g = (load<f32>(at(vb, j)) - (j === yt ? <f32>1 : <f32>0)) * scale;
         store<f32>(at(et, j), g);
         if (t === 0) store<f32>(at(dstart, j), load<f32>(at(dstart, j)) + g);
         if (t === len - 1) store<f32>(at(dend, j), load<f32>(at(dend, j)) + g);
       }
       if (t > 0) {
         const yp = load<i32>(at(labels, (t - 1) * B + r));
-        store<f32>(at(dtr, yp * K + yt), load<f32>(at(dtr, yp * K + yt)) - scale);
+        store<f32>(at(dtrP, yp * Kp + yt), load<f32>(at(dtrP, yp * Kp + yt)) - scale);
       }
     }
   }
+  if (grad) for (let i = 0; i < K; i++) memory.copy(at(dtr, i * K), at(dtrP, i * Kp), rowBytes);
   return total;
 }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { TrainSchema, type Logger } from '@nerflow/core';
+import { TrainSchema, ValidationError, type Logger } from '@nerflow/core';
 import type { SplitData } from '@nerflow/nn';
 import { otherHistories } from './train.js';
 import { runTrial, taggerSpec, type TrialData } from './trial.js';
@@ -68,4 +68,19 @@ test('pruning compares a trial only with trials of the current settings and code
 test('taggerSpec takes every hyperparameter from the trial\'s train config (Adam\'s included)', () => {
   const s = taggerSpec({ train: TrainSchema.parse({ lstm_units: 7, optimizer: { learning_rate: 0.01, beta2: 0.98 } }) }, data);
   assert.deepEqual([s.lstmUnits, s.learningRate, s.adam], [7, 0.01, { beta1: 0.9, beta2: 0.98, epsilon: 1e-7 }]);
+});
+
+test('head crf: a trial trains the CRF (crf.json in its model), validates with Viterbi, and a tag set the constraint cannot read is a config error', async () => {
+  const workDir = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-trial-')), '.main.work');
+  const crf = { id: 'main', overrides: {}, train: TrainSchema.parse({ epochs: 2, lstm_units: 4, embedding_dim: 4, batch_size: 4, head: 'crf' }) };
+  assert.equal(crf.train.crf.constrain, true, 'the constraint is on by default');
+  const spec = taggerSpec(crf, data);
+  assert.deepEqual(spec.crf, { constrain: true, tags: ['O', 'B-x'] });
+  const out = await runTrial({ trial: crf, data, workDir, resume: false, log: logger([]), fingerprint: 'fp-crf' });
+  assert.equal(out.history.length, 2);
+  assert.ok(out.history.every((h) => Number.isFinite(h.val_loss) && h.val_entity_f1 >= 0));
+  assert.ok(existsSync(path.join(out.modelDir, 'crf.json')));
+  assert.equal(taggerSpec(trial(1), data).crf, undefined, 'softmax: no CRF in the spec');
+  assert.throws(() => taggerSpec(crf, { ...data, tags: ['O', 'PER'] }), (e: Error) => e instanceof ValidationError && /train\.crf\.constrain: tag "PER"/.test(e.message));
+  assert.doesNotThrow(() => taggerSpec({ ...crf, train: { ...crf.train, crf: { constrain: false } } }, { ...data, tags: ['O', 'PER'] }));
 });

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fmtInt, fmtSeconds, isImprovement, writeJsonAtomic, type EpochRecord, type Logger, type SweepConfig } from '@nerflow/core';
+import { fmtInt, fmtSeconds, isImprovement, ValidationError, writeJsonAtomic, type EpochRecord, type Logger, type SweepConfig } from '@nerflow/core';
 import { entityF1FromIds } from '@nerflow/metrics';
-import { createTagger, loadTagger, makeBatches, type Batch, type SplitData, type Tagger, type TaggerSpec } from '@nerflow/nn';
+import { allowedTransitions, createTagger, loadTagger, makeBatches, type Batch, type SplitData, type Tagger, type TaggerSpec } from '@nerflow/nn';
 import type { Trial } from './sweep.js';
 
 export interface TrialData {
@@ -52,10 +52,18 @@ interface TrainState {
 
 export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 'tags' | 'vocabSize'>): TaggerSpec {
   const t = trial.train;
+  if (t.head === 'crf' && t.crf.constrain) {
+    try {
+      allowedTransitions(data.tags);
+    } catch (e) {
+      throw new ValidationError(`train.crf.constrain: ${(e as Error).message}`);
+    }
+  }
   return {
     kind: t.model, vocabSize: data.vocabSize, numTags: data.tags.length, embeddingDim: t.embedding_dim, lstmUnits: t.lstm_units,
     dropout: t.dropout, recurrentDropout: t.recurrent_dropout, learningRate: t.optimizer.learning_rate,
     adam: { beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, epsilon: t.optimizer.epsilon }, seed: t.seed,
+    head: t.head, ...(t.head === 'crf' ? { crf: { constrain: t.crf.constrain, tags: data.tags } } : {}),
   };
 }
 
