@@ -4,23 +4,26 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { entityF1FromIds } from '@nerflow/metrics';
-import { TrainSchema } from '@nerflow/core';
+import { loadConfig, repoRoot, TrainSchema } from '@nerflow/core';
 import { createTagger, makeBatches, readSplit, type Batch } from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
 
-const [featDir, outFile, nEpochs] = process.argv.slice(2);
+// with --config FILE: that config's model (its train section, head included)
+const [featDir, outFile, nEpochs, ...opts] = process.argv.slice(2);
+const cIdx = opts.indexOf('--config');
+const cfg = cIdx >= 0 ? loadConfig(opts[cIdx + 1], { root: repoRoot() }).train : null;
 const epochs = Number(nEpochs);
 const train = readSplit(path.join(featDir, 'train.arrow'));
 const val = readSplit(path.join(featDir, 'val.arrow'));
 const tags: string[] = JSON.parse(train.meta.tags);
-// the baseline's model: the train config's defaults
-const spec = taggerSpec({ train: TrainSchema.parse({}) }, { vocabSize: Number(train.meta.vocab_size), tags });
+// the baseline's model (the train config's defaults), or the config's
+const spec = taggerSpec({ train: cfg ?? TrainSchema.parse({}) }, { vocabSize: Number(train.meta.vocab_size), tags });
 const perEpoch = Array.from({ length: epochs }, (_, e) => makeBatches(train, { batchSize: 32, seed: 42, epoch: e + 1, shuffle: true }));
 const valBatches = makeBatches(val, { batchSize: 32, seed: 0, epoch: 0, shuffle: false });
 
 // [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]: every epoch's batches, then val's
 const meta = (bs: Batch[]) => bs.map((b) => ({ size: b.size, steps: b.steps }));
-const header = Buffer.from(JSON.stringify({ vocab: spec.vocabSize, tags: spec.numTags, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate, epochs: perEpoch.map(meta), val: meta(valBatches) }));
+const header = Buffer.from(JSON.stringify({ vocab: spec.vocabSize, tags: spec.numTags, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate, head: spec.head, crf_constrain: spec.crf?.constrain ?? false, epochs: perEpoch.map(meta), val: meta(valBatches) }));
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
 for (const b of [...perEpoch.flat(), ...valBatches]) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));

@@ -1,13 +1,16 @@
-// The nerflow side of `npm run bench:train`: the baseline model on the real train split's bucketed
-// batches; writes the timed batches for the PyTorch side and prints one JSON line.
+// The nerflow side of `npm run bench:train`: the baseline model (or, with --config FILE, that config's model:
+// its train section, head included) on the real train split's bucketed batches; writes the timed batches for
+// the PyTorch side and prints one JSON line.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TrainSchema } from '@nerflow/core';
+import { loadConfig, repoRoot, TrainSchema } from '@nerflow/core';
 import { createTagger, initBackend, kernelProfile, makeBatches, readSplit, setKernelProfiling } from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
 
-const [featDir, outFile, nTimed, nWarm, mode] = process.argv.slice(2);
-const profile = mode === '--profile';
+const [featDir, outFile, nTimed, nWarm, ...opts] = process.argv.slice(2);
+const profile = opts.includes('--profile');
+const cIdx = opts.indexOf('--config');
+const config = cIdx >= 0 ? loadConfig(opts[cIdx + 1], { root: repoRoot() }) : null;
 const timed = Number(nTimed);
 const warm = Number(nWarm);
 const backend = await initBackend('auto');
@@ -19,11 +22,14 @@ const epochTokens = all.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0
 // every k-th batch of the shuffled epoch, so the sample has the epoch's mix of lengths
 const stride = Math.max(1, Math.floor(all.length / (timed + warm)));
 const sample = all.filter((_, i) => i % stride === 0).slice(0, timed + warm);
-// the baseline's model: the train config's defaults
-const spec = taggerSpec({ train: TrainSchema.parse({}) }, { vocabSize: vocab, tags });
+// the baseline's model (the train config's defaults), or the config's
+const spec = taggerSpec({ train: config?.train ?? TrainSchema.parse({}) }, { vocabSize: vocab, tags });
 
 // batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]
-const header = Buffer.from(JSON.stringify({ vocab, tags: tags.length, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate, warmup: warm, batches: sample.map((b) => ({ size: b.size, steps: b.steps })) }));
+const header = Buffer.from(JSON.stringify({
+  vocab, tags: tags.length, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate,
+  head: spec.head, crf_constrain: spec.crf?.constrain ?? false, warmup: warm, batches: sample.map((b) => ({ size: b.size, steps: b.steps })),
+}));
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
 for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));
@@ -43,4 +49,4 @@ for (const b of sample.slice(warm)) {
 const seconds = (performance.now() - t0) / 1000;
 // where a batch's time goes: each kernel function, and the rest (JS: inputs, masks, embedding Adam)
 const breakdown = profile ? Object.fromEntries([...kernelProfile].map(([k, v]) => [k, { ms_per_batch: v.ms / timed, calls_per_batch: v.calls / timed }])) : undefined;
-console.log(JSON.stringify({ backend, profile: breakdown, ms_per_batch: (1000 * seconds) / timed, tokens_per_s: real / seconds, seconds, epoch_tokens: epochTokens, epoch_batches: all.length, peak_rss: peak }));
+console.log(JSON.stringify({ backend, head: spec.head, profile: breakdown, ms_per_batch: (1000 * seconds) / timed, tokens_per_s: real / seconds, seconds, epoch_tokens: epochTokens, epoch_batches: all.length, peak_rss: peak }));

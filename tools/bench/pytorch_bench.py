@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The reference BiLSTM in PyTorch on the CPU, timed on the exact batches nerflow's benchmark exported.
 
-The model is torch_tagger.Tagger, cross-entropy over real tokens, Adam(lr), timed as packed sequences and as
-plain padded batches. Input: the binary file written by train-bench.mjs.
+The model is torch_tagger.Tagger, cross-entropy over real tokens (or, with the header's head "crf", the CRF
+NLL divided by the real tokens, as nerflow), Adam(lr), timed as packed sequences and as plain padded batches.
+Input: the binary file written by train-bench.mjs.
 Prints one JSON line: ms per batch, real tokens per second, the BLAS in use.
 """
 import json
@@ -23,13 +24,17 @@ with open(sys.argv[1], "rb") as f:
     batches = read_batches(f, header["batches"])
 
 V, E, H, K = header["vocab"], header["embedding_dim"], header["lstm_units"], header["tags"]
+head = header.get("head", "softmax")
 loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
 
 
 def step(tokens, tags, lengths):
     opt.zero_grad()
     logits = model(tokens, lengths)
-    loss = loss_fn(logits.reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
+    if head == "crf":
+        loss = model.crf.nll(logits, tags, lengths) / lengths.sum()
+    else:
+        loss = loss_fn(logits.reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
     loss.backward()
     opt.step()
     return loss.item()
@@ -39,7 +44,7 @@ def run(packed):
     """Time one variant: packed sequences (exact masking) or plain padded batches (fewer, bigger ops)."""
     global model, opt
     torch.manual_seed(42)
-    model = Tagger(V, E, H, K, header["dropout"], packed)
+    model = Tagger(V, E, H, K, header["dropout"], packed, head=head, names=header["tag_names"] if header.get("crf_constrain") else None)
     opt = torch.optim.Adam(model.parameters(), lr=header["learning_rate"])
     warm = header["warmup"]
     for tokens, tags, lengths in batches[:warm]:
@@ -58,4 +63,4 @@ variants = {"packed": run(True), "padded": run(False)}
 best = min(variants, key=lambda k: variants[k]["seconds"])
 blas = os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu") if os.path.exists("/etc/alternatives/libblas.so.3-x86_64-linux-gnu") else "unknown"
 # the faster variant is the one compared against (PyTorch at its best)
-print(json.dumps({**variants[best], "variant": best, "variants": variants, "threads": threads, "torch": torch.__version__, "blas": blas}))
+print(json.dumps({**variants[best], "variant": best, "head": head, "variants": variants, "threads": threads, "torch": torch.__version__, "blas": blas}))

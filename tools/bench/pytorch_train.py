@@ -29,7 +29,8 @@ with open(sys.argv[1], "rb") as f:
 
 V, E, H, K = header["vocab"], header["embedding_dim"], header["lstm_units"], header["tags"]
 names = header["tag_names"]
-model = Tagger(V, E, H, K, header["dropout"], packed=True)
+head = header.get("head", "softmax")
+model = Tagger(V, E, H, K, header["dropout"], packed=True, head=head, names=names if header.get("crf_constrain") else None)
 opt = torch.optim.Adam(model.parameters(), lr=header["learning_rate"])
 loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
 
@@ -39,7 +40,8 @@ def entity_f1():
     n_gold = n_pred = n_ok = 0
     with torch.no_grad():
         for tokens, tags, lengths in val:
-            pred = model(tokens, lengths).argmax(-1)
+            logits = model(tokens, lengths)
+            pred = model.crf.decode(logits, lengths) if head == "crf" else logits.argmax(-1)
             for r in range(tokens.shape[0]):
                 n = int(lengths[r])
                 g = set(score.chunks([names[i] for i in tags[r, :n].tolist()]))
@@ -58,7 +60,11 @@ for e, batches in enumerate(epochs):
     t0 = time.perf_counter()
     for tokens, tags, lengths in batches:
         opt.zero_grad()
-        loss = loss_fn(model(tokens, lengths).reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
+        logits = model(tokens, lengths)
+        if head == "crf":
+            loss = model.crf.nll(logits, tags, lengths) / lengths.sum()
+        else:
+            loss = loss_fn(logits.reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
         loss.backward()
         opt.step()
     seconds = time.perf_counter() - t0

@@ -1,6 +1,7 @@
 """What both PyTorch benchmark scripts share: the reference BiLSTM and the batch file nerflow writes.
 
-Embedding(V, E, padding_idx=0) -> bidirectional LSTM(E, H) -> Linear(2H, K), dropout on the embeddings.
+Embedding(V, E, padding_idx=0) -> bidirectional LSTM(E, H) -> Linear(2H, K), dropout on the embeddings;
+head "softmax" (cross-entropy per token) or "crf" (the linear-chain CRF below, as nerflow's train.head: crf).
 torch's LSTM has no recurrent dropout, so nerflow's recurrent_dropout has no counterpart here.
 """
 import json
@@ -31,9 +32,10 @@ def read_batches(f, meta):
 class Tagger(nn.Module):
     """packed=True: packed sequences (padding never enters the LSTM, as in nerflow); False: plain padded batches."""
 
-    def __init__(self, V, E, H, K, dropout, packed=True):
+    def __init__(self, V, E, H, K, dropout, packed=True, head="softmax", names=None):
         super().__init__()
         self.packed = packed
+        self.crf = CRF(K, names) if head == "crf" else None
         self.emb = nn.Embedding(V, E, padding_idx=0)
         self.drop = nn.Dropout(dropout)
         self.lstm = nn.LSTM(E, H, batch_first=True, bidirectional=True)
@@ -48,6 +50,78 @@ class Tagger(nn.Module):
         y, _ = self.lstm(packed)
         y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=tokens.shape[1])
         return self.out(y)
+
+
+def allowed_iob2(names):
+    """[K, K] bool: may tag i be followed by tag j in IOB2 (I-X only after B-X or I-X); [K]: may j come first."""
+    K = len(names)
+    trans = torch.ones(K, K, dtype=torch.bool)
+    first = torch.ones(K, dtype=torch.bool)
+    for j, b in enumerate(names):
+        if b.startswith("I-"):
+            first[j] = False
+            for i, a in enumerate(names):
+                trans[i, j] = a[:2] in ("B-", "I-") and a[2:] == b[2:]
+    return trans, first
+
+
+class CRF(nn.Module):
+    """A linear-chain CRF written in PyTorch ops: transitions [K, K] (from, to), start and end [K], zeros at
+    first; NLL by the forward algorithm in log space (torch.logsumexp per step, over the whole batch), Viterbi
+    decoding. With `names`, IOB2's forbidden moves are ruled out by a -1e4 penalty in training and decoding.
+    """
+
+    def __init__(self, K, names=None):
+        super().__init__()
+        self.transitions = nn.Parameter(torch.zeros(K, K))
+        self.start = nn.Parameter(torch.zeros(K))
+        self.end = nn.Parameter(torch.zeros(K))
+        pen_t, pen_s = torch.zeros(K, K), torch.zeros(K)
+        if names is not None:
+            trans, first = allowed_iob2(names)
+            pen_t[~trans] = -1e4
+            pen_s[~first] = -1e4
+        self.register_buffer("pen_t", pen_t)
+        self.register_buffer("pen_s", pen_s)
+
+    def nll(self, emissions, tags, lengths):
+        """Summed negative log-likelihood of the gold paths; emissions [B, T, K], tags [B, T], lengths [B]."""
+        B, T, K = emissions.shape
+        mask = torch.arange(T)[None, :] < lengths[:, None]
+        tr = self.transitions + self.pen_t
+        st = self.start + self.pen_s
+        tags = tags.clamp(min=0)
+        rows = torch.arange(B)
+        gold = st[tags[:, 0]] + emissions[rows, 0, tags[:, 0]]
+        alpha = st[None, :] + emissions[:, 0]
+        for t in range(1, T):
+            m = mask[:, t]
+            gold = gold + torch.where(m, tr[tags[:, t - 1], tags[:, t]] + emissions[rows, t, tags[:, t]], torch.zeros(()))
+            nxt = torch.logsumexp(alpha[:, :, None] + tr[None], dim=1) + emissions[:, t]
+            alpha = torch.where(m[:, None], nxt, alpha)
+        last = tags[rows, lengths - 1]
+        gold = gold + self.end[last]
+        return (torch.logsumexp(alpha + self.end[None, :], dim=1) - gold).sum()
+
+    @torch.no_grad()
+    def decode(self, emissions, lengths):
+        """The best path of each sentence, [B, T] (0 on padding)."""
+        B, T, K = emissions.shape
+        tr = self.transitions + self.pen_t
+        score = self.start + self.pen_s + emissions[:, 0]
+        back = []
+        for t in range(1, T):
+            best, arg = (score[:, :, None] + tr[None]).max(dim=1)
+            live = (t < lengths)[:, None]
+            score = torch.where(live, best + emissions[:, t], score)
+            back.append(torch.where(live, arg, torch.arange(K)[None, :].expand(B, K)))
+        y = (score + self.end).argmax(dim=1)
+        out = torch.zeros(B, T, dtype=torch.long)
+        for t in range(T - 1, -1, -1):
+            out[:, t] = y
+            if t > 0:
+                y = back[t - 1].gather(1, y[:, None])[:, 0]
+        return out * (torch.arange(T)[None, :] < lengths[:, None])
 
 
 def masked_targets(tags, lengths):

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // npm run bench:train [-- --quick] [-- --batches N] [-- --profile]      speed, side by side
 // npm run bench:train -- --epochs N                                      val entity F1 after each of N full epochs, side by side
+// npm run bench:train -- --config crf.yaml                               that config's model (head, sizes) vs PyTorch's same
+//                                                                        model, and vs nerflow's softmax baseline, in one run
 // Trains the baseline shapes (embedding 50, BiLSTM 100, batch 32, Adam) on the real train split for a fixed
 // number of bucketed batches with nerflow AND with the same model in PyTorch (Debian's python3-torch, OpenBLAS,
 // 2 threads) on the SAME batches, side by side, and extrapolates seconds per epoch from real tokens.
 // The last line is exactly: nerflow_s_per_epoch=<x> pytorch_s_per_epoch=<y> ratio=<x/y>
+// (with --config, followed by: softmax_s_per_epoch=<nerflow's baseline> vs_softmax=<x/baseline>)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,8 @@ const nIdx = args.indexOf('--batches');
 const timedBatches = nIdx >= 0 ? Number(args[nIdx + 1]) : quick ? 60 : 300;
 const warmup = quick ? 5 : 10;
 const profile = args.includes('--profile');
+const cfgIdx = args.indexOf('--config');
+const configFile = cfgIdx >= 0 ? args[cfgIdx + 1] : null;
 
 function sh(cmd, argv, opts = {}) {
   const r = spawnSync(cmd, argv, { stdio: 'inherit', ...opts });
@@ -54,7 +59,7 @@ if (eIdx >= 0) {
     if (r.status !== 0) throw new Error(`${argv[argv.length - 3] ?? cmd} failed`);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)).history;
   };
-  const ours = run(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/accuracy.ts'), featDir, file, String(epochs)], process.env);
+  const ours = run(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/accuracy.ts'), featDir, file, String(epochs), ...(configFile ? ['--config', configFile] : [])], process.env);
   const theirs = run(py, [path.join(root, 'tools/bench/pytorch_train.py'), file], torchEnv);
   console.log(`\nval entity F1 (conlleval) after each full epoch of the real train split, same batches (batch 32, bucketed)`);
   console.log('| epoch | nerflow val F1 | nerflow s | PyTorch val F1 | PyTorch s |');
@@ -64,20 +69,23 @@ if (eIdx >= 0) {
   process.exit(0);
 }
 
-// 3. nerflow side (TypeScript through tsx) writes the batches for PyTorch and times itself
-const batchesFile = path.join(work, 'batches.bin');
-const node = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/nerflow-bench.ts'), featDir, batchesFile, String(timedBatches), String(warmup), ...(profile ? ['--profile'] : [])], {
-  cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-});
-if (node.status !== 0) throw new Error('nerflow side failed');
-const ours = JSON.parse(node.stdout.trim().split('\n').at(-1));
-
-// 4. PyTorch side on the same batches
-const torchRun = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], {
-  encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: torchEnv,
-});
-if (torchRun.status !== 0) throw new Error('PyTorch side failed');
-const theirs = JSON.parse(torchRun.stdout.trim().split('\n').at(-1));
+// 3. nerflow side (TypeScript through tsx) writes the batches for PyTorch and times itself; 4. PyTorch side
+// on the same batches. With --config: that config's model, after the softmax baseline on the same batches.
+function measure(extra, tag) {
+  const batchesFile = path.join(work, `batches-${tag}.bin`);
+  const node = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/nerflow-bench.ts'), featDir, batchesFile, String(timedBatches), String(warmup), ...(profile ? ['--profile'] : []), ...extra], {
+    cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (node.status !== 0) throw new Error('nerflow side failed');
+  const ours = JSON.parse(node.stdout.trim().split('\n').at(-1));
+  const torchRun = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: torchEnv,
+  });
+  if (torchRun.status !== 0) throw new Error('PyTorch side failed');
+  return { ours, theirs: JSON.parse(torchRun.stdout.trim().split('\n').at(-1)) };
+}
+const base = configFile ? measure([], 'softmax') : null;
+const { ours, theirs } = measure(configFile ? ['--config', configFile] : [], configFile ? 'config' : 'softmax');
 
 if (ours.profile) {
   // per-call timers add a little; the table says where the time goes, the timed run above says how much
@@ -97,8 +105,15 @@ const row = (name, r, epoch) => `| ${name.padEnd(38)} | ${r.ms_per_batch.toFixed
 console.log(`\n${timedBatches} timed batches of the real train split (batch 32, bucketed; ${warmup} warm-up), epoch = ${ours.epoch_batches} batches, ${epochTokens.toLocaleString('en-US')} real tokens`);
 console.log('| implementation                         | ms/batch | tokens/s   | s/epoch  |');
 console.log('| --- | ---: | ---: | ---: |');
-console.log(row(`nerflow (${ours.backend}, fused BiLSTM)`, ours, nerflowEpoch));
-console.log(row(`PyTorch ${theirs.torch} CPU, ${theirs.threads} thr, ${theirs.variant}`, theirs, torchEpoch));
+const model = ours.head === 'crf' ? 'BiLSTM-CRF' : 'BiLSTM';
+if (base) {
+  console.log(row(`nerflow (${base.ours.backend}, fused BiLSTM)`, base.ours, epochTokens / base.ours.tokens_per_s));
+  console.log(row(`PyTorch ${base.theirs.torch}, BiLSTM, ${base.theirs.variant}`, base.theirs, epochTokens / base.theirs.tokens_per_s));
+}
+console.log(row(`nerflow (${ours.backend}, fused ${model})`, ours, nerflowEpoch));
+console.log(row(`PyTorch ${theirs.torch} CPU, ${theirs.threads} thr, ${model}, ${theirs.variant}`, theirs, torchEpoch));
 for (const [name, v] of Object.entries(theirs.variants)) if (name !== theirs.variant) console.log(`(PyTorch ${name}: ${v.ms_per_batch.toFixed(1)} ms/batch, ${(epochTokens / v.tokens_per_s).toFixed(1)} s/epoch; the faster variant is compared)`);
 console.log(`BLAS used by PyTorch: ${theirs.blas}; nerflow peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB`);
-console.log(`nerflow_s_per_epoch=${nerflowEpoch.toFixed(1)} pytorch_s_per_epoch=${torchEpoch.toFixed(1)} ratio=${(nerflowEpoch / torchEpoch).toFixed(3)}`);
+const last = `nerflow_s_per_epoch=${nerflowEpoch.toFixed(1)} pytorch_s_per_epoch=${torchEpoch.toFixed(1)} ratio=${(nerflowEpoch / torchEpoch).toFixed(3)}`;
+const softmaxEpoch = base ? epochTokens / base.ours.tokens_per_s : null;
+console.log(base ? `${last} softmax_s_per_epoch=${softmaxEpoch.toFixed(1)} vs_softmax=${(nerflowEpoch / softmaxEpoch).toFixed(3)}` : last);
