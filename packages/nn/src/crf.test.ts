@@ -276,7 +276,10 @@ test('a tag reached only from a far less likely one (scores ±100) keeps its exa
   for (const allowed of [null, IOB2]) {
     const c = randomCase(16);
     const e = (t: number, k: number, v: number) => (c.emissions[t * K + k] = v);
-    for (let k = 0; k < K; k++) [e(0, k, -100), e(1, k, 0), e(2, k, 0), e(3, k, 0)];
+    for (let k = 0; k < K; k++) {
+      e(0, k, -100);
+      for (const t of [1, 2, 3]) e(t, k, 0);
+    }
     e(0, 0, 100);
     e(0, 1, 0);
     e(1, 2, 100);
