@@ -190,6 +190,8 @@ const EXACT: f32 = Infinity;
  * and are written (not accumulated) to dtr [K, K], dstart [K], dend [K]:
  *   d/de_t[j] = p(y_t = j) − [gold_t = j];  d/dtr[i, j] = Σ_t p(y_{t−1} = i, y_t = j) − #gold moves i → j;
  *   d/dstart, d/dend = the first / last tag's marginal − its gold indicator.
+ * labels = 0 (no gold tags): returns 0 and, when grad, leaves scale · the marginals p(y_t = j) in place of
+ * the emissions (the tag probabilities a CRF gives each token; constrained when allowed ≠ 0).
  * work: crfScratch(T, K) floats.
  */
 export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i32, K: i32,
@@ -216,11 +218,12 @@ export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i3
   for (let r = 0; r < B; r++) {
     const len = load<i32>(at(lengths, r));
     const e0 = emis + <usize>r * rowBytes; // e_t = e0 + t·stepBytes
-    if (len <= 0 || !goldKnown(labels, r, B, len, K)) {
+    const noGold = labels === 0;
+    if (len <= 0 || (!noGold && !goldKnown(labels, r, B, len, K))) {
       if (grad) for (let t = 0; t < T; t++) memory.fill(e0 + <usize>t * stepBytes, 0, rowBytes);
       continue;
     }
-    const tab = at(tabs, goldAllowed(labels, r, B, len, K, allowed) && allowed !== 0 ? n : 0);
+    const tab = at(tabs, allowed !== 0 && (noGold || goldAllowed(labels, r, B, len, K, allowed)) ? n : 0);
     const ttr = tab;
     const ex = at(tab, K * K);
     const exT = at(ex, K * Kp);
@@ -246,15 +249,16 @@ export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i3
     }
     const logZ = lse2(at(alpha, (len - 1) * Kp), ten, Kp);
     // the gold path's score
-    let y = load<i32>(at(labels, r));
+    if (noGold && !grad) continue;
+    let y = noGold ? 0 : load<i32>(at(labels, r));
     let gold: f32 = load<f32>(at(tst, y)) + load<f32>(at(e0, y));
-    for (let t = 1; t < len; t++) {
+    for (let t = 1; t < len && !noGold; t++) {
       const yt = load<i32>(at(labels, t * B + r));
       gold += load<f32>(at(ttr, y * K + yt)) + load<f32>(at(e0 + <usize>t * stepBytes, yt));
       y = yt;
     }
     gold += load<f32>(at(ten, y));
-    total += <f64>(logZ - gold);
+    if (!noGold) total += <f64>(logZ - gold);
     if (!grad) continue;
 
     // backward: beta_t[i] = log Σ_j exp(tr[i, j]) · exp(e_{t+1}[j] + beta_{t+1}[j]); beta_{L−1} = end
@@ -319,14 +323,14 @@ export function crfNll(emis: usize, labels: usize, lengths: usize, T: i32, B: i3
       const b = at(beta, t * Kp);
       for (let j = 0; j < Kp; j += 4) v128.store(at(va, j), f32x4.add(v128.load(at(a, j)), v128.load(at(b, j))));
       expShift(va, logZ, vb, Kp);
-      const yt = load<i32>(at(labels, t * B + r));
+      const yt = noGold ? -1 : load<i32>(at(labels, t * B + r));
       for (let j = 0; j < K; j++) {
         const g = (load<f32>(at(vb, j)) - (j === yt ? <f32>1 : <f32>0)) * scale;
         store<f32>(at(et, j), g);
         if (t === 0) store<f32>(at(dstart, j), load<f32>(at(dstart, j)) + g);
         if (t === len - 1) store<f32>(at(dend, j), load<f32>(at(dend, j)) + g);
       }
-      if (t > 0) {
+      if (t > 0 && !noGold) {
         const yp = load<i32>(at(labels, (t - 1) * B + r));
         store<f32>(at(dtrP, yp * Kp + yt), load<f32>(at(dtrP, yp * Kp + yt)) - scale);
       }

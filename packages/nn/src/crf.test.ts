@@ -297,3 +297,43 @@ test('a tag reached only from a far less likely one (scores ±100) keeps its exa
     tf.dispose([value, ...Object.values(grads), emissions, ...Object.values(vars)]);
   }
 });
+
+test('crfNll without gold tags (labels = 0) gives the tag marginals of every token, equal to brute force; constrained ones too', () => {
+  const c = randomCase(17);
+  const { T } = c;
+  const B = LENGTHS.length;
+  for (const allowed of [null, IOB2]) {
+    const kern = new Kernel();
+    const emis = kern.alloc(T * B * K);
+    const lengths = kern.alloc(B);
+    const [tr, st, en] = [kern.alloc(K * K), kern.alloc(K), kern.alloc(K)];
+    const al = allowed ? kern.alloc(allowed.length) : 0;
+    const [dtr, dst, den] = [kern.alloc(K * K), kern.alloc(K), kern.alloc(K)];
+    const work = kern.alloc(kern.k.crfScratch(T, K));
+    const e = kern.f32(emis, T * B * K);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) e[(t * B + b) * K + k] = c.emissions[(b * T + t) * K + k];
+    kern.i32(lengths, B).set(LENGTHS);
+    kern.f32(tr, K * K).set(c.p.transitions);
+    kern.f32(st, K).set(c.p.start);
+    kern.f32(en, K).set(c.p.end);
+    if (allowed) kern.i32(al, allowed.length).set(allowed);
+    assert.equal(kern.k.crfNll(emis, 0, lengths, T, B, K, tr, st, en, al, 1, 1, dtr, dst, den, work), 0);
+    const p = kern.f32(emis, T * B * K);
+    for (let b = 0; b < B; b++) {
+      const n = LENGTHS[b];
+      const marg = new Float64Array(n * K);
+      let z = 0;
+      for (const y of paths(n)) {
+        if (allowed && !pathAllowed(y, allowed, K)) continue;
+        const w = Math.exp(score(c, b, y));
+        z += w;
+        y.forEach((v, t) => (marg[t * K + v] += w));
+      }
+      for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) {
+        const want = t < n ? marg[t * K + k] / z : 0;
+        assert.ok(Math.abs(p[(t * B + b) * K + k] - want) < 1e-5, `row ${b} t ${t} tag ${k}: ${p[(t * B + b) * K + k]} vs ${want}`);
+      }
+      if (allowed && n) for (const k of [2, 4]) assert.equal(p[b * K + k], 0, 'no I- first');
+    }
+  }
+});

@@ -127,6 +127,13 @@ test('the fused BiLSTM-CRF computes what tf.layers + a TF.js-ops CRF computes: s
       assert.ok(err < 1e-4, `${name}: relative error ${err} against TF.js (constrained ${constrain})`);
     });
     const real = (p: Int32Array) => Array.from(p).filter((_, q) => q % 4 < batch.lengths[Math.floor(q / 4)]);
+    // tag probabilities: the CRF's marginals, each real token's summing to 1, padding 0
+    const marg = m.marginals(batch);
+    for (let r = 0; r < batch.size; r++) for (let t = 0; t < batch.steps; t++) {
+      const sum = marg.subarray((r * 4 + t) * 5, (r * 4 + t + 1) * 5).reduce((x, y) => x + y, 0);
+      assert.ok(Math.abs(sum - (t < batch.lengths[r] ? 1 : 0)) < 1e-5, `row ${r} step ${t}: ${sum}`);
+    }
+    if (constrain) for (let r = 0; r < batch.size; r++) for (const k of [2, 4]) assert.equal(marg[r * 4 * 5 + k], 0, 'no I- first');
     assert.deepEqual(real(m.evaluate(batch).predictions), real(ref.evaluate(batch).predictions), 'same Viterbi paths');
     ref.dispose();
   }

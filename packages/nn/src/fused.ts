@@ -145,6 +145,18 @@ export class FusedBiLstm {
   }
 
   /**
+   * Head crf: each token's tag marginals p(y_t = j | sentence) under the CRF (constrained when the constraint
+   * is on), [B·T·K] row-major like the batch, zeros on padding; what the CRF gives as tag probabilities.
+   */
+  marginals(b: Batch): Float32Array {
+    if (this.spec.head !== 'crf') throw new Error('marginals: the model has no CRF head');
+    const mark = this.kern.mark();
+    const out = this.pass(b, false, false, true).marginals!;
+    this.kern.reset(mark);
+    return out;
+  }
+
+  /**
    * The loss and, when `train`, copies of the dense weights' gradients and the gradient of the embedded
    * inputs (dx: [B·T·E] row-major, summed over both directions; the embedding gradient row by row).
    */
@@ -157,7 +169,7 @@ export class FusedBiLstm {
   }
 
   /** Forward (and backward when `train`: gradients left in the grad region) for one batch. */
-  private pass(b: Batch, train: boolean, useDropout: boolean): { loss: number; predictions?: Int32Array; dx?: Float32Array } {
+  private pass(b: Batch, train: boolean, useDropout: boolean, marginals = false): { loss: number; predictions?: Int32Array; dx?: Float32Array; marginals?: Float32Array } {
     const { embeddingDim: E, lstmUnits: H, numTags: K } = this.spec;
     const G = 4 * H;
     const B = b.size;
@@ -220,6 +232,15 @@ export class FusedBiLstm {
     if (this.spec.head === 'crf') {
       const crf = (w: string) => this.ptr('param', `crf/${w}`);
       const work = a(k.crfScratch(T, K));
+      if (marginals) {
+        // no gold tags: the kernel leaves the marginals in the logits' place (the grad region is scratch here)
+        k.crfNll(logits, 0, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, 1, 1,
+          this.ptr('grad', 'crf/transitions'), this.ptr('grad', 'crf/start'), this.ptr('grad', 'crf/end'), work);
+        const p = kern.f32(logits, TB * K);
+        const out = new Float32Array(B * T * K);
+        for (let t = 0; t < T; t++) for (let r = 0; r < B; r++) out.set(p.subarray((t * B + r) * K, (t * B + r + 1) * K), (r * T + t) * K);
+        return { loss: 0, marginals: out };
+      }
       if (!train) k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);
       loss = k.crfNll(logits, labels, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, real > 0 ? 1 / real : 0, train ? 1 : 0,
         this.ptr('grad', 'crf/transitions'), this.ptr('grad', 'crf/start'), this.ptr('grad', 'crf/end'), work) / Math.max(1, real);
