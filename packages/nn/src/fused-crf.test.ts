@@ -19,7 +19,8 @@ before(async () => {
 
 const TAGS = ['O', 'B-a', 'I-a', 'B-b', 'I-b'];
 const spec: TaggerSpec = {
-  kind: 'fused', vocabSize: 12, numTags: 5, embeddingDim: 4, lstmUnits: 3, dropout: 0, recurrentDropout: 0, learningRate: 1e-3, seed: 3,
+  kind: 'fused', vocabSize: 12, numTags: 5, embeddingDim: 4, lstmUnits: 3, dropout: 0, recurrentDropout: 0, learningRate: 1e-3,
+  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 3,
   head: 'crf', crf: { constrain: true, tags: TAGS },
 };
 // three rows of lengths 4, 2, 3 padded to 4 steps; gold paths valid IOB2
