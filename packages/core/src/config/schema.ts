@@ -80,18 +80,6 @@ export const FeaturizeSchema = z.strictObject({
 export const TrainSchema = z.strictObject({
   /** fused = nerflow's fused LSTM kernels (fast); layers = stock tf.layers (the reference). */
   model: z.enum(['fused', 'layers']).default('fused'),
-  /**
-   * The output layer: softmax = an independent softmax per token; crf = a linear-chain CRF over the sentence
-   * (tag-to-tag transition scores learned with the rest, Viterbi decoding). Both run in the fused kernel.
-   */
-  head: z.enum(['softmax', 'crf']).default('softmax'),
-  crf: z.strictObject({
-    /**
-     * Rule out the moves the data's tag scheme forbids (IOB2: O → I-X, B-X → I-Y, I-X → I-Y, I-X first), in
-     * training and in decoding, so every decoded sentence is well-formed. Only read with head: crf.
-     */
-    constrain: z.boolean().default(true),
-  }).prefault({}),
   /** auto = tensorflow (tfjs-node) if it loads, else wasm. */
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   embedding_dim: z.number().int().positive().default(50),
@@ -119,6 +107,18 @@ export const TrainSchema = z.strictObject({
     restore_best: z.boolean().default(true),
   }).transform(withGoal('monitor')).prefault({}),
   seed: z.number().int().default(42),
+  /**
+   * The output layer: softmax = an independent softmax per token; crf = a linear-chain CRF over the sentence
+   * (tag-to-tag transition scores learned with the rest, Viterbi decoding). Both run in the fused kernel.
+   */
+  head: z.enum(['softmax', 'crf']).default('softmax'),
+  crf: z.strictObject({
+    /**
+     * Rule out the moves the data's tag scheme forbids (IOB2: O → I-X, B-X → I-Y, I-X → I-Y, I-X first), in
+     * training and in decoding, so every decoded sentence is well-formed. Only read with head: crf.
+     */
+    constrain: z.boolean().default(true),
+  }).prefault({}),
 });
 
 export const EvaluateSchema = z.strictObject({
