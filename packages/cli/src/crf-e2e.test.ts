@@ -11,6 +11,24 @@ import { repoRoot } from '@nerflow/core';
 const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
 
+/** Every predicted sentence of predictions.conll is well-formed IOB2 (read from the file, not through nerflow). */
+function assertValidIob2(root: string): void {
+  const conll = readFileSync(path.join(root, 'runs/tcrf/evaluate/main/predictions.conll'), 'utf8');
+  let prev = 'O';
+  let entities = 0;
+  for (const line of conll.split('\n')) {
+    const p = line.split(' ')[2];
+    if (!p) {
+      prev = 'O';
+      continue;
+    }
+    if (p.startsWith('I-')) assert.ok(prev !== 'O' && prev.slice(2) === p.slice(2), `${p} after ${prev}: ${line}`);
+    if (p.startsWith('B-')) entities++;
+    prev = p;
+  }
+  assert.ok(entities > 0, 'the model predicts entities');
+}
+
 function run(root: string, ...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
   return { code: r.status, err: r.stderr };
@@ -31,21 +49,7 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
   assert.equal(crf.constrain, true);
   assert.equal(JSON.parse(readFileSync(path.join(model, 'nerflow.json'), 'utf8')).spec.head, 'crf');
 
-  // every predicted sentence is well-formed IOB2 (checked from the file, not from nerflow's code)
-  const conll = readFileSync(path.join(root, 'runs/tcrf/evaluate/main/predictions.conll'), 'utf8');
-  let prev = 'O';
-  let entities = 0;
-  for (const line of conll.split('\n')) {
-    const p = line.split(' ')[2];
-    if (!p) {
-      prev = 'O';
-      continue;
-    }
-    if (p.startsWith('I-')) assert.ok(prev !== 'O' && prev.slice(2) === p.slice(2), `${p} after ${prev}: ${line}`);
-    if (p.startsWith('B-')) entities++;
-    prev = p;
-  }
-  assert.ok(entities > 0, 'the model predicts entities');
+  assertValidIob2(root);
 
   // MLflow: the head and the constraint are params; the CRF file is in the model artifact; test metrics logged
   const store = path.join(root, 'runs/mlruns');
@@ -53,7 +57,7 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
     .filter((d) => existsSync(path.join(d, 'params')));
   assert.equal(runs.length, 1);
   assert.equal(readFileSync(path.join(runs[0], 'params', 'train.head'), 'utf8'), 'crf');
-  assert.equal(readFileSync(path.join(runs[0], 'params', 'train.crf.constrain'), 'utf8'), 'true');
+  assert.match(readFileSync(path.join(runs[0], 'params', 'train.crf.constrain'), 'utf8'), /^true$/i); // MLflow writes Python's True
   assert.ok(existsSync(path.join(runs[0], 'artifacts', 'model', 'crf.json')));
   assert.ok(existsSync(path.join(runs[0], 'metrics', 'test_entity_f1')));
 
@@ -67,4 +71,11 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
   assert.equal(JSON.parse(readFileSync(path.join(model, 'crf.json'), 'utf8')).constrain, false);
   const same = run(root, 'train', '--config', 'tcrf.yaml', '--set', 'train.crf.constrain=false');
   assert.match(same.err, /train: all 1 trial\(s\) up to date/);
+
+  // trained on BIOES tags (featurize.tag_scheme): the constraint follows BIOES' rules, predictions come back valid IOB2
+  const bioes = run(root, 'pipeline', '--config', 'tcrf.yaml', '--set', 'featurize.tag_scheme=bioes');
+  assert.equal(bioes.code, 0, bioes.err);
+  const bioesTags: string[] = JSON.parse(readFileSync(path.join(model, 'crf.json'), 'utf8')).tags;
+  assert.ok(bioesTags.some((t) => t.startsWith('S-')) && bioesTags.some((t) => t.startsWith('E-')), bioesTags.join(' '));
+  assertValidIob2(root);
 });
