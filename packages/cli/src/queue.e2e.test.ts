@@ -79,16 +79,21 @@ async function until(what: string, cond: () => boolean, seconds: number): Promis
 
 test('queue: 3 workers in their own workspaces, one SIGKILLed mid-trial; every trial once under one parent; enqueue twice adds nothing, a new grid value one', { skip: redisSkip || realMlflowSkip, timeout: 900_000 }, async () => {
   const base = mkdtempSync(path.join(tmpdir(), 'nerflow-queue-e2e-'));
+  const t0 = Date.now();
+  const marks: string[] = [];
+  const mark = (what: string) => marks.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
   const redis = await startRedis();
   const mlflow = await startRealMlflow();
   const workers: Proc[] = [];
   const logs: Proc[] = [];
   const enqueuerLog = () => logs.map((p) => p.err()).join('\n---\n');
   try {
+    mark('redis and MLflow up');
     const roots = [0, 1, 2, 3].map((i) => copyWorkspace(path.join(base, `machine-${i}`)));
     for (const r of roots) writeFileSync(path.join(r, 'configs/queue-e2e.yaml'), sweepYaml([6, 8, 10, 12, 14, 16]));
     const env = { MLFLOW_TRACKING_URI: mlflow.uri, NERFLOW_QUEUE: '' };
     for (const r of roots.slice(1)) workers.push(start(r, env, ['worker', '--queue', redis.url, '--lock-seconds', '5'], true));
+    mark('workspaces copied, workers started');
     const enqueuer = roots[0];
     const run = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url]);
     logs.push(run);
@@ -101,7 +106,9 @@ test('queue: 3 workers in their own workspaces, one SIGKILLed mid-trial; every t
     process.kill(-workers[victim].p.pid!, 'SIGKILL');
     assert.equal(await workers[victim].closed, 'SIGKILL');
 
+    mark('worker killed');
     const code = await run.closed;
+    mark('sweep collected');
     assert.equal(code, 0, `nerflow train on the queue failed:\n${run.err()}\n--- workers:\n${workers.map((w) => w.err()).join('\n---\n')}`);
     const log = run.err();
     assert.match(log, /queued 6 new trial\(s\)/);
@@ -120,6 +127,7 @@ for r in c.search_runs([exp.experiment_id], max_results=1000):
     steps = sorted(m.step for m in c.get_metric_history(r.info.run_id, 'loss'))
     out.append(dict(id=r.info.run_id, name=r.info.run_name, status=r.info.status, parent=t.get('mlflow.parentRunId'), kind=t.get('nerflow.kind'), trial=t.get('nerflow.trial'), resumes=t.get('nerflow.resume_count'), steps=steps))
 print(json.dumps(dict(runs=out)))`);
+    mark('MLflow checked');
     const parents = seen.runs.filter((r) => r.kind === 'sweep');
     const trials = seen.runs.filter((r) => r.kind === 'trial');
     assert.equal(parents.length, 1, 'one parent run');
@@ -164,9 +172,32 @@ runs = c.search_runs([exp.experiment_id], max_results=1000)
 ps = [r for r in runs if r.data.tags.get('nerflow.kind') == 'sweep']
 print(json.dumps(dict(parents=len(ps), children=sum(1 for r in runs if r.data.tags.get('mlflow.parentRunId') == ps[0].info.run_id), running=sum(1 for r in runs if r.info.status == 'RUNNING'))))`);
     assert.deepEqual(after, { parents: 1, children: 7, running: 0 });
+    mark('grid value added, collected, checked');
+
+    // a trial that fails on every worker (here: its config is missing from the workers' checkouts) is tried
+    // sweep.attempts times, then marked failed with its error; the sweep's parent run ends FAILED
+    writeFileSync(path.join(enqueuer, 'configs/queue-broken.yaml'), sweepYaml([4, 5]).replace('attempts: 3', 'attempts: 2'));
+    const broken = start(enqueuer, env, ['train', '--config', 'queue-broken.yaml', '--queue', redis.url]);
+    logs.push(broken);
+    assert.equal(await broken.closed, 1, broken.err());
+    assert.match(broken.err(), /t-[0-9a-f]+ failed after 2 attempt\(s\): .*queue-broken\.yaml/);
+    assert.match(broken.err(), /error: train: 2 trial\(s\) failed every attempt/);
+    const st = start(enqueuer, env, ['sweep', 'status', '--config', 'queue-broken.yaml', '--queue', redis.url]);
+    logs.push(st);
+    assert.equal(await st.closed, 0, st.err());
+    assert.match(st.err(), /2 trials: 2 failed; best so far: none yet/);
+    assert.match(st.err(), /failed .* 2 attempt\(s\): .*queue-broken\.yaml/);
+    const statuses = await mlflow.pythonJson<string[]>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-e2e')
+print(json.dumps(sorted(r.info.status for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get('nerflow.config') == 'queue-broken')))`);
+    assert.deepEqual(statuses, ['FAILED']);
+    mark('failing sweep checked');
   } finally {
     if (process.env.NERFLOW_E2E_LOG) {
-      writeFileSync(process.env.NERFLOW_E2E_LOG, [`=== enqueuer`, enqueuerLog(), ...workers.map((w, i) => `=== worker ${i + 1}\n${w.err()}`)].join('\n'));
+      writeFileSync(process.env.NERFLOW_E2E_LOG, [...marks, `=== enqueuer`, enqueuerLog(), ...workers.map((w, i) => `=== worker ${i + 1}\n${w.err()}`)].join('\n'));
     }
     for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGTERM');
     await Promise.all(workers.map((w) => Promise.race([w.closed, new Promise((r) => setTimeout(r, 10_000))])));

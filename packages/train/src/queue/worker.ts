@@ -62,8 +62,16 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     log.info(`worker ${name}: start ${d.trial} (${d.label}) of sweep ${d.sweep}, ${attempt}`);
     const t0 = performance.now();
     await job.updateProgress({ worker: name } satisfies TrialJobProgress);
-    const ctx = o.context(d.config, d.overrides);
-    await prepare(ctx);
+    let ctx: StageContext;
+    try {
+      ctx = o.context(d.config, d.overrides);
+      await prepare(ctx);
+    } catch (e) {
+      // this checkout cannot run the trial (config missing or different, data missing): another attempt may
+      const why = (e as Error).message;
+      log.warn(`worker ${name}: end ${d.trial} failed (${attempt}) before training: ${why}`);
+      throw new Error(`on ${name}: ${why}`);
+    }
     let result: TrialJobResult | null = null;
     let tail: string[] = [];
     const code = await new Promise<number | string | null>((resolve) => {
