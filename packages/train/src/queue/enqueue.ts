@@ -53,6 +53,12 @@ export function queueTrackingUri(ctx: StageContext): string {
  */
 export async function enqueueSweep(ctx: StageContext, q: QueueHandle, o: { retryFailed?: boolean } = {}): Promise<EnqueueResult> {
   const { config, root } = ctx;
+  if (ctx.force) {
+    throw new ValidationError(
+      '--force with a queue: a queued trial is identified by its settings, data and code, and one that is done stays done. ' +
+        'To train again, change a setting (e.g. train.seed), or train here without the queue.',
+    );
+  }
   const trackingUri = queueTrackingUri(ctx);
   const experiment = resolveExperimentName(config.tracking.experiment);
   const sweep = sweepKey(config, root, trackingUri, experiment);
@@ -168,7 +174,9 @@ async function waitAndCollect(ctx: StageContext, q: QueueHandle, sweep: string, 
       const key = `${j.state}${j.state === 'active' ? `@${j.progress.worker ?? ''}` : ''}`;
       if (seen.get(j.trial) === key) continue;
       seen.set(j.trial, key);
-      if (j.state === 'active' && j.progress.worker) log.info(`train: ${j.trial} running on ${j.progress.worker}`);
+      if (j.state === 'active' && j.progress.worker) {
+        log.info(`train: ${j.trial} running on ${j.progress.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`);
+      }
       else if (j.state === 'completed') {
         const rv = j.job!.returnvalue;
         log.info(`train: ${j.trial} ${rv.status} after ${rv.epochs} epoch(s) on ${rv.worker}; best ${record.metric} ${rv.metric?.toFixed(4) ?? '-'}`);

@@ -41,6 +41,8 @@ export interface TrialJobResult {
   bestValue: number | null;
   /** the sweep metric's best value */
   metric: number | null;
+  /** the sweep metric's name (val_entity_f1, …) */
+  metricName: string;
   seconds: number;
   worker: string;
 }

@@ -1,8 +1,30 @@
-import type { StageContext } from '@nerflow/core';
-import { resolveExperimentName } from '@nerflow/tracking';
-import { openQueue } from './connection.js';
+import { runsRoot, ValidationError, type StageContext } from '@nerflow/core';
+import { resolveExperimentName, resolveTrackingUri } from '@nerflow/tracking';
+import { openQueue, type QueueHandle } from './connection.js';
 import { queueTrackingUri, readSweepRecord, sweepJobs } from './enqueue.js';
-import { sweepKey } from './identity.js';
+import { configRef, sweepKey, type SweepRecord } from './identity.js';
+
+/**
+ * The config's sweep on this queue: the one for the tracking server in force, else (no tracking server set
+ * in this shell) the only sweep queued from this config file; several are an error listing them.
+ */
+async function findSweep(ctx: StageContext, q: QueueHandle): Promise<SweepRecord | null> {
+  const uri = resolveTrackingUri({ uri: ctx.config.tracking.uri, root: runsRoot(ctx.root) });
+  if (/^https?:\/\//i.test(uri)) {
+    const own = await readSweepRecord(q, sweepKey(ctx.config, ctx.root, queueTrackingUri(ctx), resolveExperimentName(ctx.config.tracking.experiment)));
+    if (own) return own;
+  }
+  const found: SweepRecord[] = [];
+  for (const key of await q.redis.keys(`nerflow:sweep:${ctx.config.name}-*`)) {
+    if (!/^nerflow:sweep:[^:]+$/.test(key)) continue;
+    const r = JSON.parse((await q.redis.get(key)) ?? 'null') as SweepRecord | null;
+    if (r && r.config === configRef(ctx.config, ctx.root)) found.push(r);
+  }
+  if (found.length > 1) {
+    throw new ValidationError(`${ctx.config.name} was queued for ${found.length} tracking servers or experiments (${found.map((r) => r.trackingUri).join(', ')}): set MLFLOW_TRACKING_URI to the one you mean.`);
+  }
+  return found[0] ?? null;
+}
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -16,12 +38,11 @@ const STATE: Record<string, string> = { waiting: 'queued', prioritized: 'queued'
 
 /** `nerflow sweep status`: every trial of the config's sweep on the queue (queued, running where and at which epoch, done, pruned, failed) and the best so far. */
 export async function sweepStatus(ctx: StageContext, url: string): Promise<string> {
-  const trackingUri = queueTrackingUri(ctx);
-  const sweep = sweepKey(ctx.config, ctx.root, trackingUri, resolveExperimentName(ctx.config.tracking.experiment));
   const q = await openQueue(url);
   try {
-    const record = await readSweepRecord(q, sweep);
-    if (!record) return `sweep ${sweep} (${ctx.config.name}) has never been queued on ${url}: \`nerflow train --config ${ctx.config.name} --queue ${url}\` queues it.`;
+    const record = await findSweep(ctx, q);
+    if (!record) return `${ctx.config.name} has never been queued on ${url}: \`nerflow train --config ${ctx.config.name} --queue ${url}\` queues it.`;
+    const sweep = record.sweep;
     const jobs = await sweepJobs(q, record);
     const rows = [['trial', 'settings', 'state', 'worker', 'epoch', record.metric, 'note']];
     const counts: Record<string, number> = {};

@@ -163,7 +163,10 @@ export async function runQueuedTrial(ctx: StageContext, jobId: string, data: Tri
         const seconds = (performance.now() - t0) / 1000;
         const values = outcome.history.map((h) => (h as unknown as Record<string, number>)[sweep?.metric ?? 'val_entity_f1']).filter(Number.isFinite);
         const metric = values.length ? ((sweep?.goal ?? 'maximize') === 'maximize' ? Math.max(...values) : Math.min(...values)) : null;
-        result = { runId: run.runId, status: outcome.status, epochs: outcome.history.length, bestEpoch: outcome.bestEpoch, bestValue: outcome.bestValue, metric, seconds, worker };
+        result = {
+          runId: run.runId, status: outcome.status, epochs: outcome.history.length, bestEpoch: outcome.bestEpoch, bestValue: outcome.bestValue,
+          metric, metricName: sweep?.metric ?? 'val_entity_f1', seconds, worker,
+        };
         return {
           counts: { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides },
           timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },

@@ -105,7 +105,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     const took = fmtSeconds((performance.now() - t0) / 1000);
     if (code === 0 && result) {
       const r: TrialJobResult = result;
-      log.info(`worker ${name}: end ${d.trial} ${r.status} after ${r.epochs} epoch(s) in ${took}; best ${r.metric?.toFixed(4) ?? '-'} (MLflow run ${r.runId})`);
+      log.info(`worker ${name}: end ${d.trial} ${r.status} after ${r.epochs} epoch(s) in ${took}; best ${r.metricName} ${r.metric?.toFixed(4) ?? '-'} (MLflow run ${r.runId})`);
       return r;
     }
     const why = tail.filter((l) => /error|Error/.test(l)).at(-1) ?? tail.at(-1) ?? 'no output';
