@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { replaceDirAtomic, stageDir, writeFileAtomic, type StageContext } from '@nerflow/core';
+import { METRIC_NAMES, replaceDirAtomic, stageDir, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
 import { activeRun, downloadArtifacts, openStore } from '@nerflow/tracking';
 import { writeTrialsTable, type TrialSummary } from '../trials-table.js';
 import { sweepJobs, readSweepRecord } from './enqueue.js';
@@ -25,7 +25,7 @@ export interface CollectHooks {
   registerBestModel?: (best: BestTrial, ctx: StageContext) => Promise<void>;
 }
 
-const HISTORY_KEYS = ['loss', 'val_loss', 'val_token_accuracy', 'val_entity_f1', 'epoch_seconds', 'tokens_per_s'];
+const HISTORY_KEYS = [...METRIC_NAMES, 'epoch_seconds', 'tokens_per_s'] as const;
 
 /**
  * Collect a drained sweep, once (a Redis lock: the waiting enqueuer, or else the worker that finished last):
@@ -50,7 +50,7 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
     for (const j of jobs) {
       const runId = j.state === 'completed' ? j.job!.returnvalue.runId : j.progress.runId ?? null;
       if (j.state === 'failed') failed.push(j.trial);
-      const history: Record<string, number>[] = [];
+      const history: Partial<EpochRecord>[] = [];
       if (runId) {
         for (const key of HISTORY_KEYS) {
           for (const p of await store.getMetricHistory(runId, key)) (history[p.step - 1] ??= { epoch: p.step })[key] = p.value;
@@ -62,7 +62,7 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
       });
     }
     const trainDir = stageDir(ctx.root, ctx.config.name, 'train');
-    await writeTrialsTable(trainDir, summaries, record.metric, record.goal);
+    await writeTrialsTable(trainDir, summaries, { metric: record.metric, goal: record.goal });
     let best: BestTrial | null = null;
     for (const j of jobs) {
       if (j.state !== 'completed') continue;

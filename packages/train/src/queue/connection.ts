@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { ValidationError } from '@nerflow/core';
+import { EnvironmentError, ValidationError } from '@nerflow/core';
 
 /** The BullMQ queue every nerflow trial goes through (one Redis database may hold many sweeps). */
 export const QUEUE_NAME = 'nerflow-trials';
@@ -50,7 +50,7 @@ export async function openQueue(url: string): Promise<QueueHandle> {
     await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000))]);
   } catch (e) {
     redis.disconnect();
-    throw new ValidationError(
+    throw new EnvironmentError(
       `queue ${url}: cannot reach Redis (${(e as Error).message || 'connection refused'}). Start it (e.g. \`redis-server --port 6379\`) or fix the URL in sweep.queue, --queue or NERFLOW_QUEUE.`,
     );
   }

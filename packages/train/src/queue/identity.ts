@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { hashValue, type Config } from '@nerflow/core';
+import { hashValue, type Config, type Goal, type MetricName } from '@nerflow/core';
 import type { Trial } from '../sweep.js';
 
 /** What a worker needs to run one queued trial in its own checkout. */
@@ -42,7 +42,7 @@ export interface TrialJobResult {
   /** the sweep metric's best value */
   metric: number | null;
   /** the sweep metric's name (val_entity_f1, …) */
-  metricName: string;
+  metricName: MetricName;
   seconds: number;
   worker: string;
 }
@@ -84,8 +84,8 @@ export interface SweepRecord {
   trackingUri: string;
   experimentId: string;
   parentRunId: string;
-  metric: string;
-  goal: 'maximize' | 'minimize';
+  metric: MetricName;
+  goal: Goal;
   trials: { trial: string; jobId: string; label: string; overrides: Record<string, unknown> }[];
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { loadConfig, silentLogger, ValidationError, type StageContext } from '@nerflow/core';
+import { EnvironmentError, loadConfig, silentLogger, ValidationError, type StageContext } from '@nerflow/core';
 import { FileStore } from '@nerflow/tracking';
 import { startFakeMlflowServer } from '../../../tracking/src/test-helpers/fake-mlflow-server.js';
 import { expandTrials } from '../sweep.js';
@@ -59,9 +59,9 @@ test('queue URLs: redis://[user:pw@]host:port/db parsed; anything else is a user
   assert.throws(() => loadConfig('bad.yaml', { root: ctx.root }), /sweep\.queue[\s\S]*redis:\/\/host:port\/db/);
 });
 
-test('a Redis that does not answer is a user error naming the URL and how to start one', async () => {
+test('a Redis that does not answer is an environment error naming the URL and how to start one', async () => {
   const url = 'redis://127.0.0.1:1/0';
-  await assert.rejects(openQueue(url), (e: Error) => e instanceof ValidationError && e.message.includes(`queue ${url}: cannot reach Redis`) && e.message.includes('redis-server --port 6379'));
+  await assert.rejects(openQueue(url), (e: Error) => e instanceof EnvironmentError && e.message.includes(`queue ${url}: cannot reach Redis`) && e.message.includes('redis-server --port 6379'));
 });
 
 test('pruning across workers reads the other runs of the sweep from the tracking store: same sweep, current fingerprints, not itself', async () => {

@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { hashValue, runStage, runsRoot, stageDir, stageFingerprint, ValidationError, writeFileAtomic, type StageContext } from '@nerflow/core';
+import {
+  bestOf, hashValue, runStage, runsRoot, stageDir, stageFingerprint, ValidationError, writeFileAtomic, type EpochRecord, type MetricName, type StageContext,
+} from '@nerflow/core';
 import { engineOf, initBackend, readSplit } from '@nerflow/nn';
 import { downloadArtifacts, flattenParams, openStore, resolveExperimentName, startRun, type ActiveRun, type TrackingStore } from '@nerflow/tracking';
 import { stringify } from 'yaml';
-import type { EpochRecord } from '../history.js';
 import { featurizeOutputs } from '../inputs.js';
 import { shouldPrune } from '../pruner.js';
 import { expandTrials, trialLabel } from '../sweep.js';
@@ -59,7 +60,7 @@ async function downloadCheckpoint(store: TrackingStore, runId: string, workDir: 
  * The other trials' per-epoch values of the sweep metric, from the tracking server: every run of this sweep
  * (any worker, any machine) whose fingerprint is one of the current trials'. For the median/halving pruner.
  */
-export async function trackedHistories(store: TrackingStore, experimentId: string, sweep: string, fingerprints: Set<string>, selfRunId: string, metric: string): Promise<number[][]> {
+export async function trackedHistories(store: TrackingStore, experimentId: string, sweep: string, fingerprints: Set<string>, selfRunId: string, metric: MetricName): Promise<number[][]> {
   const out: number[][] = [];
   for (const r of await store.searchRuns([experimentId], `tags.\`${QUEUE_TAGS.sweep}\` = '${sweep}'`)) {
     if (r.info.run_id === selfRunId || !fingerprints.has(r.data.tags[QUEUE_TAGS.fingerprint])) continue;
@@ -139,7 +140,7 @@ export async function runQueuedTrial(ctx: StageContext, jobId: string, data: Tri
           onEpoch: async (r) => {
             await uploadCheckpoint(run, workDir, r.epoch);
             await run.logMetrics({ ...r }, r.epoch);
-            notify({ runId: run.runId, epoch: r.epoch, epochs: trial.train.epochs, value: (r as unknown as Record<string, number>)[sweep?.metric ?? 'val_entity_f1'] });
+            notify({ runId: run.runId, epoch: r.epoch, epochs: trial.train.epochs, value: r[sweep?.metric ?? 'val_entity_f1'] });
           },
           prune: all.length > 1 && sweep ? {
             sweep,
@@ -161,8 +162,7 @@ export async function runQueuedTrial(ctx: StageContext, jobId: string, data: Tri
         await rm(path.join(staging, 'config.yaml'));
         await rm(workDir, { recursive: true, force: true });
         const seconds = (performance.now() - t0) / 1000;
-        const values = outcome.history.map((h) => (h as unknown as Record<string, number>)[sweep?.metric ?? 'val_entity_f1']).filter(Number.isFinite);
-        const metric = values.length ? ((sweep?.goal ?? 'maximize') === 'maximize' ? Math.max(...values) : Math.min(...values)) : null;
+        const metric = bestOf(outcome.history, sweep?.metric ?? 'val_entity_f1', sweep?.goal ?? 'maximize');
         result = {
           runId: run.runId, status: outcome.status, epochs: outcome.history.length, bestEpoch: outcome.bestEpoch, bestValue: outcome.bestValue,
           metric, metricName: sweep?.metric ?? 'val_entity_f1', seconds, worker,
