@@ -171,12 +171,15 @@ async function waitAndCollect(ctx: StageContext, q: QueueHandle, sweep: string, 
     const record = (await readSweepRecord(q, sweep))!;
     const jobs = await sweepJobs(q, record);
     for (const j of jobs) {
-      const key = `${j.state}${j.state === 'active' ? `@${j.progress.worker ?? ''}` : ''}`;
+      const p = j.progress;
+      const key = `${j.state}${j.state === 'active' ? `@${p.worker ?? ''}#${p.epoch ?? 0}` : ''}`;
       if (seen.get(j.trial) === key) continue;
+      const wasRunning = seen.get(j.trial)?.startsWith(`active@${p.worker ?? ''}#`);
       seen.set(j.trial, key);
-      if (j.state === 'active' && j.progress.worker) {
-        log.info(`train: ${j.trial} running on ${j.progress.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`);
+      if (j.state === 'active' && p.worker && !wasRunning) {
+        log.info(`train: ${j.trial} running on ${p.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`);
       }
+      if (j.state === 'active' && p.epoch) log.info(`train: ${j.trial} epoch ${p.epoch}/${p.epochs} on ${p.worker}: ${record.metric} ${p.value?.toFixed(4) ?? '-'}`);
       else if (j.state === 'completed') {
         const rv = j.job!.returnvalue;
         log.info(`train: ${j.trial} ${rv.status} after ${rv.epochs} epoch(s) on ${rv.worker}; best ${record.metric} ${rv.metric?.toFixed(4) ?? '-'}`);
