@@ -195,6 +195,22 @@ exp = c.get_experiment_by_name('queue-e2e')
 print(json.dumps(sorted(r.info.status for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get('nerflow.config') == 'queue-broken')))`);
     assert.deepEqual(statuses, ['FAILED']);
     mark('failing sweep checked');
+
+    // fixed (the config reaches the workers' checkouts): --retry-failed queues the failed trials again with
+    // fresh attempts, and the sweep's parent run is reopened and ends FINISHED
+    for (const r of roots.slice(1)) writeFileSync(path.join(r, 'configs/queue-broken.yaml'), sweepYaml([4, 5]).replace('attempts: 3', 'attempts: 2'));
+    const retried = start(enqueuer, env, ['train', '--config', 'queue-broken.yaml', '--queue', redis.url, '--retry-failed']);
+    logs.push(retried);
+    assert.equal(await retried.closed, 0, retried.err());
+    assert.match(retried.err(), /queued 0 new trial\(s\), 2 failed one\(s\) again/);
+    const fixed = await mlflow.pythonJson<string[]>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-e2e')
+print(json.dumps(sorted(r.data.tags.get('nerflow.kind') + ' ' + r.info.status for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get('nerflow.config') == 'queue-broken')))`);
+    assert.deepEqual(fixed, ['sweep FINISHED', 'trial FINISHED', 'trial FINISHED']);
+    mark('failed trials retried');
   } finally {
     if (process.env.NERFLOW_E2E_LOG) {
       writeFileSync(process.env.NERFLOW_E2E_LOG, [...marks, `=== enqueuer`, enqueuerLog(), ...workers.map((w, i) => `=== worker ${i + 1}\n${w.err()}`)].join('\n'));

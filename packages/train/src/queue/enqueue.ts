@@ -82,7 +82,7 @@ export async function enqueueSweep(ctx: StageContext, q: QueueHandle, o: { retry
     }
     const state = await job.getState();
     if (state === 'failed' && o.retryFailed) {
-      await job.retry('failed');
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       retried.push(j.t.id);
     } else existing.push({ trial: j.t.id, state });
   }
