@@ -166,35 +166,53 @@ async function waitAndCollect(ctx: StageContext, q: QueueHandle, sweep: string, 
   const t0 = performance.now();
   const seen = new Map<string, string>();
   let announced = false;
-  while (true) {
-    await redis.set(keys.waiter, String(process.pid), 'PX', 15_000); // while this lives, workers leave collection to us
-    const record = (await readSweepRecord(q, sweep))!;
-    const jobs = await sweepJobs(q, record);
-    for (const j of jobs) {
-      const p = j.progress;
-      const key = `${j.state}${j.state === 'active' ? `@${p.worker ?? ''}#${p.epoch ?? 0}` : ''}`;
-      if (seen.get(j.trial) === key) continue;
-      const wasRunning = seen.get(j.trial)?.startsWith(`active@${p.worker ?? ''}#`);
-      seen.set(j.trial, key);
-      if (j.state === 'active' && p.worker && !wasRunning) {
-        log.info(`train: ${j.trial} running on ${p.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`);
-      }
-      if (j.state === 'active' && p.epoch) log.info(`train: ${j.trial} epoch ${p.epoch}/${p.epochs} on ${p.worker}: ${record.metric} ${p.value?.toFixed(4) ?? '-'}`);
-      else if (j.state === 'completed') {
-        const rv = j.job!.returnvalue;
-        log.info(`train: ${j.trial} ${rv.status} after ${rv.epochs} epoch(s) on ${rv.worker}; best ${record.metric} ${rv.metric?.toFixed(4) ?? '-'}`);
-      } else if (j.state === 'failed') log.warn(`train: ${j.trial} failed after ${j.job!.attemptsMade} attempt(s): ${j.job!.failedReason}`);
-    }
-    if (jobs.every((j) => DONE.includes(j.state as JobState))) break;
-    if (!announced) {
-      const waiting = jobs.filter((j) => !DONE.includes(j.state as JobState)).length;
-      log.info(`train: waiting for ${waiting} trial(s) on the queue (Ctrl-C stops waiting, not the trials)`);
-      announced = true;
-    }
-    await new Promise((r) => setTimeout(r, (o.pollSeconds ?? 1) * 1000));
+  // Ctrl-C: stop waiting and hand collection to the worker that finishes last (this process no longer waits)
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info(`train: stopped waiting; the trials go on on the workers, and the last one to finish collects the sweep`);
+    void redis.del(keys.waiter).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await follow();
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
   log.info(`train: every trial of ${sweep} is done (${fmtSeconds((performance.now() - t0) / 1000)}); collecting the sweep`);
   const collected = await collectSweep(ctx, q, sweep, o.hooks);
   await redis.del(keys.waiter);
   if (collected?.failed.length) throw new ExitError(`train: ${collected.failed.length} trial(s) failed every attempt: ${collected.failed.join(', ')} (\`nerflow sweep status --config ${ctx.config.name}\` shows why; \`--retry-failed\` queues them again)`);
+
+  async function follow() {
+    while (true) {
+      await redis.set(keys.waiter, String(process.pid), 'PX', 15_000); // while this lives, workers leave collection to us
+      const record = (await readSweepRecord(q, sweep))!;
+      const jobs = await sweepJobs(q, record);
+      for (const j of jobs) {
+        const p = j.progress;
+        const key = `${j.state}${j.state === 'active' ? `@${p.worker ?? ''}#${p.epoch ?? 0}` : ''}`;
+        if (seen.get(j.trial) === key) continue;
+        const wasRunning = seen.get(j.trial)?.startsWith(`active@${p.worker ?? ''}#`);
+        seen.set(j.trial, key);
+        if (j.state === 'active' && p.worker && !wasRunning) {
+          log.info(`train: ${j.trial} running on ${p.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`);
+        }
+        if (j.state === 'active' && p.epoch) log.info(`train: ${j.trial} epoch ${p.epoch}/${p.epochs} on ${p.worker}: ${record.metric} ${p.value?.toFixed(4) ?? '-'}`);
+        else if (j.state === 'completed') {
+          const rv = j.job!.returnvalue;
+          log.info(`train: ${j.trial} ${rv.status} after ${rv.epochs} epoch(s) on ${rv.worker}; best ${record.metric} ${rv.metric?.toFixed(4) ?? '-'}`);
+        } else if (j.state === 'failed') log.warn(`train: ${j.trial} failed after ${j.job!.attemptsMade} attempt(s): ${j.job!.failedReason}`);
+      }
+      const gone = jobs.filter((j) => j.state === 'missing');
+      if (gone.length) throw new ExitError(`train: ${gone.map((j) => j.trial).join(', ')}: no longer on the queue (removed from Redis?); run the same command again to queue them`);
+      if (jobs.every((j) => DONE.includes(j.state as JobState))) break;
+      if (!announced) {
+        const waiting = jobs.filter((j) => !DONE.includes(j.state as JobState)).length;
+        log.info(`train: waiting for ${waiting} trial(s) on the queue (Ctrl-C stops waiting, not the trials)`);
+        announced = true;
+      }
+      await new Promise((r) => setTimeout(r, (o.pollSeconds ?? 1) * 1000));
+    }
+  }
 }
