@@ -17,7 +17,10 @@ export interface WorkerArgs {
 
 function queueUrlOrThrow(flag: string | undefined, configQueue?: string | null): string {
   const url = flag || process.env.NERFLOW_QUEUE || configQueue;
-  if (!url) throw new ValidationError('no queue: pass --queue redis://host:port/db, set NERFLOW_QUEUE, or set sweep.queue in the config.');
+  if (!url)
+    throw new ValidationError(
+      'no queue: pass --queue redis://host:port/db, set NERFLOW_QUEUE, or set sweep.queue in the config.',
+    );
   return url;
 }
 
@@ -26,9 +29,18 @@ export async function workerCommand(a: WorkerArgs): Promise<void> {
   const url = queueUrlOrThrow(a.queue);
   const log = createLogger({ verbose: a.verbose, quiet: a.quiet });
   const root = workspaceRoot();
-  const context = (config: string, overrides: string[]): StageContext => ({ config: loadConfig(config, { root, overrides }), root, log, force: false });
+  const context = (config: string, overrides: string[]): StageContext => ({
+    config: loadConfig(config, { root, overrides }),
+    root,
+    log,
+    force: false,
+  });
   const worker = await startWorker({
-    url, concurrency: a.concurrency, log, context, lockSeconds: a['lock-seconds'],
+    url,
+    concurrency: a.concurrency,
+    log,
+    context,
+    lockSeconds: a['lock-seconds'],
     childArgs: [...(a.verbose ? ['--verbose'] : []), ...(a.quiet ? ['--quiet'] : [])],
     prepare: async (ctx) => {
       await STAGES.ingest.run(ctx);
@@ -40,7 +52,9 @@ export async function workerCommand(a: WorkerArgs): Promise<void> {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
     stopping = true;
-    log.info(`worker ${worker.name}: ${signal}: stopping; its running trials end KILLED and go back to the queue (another worker resumes them)`);
+    log.info(
+      `worker ${worker.name}: ${signal}: stopping; its running trials end KILLED and go back to the queue (another worker resumes them)`,
+    );
     void worker.close().finally(() => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
   };
   process.on('SIGINT', stop);
@@ -64,10 +78,22 @@ export async function queueTrialCommand(a: QueueTrialArgs): Promise<void> {
   const data = JSON.parse(a.job);
   const root = workspaceRoot();
   const log = createLogger({ verbose: a.verbose, quiet: a.quiet });
-  const ctx: StageContext = { config: loadConfig(data.config, { root, overrides: data.overrides }), root, log, force: false };
+  const ctx: StageContext = {
+    config: loadConfig(data.config, { root, overrides: data.overrides }),
+    root,
+    log,
+    force: false,
+  };
   const worker = process.env.NERFLOW_WORKER_NAME ?? `pid ${process.ppid}`;
-  const send = (m: unknown) => new Promise<void>((resolve) => (process.send ? process.send(m, () => resolve()) : resolve()));
-  const result = await runQueuedTrial(ctx, a['job-id'], data, (progress) => void send({ type: 'progress', progress }), worker);
+  const send = (m: unknown) =>
+    new Promise<void>((resolve) => (process.send ? process.send(m, () => resolve()) : resolve()));
+  const result = await runQueuedTrial(
+    ctx,
+    a['job-id'],
+    data,
+    (progress) => void send({ type: 'progress', progress }),
+    worker,
+  );
   await send({ type: 'result', result });
   process.stdin.pause();
   process.stdin.destroy();

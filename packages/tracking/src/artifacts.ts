@@ -6,7 +6,12 @@ import type { TrackingStore } from './types.js';
  * Download a run's artifact folder (or one file) into `dest`, as MLflow's `download_artifacts`:
  * `artifactPath` "checkpoint/a" → dest/<files under checkpoint/a>. Returns the files written (relative).
  */
-export async function downloadArtifacts(store: TrackingStore, runId: string, artifactPath: string, dest: string): Promise<string[]> {
+export async function downloadArtifacts(
+  store: TrackingStore,
+  runId: string,
+  artifactPath: string,
+  dest: string,
+): Promise<string[]> {
   const root = artifactPath.replace(/^\/+|\/+$/g, '');
   const written: string[] = [];
   const walk = async (dir: string): Promise<void> => {

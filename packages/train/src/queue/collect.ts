@@ -1,6 +1,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { METRIC_NAMES, replaceDirAtomic, stageDir, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
+import {
+  METRIC_NAMES,
+  replaceDirAtomic,
+  stageDir,
+  writeFileAtomic,
+  type EpochRecord,
+  type StageContext,
+} from '@nerflow/core';
 import { activeRun, downloadArtifacts, openStore } from '@nerflow/tracking';
 import { writeTrialsTable, type TrialSummary } from '../trials-table.js';
 import { sweepJobs, readSweepRecord } from './enqueue.js';
@@ -48,17 +55,23 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
     const summaries: TrialSummary[] = [];
     const failed: string[] = [];
     for (const j of jobs) {
-      const runId = j.state === 'completed' ? j.job!.returnvalue.runId : j.progress.runId ?? null;
+      const runId = j.state === 'completed' ? j.job!.returnvalue.runId : (j.progress.runId ?? null);
       if (j.state === 'failed') failed.push(j.trial);
       const history: Partial<EpochRecord>[] = [];
       if (runId) {
         for (const key of HISTORY_KEYS) {
-          for (const p of await store.getMetricHistory(runId, key)) (history[p.step - 1] ??= { epoch: p.step })[key] = p.value;
+          for (const p of await store.getMetricHistory(runId, key))
+            (history[p.step - 1] ??= { epoch: p.step })[key] = p.value;
         }
       }
       summaries.push({
-        trial: j.trial, label: j.label, overrides: j.overrides, history: history.filter(Boolean),
-        status: j.state === 'completed' ? j.job!.returnvalue.status : 'failed', seconds: j.state === 'completed' ? j.job!.returnvalue.seconds : null, mlflowRunId: runId,
+        trial: j.trial,
+        label: j.label,
+        overrides: j.overrides,
+        history: history.filter(Boolean),
+        status: j.state === 'completed' ? j.job!.returnvalue.status : 'failed',
+        seconds: j.state === 'completed' ? j.job!.returnvalue.seconds : null,
+        mlflowRunId: runId,
       });
     }
     const trainDir = stageDir(ctx.root, ctx.config.name, 'train');
@@ -69,29 +82,52 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
       const rv = j.job!.returnvalue;
       if (rv.metric === null || !Number.isFinite(rv.metric)) continue;
       if (!best || (record.goal === 'maximize' ? rv.metric > best.value : rv.metric < best.value)) {
-        best = { trial: j.trial, runId: rv.runId, value: rv.metric, overrides: j.overrides, modelDir: path.join(trainDir, 'best', 'model') };
+        best = {
+          trial: j.trial,
+          runId: rv.runId,
+          value: rv.metric,
+          overrides: j.overrides,
+          modelDir: path.join(trainDir, 'best', 'model'),
+        };
       }
     }
     if (best) {
       const b = best;
       await replaceDirAtomic(path.join(trainDir, 'best'), async (staging) => {
         await downloadArtifacts(store, b.runId, 'model', path.join(staging, 'model'));
-        await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify({ trial: b.trial, overrides: b.overrides, value: b.value, mlflow_run_id: b.runId }, null, 2) + '\n');
+        await writeFileAtomic(
+          path.join(staging, 'best.json'),
+          JSON.stringify({ trial: b.trial, overrides: b.overrides, value: b.value, mlflow_run_id: b.runId }, null, 2) +
+            '\n',
+        );
       });
-      log.info(`train: best trial ${b.trial} (${record.metric} ${b.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))} (downloaded from MLflow run ${b.runId})`);
+      log.info(
+        `train: best trial ${b.trial} (${record.metric} ${b.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(trainDir, 'best'))} (downloaded from MLflow run ${b.runId})`,
+      );
     }
     if (record.parentRunId) {
       const parent = activeRun(store, record.parentRunId, record.experimentId);
       // best settings as tags: a sweep's parent is collected again when trials are added, and params never change
       if (best) {
-        await parent.setTags({ 'nerflow.best_trial': best.trial, 'nerflow.best_run': best.runId, ...Object.fromEntries(Object.entries(best.overrides).map(([k, v]) => [`best.${k}`, String(v)])) });
-        await parent.logMetrics({ [`best_${record.metric}`]: best.value, trials: summaries.length, failed_trials: failed.length }, 0);
+        await parent.setTags({
+          'nerflow.best_trial': best.trial,
+          'nerflow.best_run': best.runId,
+          ...Object.fromEntries(Object.entries(best.overrides).map(([k, v]) => [`best.${k}`, String(v)])),
+        });
+        await parent.logMetrics(
+          { [`best_${record.metric}`]: best.value, trials: summaries.length, failed_trials: failed.length },
+          0,
+        );
       }
-      for (const f of ['trials.csv', 'trials.svg', 'trials.png']) if (existsSync(path.join(trainDir, f))) await parent.logArtifact(path.join(trainDir, f));
+      for (const f of ['trials.csv', 'trials.svg', 'trials.png'])
+        if (existsSync(path.join(trainDir, f))) await parent.logArtifact(path.join(trainDir, f));
       await parent.end(failed.length ? 'FAILED' : 'FINISHED');
     }
     if (best && hooks.registerBestModel) await hooks.registerBestModel(best, ctx);
-    await redis.set(keys.record + ':collected', JSON.stringify({ at: new Date().toISOString(), by: process.pid, best, failed }));
+    await redis.set(
+      keys.record + ':collected',
+      JSON.stringify({ at: new Date().toISOString(), by: process.pid, best, failed }),
+    );
     return { summaries, best, failed };
   } finally {
     if ((await redis.get(keys.collect)) === token) await redis.del(keys.collect);

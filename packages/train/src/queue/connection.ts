@@ -11,13 +11,18 @@ export function redisConnection(url: string, worker = false): ConnectionOptions 
   try {
     u = new URL(url);
   } catch {
-    throw new ValidationError(`queue ${url}: not a URL. Use redis://host:port/db (e.g. redis://127.0.0.1:6379/0), in sweep.queue, --queue or NERFLOW_QUEUE.`);
+    throw new ValidationError(
+      `queue ${url}: not a URL. Use redis://host:port/db (e.g. redis://127.0.0.1:6379/0), in sweep.queue, --queue or NERFLOW_QUEUE.`,
+    );
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new ValidationError(`queue ${url}: not a Redis URL. Use redis://host:port/db (e.g. redis://127.0.0.1:6379/0).`);
+    throw new ValidationError(
+      `queue ${url}: not a Redis URL. Use redis://host:port/db (e.g. redis://127.0.0.1:6379/0).`,
+    );
   }
   const db = u.pathname.replace(/^\//, '');
-  if (db && !/^\d+$/.test(db)) throw new ValidationError(`queue ${url}: the database after the port must be a number (redis://host:port/0).`);
+  if (db && !/^\d+$/.test(db))
+    throw new ValidationError(`queue ${url}: the database after the port must be a number (redis://host:port/0).`);
   return {
     host: u.hostname || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,
@@ -47,7 +52,10 @@ export async function openQueue(url: string): Promise<QueueHandle> {
   redis.on('error', () => undefined); // reported by the ping below, not as an unhandled event
   try {
     await redis.connect();
-    await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000))]);
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
+    ]);
   } catch (e) {
     redis.disconnect();
     throw new EnvironmentError(
@@ -57,7 +65,9 @@ export async function openQueue(url: string): Promise<QueueHandle> {
   const queue = new Queue(QUEUE_NAME, { connection: options });
   queue.on('error', () => undefined);
   return {
-    url, queue, redis,
+    url,
+    queue,
+    redis,
     async close() {
       await queue.close().catch(() => undefined);
       await redis.quit().catch(() => redis.disconnect());
@@ -66,6 +76,10 @@ export async function openQueue(url: string): Promise<QueueHandle> {
 }
 
 /** The queue URL in force: --queue, else NERFLOW_QUEUE, else the config's sweep.queue. */
-export function resolveQueueUrl(flag: string | undefined, configQueue: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
+export function resolveQueueUrl(
+  flag: string | undefined,
+  configQueue: string | null | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | null {
   return flag || env.NERFLOW_QUEUE || configQueue || null;
 }

@@ -5,7 +5,16 @@ import { expandTrials, trialLabel } from '../sweep.js';
 import { trainCodeVersion } from '../train.js';
 import { collectSweep, type CollectHooks } from './collect.js';
 import { openQueue, type QueueHandle } from './connection.js';
-import { configRef, sweepKey, sweepKeys, trialJobId, type SweepRecord, type TrialJobData, type TrialJobProgress, type TrialJobResult } from './identity.js';
+import {
+  configRef,
+  sweepKey,
+  sweepKeys,
+  trialJobId,
+  type SweepRecord,
+  type TrialJobData,
+  type TrialJobProgress,
+  type TrialJobResult,
+} from './identity.js';
 import { reopenTrialRun } from './reopen.js';
 
 export interface QueueTrainOptions {
@@ -51,7 +60,11 @@ export function queueTrackingUri(ctx: StageContext): string {
  * done is not added again. The sweep's MLflow parent run is opened here (or reopened when new trials join a
  * collected sweep), so every trial's run is its child from the start.
  */
-export async function enqueueSweep(ctx: StageContext, q: QueueHandle, o: { retryFailed?: boolean } = {}): Promise<EnqueueResult> {
+export async function enqueueSweep(
+  ctx: StageContext,
+  q: QueueHandle,
+  o: { retryFailed?: boolean } = {},
+): Promise<EnqueueResult> {
   const { config, root } = ctx;
   if (ctx.force) {
     throw new ValidationError(
@@ -96,7 +109,8 @@ export async function enqueueSweep(ctx: StageContext, q: QueueHandle, o: { retry
       if (parent.info.status !== 'RUNNING' && (fresh.length || retried.length)) await reopenTrialRun(store, parent);
     } else {
       const run = await startRun(store, {
-        experiment, runName: `${config.name}-sweep`,
+        experiment,
+        runName: `${config.name}-sweep`,
         description: `Sweep of ${config.name} on the queue: ${trials.length} trials (${config.sweep?.method}) over ${Object.keys(config.sweep?.params ?? {}).join(', ')}`,
         tags: { 'nerflow.config': config.name, 'nerflow.kind': 'sweep', 'nerflow.queue_sweep': sweep },
         params: flattenParams({ sweep: { ...config.sweep, queue: null } }),
@@ -105,8 +119,14 @@ export async function enqueueSweep(ctx: StageContext, q: QueueHandle, o: { retry
     }
   }
   const record: SweepRecord = {
-    sweep, config: configRef(config, root), overrides: config.overrides, trackingUri, experimentId, parentRunId,
-    metric: config.sweep?.metric ?? 'val_entity_f1', goal: config.sweep?.goal ?? 'maximize',
+    sweep,
+    config: configRef(config, root),
+    overrides: config.overrides,
+    trackingUri,
+    experimentId,
+    parentRunId,
+    metric: config.sweep?.metric ?? 'val_entity_f1',
+    goal: config.sweep?.goal ?? 'maximize',
     trials: jobs.map((j) => ({ trial: j.t.id, jobId: j.jobId, label: trialLabel(j.t), overrides: j.t.overrides })),
   };
   // written before the jobs exist, so a worker that finishes one finds the sweep
@@ -114,10 +134,23 @@ export async function enqueueSweep(ctx: StageContext, q: QueueHandle, o: { retry
   const attempts = config.sweep?.attempts ?? 3;
   for (const { t, jobId } of fresh) {
     const data: TrialJobData = {
-      sweep, config: record.config, overrides: config.overrides, trial: t.id, label: trialLabel(t), trainHash: hashValue(t.train),
-      trackingUri, experiment, parentRunId,
+      sweep,
+      config: record.config,
+      overrides: config.overrides,
+      trial: t.id,
+      label: trialLabel(t),
+      trainHash: hashValue(t.train),
+      trackingUri,
+      experiment,
+      parentRunId,
     };
-    await queue.add('trial', data, { jobId, attempts, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: false, removeOnFail: false });
+    await queue.add('trial', data, {
+      jobId,
+      attempts,
+      backoff: { type: 'exponential', delay: 2000 },
+      removeOnComplete: false,
+      removeOnFail: false,
+    });
   }
   return { sweep, added: fresh.map((j) => j.t.id), existing, retried, parentRunId };
 }
@@ -127,11 +160,18 @@ const DONE: JobState[] = ['completed', 'failed'];
 
 /** Every trial's job state and what the worker reported. */
 export async function sweepJobs({ queue }: QueueHandle, record: SweepRecord) {
-  return Promise.all(record.trials.map(async (t) => {
-    const job = (await queue.getJob(t.jobId)) as Job<TrialJobData, TrialJobResult> | undefined;
-    const state: JobState | 'missing' = job ? await job.getState() : 'missing';
-    return { ...t, job, state, progress: (job?.progress && typeof job.progress === 'object' ? job.progress : {}) as TrialJobProgress };
-  }));
+  return Promise.all(
+    record.trials.map(async (t) => {
+      const job = (await queue.getJob(t.jobId)) as Job<TrialJobData, TrialJobResult> | undefined;
+      const state: JobState | 'missing' = job ? await job.getState() : 'missing';
+      return {
+        ...t,
+        job,
+        state,
+        progress: (job?.progress && typeof job.progress === 'object' ? job.progress : {}) as TrialJobProgress,
+      };
+    }),
+  );
 }
 
 /**
@@ -144,13 +184,22 @@ export async function queueTrain(ctx: StageContext, o: QueueTrainOptions): Promi
   const q = await openQueue(o.url);
   try {
     const r = await enqueueSweep(ctx, q, { retryFailed: o.retryFailed });
-    const states = Object.entries(r.existing.reduce<Record<string, number>>((acc, e) => ((acc[e.state] = (acc[e.state] ?? 0) + 1), acc), {}));
-    log.info(`train: sweep ${r.sweep} on ${o.url}: queued ${r.added.length} new trial(s)${r.retried.length ? `, ${r.retried.length} failed one(s) again` : ''}` +
-      `${r.existing.length ? `; already there: ${states.map(([s, n]) => `${n} ${s}`).join(', ')}` : ''}${r.parentRunId ? `; MLflow parent run ${r.parentRunId}` : ''}`);
+    const states = Object.entries(
+      r.existing.reduce<Record<string, number>>((acc, e) => ((acc[e.state] = (acc[e.state] ?? 0) + 1), acc), {}),
+    );
+    log.info(
+      `train: sweep ${r.sweep} on ${o.url}: queued ${r.added.length} new trial(s)${r.retried.length ? `, ${r.retried.length} failed one(s) again` : ''}` +
+        `${r.existing.length ? `; already there: ${states.map(([s, n]) => `${n} ${s}`).join(', ')}` : ''}${r.parentRunId ? `; MLflow parent run ${r.parentRunId}` : ''}`,
+    );
     const failedBefore = r.existing.filter((e) => e.state === 'failed').map((e) => e.trial);
-    if (failedBefore.length && !o.retryFailed) log.warn(`train: ${failedBefore.length} trial(s) failed every attempt earlier (${failedBefore.join(', ')}): \`--retry-failed\` queues them again; \`nerflow sweep status\` shows their errors`);
+    if (failedBefore.length && !o.retryFailed)
+      log.warn(
+        `train: ${failedBefore.length} trial(s) failed every attempt earlier (${failedBefore.join(', ')}): \`--retry-failed\` queues them again; \`nerflow sweep status\` shows their errors`,
+      );
     if (o.wait === false) {
-      log.info(`train: not waiting (--no-wait): start workers with \`nerflow worker --queue ${o.url}\`; \`nerflow sweep status --config ${ctx.config.name}\` follows them; the last worker to finish collects the sweep`);
+      log.info(
+        `train: not waiting (--no-wait): start workers with \`nerflow worker --queue ${o.url}\`; \`nerflow sweep status --config ${ctx.config.name}\` follows them; the last worker to finish collects the sweep`,
+      );
       return;
     }
     await waitAndCollect(ctx, q, r.sweep, o);
@@ -179,10 +228,15 @@ async function waitAndCollect(ctx: StageContext, q: QueueHandle, sweep: string, 
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
-  log.info(`train: every trial of ${sweep} is done (${fmtSeconds((performance.now() - t0) / 1000)}); collecting the sweep`);
+  log.info(
+    `train: every trial of ${sweep} is done (${fmtSeconds((performance.now() - t0) / 1000)}); collecting the sweep`,
+  );
   const collected = await collectSweep(ctx, q, sweep, o.hooks);
   await redis.del(keys.waiter);
-  if (collected?.failed.length) throw new ExitError(`train: ${collected.failed.length} trial(s) failed every attempt: ${collected.failed.join(', ')} (\`nerflow sweep status --config ${ctx.config.name}\` shows why; \`--retry-failed\` queues them again)`);
+  if (collected?.failed.length)
+    throw new ExitError(
+      `train: ${collected.failed.length} trial(s) failed every attempt: ${collected.failed.join(', ')} (\`nerflow sweep status --config ${ctx.config.name}\` shows why; \`--retry-failed\` queues them again)`,
+    );
 
   async function follow() {
     while (true) {
@@ -196,16 +250,27 @@ async function waitAndCollect(ctx: StageContext, q: QueueHandle, sweep: string, 
         const wasRunning = seen.get(j.trial)?.startsWith(`active@${p.worker ?? ''}#`);
         seen.set(j.trial, key);
         if (j.state === 'active' && p.worker && !wasRunning) {
-          log.info(`train: ${j.trial} running on ${p.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`);
+          log.info(
+            `train: ${j.trial} running on ${p.worker}${j.job?.attemptsMade || j.job?.stalledCounter ? ' (again: an earlier attempt failed or its worker died)' : ''}`,
+          );
         }
-        if (j.state === 'active' && p.epoch) log.info(`train: ${j.trial} epoch ${p.epoch}/${p.epochs} on ${p.worker}: ${record.metric} ${p.value?.toFixed(4) ?? '-'}`);
+        if (j.state === 'active' && p.epoch)
+          log.info(
+            `train: ${j.trial} epoch ${p.epoch}/${p.epochs} on ${p.worker}: ${record.metric} ${p.value?.toFixed(4) ?? '-'}`,
+          );
         else if (j.state === 'completed') {
           const rv = j.job!.returnvalue;
-          log.info(`train: ${j.trial} ${rv.status} after ${rv.epochs} epoch(s) on ${rv.worker}; best ${record.metric} ${rv.metric?.toFixed(4) ?? '-'}`);
-        } else if (j.state === 'failed') log.warn(`train: ${j.trial} failed after ${j.job!.attemptsMade} attempt(s): ${j.job!.failedReason}`);
+          log.info(
+            `train: ${j.trial} ${rv.status} after ${rv.epochs} epoch(s) on ${rv.worker}; best ${record.metric} ${rv.metric?.toFixed(4) ?? '-'}`,
+          );
+        } else if (j.state === 'failed')
+          log.warn(`train: ${j.trial} failed after ${j.job!.attemptsMade} attempt(s): ${j.job!.failedReason}`);
       }
       const gone = jobs.filter((j) => j.state === 'missing');
-      if (gone.length) throw new ExitError(`train: ${gone.map((j) => j.trial).join(', ')}: no longer on the queue (removed from Redis?); run the same command again to queue them`);
+      if (gone.length)
+        throw new ExitError(
+          `train: ${gone.map((j) => j.trial).join(', ')}: no longer on the queue (removed from Redis?); run the same command again to queue them`,
+        );
       if (jobs.every((j) => DONE.includes(j.state as JobState))) break;
       if (!announced) {
         const waiting = jobs.filter((j) => !DONE.includes(j.state as JobState)).length;

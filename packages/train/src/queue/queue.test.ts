@@ -22,33 +22,58 @@ function workspace(units: number[], extra = ''): StageContext {
   dirs.push(root);
   mkdirSync(path.join(root, 'configs'));
   writeFileSync(path.join(root, 'nx.json'), '{}');
-  writeFileSync(path.join(root, 'configs/q.yaml'), `train:\n  epochs: 2\n${extra}sweep:\n  params:\n    train.lstm_units: [${units.join(', ')}]\n`);
+  writeFileSync(
+    path.join(root, 'configs/q.yaml'),
+    `train:\n  epochs: 2\n${extra}sweep:\n  params:\n    train.lstm_units: [${units.join(', ')}]\n`,
+  );
   return { config: loadConfig('q.yaml', { root }), root, log: silentLogger, force: false };
 }
 
 test('job ids: the same trial keeps its id when a grid value is added; another setting or code is a new job; the sweep key ignores the grid', () => {
   const a = workspace([8, 16]);
-  const ids = (ctx: StageContext, code = 'c1') => expandTrials(ctx.config).map((t) => trialJobId(sweepKey(ctx.config, ctx.root, 'http://m', 'e'), t, ctx.config, ctx.root, code));
+  const ids = (ctx: StageContext, code = 'c1') =>
+    expandTrials(ctx.config).map((t) =>
+      trialJobId(sweepKey(ctx.config, ctx.root, 'http://m', 'e'), t, ctx.config, ctx.root, code),
+    );
   const before = ids(a);
   assert.equal(new Set(before).size, 2);
   assert.match(before[0], /^q-[0-9a-f]{8}\.t-[0-9a-f]{10}\.[0-9a-f]{10}$/);
-  writeFileSync(path.join(a.root, 'configs/q.yaml'), 'train:\n  epochs: 2\nsweep:\n  params:\n    train.lstm_units: [8, 16, 32]\n');
+  writeFileSync(
+    path.join(a.root, 'configs/q.yaml'),
+    'train:\n  epochs: 2\nsweep:\n  params:\n    train.lstm_units: [8, 16, 32]\n',
+  );
   const grown = { ...a, config: loadConfig('q.yaml', { root: a.root }) };
   assert.deepEqual(ids(grown).slice(0, 2), before, 'existing trials keep their job ids');
   assert.equal(sweepKey(grown.config, a.root, 'http://m', 'e'), sweepKey(a.config, a.root, 'http://m', 'e'));
   assert.notDeepEqual(ids(a, 'c2'), before, 'new code: new jobs');
-  writeFileSync(path.join(a.root, 'configs/q.yaml'), 'train:\n  epochs: 3\nsweep:\n  params:\n    train.lstm_units: [8, 16]\n');
-  assert.notDeepEqual(ids({ ...a, config: loadConfig('q.yaml', { root: a.root }) }), before, 'another epoch count: new jobs');
-  assert.notEqual(sweepKey(a.config, a.root, 'http://other', 'e'), sweepKey(a.config, a.root, 'http://m', 'e'), 'another tracking server: another sweep');
+  writeFileSync(
+    path.join(a.root, 'configs/q.yaml'),
+    'train:\n  epochs: 3\nsweep:\n  params:\n    train.lstm_units: [8, 16]\n',
+  );
+  assert.notDeepEqual(
+    ids({ ...a, config: loadConfig('q.yaml', { root: a.root }) }),
+    before,
+    'another epoch count: new jobs',
+  );
+  assert.notEqual(
+    sweepKey(a.config, a.root, 'http://other', 'e'),
+    sweepKey(a.config, a.root, 'http://m', 'e'),
+    'another tracking server: another sweep',
+  );
 });
 
 test('queue URLs: redis://[user:pw@]host:port/db parsed; anything else is a user error naming it; --queue beats NERFLOW_QUEUE beats sweep.queue', () => {
   assert.deepEqual(
-    (({ host, port, db, username, password }) => ({ host, port, db, username, password }))(redisConnection('redis://u:p%40ss@10.0.0.5:6380/2')),
+    (({ host, port, db, username, password }) => ({ host, port, db, username, password }))(
+      redisConnection('redis://u:p%40ss@10.0.0.5:6380/2'),
+    ),
     { host: '10.0.0.5', port: 6380, db: 2, username: 'u', password: 'p@ss' },
   );
   assert.equal(redisConnection('redis://h').port, 6379);
-  assert.throws(() => redisConnection('http://h:6379'), (e: Error) => e instanceof ValidationError && /http:\/\/h:6379: not a Redis URL/.test(e.message));
+  assert.throws(
+    () => redisConnection('http://h:6379'),
+    (e: Error) => e instanceof ValidationError && /http:\/\/h:6379: not a Redis URL/.test(e.message),
+  );
   assert.throws(() => redisConnection('redis://h:6379/x'), /database after the port must be a number/);
   assert.equal(resolveQueueUrl('redis://a', 'redis://c', { NERFLOW_QUEUE: 'redis://b' }), 'redis://a');
   assert.equal(resolveQueueUrl(undefined, 'redis://c', { NERFLOW_QUEUE: 'redis://b' }), 'redis://b');
@@ -61,7 +86,13 @@ test('queue URLs: redis://[user:pw@]host:port/db parsed; anything else is a user
 
 test('a Redis that does not answer is an environment error naming the URL and how to start one', async () => {
   const url = 'redis://127.0.0.1:1/0';
-  await assert.rejects(openQueue(url), (e: Error) => e instanceof EnvironmentError && e.message.includes(`queue ${url}: cannot reach Redis`) && e.message.includes('redis-server --port 6379'));
+  await assert.rejects(
+    openQueue(url),
+    (e: Error) =>
+      e instanceof EnvironmentError &&
+      e.message.includes(`queue ${url}: cannot reach Redis`) &&
+      e.message.includes('redis-server --port 6379'),
+  );
 });
 
 test('pruning across workers reads the other runs of the sweep from the tracking store: same sweep, current fingerprints, not itself', async () => {
@@ -70,9 +101,14 @@ test('pruning across workers reads the other runs of the sweep from the tracking
   const store = new FileStore(root);
   const exp = await store.getOrCreateExperiment('x');
   const make = async (sweep: string, fp: string, values: number[]) => {
-    const r = await store.createRun({ experimentId: exp, tags: { [QUEUE_TAGS.sweep]: sweep, [QUEUE_TAGS.fingerprint]: fp } });
+    const r = await store.createRun({
+      experimentId: exp,
+      tags: { [QUEUE_TAGS.sweep]: sweep, [QUEUE_TAGS.fingerprint]: fp },
+    });
     // logged out of order: the history is by step
-    await store.logBatch(r.run_id, { metrics: values.map((value, i) => ({ key: 'val_entity_f1', value, step: i + 1, timestamp: 1000 - i })).reverse() });
+    await store.logBatch(r.run_id, {
+      metrics: values.map((value, i) => ({ key: 'val_entity_f1', value, step: i + 1, timestamp: 1000 - i })).reverse(),
+    });
     return r.run_id;
   };
   const self = await make('s1', 'fp-a', [0.1]);
@@ -83,48 +119,61 @@ test('pruning across workers reads the other runs of the sweep from the tracking
   assert.deepEqual(h, [[0.5, 0.6, 0.7]]);
 });
 
-test('enqueue on a real Redis: every trial once by job id; again adds nothing; a new grid value adds one; one parent run kept', { skip: redisSkip }, async () => {
-  const redis = await startRedis();
-  const mlflow = await startFakeMlflowServer();
-  const env = process.env.MLFLOW_TRACKING_URI;
-  process.env.MLFLOW_TRACKING_URI = mlflow.url;
-  try {
-    const ctx = workspace([8, 16, 32]);
-    const q = await openQueue(redis.url);
+test(
+  'enqueue on a real Redis: every trial once by job id; again adds nothing; a new grid value adds one; one parent run kept',
+  { skip: redisSkip },
+  async () => {
+    const redis = await startRedis();
+    const mlflow = await startFakeMlflowServer();
+    const env = process.env.MLFLOW_TRACKING_URI;
+    process.env.MLFLOW_TRACKING_URI = mlflow.url;
     try {
-      const first = await enqueueSweep(ctx, q);
-      assert.equal(first.added.length, 3);
-      assert.ok(first.parentRunId);
-      const again = await enqueueSweep(ctx, q);
-      assert.deepEqual(again.added, []);
-      assert.deepEqual(again.existing.map((e) => e.state), ['waiting', 'waiting', 'waiting']);
-      assert.equal(again.parentRunId, first.parentRunId);
-      writeFileSync(path.join(ctx.root, 'configs/q.yaml'), 'train:\n  epochs: 2\nsweep:\n  params:\n    train.lstm_units: [8, 16, 32, 64]\n');
-      const grown = await enqueueSweep({ ...ctx, config: loadConfig('q.yaml', { root: ctx.root }) }, q);
-      assert.equal(grown.added.length, 1);
-      assert.equal(grown.parentRunId, first.parentRunId);
-      assert.equal(await q.queue.count(), 4);
-      const job = (await q.queue.getJob((await readSweepRecord(q, first.sweep))!.trials[3].jobId))!;
-      assert.equal(job.opts.attempts, 3, 'sweep.attempts (default 3) bounds the retries');
-      assert.equal(job.data.trackingUri, mlflow.url);
-      assert.equal(job.data.config, 'configs/q.yaml');
-      const parents = [...mlflow.runs.values()].filter((r) => r.tags.get('nerflow.kind') === 'sweep');
-      assert.equal(parents.length, 1);
+      const ctx = workspace([8, 16, 32]);
+      const q = await openQueue(redis.url);
+      try {
+        const first = await enqueueSweep(ctx, q);
+        assert.equal(first.added.length, 3);
+        assert.ok(first.parentRunId);
+        const again = await enqueueSweep(ctx, q);
+        assert.deepEqual(again.added, []);
+        assert.deepEqual(
+          again.existing.map((e) => e.state),
+          ['waiting', 'waiting', 'waiting'],
+        );
+        assert.equal(again.parentRunId, first.parentRunId);
+        writeFileSync(
+          path.join(ctx.root, 'configs/q.yaml'),
+          'train:\n  epochs: 2\nsweep:\n  params:\n    train.lstm_units: [8, 16, 32, 64]\n',
+        );
+        const grown = await enqueueSweep({ ...ctx, config: loadConfig('q.yaml', { root: ctx.root }) }, q);
+        assert.equal(grown.added.length, 1);
+        assert.equal(grown.parentRunId, first.parentRunId);
+        assert.equal(await q.queue.count(), 4);
+        const job = (await q.queue.getJob((await readSweepRecord(q, first.sweep))!.trials[3].jobId))!;
+        assert.equal(job.opts.attempts, 3, 'sweep.attempts (default 3) bounds the retries');
+        assert.equal(job.data.trackingUri, mlflow.url);
+        assert.equal(job.data.config, 'configs/q.yaml');
+        const parents = [...mlflow.runs.values()].filter((r) => r.tags.get('nerflow.kind') === 'sweep');
+        assert.equal(parents.length, 1);
+      } finally {
+        await q.close();
+      }
+      // a local tracking store cannot be shared by workers on other machines
+      process.env.MLFLOW_TRACKING_URI = '';
+      const q2 = await openQueue(redis.url);
+      try {
+        await assert.rejects(
+          enqueueSweep(workspace([8, 16]), q2),
+          /a queued sweep logs to an MLflow tracking server[\s\S]*MLFLOW_TRACKING_URI/,
+        );
+      } finally {
+        await q2.close();
+      }
     } finally {
-      await q.close();
+      if (env === undefined) delete process.env.MLFLOW_TRACKING_URI;
+      else process.env.MLFLOW_TRACKING_URI = env;
+      await mlflow.close();
+      await redis.stop();
     }
-    // a local tracking store cannot be shared by workers on other machines
-    process.env.MLFLOW_TRACKING_URI = '';
-    const q2 = await openQueue(redis.url);
-    try {
-      await assert.rejects(enqueueSweep(workspace([8, 16]), q2), /a queued sweep logs to an MLflow tracking server[\s\S]*MLFLOW_TRACKING_URI/);
-    } finally {
-      await q2.close();
-    }
-  } finally {
-    if (env === undefined) delete process.env.MLFLOW_TRACKING_URI;
-    else process.env.MLFLOW_TRACKING_URI = env;
-    await mlflow.close();
-    await redis.stop();
-  }
-});
+  },
+);

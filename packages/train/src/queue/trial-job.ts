@@ -3,10 +3,28 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  bestOf, hashValue, runStage, runsRoot, stageDir, stageFingerprint, ValidationError, writeFileAtomic, type EpochRecord, type MetricName, type StageContext,
+  bestOf,
+  hashValue,
+  runStage,
+  runsRoot,
+  stageDir,
+  stageFingerprint,
+  ValidationError,
+  writeFileAtomic,
+  type EpochRecord,
+  type MetricName,
+  type StageContext,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit } from '@nerflow/nn';
-import { downloadArtifacts, flattenParams, openStore, resolveExperimentName, startRun, type ActiveRun, type TrackingStore } from '@nerflow/tracking';
+import {
+  downloadArtifacts,
+  flattenParams,
+  openStore,
+  resolveExperimentName,
+  startRun,
+  type ActiveRun,
+  type TrackingStore,
+} from '@nerflow/tracking';
 import { stringify } from 'yaml';
 import { featurizeOutputs } from '../inputs.js';
 import { shouldPrune } from '../pruner.js';
@@ -18,7 +36,12 @@ import type { TrialJobData, TrialJobProgress, TrialJobResult } from './identity.
 import { reopenTrialRun } from './reopen.js';
 
 /** Tags a queued trial's run carries (besides train's own). */
-export const QUEUE_TAGS = { job: 'nerflow.queue_job', sweep: 'nerflow.queue_sweep', fingerprint: 'nerflow.fingerprint', worker: 'nerflow.worker' } as const;
+export const QUEUE_TAGS = {
+  job: 'nerflow.queue_job',
+  sweep: 'nerflow.queue_sweep',
+  fingerprint: 'nerflow.fingerprint',
+  worker: 'nerflow.worker',
+} as const;
 
 /** Where the checkpoint goes in the run's artifacts: two slots, a pointer uploaded last. */
 const CKPT = 'checkpoint';
@@ -35,7 +58,8 @@ async function earlierRun(store: TrackingStore, experimentId: string, jobId: str
  */
 async function uploadCheckpoint(run: ActiveRun, workDir: string, epoch: number): Promise<void> {
   const slot = epoch % 2 ? 'a' : 'b';
-  for (const d of ['last', 'best']) if (existsSync(path.join(workDir, d))) await run.logArtifact(path.join(workDir, d), `${CKPT}/${slot}/${d}`);
+  for (const d of ['last', 'best'])
+    if (existsSync(path.join(workDir, d))) await run.logArtifact(path.join(workDir, d), `${CKPT}/${slot}/${d}`);
   await run.logArtifact(path.join(workDir, 'state.json'), `${CKPT}/${slot}`);
   const tmp = path.join(workDir, '.pointer');
   await mkdir(tmp, { recursive: true });
@@ -60,7 +84,14 @@ async function downloadCheckpoint(store: TrackingStore, runId: string, workDir: 
  * The other trials' per-epoch values of the sweep metric, from the tracking server: every run of this sweep
  * (any worker, any machine) whose fingerprint is one of the current trials'. For the median/halving pruner.
  */
-export async function trackedHistories(store: TrackingStore, experimentId: string, sweep: string, fingerprints: Set<string>, selfRunId: string, metric: MetricName): Promise<number[][]> {
+export async function trackedHistories(
+  store: TrackingStore,
+  experimentId: string,
+  sweep: string,
+  fingerprints: Set<string>,
+  selfRunId: string,
+  metric: MetricName,
+): Promise<number[][]> {
   const out: number[][] = [];
   for (const r of await store.searchRuns([experimentId], `tags.\`${QUEUE_TAGS.sweep}\` = '${sweep}'`)) {
     if (r.info.run_id === selfRunId || !fingerprints.has(r.data.tags[QUEUE_TAGS.fingerprint])) continue;
@@ -77,12 +108,24 @@ export async function trackedHistories(store: TrackingStore, experimentId: strin
  * an earlier attempt when there was one (resumed from its last uploaded checkpoint, its history continued),
  * the checkpoint and model uploaded after every epoch, pruning against the sweep's other runs on the server.
  */
-export async function runQueuedTrial(ctx: StageContext, jobId: string, data: TrialJobData, notify: (p: Omit<TrialJobProgress, 'worker'>) => void, worker: string): Promise<TrialJobResult> {
+export async function runQueuedTrial(
+  ctx: StageContext,
+  jobId: string,
+  data: TrialJobData,
+  notify: (p: Omit<TrialJobProgress, 'worker'>) => void,
+  worker: string,
+): Promise<TrialJobResult> {
   const { config, log } = ctx;
   const all = expandTrials(config);
   const trial = all.find((t) => t.id === data.trial);
-  if (!trial) throw new ValidationError(`queued trial ${data.trial} is not a trial of ${data.config} in this checkout (its trials: ${all.map((t) => t.id).join(', ')}): update the checkout to the enqueuer's (git pull).`);
-  if (hashValue(trial.train) !== data.trainHash) throw new ValidationError(`queued trial ${data.trial}: ${data.config} in this checkout gives it other train settings than the enqueuer's: update the checkout (git pull).`);
+  if (!trial)
+    throw new ValidationError(
+      `queued trial ${data.trial} is not a trial of ${data.config} in this checkout (its trials: ${all.map((t) => t.id).join(', ')}): update the checkout to the enqueuer's (git pull).`,
+    );
+  if (hashValue(trial.train) !== data.trainHash)
+    throw new ValidationError(
+      `queued trial ${data.trial}: ${data.config} in this checkout gives it other train settings than the enqueuer's: update the checkout (git pull).`,
+    );
   const fo = await featurizeOutputs(ctx);
   const code = await trainCodeVersion();
   const fingerprints = new Map<string, string>();
@@ -108,24 +151,46 @@ export async function runQueuedTrial(ctx: StageContext, jobId: string, data: Tri
       for (const r of state.history) if (!logged.has(r.epoch)) await run.logMetrics({ ...r }, r.epoch);
     }
     await run.setTags({ [QUEUE_TAGS.worker]: worker, [QUEUE_TAGS.fingerprint]: fingerprint });
-    log.info(`train: ${trial.id}: reopened MLflow run ${run.runId} of an earlier attempt${resumedAfter ? `, resuming after epoch ${resumedAfter} from its checkpoint` : ' (no checkpoint: from epoch 1)'}`);
+    log.info(
+      `train: ${trial.id}: reopened MLflow run ${run.runId} of an earlier attempt${resumedAfter ? `, resuming after epoch ${resumedAfter} from its checkpoint` : ' (no checkpoint: from epoch 1)'}`,
+    );
   } else {
     run = await startRun(store, {
-      experiment: data.experiment, runName: trial.id === 'main' ? config.name : `${config.name}/${trial.id}`, parentRunId: data.parentRunId || undefined,
-      description: config.description ? `${config.description}${trial.id !== 'main' ? ` — ${trialLabel(trial)}` : ''}` : undefined,
+      experiment: data.experiment,
+      runName: trial.id === 'main' ? config.name : `${config.name}/${trial.id}`,
+      parentRunId: data.parentRunId || undefined,
+      description: config.description
+        ? `${config.description}${trial.id !== 'main' ? ` — ${trialLabel(trial)}` : ''}`
+        : undefined,
       tags: {
-        'nerflow.config': config.name, 'nerflow.trial': trial.id, 'nerflow.backend': backend, 'nerflow.engine': engine, 'nerflow.kind': 'trial',
-        'nerflow.trial_label': trialLabel(trial), [QUEUE_TAGS.job]: jobId, [QUEUE_TAGS.sweep]: data.sweep, [QUEUE_TAGS.fingerprint]: fingerprint, [QUEUE_TAGS.worker]: worker,
+        'nerflow.config': config.name,
+        'nerflow.trial': trial.id,
+        'nerflow.backend': backend,
+        'nerflow.engine': engine,
+        'nerflow.kind': 'trial',
+        'nerflow.trial_label': trialLabel(trial),
+        [QUEUE_TAGS.job]: jobId,
+        [QUEUE_TAGS.sweep]: data.sweep,
+        [QUEUE_TAGS.fingerprint]: fingerprint,
+        [QUEUE_TAGS.worker]: worker,
       },
       params: flattenParams(resolvedConfig(ctx, trial)),
     });
-    await run.logInputs([{
-      name: `${config.name}/featurize`, digest: fo.manifest.fingerprint.slice(0, 16), source_type: 'local',
-      source: JSON.stringify({ uri: path.relative(ctx.root, fo.dir) }), context: 'training', profile: JSON.stringify(fo.manifest.counts),
-    }]);
+    await run.logInputs([
+      {
+        name: `${config.name}/featurize`,
+        digest: fo.manifest.fingerprint.slice(0, 16),
+        source_type: 'local',
+        source: JSON.stringify({ uri: path.relative(ctx.root, fo.dir) }),
+        context: 'training',
+        profile: JSON.stringify(fo.manifest.counts),
+      },
+    ]);
   }
   notify({ runId: run.runId, resumedAfter, epochs: trial.train.epochs });
-  log.info(`train: ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}, MLflow run ${run.runId}`);
+  log.info(
+    `train: ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}, MLflow run ${run.runId}`,
+  );
   const sweep = config.sweep;
   const data_ = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
   const t0 = performance.now();
@@ -133,27 +198,61 @@ export async function runQueuedTrial(ctx: StageContext, jobId: string, data: Tri
   const identity = await trialIdentity(trial, fo, code);
   await run.guard(() =>
     runStage({
-      id: identity, dir: path.join(trainDir, trial.id), force: true, log,
+      id: identity,
+      dir: path.join(trainDir, trial.id),
+      force: true,
+      log,
       build: async (staging) => {
         const outcome = await runTrial({
-          trial, data: data_, workDir, resume: resumedAfter > 0, log, fingerprint,
+          trial,
+          data: data_,
+          workDir,
+          resume: resumedAfter > 0,
+          log,
+          fingerprint,
           onEpoch: async (r) => {
             await uploadCheckpoint(run, workDir, r.epoch);
             await run.logMetrics({ ...r }, r.epoch);
-            notify({ runId: run.runId, epoch: r.epoch, epochs: trial.train.epochs, value: r[sweep?.metric ?? 'val_entity_f1'] });
+            notify({
+              runId: run.runId,
+              epoch: r.epoch,
+              epochs: trial.train.epochs,
+              value: r[sweep?.metric ?? 'val_entity_f1'],
+            });
           },
-          prune: all.length > 1 && sweep ? {
-            sweep,
-            check: async (epoch, value) => shouldPrune(sweep.pruner, sweep.goal, epoch, value,
-              sweep.pruner.type === 'none' ? [] : await trackedHistories(store, experimentId, data.sweep, new Set(fingerprints.values()), run.runId, sweep.metric)),
-          } : undefined,
+          prune:
+            all.length > 1 && sweep
+              ? {
+                  sweep,
+                  check: async (epoch, value) =>
+                    shouldPrune(
+                      sweep.pruner,
+                      sweep.goal,
+                      epoch,
+                      value,
+                      sweep.pruner.type === 'none'
+                        ? []
+                        : await trackedHistories(
+                            store,
+                            experimentId,
+                            data.sweep,
+                            new Set(fingerprints.values()),
+                            run.runId,
+                            sweep.metric,
+                          ),
+                    ),
+                }
+              : undefined,
         });
         const modelDir = path.join(staging, 'model');
         await cp(outcome.modelDir, modelDir, { recursive: true });
         for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
         await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
         await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
-        await writeFileAtomic(path.join(staging, 'history.json'), JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n');
+        await writeFileAtomic(
+          path.join(staging, 'history.json'),
+          JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n',
+        );
         await writeFileAtomic(path.join(staging, 'config.yaml'), stringify(resolvedConfig(ctx, trial)));
         await run.setTags({ 'nerflow.status': outcome.status, 'nerflow.best_epoch': String(outcome.bestEpoch) });
         await run.logArtifact(path.join(staging, 'config.yaml'));
@@ -164,13 +263,34 @@ export async function runQueuedTrial(ctx: StageContext, jobId: string, data: Tri
         const seconds = (performance.now() - t0) / 1000;
         const metric = bestOf(outcome.history, sweep?.metric ?? 'val_entity_f1', sweep?.goal ?? 'maximize');
         result = {
-          runId: run.runId, status: outcome.status, epochs: outcome.history.length, bestEpoch: outcome.bestEpoch, bestValue: outcome.bestValue,
-          metric, metricName: sweep?.metric ?? 'val_entity_f1', seconds, worker,
+          runId: run.runId,
+          status: outcome.status,
+          epochs: outcome.history.length,
+          bestEpoch: outcome.bestEpoch,
+          bestValue: outcome.bestValue,
+          metric,
+          metricName: sweep?.metric ?? 'val_entity_f1',
+          seconds,
+          worker,
         };
         return {
-          counts: { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides },
+          counts: {
+            epochs: outcome.history.length,
+            best_epoch: outcome.bestEpoch,
+            best_value: outcome.bestValue,
+            status: outcome.status,
+            overrides: trial.overrides,
+          },
           timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
-          run: { mlflow_run_id: run.runId, mlflow_parent_run_id: data.parentRunId || null, backend, engine, worker: worker, host: os.hostname(), resumed_after_epoch: resumedAfter },
+          run: {
+            mlflow_run_id: run.runId,
+            mlflow_parent_run_id: data.parentRunId || null,
+            backend,
+            engine,
+            worker: worker,
+            host: os.hostname(),
+            resumed_after_epoch: resumedAfter,
+          },
         };
       },
     }),

@@ -93,10 +93,14 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
           tail = [...tail, line].slice(-12);
         }
       });
-      child.on('message', (m: { type: string; progress?: Omit<TrialJobProgress, 'worker'>; result?: TrialJobResult }) => {
-        if (m.type === 'progress') void job.updateProgress({ worker: name, ...m.progress } satisfies TrialJobProgress).catch(() => undefined);
-        if (m.type === 'result' && m.result) result = m.result;
-      });
+      child.on(
+        'message',
+        (m: { type: string; progress?: Omit<TrialJobProgress, 'worker'>; result?: TrialJobResult }) => {
+          if (m.type === 'progress')
+            void job.updateProgress({ worker: name, ...m.progress } satisfies TrialJobProgress).catch(() => undefined);
+          if (m.type === 'result' && m.result) result = m.result;
+        },
+      );
       child.on('close', (c, signal) => {
         children.delete(child);
         resolve(signal ?? c);
@@ -105,18 +109,26 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     const took = fmtSeconds((performance.now() - t0) / 1000);
     if (code === 0 && result) {
       const r: TrialJobResult = result;
-      log.info(`worker ${name}: end ${d.trial} ${r.status} after ${r.epochs} epoch(s) in ${took}; best ${r.metricName} ${r.metric?.toFixed(4) ?? '-'} (MLflow run ${r.runId})`);
+      log.info(
+        `worker ${name}: end ${d.trial} ${r.status} after ${r.epochs} epoch(s) in ${took}; best ${r.metricName} ${r.metric?.toFixed(4) ?? '-'} (MLflow run ${r.runId})`,
+      );
       return r;
     }
     const why = tail.filter((l) => /error|Error/.test(l)).at(-1) ?? tail.at(-1) ?? 'no output';
-    log.warn(`worker ${name}: end ${d.trial} failed (${attempt}, ${typeof code === 'string' ? `killed by ${code}` : `exit ${code}`}) after ${took}: ${why}`);
+    log.warn(
+      `worker ${name}: end ${d.trial} failed (${attempt}, ${typeof code === 'string' ? `killed by ${code}` : `exit ${code}`}) after ${took}: ${why}`,
+    );
     throw new Error(`${typeof code === 'string' ? `killed by ${code}` : `exit ${code}`} on ${name}: ${why}`);
   };
 
   const worker = new Worker<TrialJobData, TrialJobResult>(QUEUE_NAME, processor, {
-    connection: redisConnection(o.url, true), concurrency: o.concurrency, lockDuration, stalledInterval: lockDuration,
+    connection: redisConnection(o.url, true),
+    concurrency: o.concurrency,
+    lockDuration,
+    stalledInterval: lockDuration,
     // a worker that died (killed, machine gone) leaves its trial stalled; allow as many as attempts
-    maxStalledCount: 5, autorun: false,
+    maxStalledCount: 5,
+    autorun: false,
   });
   worker.on('error', (e) => log.warn(`worker ${name}: Redis: ${e.message}`));
 
@@ -131,7 +143,10 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         if (!record) return;
         const ctx = o.context(record.config, record.overrides);
         const done = await collectSweep(ctx, q, job.data.sweep, o.hooks);
-        if (done) log.info(`worker ${name}: collected sweep ${job.data.sweep} (${done.summaries.length} trials${done.failed.length ? `, ${done.failed.length} failed` : ''})`);
+        if (done)
+          log.info(
+            `worker ${name}: collected sweep ${job.data.sweep} (${done.summaries.length} trials${done.failed.length ? `, ${done.failed.length} failed` : ''})`,
+          );
       } finally {
         await q.close();
       }
@@ -146,7 +161,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
 
   await worker.waitUntilReady();
   const closed = worker.run();
-  log.info(`worker ${name}: taking trials from ${o.url} (queue ${QUEUE_NAME}, ${o.concurrency} at a time); Ctrl-C stops`);
+  log.info(
+    `worker ${name}: taking trials from ${o.url} (queue ${QUEUE_NAME}, ${o.concurrency} at a time); Ctrl-C stops`,
+  );
   return {
     name,
     closed: closed.then(() => undefined),

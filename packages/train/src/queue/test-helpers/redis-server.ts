@@ -12,8 +12,10 @@ import path from 'node:path';
 
 const BIN = process.env.NERFLOW_REDIS_SERVER ?? 'redis-server';
 
-export const redisSkip: string | false = spawnSync(BIN, ['--version'], { stdio: 'ignore' }).status === 0
-  ? false : `${BIN} not found (apt-get install redis-server, or set NERFLOW_REDIS_SERVER)`;
+export const redisSkip: string | false =
+  spawnSync(BIN, ['--version'], { stdio: 'ignore' }).status === 0
+    ? false
+    : `${BIN} not found (apt-get install redis-server, or set NERFLOW_REDIS_SERVER)`;
 
 export interface RealRedis {
   /** redis://127.0.0.1:PORT/0 */
@@ -49,7 +51,11 @@ export async function startRedis(): Promise<RealRedis> {
   if (redisSkip) throw new Error(redisSkip);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nerflow-redis-'));
   const port = await freeLoopbackPort();
-  const p = spawn(BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(
+    BIN,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   p.stdout!.on('data', (d) => (out = (out + d).slice(-4000)));
   p.stderr!.on('data', (d) => (out = (out + d).slice(-4000)));
