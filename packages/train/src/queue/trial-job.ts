@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -58,18 +58,34 @@ async function earlierRun(store: TrackingStore, experimentId: string, jobId: str
  */
 async function uploadCheckpoint(run: ActiveRun, workDir: string, epoch: number): Promise<void> {
   const slot = epoch % 2 ? 'a' : 'b';
-  for (const d of ['last', 'best'])
-    if (existsSync(path.join(workDir, d))) await run.logArtifact(path.join(workDir, d), `${CKPT}/${slot}/${d}`);
+  const last = path.join(workDir, 'last');
+  const best = path.join(workDir, 'best');
+  await run.logArtifact(last, `${CKPT}/${slot}/last`);
+  // best/ is often last/ without the optimizer state (the epoch improved): then it is rebuilt on download
+  const bestIsLast = await sameWeights(best, last);
+  if (!bestIsLast && existsSync(best)) await run.logArtifact(best, `${CKPT}/${slot}/best`);
   await run.logArtifact(path.join(workDir, 'state.json'), `${CKPT}/${slot}`);
   const tmp = path.join(workDir, '.pointer');
   await mkdir(tmp, { recursive: true });
-  await writeFile(path.join(tmp, 'latest.json'), JSON.stringify({ slot, epoch }) + '\n');
+  await writeFile(path.join(tmp, 'latest.json'), JSON.stringify({ slot, epoch, bestIsLast }) + '\n');
   await run.logArtifact(path.join(tmp, 'latest.json'), CKPT);
+}
+
+const OPTIMIZER_FILES = new Set(['optimizer.json', 'optimizer.bin']);
+
+/** Whether every file of best/ is byte-equal to last/'s, and last/ has nothing else but the optimizer state. */
+async function sameWeights(best: string, last: string): Promise<boolean> {
+  if (!existsSync(best)) return false;
+  const b = (await readdir(best)).sort();
+  const l = (await readdir(last)).filter((f) => !OPTIMIZER_FILES.has(f)).sort();
+  if (b.join('\0') !== l.join('\0')) return false;
+  for (const f of b) if (!(await readFile(path.join(best, f))).equals(await readFile(path.join(last, f)))) return false;
+  return true;
 }
 
 /** Download the run's latest checkpoint into workDir; the epochs it holds (0: none). */
 async function downloadCheckpoint(store: TrackingStore, runId: string, workDir: string): Promise<number> {
-  let pointer: { slot: string; epoch: number };
+  let pointer: { slot: string; epoch: number; bestIsLast?: boolean };
   try {
     pointer = JSON.parse(new TextDecoder().decode(await store.readArtifact(runId, `${CKPT}/latest.json`)));
   } catch {
@@ -77,6 +93,14 @@ async function downloadCheckpoint(store: TrackingStore, runId: string, workDir: 
   }
   await rm(workDir, { recursive: true, force: true });
   await downloadArtifacts(store, runId, `${CKPT}/${pointer.slot}`, workDir);
+  if (pointer.bestIsLast) {
+    // the slot's best/ (if any) is from an earlier epoch: best is last/ without the optimizer state
+    await rm(path.join(workDir, 'best'), { recursive: true, force: true });
+    await cp(path.join(workDir, 'last'), path.join(workDir, 'best'), {
+      recursive: true,
+      filter: (f) => !OPTIMIZER_FILES.has(path.basename(f)),
+    });
+  }
   return pointer.epoch;
 }
 
