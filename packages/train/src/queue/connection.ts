@@ -64,6 +64,7 @@ export async function openQueue(url: string): Promise<QueueHandle> {
   }
   const queue = new Queue(QUEUE_NAME, { connection: options });
   queue.on('error', () => undefined);
+  await queue.waitUntilReady(); // closing a Queue that still connects makes its connection throw an unhandled error
   return {
     url,
     queue,

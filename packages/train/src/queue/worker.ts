@@ -132,24 +132,22 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
   worker.on('error', (e) => log.warn(`worker ${name}: Redis: ${e.message}`));
 
+  // one connection for the sweep records and collection, for the worker's life (not one per job: a Queue
+  // closed while it still connects emits an error nobody can catch)
+  const q = await openQueue(o.url);
   // the last trial of a sweep done and nobody waiting for it: collect the sweep here
   const maybeCollect = async (job: Job<TrialJobData, TrialJobResult> | undefined) => {
     if (!job) return;
     try {
-      const q = await openQueue(o.url);
-      try {
-        if (await q.redis.exists(sweepKeys(job.data.sweep).waiter)) return;
-        const record = await readSweepRecord(q, job.data.sweep);
-        if (!record) return;
-        const ctx = o.context(record.config, record.overrides);
-        const done = await collectSweep(ctx, q, job.data.sweep, o.hooks);
-        if (done)
-          log.info(
-            `worker ${name}: collected sweep ${job.data.sweep} (${done.summaries.length} trials${done.failed.length ? `, ${done.failed.length} failed` : ''})`,
-          );
-      } finally {
-        await q.close();
-      }
+      if (await q.redis.exists(sweepKeys(job.data.sweep).waiter)) return;
+      const record = await readSweepRecord(q, job.data.sweep);
+      if (!record) return;
+      const ctx = o.context(record.config, record.overrides);
+      const done = await collectSweep(ctx, q, job.data.sweep, o.hooks);
+      if (done)
+        log.info(
+          `worker ${name}: collected sweep ${job.data.sweep} (${done.summaries.length} trials${done.failed.length ? `, ${done.failed.length} failed` : ''})`,
+        );
     } catch (e) {
       log.warn(`worker ${name}: could not collect sweep ${job.data.sweep}: ${(e as Error).message}`);
     }
@@ -170,6 +168,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     async close() {
       for (const c of children) c.kill('SIGTERM');
       await worker.close(true);
+      await q.close();
     },
   };
 }
