@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { EnvironmentError, loadConfig, silentLogger, ValidationError, type StageContext } from '@nerflow/core';
-import { FileStore } from '@nerflow/tracking';
+import { activeRun, FileStore } from '@nerflow/tracking';
 import { startFakeMlflowServer } from '../../../tracking/src/test-helpers/fake-mlflow-server.js';
 import { expandTrials } from '../sweep.js';
 import { openQueue, redisConnection, resolveQueueUrl } from './connection.js';
 import { enqueueSweep, readSweepRecord } from './enqueue.js';
 import { sweepKey, trialJobId } from './identity.js';
-import { QUEUE_TAGS, trackedHistories } from './trial-job.js';
+import { downloadCheckpoint, QUEUE_TAGS, trackedHistories, uploadCheckpoint } from './trial-job.js';
 import { redisSkip, startRedis } from './test-helpers/redis-server.js';
 
 const dirs: string[] = [];
@@ -177,3 +177,46 @@ test(
     }
   },
 );
+
+test('checkpoints in the run: two slots and a pointer; best/ is uploaded only when it is not last/ without the optimizer state', async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-queue-ckpt-'));
+  dirs.push(root);
+  const store = new FileStore(path.join(root, 'mlruns'));
+  const exp = await store.getOrCreateExperiment('x');
+  const run = activeRun(store, (await store.createRun({ experimentId: exp })).run_id, exp);
+  const work = path.join(root, 'work');
+  const save = (dir: string, weights: string, optimizer: boolean) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'model.json'), '{"m":1}');
+    writeFileSync(path.join(dir, 'weights.bin'), weights);
+    if (optimizer) writeFileSync(path.join(dir, 'optimizer.bin'), `adam-${weights}`);
+  };
+  // epoch 1 improved: best/ = last/ without the optimizer
+  save(path.join(work, 'last'), 'w1', true);
+  save(path.join(work, 'best'), 'w1', false);
+  writeFileSync(path.join(work, 'state.json'), '{"epochsDone":1}');
+  await uploadCheckpoint(run, work, 1);
+  assert.deepEqual((await store.listArtifacts(run.runId, 'checkpoint/a')).map((a) => a.path), ['checkpoint/a/last', 'checkpoint/a/state.json']);
+  // epoch 2 did not improve: best/ stays w1 and goes into slot b
+  save(path.join(work, 'last'), 'w2', true);
+  writeFileSync(path.join(work, 'state.json'), '{"epochsDone":2}');
+  await uploadCheckpoint(run, work, 2);
+  assert.ok((await store.listArtifacts(run.runId, 'checkpoint/b')).some((a) => a.path === 'checkpoint/b/best'));
+  const back = path.join(root, 'back');
+  assert.equal(await downloadCheckpoint(store, run.runId, back), 2);
+  assert.equal(readFileSync(path.join(back, 'last/weights.bin'), 'utf8'), 'w2');
+  assert.equal(readFileSync(path.join(back, 'best/weights.bin'), 'utf8'), 'w1');
+  assert.equal(readFileSync(path.join(back, 'state.json'), 'utf8'), '{"epochsDone":2}');
+  // epoch 3 improved: slot a again; its stale best/ (none here) is ignored and best/ is rebuilt from last/
+  save(path.join(work, 'last'), 'w3', true);
+  save(path.join(work, 'best'), 'w3', false);
+  await uploadCheckpoint(run, work, 3);
+  const again = path.join(root, 'again');
+  assert.equal(await downloadCheckpoint(store, run.runId, again), 3);
+  assert.equal(readFileSync(path.join(again, 'best/weights.bin'), 'utf8'), 'w3');
+  assert.ok(!existsSync(path.join(again, 'best/optimizer.bin')), 'best/ has no optimizer state');
+  assert.ok(existsSync(path.join(again, 'last/optimizer.bin')));
+  // a run without a checkpoint (killed in its first epoch)
+  const fresh = activeRun(store, (await store.createRun({ experimentId: exp })).run_id, exp);
+  assert.equal(await downloadCheckpoint(store, fresh.runId, path.join(root, 'none')), 0);
+});

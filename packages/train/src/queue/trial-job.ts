@@ -56,7 +56,7 @@ async function earlierRun(store: TrackingStore, experimentId: string, jobId: str
  * Upload the work folder's checkpoint (last/, best/, state.json) into the slot not in use, then point
  * checkpoint/latest.json at it: a worker killed mid-upload leaves the previous checkpoint whole.
  */
-async function uploadCheckpoint(run: ActiveRun, workDir: string, epoch: number): Promise<void> {
+export async function uploadCheckpoint(run: ActiveRun, workDir: string, epoch: number): Promise<void> {
   const slot = epoch % 2 ? 'a' : 'b';
   const last = path.join(workDir, 'last');
   const best = path.join(workDir, 'best');
@@ -84,7 +84,7 @@ async function sameWeights(best: string, last: string): Promise<boolean> {
 }
 
 /** Download the run's latest checkpoint into workDir; the epochs it holds (0: none). */
-async function downloadCheckpoint(store: TrackingStore, runId: string, workDir: string): Promise<number> {
+export async function downloadCheckpoint(store: TrackingStore, runId: string, workDir: string): Promise<number> {
   let pointer: { slot: string; epoch: number; bestIsLast?: boolean };
   try {
     pointer = JSON.parse(new TextDecoder().decode(await store.readArtifact(runId, `${CKPT}/latest.json`)));
