@@ -180,7 +180,7 @@ out = []
 for r in c.search_runs([exp.experiment_id], max_results=1000):
     t = r.data.tags
     steps = sorted(m.step for m in c.get_metric_history(r.info.run_id, 'loss'))
-    out.append(dict(id=r.info.run_id, name=r.info.run_name, status=r.info.status, parent=t.get('mlflow.parentRunId'), kind=t.get('nerflow.kind'), trial=t.get('nerflow.trial'), resumes=t.get('nerflow.resume_count'), steps=steps))
+    out.append(dict(id=r.info.run_id, name=r.info.run_name, status=r.info.status, parent=t.get('mlflow.parentRunId'), kind=t.get('nerflow.kind'), trial=t.get('nerflow.trial'), resumes=t.get('nerflow.resumes'), steps=steps))
 print(json.dumps(dict(runs=out)))`);
       mark('MLflow checked');
       const parents = seen.runs.filter((r) => r.kind === 'sweep');

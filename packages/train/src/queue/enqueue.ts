@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { ExitError, fmtSeconds, hashValue, runsRoot, ValidationError, type StageContext } from '@nerflow/core';
-import { flattenParams, openStore, resolveExperimentName, resolveTrackingUri, startRun } from '@nerflow/tracking';
+import { flattenParams, openStore, resolveExperimentName, resolveTrackingUri, resumeRun, startRun } from '@nerflow/tracking';
 import { expandTrials, trialLabel } from '../sweep.js';
 import { trainCodeVersion } from '../train.js';
 import { collectSweep, type CollectHooks } from './collect.js';
@@ -15,7 +15,6 @@ import {
   type TrialJobProgress,
   type TrialJobResult,
 } from './identity.js';
-import { reopenTrialRun } from './reopen.js';
 
 export interface QueueTrainOptions {
   /** redis://host:port/db */
@@ -106,7 +105,7 @@ export async function enqueueSweep(
     const parent = old?.parentRunId ? await store.getRun(old.parentRunId).catch(() => null) : null;
     if (parent && parent.info.lifecycle_stage === 'active') {
       parentRunId = parent.info.run_id;
-      if (parent.info.status !== 'RUNNING' && (fresh.length || retried.length)) await reopenTrialRun(store, parent);
+      if (parent.info.status !== 'RUNNING' && (fresh.length || retried.length)) await resumeRun(store, parent.info.run_id);
     } else {
       const run = await startRun(store, {
         experiment,

@@ -20,6 +20,7 @@ import {
   downloadArtifacts,
   flattenParams,
   openStore,
+  resumeRun,
   resolveExperimentName,
   startRun,
   type ActiveRun,
@@ -33,7 +34,6 @@ import { resolvedConfig } from '../tracking.js';
 import { deterministicHistory, trainCodeVersion, trialIdentity } from '../train.js';
 import { runTrial } from '../trial.js';
 import type { TrialJobData, TrialJobProgress, TrialJobResult } from './identity.js';
-import { reopenTrialRun } from './reopen.js';
 
 /** Tags a queued trial's run carries (besides train's own). */
 export const QUEUE_TAGS = {
@@ -166,7 +166,7 @@ export async function runQueuedTrial(
   let run: ActiveRun;
   let resumedAfter = 0;
   if (earlier) {
-    run = await reopenTrialRun(store, earlier);
+    run = await resumeRun(store, earlier.info.run_id); // issue 14's reopen: RUNNING again, nerflow.resumes + 1, owner
     resumedAfter = await downloadCheckpoint(store, run.runId, workDir);
     // metrics of epochs whose checkpoint was uploaded but whose log did not happen (killed in between)
     if (resumedAfter) {
