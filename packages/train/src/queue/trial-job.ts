@@ -165,13 +165,15 @@ export async function runQueuedTrial(
   const earlier = await earlierRun(store, experimentId, jobId);
   let run: ActiveRun;
   let resumedAfter = 0;
+  /** Epochs the run already has (an earlier attempt logged them): never logged twice. */
+  const logged = new Set<number>();
   if (earlier) {
     run = await resumeRun(store, earlier.info.run_id); // issue 14's reopen: RUNNING again, nerflow.resumes + 1, owner
     resumedAfter = await downloadCheckpoint(store, run.runId, workDir);
     // metrics of epochs whose checkpoint was uploaded but whose log did not happen (killed in between)
+    for (const p of await store.getMetricHistory(run.runId, 'loss')) logged.add(p.step);
     if (resumedAfter) {
       const state = JSON.parse(await readFile(path.join(workDir, 'state.json'), 'utf8')) as { history: EpochRecord[] };
-      const logged = new Set((await store.getMetricHistory(run.runId, 'loss')).map((p) => p.step));
       for (const r of state.history) if (!logged.has(r.epoch)) await run.logMetrics({ ...r }, r.epoch);
     }
     await run.setTags({ [QUEUE_TAGS.worker]: worker, [QUEUE_TAGS.fingerprint]: fingerprint });
@@ -235,8 +237,10 @@ export async function runQueuedTrial(
           log,
           fingerprint,
           onEpoch: async (r) => {
-            await uploadCheckpoint(run, workDir, r.epoch);
-            await run.logMetrics({ ...r }, r.epoch);
+            // the last epoch's checkpoint is not uploaded: the model follows at once (a worker killed in
+            // between costs that epoch again, whose metrics the run keeps from the first time)
+            if (r.epoch < trial.train.epochs) await uploadCheckpoint(run, workDir, r.epoch);
+            if (!logged.has(r.epoch)) await run.logMetrics({ ...r }, r.epoch);
             notify({
               runId: run.runId,
               epoch: r.epoch,
