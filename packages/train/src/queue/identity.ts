@@ -65,7 +65,12 @@ export function sweepKey(config: Config, root: string, trackingUri: string, expe
  * nothing; a changed setting or new code is a new job.
  */
 export function trialJobId(sweep: string, trial: Trial, config: Config, root: string, code: string): string {
-  const data = { ...config.data, path: path.relative(root, config.data.path).split(path.sep).join('/') };
+  // corpus files relative to the checkout: the same on every machine
+  const rel = (p: string) => path.relative(root, p).split(path.sep).join('/');
+  const splits = config.data.splits
+    ? Object.fromEntries(Object.entries(config.data.splits).map(([k, v]) => [k, typeof v === 'string' ? rel(v) : v]))
+    : null;
+  const data = { ...config.data, path: config.data.path === null ? null : rel(config.data.path), splits };
   return `${sweep}.${trial.id}.${hashValue({ data, featurize: config.featurize, train: trial.train, code }).slice(0, 10)}`;
 }
 
