@@ -86,6 +86,12 @@ test('--help lists every command; a bad config is exit 1 with one message and no
   assert.match(nerflow(root, 'mlflow', 'sync', '--help').out, /--to\s+tracking server URI/);
   const gcHelp = nerflow(root, 'mlflow', 'gc', '--help').out;
   for (const flag of ['--uri', '--other-hosts', '--dry-run']) assert.match(gcHelp, new RegExp(flag));
+  assert.match(help.out, /nerflow worker/);
+  assert.match(help.out, /nerflow sweep/);
+  assert.doesNotMatch(help.out, /queue-trial/, 'the per-trial process of a worker is internal');
+  assert.match(nerflow(root, 'worker', '--help').out, /--concurrency[\s\S]*--lock-seconds/);
+  assert.match(nerflow(root, 'sweep', 'status', '--help').out, /--config[\s\S]*--queue/);
+  assert.match(nerflow(root, 'train', '--help').out, /--queue[\s\S]*--wait[\s\S]*--retry-failed/);
   const bad = nerflow(root, 'ingest', '--config', 'bad.yaml');
   assert.equal(bad.code, 1);
   assert.match(bad.err, /bad\.yaml:2: unknown key "train\.lstm_unit" \(did you mean "train\.lstm_units"\?\)/);

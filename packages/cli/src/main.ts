@@ -67,6 +67,31 @@ export async function main(argv: string[]): Promise<number> {
       const { gcCommand } = await import('./mlflow-gc.js');
       await gcCommand(a as Parameters<typeof gcCommand>[0]);
     }).demandCommand(1, 'Name an mlflow command: sync or gc.'));
+  cli = cli.command('worker', 'take trials from a BullMQ/Redis queue and train them (any machine with a checkout and the data)', (y) =>
+    y.option('queue', { type: 'string', describe: 'Redis URL of the queue, redis://host:port/db (default: NERFLOW_QUEUE)' })
+      .option('concurrency', { type: 'number', default: 1, describe: 'trials trained at once, each in its own process (one core each)' })
+      .option('lock-seconds', { type: 'number', default: 30, describe: 'a dead worker\'s trial goes to another worker after this long' })
+      .option('verbose', { type: 'boolean', default: false })
+      .option('quiet', { type: 'boolean', default: false }), async (a) => {
+    const { workerCommand } = await import('./queue.js');
+    await workerCommand(a as unknown as import('./queue.js').WorkerArgs);
+  });
+  cli = cli.command('sweep', 'sweeps on a queue', (y) =>
+    y.command('status', 'the trials of a queued sweep: queued, running (worker, epoch), done, pruned, failed; the best so far', (s) =>
+      common(s).option('queue', { type: 'string', describe: 'Redis URL (default: NERFLOW_QUEUE, else sweep.queue)' }), async (a) => {
+      const { sweepStatusCommand } = await import('./queue.js');
+      await sweepStatusCommand(stageContext(a as unknown as CommonArgs), (a as { queue?: string }).queue);
+    }).demandCommand(1, 'Name a sweep command: status.'));
+  cli = cli.command({
+    command: 'queue-trial',
+    describe: false, // internal: the process a worker trains one trial in
+    builder: (y) => y.option('job', { type: 'string', demandOption: true }).option('job-id', { type: 'string', demandOption: true })
+      .option('verbose', { type: 'boolean', default: false }).option('quiet', { type: 'boolean', default: false }),
+    handler: async (a) => {
+      const { queueTrialCommand } = await import('./queue.js');
+      await queueTrialCommand(a as unknown as import('./queue.js').QueueTrialArgs);
+    },
+  });
   cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
     runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
   );
@@ -90,7 +115,10 @@ function trainFlags<T>(y: Argv<T>) {
   return y
     .option('resume', { type: 'boolean', default: false, describe: 'continue interrupted trials from their last finished epoch' })
     .option('trial', { type: 'string', describe: 'train only this trial id (parallel workers, Nx per-trial targets)' })
-    .option('parent-run', { type: 'string', describe: 'MLflow parent run id of the sweep (set by the sweep runner)' });
+    .option('parent-run', { type: 'string', describe: 'MLflow parent run id of the sweep (set by the sweep runner)' })
+    .option('queue', { type: 'string', describe: 'put the trials on this BullMQ/Redis queue for `nerflow worker`s: redis://host:port/db (default: NERFLOW_QUEUE, else sweep.queue)' })
+    .option('wait', { type: 'boolean', default: true, describe: 'with a queue: wait for the trials and collect the sweep (--no-wait returns once queued)' })
+    .option('retry-failed', { type: 'boolean', default: false, describe: 'with a queue: queue again the trials that failed every attempt' });
 }
 
 const code = await main(hideBin(process.argv));

@@ -4,6 +4,11 @@ export interface StageFlags {
   resume?: boolean;
   trial?: string;
   parentRun?: string;
+  /** A BullMQ/Redis trial queue (--queue): the trials go to `nerflow worker`s. */
+  queue?: string;
+  /** With a queue: wait for the trials and collect the sweep (--no-wait: false). */
+  wait?: boolean;
+  retryFailed?: boolean;
 }
 
 /**
@@ -21,8 +26,16 @@ export const STAGES = {
   },
   train: {
     describe: 'train the BiLSTM: the baseline, or every trial of the sweep (runs/<name>/train/<trial>/)',
-    run: async (ctx: StageContext, f: StageFlags = {}): Promise<StageResult | StageResult[]> =>
-      (await import('@nerflow/train')).train(ctx, { resume: f.resume, trial: f.trial, parentRunId: f.parentRun }),
+    run: async (ctx: StageContext, f: StageFlags = {}): Promise<StageResult | StageResult[]> => {
+      const t = await import('@nerflow/train');
+      const url = f.trial ? null : t.resolveQueueUrl(f.queue, ctx.config.sweep?.queue);
+      if (url) {
+        // the trials go to the workers; this process enqueues and (unless --no-wait) collects
+        await t.queueTrain(ctx, { url, wait: f.wait !== false, retryFailed: f.retryFailed });
+        return [];
+      }
+      return t.train(ctx, { resume: f.resume, trial: f.trial, parentRunId: f.parentRun });
+    },
   },
   evaluate: {
     describe: 'score every trained trial on evaluate.split (test by default): reports, confusion matrices (runs/<name>/evaluate/<trial>/)',

@@ -407,6 +407,13 @@ export class FileStore implements TrackingStore {
     return out.sort((a, b) => (a.path < b.path ? -1 : 1));
   }
 
+  /** One artifact file's bytes. */
+  async readArtifact(runId: string, artifactPath: string): Promise<Uint8Array> {
+    if (path.posix.isAbsolute(artifactPath) || artifactPath.split('/').includes('..')) throw new Error(`artifact path ${artifactPath}: must be relative, without ".."`);
+    const { dir } = await this.findRun(runId);
+    return readFile(path.join(this.artifactDir(await this.readInfo(dir)), artifactPath));
+  }
+
   /** Every artifact file of a run, recursively (for sync). */
   async listArtifactFiles(runId: string): Promise<{ path: string; file: string }[]> {
     const { dir } = await this.findRun(runId);

@@ -20,3 +20,4 @@ export {
   currentOwner, ownerTags, ownerFromTags, ownerIsGone, processStart, OWNER_TAGS, ENDED_BY_TAG, type RunOwner, type OwnerVerdict,
 } from './owner.js';
 export { endDeadRuns, type DeadRun, type DeadRunsOptions, type DeadRunsResult } from './gc.js';
+export { downloadArtifacts } from './artifacts.js';

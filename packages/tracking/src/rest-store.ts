@@ -258,6 +258,11 @@ export class RestStore implements TrackingStore {
     return out;
   }
 
+  /** TrackingStore.readArtifact: downloadArtifact (through the server's proxy, or the run's local artifact folder). */
+  async readArtifact(runId: string, artifactPath: string): Promise<Uint8Array> {
+    return this.downloadArtifact(runId, artifactPath.replace(/^\/+|\/+$/g, ''));
+  }
+
   async listArtifacts(runId: string, artifactPath = ''): Promise<ArtifactInfo[]> {
     const out: ArtifactInfo[] = [];
     let pageToken: string | undefined;

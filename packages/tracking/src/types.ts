@@ -116,4 +116,6 @@ export interface TrackingStore {
   searchRuns(experimentIds: string[], filter?: string): Promise<RunRecord[]>;
   /** Direct children of `path` in the run's artifacts (MLflow's list_artifacts). */
   listArtifacts(runId: string, path?: string): Promise<ArtifactInfo[]>;
+  /** One artifact file's bytes (MLflow's download_artifacts for a file). */
+  readArtifact(runId: string, path: string): Promise<Uint8Array>;
 }

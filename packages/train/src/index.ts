@@ -5,3 +5,4 @@ export { taggerSpec } from './trial.js';
 export {
   readRunRef, writeRunRef, removeRunRef, resumableCheckpoint, trialRunRefFile, sweepRunRefFile, TRIAL_RUN_REF, SWEEP_RUN_REF, type RunRef,
 } from './run-ref.js';
+export * from './queue/index.js';

@@ -31,7 +31,7 @@ export interface TrialTracking {
 }
 
 /** The resolved config as the run's params and config.yaml, with the trial's train section. */
-function resolvedConfig(ctx: StageContext, trial?: Trial) {
+export function resolvedConfig(ctx: StageContext, trial?: Trial) {
   const { file: _f, files: _fs, overrides: _o, ...c } = ctx.config;
   return { ...c, data: relativeData(c.data, ctx.root), ...(trial ? { train: trial.train } : {}) };
 }

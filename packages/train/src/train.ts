@@ -29,11 +29,11 @@ export interface TrainOptions {
 }
 
 /** The metrics file that goes into the cached outputs: no clock times, so it is the same on a rerun. */
-function deterministicHistory(h: EpochRecord[]): HistoryEntry[] {
+export function deterministicHistory(h: EpochRecord[]): HistoryEntry[] {
   return h.map(({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }) => ({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }));
 }
 
-async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): Promise<StageIdentity> {
+export async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): Promise<StageIdentity> {
   return { stage: 'train', config: { train: trial.train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: [] };
 }
 
@@ -59,6 +59,11 @@ export function otherHistories(trainDir: string, fingerprints: Map<string, strin
   return out;
 }
 
+/** The code version in every trial's fingerprint: train and the packages it runs. */
+export function trainCodeVersion(): Promise<string> {
+  return stageCodeVersion('train');
+}
+
 /** `nerflow train`: every trial of the config (the baseline, or each point of its sweep). */
 export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise<StageResult[]> {
   const { config, log } = ctx;
@@ -67,7 +72,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   const trials = opts.trial ? all.filter((t) => t.id === opts.trial) : all;
   if (opts.trial && !trials.length) throw new ValidationError(`--trial ${opts.trial}: no such trial in ${config.file}. Its trials: ${all.map((t) => t.id).join(', ')} (\`npx nx show project train\` lists them as targets).`);
   const trainDir = stageDir(ctx.root, config.name, 'train');
-  const code = await stageCodeVersion('train');
+  const code = await trainCodeVersion();
 
   // Which trials need work?
   const fingerprints = new Map<string, string>();

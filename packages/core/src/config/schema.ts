@@ -151,6 +151,10 @@ export const SweepSchema = z.strictObject({
   }).prefault({}),
   parallel: z.number().int().positive().default(1),
   seed: z.number().int().default(0),
+  /** A Redis URL (redis://host:port/db) of a BullMQ trial queue: trials go to `nerflow worker`s on any machine. */
+  queue: z.string().regex(/^rediss?:\/\//, 'a Redis URL: redis://host:port/db').nullable().default(null),
+  /** Queued trials: how many times a trial is tried (a crash, a dead worker) before it is marked failed. */
+  attempts: z.number().int().positive().default(3),
 }).transform(withGoal('metric'));
 
 export const TrackingSchema = z.strictObject({

@@ -1,0 +1,310 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '@nerflow/core';
+import { realMlflowSkip, startRealMlflow } from '../../tracking/src/test-helpers/real-mlflow.js';
+import { redisSkip, startRedis } from '../../train/src/queue/test-helpers/redis-server.js';
+
+/**
+ * The trial queue end to end, as on several machines: a real redis-server, the real MLflow server, and three
+ * `nerflow worker`s, each in its own copy of the workspace (sources and data copied; node_modules linked, with
+ * @nerflow/* pointing into the copy). One worker is killed with SIGKILL mid-trial, as a machine that dies.
+ */
+
+const src = repoRoot();
+
+/** A copy of this checkout without node_modules, runs/ or .git; node_modules are links, @nerflow/* → the copy's packages. */
+function copyWorkspace(dest: string): string {
+  mkdirSync(dest, { recursive: true });
+  const skip = new Set(['node_modules', 'runs', '.git', '.nx']);
+  for (const e of readdirSync(src)) {
+    if (skip.has(e)) continue;
+    cpSync(path.join(src, e), path.join(dest, e), {
+      recursive: true,
+      filter: (p) =>
+        !path
+          .relative(src, p)
+          .split(path.sep)
+          .some((s) => skip.has(s)),
+    });
+  }
+  mkdirSync(path.join(dest, 'node_modules/@nerflow'), { recursive: true });
+  for (const e of readdirSync(path.join(src, 'node_modules'))) {
+    if (e !== '@nerflow') symlinkSync(path.join(src, 'node_modules', e), path.join(dest, 'node_modules', e));
+  }
+  for (const p of readdirSync(path.join(src, 'packages'))) {
+    symlinkSync(path.join(dest, 'packages', p), path.join(dest, 'node_modules/@nerflow', p));
+    if (existsSync(path.join(src, 'packages', p, 'node_modules')))
+      symlinkSync(path.join(src, 'packages', p, 'node_modules'), path.join(dest, 'packages', p, 'node_modules'));
+  }
+  return dest;
+}
+
+const sweepYaml = (units: number[]) => `extends: smoke.yaml
+description: queue e2e
+data:
+  limit_sentences: 600
+train:
+  epochs: 6
+  lstm_units: 8
+  embedding_dim: 8
+  early_stopping: { monitor: val_entity_f1, patience: 50, restore_best: true }
+sweep:
+  method: grid
+  params:
+    train.lstm_units: [${units.join(', ')}]
+  attempts: 3
+tracking:
+  experiment: queue-e2e
+`;
+
+interface Proc {
+  p: ChildProcess;
+  err: () => string;
+  closed: Promise<number | string | null>;
+}
+
+function start(root: string, env: Record<string, string>, args: string[], detached = false): Proc {
+  const p = spawn(process.execPath, [path.join(root, 'packages/cli/bin/nerflow.js'), ...args], {
+    cwd: root,
+    detached,
+    env: { ...process.env, NERFLOW_ROOT: root, CI: 'true', ...env },
+  });
+  let err = '';
+  p.stderr!.on('data', (d) => (err += d));
+  p.stdout!.on('data', (d) => (err += d));
+  const closed = new Promise<number | string | null>((r) => p.on('close', (c, s) => r(s ?? c)));
+  return { p, err: () => err, closed };
+}
+
+async function until(what: string, cond: () => boolean, seconds: number): Promise<void> {
+  for (let t = 0; !cond(); t++) {
+    if (t > seconds * 10) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test(
+  'queue: 3 workers in their own workspaces, one SIGKILLed mid-trial; every trial once under one parent; enqueue twice adds nothing, a new grid value one',
+  { skip: redisSkip || realMlflowSkip, timeout: 900_000 },
+  async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'nerflow-queue-e2e-'));
+    const t0 = Date.now();
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
+    const redis = await startRedis();
+    const mlflow = await startRealMlflow();
+    const workers: Proc[] = [];
+    const logs: Proc[] = [];
+    const enqueuerLog = () => logs.map((p) => p.err()).join('\n---\n');
+    try {
+      mark('redis and MLflow up');
+      const roots = [0, 1, 2, 3].map((i) => copyWorkspace(path.join(base, `machine-${i}`)));
+      for (const r of roots) writeFileSync(path.join(r, 'configs/queue-e2e.yaml'), sweepYaml([6, 8, 10, 12, 14, 16]));
+      const env = { MLFLOW_TRACKING_URI: mlflow.uri, NERFLOW_QUEUE: '' };
+      for (const r of roots.slice(1))
+        workers.push(start(r, env, ['worker', '--queue', redis.url, '--lock-seconds', '5'], true));
+      mark('workspaces copied, workers started');
+      const enqueuer = roots[0];
+      const run = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url]);
+      logs.push(run);
+
+      // kill the worker that reaches epoch 2 of a trial first: the whole machine (worker and its trial process)
+      let killed: { worker: number; trial: string } | null = null;
+      await until(
+        'a worker in epoch 2',
+        () => workers.some((w) => /\[(t-[0-9a-f]+)\] epoch 2\/6 \S+ batches 100%/.test(w.err())),
+        600,
+      );
+      const victim = workers.findIndex((w) => /\[(t-[0-9a-f]+)\] epoch 2\/6 \S+ batches 100%/.test(w.err()));
+      killed = {
+        worker: victim,
+        trial: /\[(t-[0-9a-f]+)\] epoch 2\/6 \S+ batches 100%/.exec(workers[victim].err())![1],
+      };
+      process.kill(-workers[victim].p.pid!, 'SIGKILL');
+      assert.equal(await workers[victim].closed, 'SIGKILL');
+
+      mark('worker killed');
+      const code = await run.closed;
+      mark('sweep collected');
+      assert.equal(
+        code,
+        0,
+        `nerflow train on the queue failed:\n${run.err()}\n--- workers:\n${workers.map((w) => w.err()).join('\n---\n')}`,
+      );
+      const log = run.err();
+      assert.match(log, /queued 6 new trial\(s\)/);
+      const others = workers
+        .filter((_, i) => i !== victim)
+        .map((w) => w.err())
+        .join('\n');
+      assert.match(
+        others,
+        new RegExp(
+          `\\[${killed.trial}\\] train: ${killed.trial}: reopened MLflow run \\w+ of an earlier attempt, resuming after epoch [12] from its checkpoint`,
+        ),
+        others,
+      );
+
+      // what MLflow's own client sees
+      const seen = await mlflow.pythonJson<{
+        runs: {
+          id: string;
+          name: string;
+          status: string;
+          parent: string | null;
+          kind: string;
+          trial: string | null;
+          resumes: string | null;
+          steps: number[];
+        }[];
+      }>(`
+import json, mlflow
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-e2e')
+out = []
+for r in c.search_runs([exp.experiment_id], max_results=1000):
+    t = r.data.tags
+    steps = sorted(m.step for m in c.get_metric_history(r.info.run_id, 'loss'))
+    out.append(dict(id=r.info.run_id, name=r.info.run_name, status=r.info.status, parent=t.get('mlflow.parentRunId'), kind=t.get('nerflow.kind'), trial=t.get('nerflow.trial'), resumes=t.get('nerflow.resumes'), steps=steps))
+print(json.dumps(dict(runs=out)))`);
+      mark('MLflow checked');
+      const parents = seen.runs.filter((r) => r.kind === 'sweep');
+      const trials = seen.runs.filter((r) => r.kind === 'trial');
+      assert.equal(parents.length, 1, 'one parent run');
+      assert.equal(trials.length, 6, 'exactly 6 child runs');
+      assert.deepEqual(new Set(trials.map((r) => r.parent)), new Set([parents[0].id]));
+      assert.equal(new Set(trials.map((r) => r.trial)).size, 6);
+      assert.deepEqual(
+        seen.runs.filter((r) => r.status !== 'FINISHED').map((r) => `${r.name} ${r.status}`),
+        [],
+        'no run left RUNNING (or failed)',
+      );
+      for (const r of trials)
+        assert.deepEqual(r.steps, [1, 2, 3, 4, 5, 6], `${r.trial}: every epoch logged once, in one run`);
+      const resumed = trials.filter((r) => r.resumes);
+      assert.deepEqual(
+        resumed.map((r) => [r.trial, r.resumes]),
+        [[killed.trial, '1']],
+        'only the killed trial was resumed, once',
+      );
+
+      // collected by the enqueuer: trials.csv, best/ downloaded from its run
+      const trainDir = path.join(enqueuer, 'runs/queue-e2e/train');
+      const csv = readFileSync(path.join(trainDir, 'trials.csv'), 'utf8').trim().split('\n');
+      assert.equal(csv.length, 7, csv.join('\n'));
+      const best = JSON.parse(readFileSync(path.join(trainDir, 'best/best.json'), 'utf8'));
+      assert.ok(trials.some((r) => r.id === best.mlflow_run_id));
+      assert.ok(existsSync(path.join(trainDir, 'best/model/model.json')));
+      assert.ok(existsSync(path.join(trainDir, 'best/model/vocab.json')));
+
+      // enqueue again: nothing new
+      const again = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url, '--no-wait']);
+      assert.equal(await again.closed, 0, again.err());
+      assert.match(again.err(), /queued 0 new trial\(s\); already there: 6 completed/);
+
+      // a new grid value (every checkout updated, as after a git pull): one trial queued, the sweep collected again under the same parent
+      for (const r of roots)
+        writeFileSync(path.join(r, 'configs/queue-e2e.yaml'), sweepYaml([6, 8, 10, 12, 14, 16, 18]));
+      const more = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url]);
+      logs.push(more);
+      assert.equal(await more.closed, 0, more.err());
+      assert.match(more.err(), /queued 1 new trial\(s\); already there: 6 completed/);
+      const status = start(enqueuer, env, ['sweep', 'status', '--config', 'queue-e2e.yaml', '--queue', redis.url]);
+      logs.push(status);
+      assert.equal(await status.closed, 0, status.err());
+      assert.match(status.err(), /7 trials: 7 done; best so far: t-[0-9a-f]+ val_entity_f1 0\.\d{4}/);
+      const after = await mlflow.pythonJson<{ parents: number; children: number; running: number }>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-e2e')
+runs = c.search_runs([exp.experiment_id], max_results=1000)
+ps = [r for r in runs if r.data.tags.get('nerflow.kind') == 'sweep']
+print(json.dumps(dict(parents=len(ps), children=sum(1 for r in runs if r.data.tags.get('mlflow.parentRunId') == ps[0].info.run_id), running=sum(1 for r in runs if r.info.status == 'RUNNING'))))`);
+      assert.deepEqual(after, { parents: 1, children: 7, running: 0 });
+      mark('grid value added, collected, checked');
+
+      // a trial that fails on every worker (here: its config is missing from the workers' checkouts) is tried
+      // sweep.attempts times, then marked failed with its error; the sweep's parent run ends FAILED
+      writeFileSync(
+        path.join(enqueuer, 'configs/queue-broken.yaml'),
+        sweepYaml([4, 5]).replace('attempts: 3', 'attempts: 2'),
+      );
+      const broken = start(enqueuer, env, ['train', '--config', 'queue-broken.yaml', '--queue', redis.url]);
+      logs.push(broken);
+      assert.equal(await broken.closed, 1, broken.err());
+      assert.match(broken.err(), /t-[0-9a-f]+ failed after 2 attempt\(s\): .*queue-broken\.yaml/);
+      assert.match(broken.err(), /error: train: 2 trial\(s\) failed every attempt/);
+      const st = start(enqueuer, env, ['sweep', 'status', '--config', 'queue-broken.yaml', '--queue', redis.url]);
+      logs.push(st);
+      assert.equal(await st.closed, 0, st.err());
+      assert.match(st.err(), /2 trials: 2 failed; best so far: none yet/);
+      assert.match(st.err(), /failed .* 2 attempt\(s\): .*queue-broken\.yaml/);
+      const statuses = await mlflow.pythonJson<string[]>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-e2e')
+print(json.dumps(sorted(r.info.status for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get('nerflow.config') == 'queue-broken')))`);
+      assert.deepEqual(statuses, ['FAILED']);
+      mark('failing sweep checked');
+
+      // fixed (the config reaches the workers' checkouts): --retry-failed queues the failed trials again with
+      // fresh attempts, and the sweep's parent run is reopened and ends FINISHED
+      for (const r of roots.slice(1))
+        writeFileSync(
+          path.join(r, 'configs/queue-broken.yaml'),
+          sweepYaml([4, 5]).replace('attempts: 3', 'attempts: 2'),
+        );
+      const retried = start(enqueuer, env, [
+        'train',
+        '--config',
+        'queue-broken.yaml',
+        '--queue',
+        redis.url,
+        '--retry-failed',
+      ]);
+      logs.push(retried);
+      assert.equal(await retried.closed, 0, retried.err());
+      assert.match(retried.err(), /queued 0 new trial\(s\), 2 failed one\(s\) again/);
+      const fixed = await mlflow.pythonJson<string[]>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-e2e')
+print(json.dumps(sorted(r.data.tags.get('nerflow.kind') + ' ' + r.info.status for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get('nerflow.config') == 'queue-broken')))`);
+      assert.deepEqual(fixed, ['sweep FINISHED', 'trial FINISHED', 'trial FINISHED']);
+      mark('failed trials retried');
+    } finally {
+      if (process.env.NERFLOW_E2E_LOG) {
+        writeFileSync(
+          process.env.NERFLOW_E2E_LOG,
+          [...marks, `=== enqueuer`, enqueuerLog(), ...workers.map((w, i) => `=== worker ${i + 1}\n${w.err()}`)].join(
+            '\n',
+          ),
+        );
+      }
+      for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGTERM');
+      await Promise.all(workers.map((w) => Promise.race([w.closed, new Promise((r) => setTimeout(r, 10_000))])));
+      for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGKILL');
+      await redis.stop();
+      await mlflow.stop();
+      rmSync(base, { recursive: true, force: true });
+    }
+  },
+);
