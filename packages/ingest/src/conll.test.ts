@@ -176,6 +176,8 @@ test('data.format: auto reads the name, then the first line; an explicit format 
   assert.equal(await error({ 'c.csv': text }, '  path: ../c.csv\n'),
     'c.csv:1: missing columns "Sentence #" (data.columns.sentence), "Word" (data.columns.word), "POS" (data.columns.pos), "Tag" (data.columns.tag); ' +
       'the header has "-DOCSTART- -X- O". Set data.columns in the config to this file\'s column names (or, if it is a CoNLL column file, set data.format: conll).');
+  assert.equal(await error({ 'c.txt': 'Sentence #,Word,POS,Tag\nSentence: 1,a,DT,O\n' }, '  path: ../c.txt\n'),
+    'c.txt:1: read as a CoNLL column file (data.format: auto), but this first line looks like a CSV header or row ("Sentence #,Word,POS,Tag"). Set data.format: csv, or rename the file to .csv.');
   const forced = workspace({ 'c.csv': text }, '  path: ../c.csv\n  format: conll\n');
   assert.equal((await forced.run()).manifest.counts.sentences, 3);
 });

@@ -58,6 +58,12 @@ export function readConll(text: string, file: string, cfg: DataConfig, log: Logg
     if (columns < 0) {
       columns = fields.length;
       firstTokenLine = line;
+      if ((trimmed.match(/,/g)?.length ?? 0) >= 2 && !tagFits(fields[columns - 1], b.scheme)) {
+        throw new ValidationError(
+          `${file}:${line}: read as a CoNLL column file (data.format: ${cfg.format}), but this first line looks like a CSV header or row ` +
+            `(${JSON.stringify(trimmed.slice(0, 60))}). Set data.format: csv, or rename the file to .csv.`,
+        );
+      }
       const need = Math.max(opts.word, opts.tag === 'last' ? 2 : opts.tag, opts.pos ?? 0);
       if (columns < need) {
         throw new ValidationError(
