@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -139,6 +139,13 @@ test('featurize.tag_scheme: bioes trains on BIOES and still writes predictions i
   const rep = report(root, name);
   assert.equal(rep.sentences, SPLITS.test.length);
   assert.ok(rep.entity.micro.f1 > 0.3, `entity F1 ${rep.entity.micro.f1}`);
+  // an independent scorer (Python, conlleval's IOB rules) reading predictions.conll, converted back to IOB1,
+  // finds the entities nerflow scored on the BIOES tags: the conversion keeps every span
+  const file = path.join(root, 'runs', name, 'evaluate', 'main', 'predictions.conll');
+  const py = JSON.parse(execFileSync('python3', [path.join(repoRoot(), 'tools/conlleval-check/score.py'), file], { encoding: 'utf8' }));
+  assert.equal(py.entity.gold, rep.entity.gold_entities);
+  assert.ok(Math.abs(py.entity.f1 - rep.entity.micro.f1) < 1e-9, `python ${py.entity.f1} vs nerflow ${rep.entity.micro.f1}`);
+  assert.ok(Math.abs(py.entity.precision - rep.entity.micro.precision) < 1e-9);
 });
 
 test('one CoNLL file (no split of its own) keeps the seeded split of featurize.split', () => {
