@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The trial queue against `sweep.parallel: 2`, side by side: configs/sweep.yaml on the real corpus, reduced like
+# for like (150 batches per epoch, no pruning; override with SET=...), both logging to one real MLflow server
+# (../shared/tools/mlflow). B: `nerflow train --queue` with two `nerflow worker`s; A: `sweep.parallel=2`.
+# Prints the wall time of each with the load average. Usage: tools/bench/queue-vs-parallel.sh [workdir]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CI=true
+W=${1:-$(mktemp -d /tmp/nerflow-queue-bench-XXXX)}
+SET=${SET:-"--set train.max_batches_per_epoch=150 --set sweep.pruner.type=none"}
+MLFLOW=${MLFLOW_SH:-../shared/tools/mlflow/mlflow.sh}
+port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+PORT=$(port); RPORT=$(port)
+mkdir -p "$W/redis"
+URI=$("$MLFLOW" start "$W/mlf" "$PORT" | tail -1)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$W/redis" > "$W/redis.log" 2>&1 &
+RPID=$!
+W1=; W2=
+trap '"$MLFLOW" stop "$W/mlf" || true; kill $RPID ${W1:-} ${W2:-} 2>/dev/null || true' EXIT
+export MLFLOW_TRACKING_URI=$URI
+Q=redis://127.0.0.1:$RPORT/0
+nerflow() { node packages/cli/bin/nerflow.js "$@"; }
+echo "cpu: $(lscpu | grep 'Model name' | sed 's/ \+/ /g')"
+# shellcheck disable=SC2086
+nerflow ingest --config sweep.yaml $SET 2>&1 | tail -1
+# shellcheck disable=SC2086
+nerflow featurize --config sweep.yaml $SET 2>&1 | tail -1
+nice -n 5 node packages/cli/bin/nerflow.js worker --queue "$Q" > "$W/W1.log" 2>&1 & W1=$!
+nice -n 5 node packages/cli/bin/nerflow.js worker --queue "$Q" > "$W/W2.log" 2>&1 & W2=$!
+sleep 3
+echo "B (queue, 2 workers) starts; $(uptime)"
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086
+nice -n 5 node packages/cli/bin/nerflow.js train --config sweep.yaml $SET --queue "$Q" > "$W/B.log" 2>&1
+echo "B: $(echo "$(date +%s.%N) - $t0" | bc) s; $(uptime)"
+kill $W1 $W2; W1=; W2=; sleep 3
+echo "A (sweep.parallel=2) starts; $(uptime)"
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086
+nice -n 5 node packages/cli/bin/nerflow.js train --config sweep.yaml $SET --set sweep.parallel=2 --force > "$W/A.log" 2>&1
+echo "A: $(echo "$(date +%s.%N) - $t0" | bc) s; $(uptime)"
+echo "logs in $W"
