@@ -12,8 +12,8 @@ export { gitCommit } from './git.js';
 export { flattenParams, pyFloat, pyStr, parsePyFloat, validateKey, InvalidKeyError } from './keys.js';
 export { matchesFilter, parseFilter } from './search.js';
 export {
-  syncStore, describeSync, locateRun, plural, RUN_SYNCERS, SYNC_TAG, SYNC_DONE_TAG, SYNC_ARTIFACTS_TAG,
-  type SyncSummary, type RunSyncer, type RunSyncContext,
+  syncStore, describeSync, locateRun, plural, RUN_SYNCERS, STORE_SYNCERS, SYNC_TAG, SYNC_DONE_TAG, SYNC_ARTIFACTS_TAG,
+  type SyncSummary, type RunSyncer, type RunSyncContext, type StoreSyncer, type StoreSyncContext,
 } from './sync.js';
 export { guardRun, onSignalExit } from './lifecycle.js';
 export {

@@ -167,3 +167,23 @@ test('sync carries later changes: new metric points, a changed artifact, new par
     await srv.close();
   }
 });
+
+test('sync: extra run syncers and store syncers (e.g. a model registry) plug in; their counts reach the summary', async () => {
+  const { describeSync, RUN_SYNCERS } = await import('./index.js');
+  const root = path.join(tmp(), 'mlruns');
+  const { parent, children } = await localSweep(root);
+  const srv = await startFakeMlflowServer();
+  try {
+    const seen: string[] = [];
+    const s = await syncStore({
+      from: root, to: srv.url, env: noEnv,
+      syncers: [...RUN_SYNCERS, { kind: 'probe', sync: async (c) => (seen.push(c.localRun.info.run_id), 0) }],
+      storeSyncers: [{ kind: 'model versions', sync: async (c) => (c.idMap.size === 3 && c.idMap.has(parent.runId) ? 2 : 0) }],
+    });
+    assert.deepEqual(seen.sort(), [parent.runId, ...children.map((c) => c.runId)].sort());
+    assert.deepEqual(s.other, { 'model versions': 2 });
+    assert.match(describeSync(s), /sent .*3 status updates, 2 model versions\)/);
+  } finally {
+    await srv.close();
+  }
+});

@@ -31,6 +31,8 @@ export interface SyncSummary {
   statuses: number;
   /** params whose local value differs from the server's (MLflow never changes a param: warned, not sent) */
   conflicts: number;
+  /** what each store-level syncer (STORE_SYNCERS, e.g. a model registry) sent, by its kind; absent when none ran */
+  other?: Record<string, number>;
 }
 
 /** The tag that makes sync idempotent: the local run id, searched for on the server before creating. */
@@ -65,6 +67,29 @@ export interface RunSyncer {
   kind: string;
   sync(c: RunSyncContext): Promise<number>;
 }
+
+/** What a store-level syncer sees once every run is synced: both stores and the local → server run ids. */
+export interface StoreSyncContext {
+  local: FileStore;
+  remote: RestStore;
+  /** local run id → server run id, for every run synced */
+  idMap: Map<string, string>;
+  summary: SyncSummary;
+  log?: TrackingLogger;
+}
+
+/**
+ * Content that belongs to the store rather than to one run (e.g. the model registry, whose versions
+ * point at runs: map them through idMap). Runs after every run is synced; returns how many things it
+ * sent, counted in summary.other[kind] and shown by describeSync.
+ */
+export interface StoreSyncer {
+  kind: string;
+  sync(c: StoreSyncContext): Promise<number>;
+}
+
+/** Store-level syncers run by default after the runs (empty here; a registry syncer belongs in this list). */
+export const STORE_SYNCERS: StoreSyncer[] = [];
 
 /** The tags as the server copy should carry them: parent link remapped, the local id added. */
 function wantedTags(c: RunSyncContext): Record<string, string> {
@@ -289,6 +314,7 @@ export function describeSync(s: SyncSummary): string {
     s.params && plural(s.params, 'param'),
     s.tags && plural(s.tags, 'tag'),
     s.statuses && plural(s.statuses, 'status update'),
+    ...Object.entries(s.other ?? {}).map(([kind, n]) => n && `${n.toLocaleString('en-US')} ${kind}`),
   ].filter(Boolean);
   const runs = [
     `${plural(s.runsCreated, 'run')} created`,
@@ -315,6 +341,7 @@ export async function syncStore(o: {
   env?: NodeJS.ProcessEnv;
   rest?: RestOptions;
   syncers?: RunSyncer[];
+  storeSyncers?: StoreSyncer[];
 }): Promise<SyncSummary> {
   const local = new FileStore(o.from);
   const remote = new RestStore(o.to, { env: o.env, warn: o.log ? (m) => o.log!.warn(m) : undefined, ...o.rest });
@@ -405,6 +432,10 @@ export async function syncStore(o: {
         summary.runsDeleted++;
       }
     }
+  }
+  for (const s of o.storeSyncers ?? STORE_SYNCERS) {
+    const n = await s.sync({ local, remote, idMap, summary, log: o.log });
+    summary.other = { ...summary.other, [s.kind]: (summary.other?.[s.kind] ?? 0) + n };
   }
   bar?.finish(describeSync(summary));
   return summary;
