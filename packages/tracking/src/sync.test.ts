@@ -187,3 +187,22 @@ test('sync: extra run syncers and store syncers (e.g. a model registry) plug in;
     await srv.close();
   }
 });
+
+test('sync stays idempotent with identical metric points (the server keeps one) and a tag over MLflow\'s length limit', async () => {
+  const root = path.join(tmp(), 'mlruns');
+  const store = new FileStore(root);
+  const run = await startRun(store, { experiment: 'e', runName: 'r' }, noEnv);
+  await run.logMetrics({ loss: 1 }, 1, 1700000000001);
+  await run.logMetrics({ loss: 1 }, 1, 1700000000001);
+  await run.setTags({ long: 'x'.repeat(9000) });
+  await run.end('FINISHED');
+  const srv = await startFakeMlflowServer();
+  try {
+    const s1 = await syncStore({ from: root, to: srv.url, env: noEnv });
+    assert.equal(s1.metrics, 1, 'one of the identical points');
+    const s2 = await syncStore({ from: root, to: srv.url, env: noEnv });
+    assert.deepEqual([s2.runsSkipped, s2.metrics, s2.tags], [1, 0, 0]);
+  } finally {
+    await srv.close();
+  }
+});

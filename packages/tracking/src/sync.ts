@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { FileStore } from './file-store.js';
 import { endDeadRuns } from './gc.js';
+import { truncateValue } from './limits.js';
 import type { RestOptions } from './rest-store.js';
 import { RestStore } from './rest-store.js';
 import { TrackingServerUnreachableError } from './http.js';
@@ -108,7 +109,7 @@ const paramsSyncer: RunSyncer = {
     for (const [k, v] of Object.entries(c.localRun.data.params)) {
       const there = c.remoteRun.data.params[k];
       if (there === undefined) send[k] = v;
-      else if (there !== v) {
+      else if (there !== truncateValue('param', k, v)) {
         c.summary.conflicts++;
         c.log?.warn(
           `mlflow sync: run ${c.localRun.info.run_name}: param ${k} is "${v}" here and "${there}" on the server; MLflow never changes a param, so the server keeps its value`,
@@ -124,7 +125,10 @@ const paramsSyncer: RunSyncer = {
 const tagsSyncer: RunSyncer = {
   kind: 'tags',
   async sync(c) {
-    const send = Object.fromEntries(Object.entries(wantedTags(c)).filter(([k, v]) => c.remoteRun.data.tags[k] !== v));
+    // compared as the server keeps them (values over MLflow's limit truncated), so a long tag is not resent forever
+    const send = Object.fromEntries(
+      Object.entries(wantedTags(c)).filter(([k, v]) => c.remoteRun.data.tags[k] !== truncateValue('tag', k, v)),
+    );
     if (Object.keys(send).length) await c.remote.logBatch(c.remoteRun.info.run_id, { tags: send });
     c.summary.tags += Object.keys(send).length;
     return Object.keys(send).length;
@@ -149,16 +153,16 @@ const metricsSyncer: RunSyncer = {
     const send: MetricPoint[] = [];
     for (const key of Object.keys(c.localRun.data.metrics).sort()) {
       const history = await c.local.getMetricHistory(c.localRun.info.run_id, key);
-      const there = new Map<string, number>();
+      // the server keeps one of identical points (MLflow's SQL store drops duplicates), so compare as a set
+      const there = new Set<string>();
       if (!c.created && key in c.remoteRun.data.metrics) {
-        for (const p of await c.remote.getMetricHistory(c.remoteRun.info.run_id, key))
-          there.set(pointKey(p), (there.get(pointKey(p)) ?? 0) + 1);
+        for (const p of await c.remote.getMetricHistory(c.remoteRun.info.run_id, key)) there.add(pointKey(p));
       }
       for (const p of history) {
         const k = pointKey(p);
-        const n = there.get(k) ?? 0;
-        if (n > 0) there.set(k, n - 1);
-        else send.push(p);
+        if (there.has(k)) continue;
+        there.add(k);
+        send.push(p);
       }
     }
     if (send.length) await c.remote.logBatch(c.remoteRun.info.run_id, { metrics: send });
