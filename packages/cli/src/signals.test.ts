@@ -43,6 +43,7 @@ function env(): NodeJS.ProcessEnv {
     MLFLOW_TRACKING_URI: '',
     CI: 'true',
     NX_CACHE_DIRECTORY: path.join(root, '.nx-cache'),
+    NX_WORKSPACE_DATA_DIRECTORY: path.join(root, '.nx-data'),
     NX_DAEMON: 'false',
     NX_ISOLATE_PLUGINS: 'false',
     NX_NO_CLOUD: 'true',
