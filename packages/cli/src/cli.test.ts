@@ -263,9 +263,14 @@ test('an interrupted sweep ends its parent run and the running trial KILLED, non
 
 test('sweep.parallel: 2 trains two trials in two worker processes into one store, both children under one parent', () => {
   const root = workspace({ 'par.yaml': 'extends: tiny.yaml\nsweep:\n  method: grid\n  parallel: 2\n  params:\n    train.optimizer.learning_rate: [0.01, 0.003]\n' });
-  const r = nerflow(root, 'pipeline', '--config', 'par.yaml');
+  // on 2 cores (as CI), two trials at once get one kernel thread each: never more than 2 busy threads
+  const r = nerflowEnv(root, { NERFLOW_CPUS: '2' }, 'pipeline', '--config', 'par.yaml');
   assert.equal(r.code, 0, r.err);
   assert.equal((r.err.match(/train: worker starts t-/g) ?? []).length, 2);
+  assert.equal((r.err.match(/fused model on nerflow-wasm-simd, 1 kernel thread \(/g) ?? []).length, 2, r.err);
+  const trialThreads = readdirSync(path.join(root, 'runs/par/train')).filter((d) => d.startsWith('t-'))
+    .map((d) => JSON.parse(readFileSync(path.join(root, 'runs/par/train', d, 'run.json'), 'utf8')).threads);
+  assert.deepEqual(trialThreads, [1, 1]);
   const runs = mlflowRuns(root);
   assert.equal(runs.length, 3);
   const parent = runs.find((x) => !existsSync(path.join(x.dir, 'tags', 'mlflow.parentRunId')))!;
@@ -274,4 +279,22 @@ test('sweep.parallel: 2 trains two trials in two worker processes into one store
     assert.equal(c.meta.status, 3);
   }
   assert.equal(readdirSync(path.join(root, 'runs/par/evaluate')).filter((d) => d.startsWith('t-')).length, 2);
+});
+
+test('train.threads: auto gives a lone trial 2 kernel threads on 2 cores, 1 on 1 core; 2 with parallel trials is lowered, saying so', () => {
+  const root = workspace({ 'two.yaml': 'extends: tiny.yaml\nsweep:\n  parallel: 2\n  params:\n    train.seed: [1, 2]\ntrain:\n  threads: 2\n' });
+  for (const c of ['tiny.yaml', 'two.yaml']) for (const stage of ['ingest', 'featurize']) assert.equal(nerflow(root, stage, '--config', c).code, 0);
+  const lone = nerflowEnv(root, { NERFLOW_CPUS: '2' }, 'train', '--config', 'tiny.yaml');
+  assert.equal(lone.code, 0, lone.err);
+  assert.match(lone.err, /fused model on nerflow-wasm-simd, 2 kernel threads \(/);
+  assert.equal(JSON.parse(readFileSync(path.join(root, 'runs/tiny/train/main/run.json'), 'utf8')).threads, 2);
+  const one = nerflowEnv(root, { NERFLOW_CPUS: '1' }, 'train', '--config', 'tiny.yaml', '--force');
+  assert.match(one.err, /fused model on nerflow-wasm-simd, 1 kernel thread \(/);
+  const capped = nerflowEnv(root, { NERFLOW_CPUS: '2' }, 'train', '--config', 'two.yaml');
+  assert.equal(capped.code, 0, capped.err);
+  assert.equal((capped.err.match(/train\.threads 2 lowered to 1: 2 trial\(s\) at once on 2 core\(s\)/g) ?? []).length, 2, capped.err);
+  assert.equal((capped.err.match(/1 kernel thread \(/g) ?? []).length, 2, capped.err);
+  const bad = nerflowEnv(root, { NERFLOW_CPUS: 'two' }, 'train', '--config', 'tiny.yaml', '--force');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /NERFLOW_CPUS=two: expected a whole number of cores/);
 });

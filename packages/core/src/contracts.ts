@@ -81,6 +81,9 @@ export type TrainRunInfo = RunInfo & {
   mlflow_tracking_uri?: string;
   backend: string;
   engine: string;
+  /** A fused model's kernel threads (1 or 2) and kernel build (exact or fma). */
+  threads?: number;
+  kernel?: string;
 };
 
 export const HISTORY = 'history.json';

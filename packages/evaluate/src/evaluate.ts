@@ -3,11 +3,11 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import {
   fmtInt, readHistory, readManifest, readTagsFile, readTrainManifest, readTrainRun, relativeData, runStage, stageCodeVersion, stageDir,
-  ValidationError,
+  usableCores, ValidationError,
   type StageContext, type StageResult,
 } from '@nerflow/core';
 import type { TagScheme } from '@nerflow/metrics';
-import { readSplit } from '@nerflow/nn';
+import { readSplit, resolveKernel, resolveThreads } from '@nerflow/nn';
 import type { TrackingStore } from '@nerflow/tracking';
 import { logEvaluation, openEvaluateStore } from './log-evaluation.js';
 import { predictSplit } from './predict.js';
@@ -59,7 +59,8 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
         split ??= readSplit(splitFile);
         words ??= await wordsForRows(ingestDb, split.sentenceIds, split.chunks, split.lengths, split.maxLen);
         const t0 = performance.now();
-        const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend);
+        const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend,
+          { threads: resolveThreads(config.train.threads, 1, usableCores()).threads, kernel: resolveKernel(config.train.kernel) });
         const tPredict = (performance.now() - t0) / 1000;
         const history = readHistory(trialDir);
         const trialConfig = { ...resolved, data: relativeData(resolved.data, ctx.root), train: trainManifest.config.train };

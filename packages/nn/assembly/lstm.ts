@@ -13,11 +13,35 @@ export function heapBase(): usize {
 // ---------------------------------------------------------------------------------------------- GEMM
 
 /**
+ * s + x·y on 4 lanes. Built twice (build-wasm.mjs): without relaxed SIMD it is a multiply then an add,
+ * two roundings, the same on every CPU; with it (lstm-fma.wasm) a fused multiply-add where the CPU has one,
+ * which halves the instructions of the GEMM's inner loop (one rounding: results differ in the last bits).
+ */
+@inline
+function madd(x: v128, y: v128, s: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(x, y, s);
+  return f32x4.add(s, f32x4.mul(x, y));
+}
+
+/** Bytes of B one pass of the GEMM streams per block of rows: kept in a typical L2 (256 KiB of 512 KiB–2 MiB). */
+const GEMM_PANEL_BYTES: i32 = 256 * 1024;
+
+/**
  * C[i·ldc + j] (+)= Σ_k A[i·sai + k·sak] · B[k·ldb + j] for i < M, j < N, k < K.
  * A is read by element (any strides: plain, or transposed with sai = 1), B and C by rows of 4-wide
  * vectors. Blocks of 4 rows × 8 columns keep 8 accumulators in registers; tails are handled below.
+ * K is cut into panels whose rows of B fit in L2 (the weight gradients have K = every token of the batch):
+ * each panel adds onto C in k order, so the sums are the same to the bit as in one pass.
  */
 export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32): void {
+  const kc = max(16, GEMM_PANEL_BYTES / (max(N, 1) << 2));
+  for (let k0 = 0; k0 < K; k0 += kc) {
+    gemmPanel(a + ((<usize>k0 * sak) << 2), sai, sak, b + ((<usize>k0 * ldb) << 2), ldb, c, ldc, M, min(kc, K - k0), N, k0 > 0 ? 1 : acc);
+  }
+  if (K <= 0 && !acc) gemmPanel(a, sai, sak, b, ldb, c, ldc, M, 0, N, 0);
+}
+
+function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32): void {
   const ai = <usize>sai << 2;
   const ak = <usize>sak << 2;
   const bk = <usize>ldb << 2;
@@ -51,13 +75,13 @@ export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize,
         const b0 = v128.load(bp);
         const b1 = v128.load(bp, 16);
         let x = f32x4.splat(load<f32>(a0 + ko));
-        s00 = f32x4.add(s00, f32x4.mul(x, b0)); s01 = f32x4.add(s01, f32x4.mul(x, b1));
+        s00 = madd(x, b0, s00); s01 = madd(x, b1, s01);
         x = f32x4.splat(load<f32>(a1 + ko));
-        s10 = f32x4.add(s10, f32x4.mul(x, b0)); s11 = f32x4.add(s11, f32x4.mul(x, b1));
+        s10 = madd(x, b0, s10); s11 = madd(x, b1, s11);
         x = f32x4.splat(load<f32>(a2 + ko));
-        s20 = f32x4.add(s20, f32x4.mul(x, b0)); s21 = f32x4.add(s21, f32x4.mul(x, b1));
+        s20 = madd(x, b0, s20); s21 = madd(x, b1, s21);
         x = f32x4.splat(load<f32>(a3 + ko));
-        s30 = f32x4.add(s30, f32x4.mul(x, b0)); s31 = f32x4.add(s31, f32x4.mul(x, b1));
+        s30 = madd(x, b0, s30); s31 = madd(x, b1, s31);
         bp += bk;
         ko += ak;
       }
@@ -76,20 +100,39 @@ export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize,
       let ko: usize = 0;
       for (let k = 0; k < K; k++) {
         const b0 = v128.load(bp);
-        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a0 + ko)), b0));
-        s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(a1 + ko)), b0));
-        s2 = f32x4.add(s2, f32x4.mul(f32x4.splat(load<f32>(a2 + ko)), b0));
-        s3 = f32x4.add(s3, f32x4.mul(f32x4.splat(load<f32>(a3 + ko)), b0));
+        s0 = madd(f32x4.splat(load<f32>(a0 + ko)), b0, s0);
+        s1 = madd(f32x4.splat(load<f32>(a1 + ko)), b0, s1);
+        s2 = madd(f32x4.splat(load<f32>(a2 + ko)), b0, s2);
+        s3 = madd(f32x4.splat(load<f32>(a3 + ko)), b0, s3);
         bp += bk;
         ko += ak;
       }
       v128.store(c0 + jo, s0); v128.store(c1 + jo, s1); v128.store(c2 + jo, s2); v128.store(c3 + jo, s3);
     }
-    for (; j < N; j++) {
-      gemmScalar(a0, ak, b + (<usize>j << 2), bk, c0 + (<usize>j << 2), K, acc);
-      gemmScalar(a1, ak, b + (<usize>j << 2), bk, c1 + (<usize>j << 2), K, acc);
-      gemmScalar(a2, ak, b + (<usize>j << 2), bk, c2 + (<usize>j << 2), K, acc);
-      gemmScalar(a3, ak, b + (<usize>j << 2), bk, c3 + (<usize>j << 2), K, acc);
+    if (j < N) {
+      // the last 1–3 columns: the 4 rows in the 4 lanes, one accumulator per column, so the columns' chains
+      // of additions overlap; each lane adds a(i, k)·b(k, j) in k order, as a scalar loop would
+      const nt = N - j;
+      const jo = <usize>j << 2;
+      let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0);
+      if (acc) {
+        t0 = lanes(c0 + jo, c1 + jo, c2 + jo, c3 + jo);
+        if (nt > 1) t1 = lanes(c0 + jo + 4, c1 + jo + 4, c2 + jo + 4, c3 + jo + 4);
+        if (nt > 2) t2 = lanes(c0 + jo + 8, c1 + jo + 8, c2 + jo + 8, c3 + jo + 8);
+      }
+      let bp = b + jo;
+      let ko: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const av = lanes(a0 + ko, a1 + ko, a2 + ko, a3 + ko);
+        t0 = madd(av, f32x4.splat(load<f32>(bp)), t0);
+        if (nt > 1) t1 = madd(av, f32x4.splat(load<f32>(bp, 4)), t1);
+        if (nt > 2) t2 = madd(av, f32x4.splat(load<f32>(bp, 8)), t2);
+        bp += bk;
+        ko += ak;
+      }
+      storeLanes(t0, c0 + jo, c1 + jo, c2 + jo, c3 + jo);
+      if (nt > 1) storeLanes(t1, c0 + jo + 4, c1 + jo + 4, c2 + jo + 4, c3 + jo + 4);
+      if (nt > 2) storeLanes(t2, c0 + jo + 8, c1 + jo + 8, c2 + jo + 8, c3 + jo + 8);
     }
   }
   for (; i < M; i++) {
@@ -102,7 +145,7 @@ export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize,
       let bp = b + jo;
       let ko: usize = 0;
       for (let k = 0; k < K; k++) {
-        s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(a0 + ko)), v128.load(bp)));
+        s0 = madd(f32x4.splat(load<f32>(a0 + ko)), v128.load(bp), s0);
         bp += bk;
         ko += ak;
       }
@@ -110,6 +153,23 @@ export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize,
     }
     for (; j < N; j++) gemmScalar(a0, ak, b + (<usize>j << 2), bk, c0 + (<usize>j << 2), K, acc);
   }
+}
+
+/** Four floats from four addresses, in lanes 0–3. */
+@inline
+function lanes(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let v = f32x4.splat(load<f32>(p0));
+  v = f32x4.replace_lane(v, 1, load<f32>(p1));
+  v = f32x4.replace_lane(v, 2, load<f32>(p2));
+  return f32x4.replace_lane(v, 3, load<f32>(p3));
+}
+
+@inline
+function storeLanes(v: v128, p0: usize, p1: usize, p2: usize, p3: usize): void {
+  store<f32>(p0, f32x4.extract_lane(v, 0));
+  store<f32>(p1, f32x4.extract_lane(v, 1));
+  store<f32>(p2, f32x4.extract_lane(v, 2));
+  store<f32>(p3, f32x4.extract_lane(v, 3));
 }
 
 /** One element of C: c (+)= Σ_k a[k·ak] · b[k·bk] (byte strides). */
@@ -455,5 +515,87 @@ export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lrT: f32, b
     store<f32>(m + o, mi);
     store<f32>(v + o, vi);
     store<f32>(p + o, load<f32>(p + o) - (lrT * mi) / (Mathf.sqrt(vi) + eps));
+  }
+}
+
+// -------------------------------------------------------------------------------------- embedding
+
+/**
+ * The LSTM's input for one direction, time-major [T·B, E]: row t·B + r = emb[ids[t·B + r]] · mask[r] (mask
+ * [B, E], Keras' input dropout for this direction, or 0 = none); zeros where the id is ≤ 0 (padding).
+ */
+export function embedInputs(emb: usize, ids: usize, mask: usize, T: i32, B: i32, E: i32, out: usize): void {
+  const eb = <usize>E << 2;
+  for (let t = 0; t < T; t++) {
+    for (let r = 0; r < B; r++) {
+      const i = t * B + r;
+      const id = load<i32>(ids + (<usize>i << 2));
+      const dst = out + <usize>i * eb;
+      if (id <= 0) {
+        memory.fill(dst, 0, eb);
+        continue;
+      }
+      const src = emb + <usize>id * eb;
+      if (!mask) {
+        memory.copy(dst, src, eb);
+        continue;
+      }
+      const m = mask + <usize>r * eb;
+      for (let j = 0; j < E; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)) * load<f32>(m + (<usize>j << 2)));
+    }
+  }
+}
+
+/**
+ * The gradient of each token's embedded input, row-major [B·T, E]: the forward direction's dx at step t plus
+ * the backward direction's at step len−1−t, each through its dropout mask (maskF, maskB [B, E], or 0); zeros
+ * past each row's length. Computed in f64 and rounded once to f32, as the JS it replaces did.
+ */
+export function joinInputGrads(dxf: usize, dxb: usize, maskF: usize, maskB: usize, lengths: usize, T: i32, B: i32, E: i32, out: usize): void {
+  const eb = <usize>E << 2;
+  memory.fill(out, 0, <usize>B * T * eb);
+  for (let r = 0; r < B; r++) {
+    const len = load<i32>(lengths + (<usize>r << 2));
+    for (let t = 0; t < len; t++) {
+      const dst = out + <usize>(r * T + t) * eb;
+      const f = dxf + <usize>(t * B + r) * eb;
+      const b = dxb + <usize>((len - 1 - t) * B + r) * eb;
+      for (let j = 0; j < E; j++) {
+        const o = <usize>j << 2;
+        const mf: f64 = maskF ? <f64>load<f32>(maskF + <usize>r * eb + o) : 1;
+        const mb: f64 = maskB ? <f64>load<f32>(maskB + <usize>r * eb + o) : 1;
+        store<f32>(dst + o, <f32>(<f64>load<f32>(f + o) * mf + <f64>load<f32>(b + o) * mb));
+      }
+    }
+  }
+}
+
+/**
+ * Lazy Adam on the embedding rows of one batch. `order` [n] lists the batch's token positions (into dx
+ * [·, E]) sorted by word id, then position; `ids` [n] their word ids. Each word's gradient is summed over its
+ * positions in that order (f32), then its row takes an Adam step computed in f64, as the JS it replaces did.
+ * Scratch g [E].
+ */
+export function embeddingAdam(emb: usize, m: usize, v: usize, dx: usize, order: usize, ids: usize, n: i32, E: i32,
+  lr: f64, b1: f64, b2: f64, eps: f64, g: usize): void {
+  const eb = <usize>E << 2;
+  let i = 0;
+  while (i < n) {
+    const id = load<i32>(ids + (<usize>i << 2));
+    memory.fill(g, 0, eb);
+    for (; i < n && load<i32>(ids + (<usize>i << 2)) === id; i++) {
+      const src = dx + <usize>load<i32>(order + (<usize>i << 2)) * eb;
+      for (let k = 0; k < E; k++) store<f32>(g + (<usize>k << 2), load<f32>(g + (<usize>k << 2)) + load<f32>(src + (<usize>k << 2)));
+    }
+    const o = <usize>id * eb;
+    for (let k = 0; k < E; k++) {
+      const ko = o + (<usize>k << 2);
+      const gk = <f64>load<f32>(g + (<usize>k << 2));
+      const mk = b1 * <f64>load<f32>(m + ko) + (1 - b1) * gk;
+      const vk = b2 * <f64>load<f32>(v + ko) + (1 - b2) * gk * gk;
+      store<f32>(m + ko, <f32>mk);
+      store<f32>(v + ko, <f32>vk);
+      store<f32>(emb + ko, <f32>(<f64>load<f32>(emb + ko) - (lr * mk) / (Math.sqrt(vk) + eps)));
+    }
   }
 }

@@ -40,9 +40,9 @@ function roughen(m: FusedBiLstm, seed: number): void {
   }
 }
 
-test('fused BiLSTM gradients match finite differences (every weight, and the embedding rows)', () => {
+for (const kernel of ['exact', 'fma'] as const) test(`fused BiLSTM gradients match finite differences (every weight, and the embedding rows; ${kernel} kernel, 2 threads)`, () => {
   for (const s of [spec, { ...spec, lstmUnits: 4, embeddingDim: 5, recurrentDropout: 0.3, dropout: 0.2 }]) {
-    const m = new FusedBiLstm(s);
+    const m = new FusedBiLstm(s, { kernel, threads: 2 });
     roughen(m, 7);
     // with dropout, every pass must see the same masks: fix the mask stream for the check
     const draws = Array.from({ length: 4096 }, m.rand);
@@ -92,9 +92,9 @@ test('fused BiLSTM gradients match finite differences (every weight, and the emb
   }
 });
 
-test('the fused kernel computes what the stock tf.layers BiLSTM computes: same loss, same gradient for every weight', () => {
+for (const kernel of ['exact', 'fma'] as const) test(`the fused kernel (${kernel}) computes what the stock tf.layers BiLSTM computes: same loss, same gradient for every weight`, () => {
   const s: TaggerSpec = { ...spec, lstmUnits: 6, embeddingDim: 5 };
-  const m = new FusedBiLstm(s);
+  const m = new FusedBiLstm(s, { kernel });
   roughen(m, 11);
   const ref = new LayersBiLstm({ ...s, kind: 'layers' });
   const E = s.embeddingDim;

@@ -1,9 +1,10 @@
 import { allowedTransitions } from './crf.js';
 import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
-import { Kernel } from './kernel.js';
+import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
 import { mulberry32 } from './rng.js';
 import type { TaggerSpec } from './spec.js';
+import { KernelThread } from './threads.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
@@ -42,13 +43,17 @@ type Region = 'param' | 'grad' | 'm' | 'v';
  */
 export class FusedBiLstm {
   readonly spec: TaggerSpec;
-  /** [vocab, E] in JS memory, with Adam's moments. */
-  emb: Float32Array;
-  embM: Float32Array;
-  embV: Float32Array;
+  /** [vocab, E] in the kernel's memory (views that stay valid: the memory is shared, never detached), with Adam's moments. */
+  readonly emb: Float32Array;
+  readonly embM: Float32Array;
+  readonly embV: Float32Array;
+  /** Byte offsets of emb, embM, embV. */
+  private readonly embAt: { p: number; m: number; v: number };
   step = 0;
   rand: () => number;
-  private readonly kern = new Kernel();
+  private readonly kern: Kernel;
+  /** The second thread, when the model runs on 2 (threads.ts): the backward direction's calls run there. */
+  private readonly thread: KernelThread | null;
   /** Dense weights, their gradients and Adam's moments: four regions with one layout (name → offset). */
   private readonly layout = new Map<string, { at: number; n: number; shape: number[] }>();
   private readonly base: Record<Region, number>;
@@ -56,8 +61,14 @@ export class FusedBiLstm {
   /** Head crf with the constraint: the kernel's allowed-moves table (i32 [K·K + 2K]); else 0. */
   private readonly allowed: number = 0;
 
-  constructor(spec: TaggerSpec) {
+  /**
+   * `threads`: 1, or 2 = the two directions on two threads at once (bit-identical results); `kernel`: which
+   * build of the kernel computes (kernel.ts: exact, or fma = fused multiply-add).
+   */
+  constructor(spec: TaggerSpec, opts: { threads?: 1 | 2; kernel?: KernelVariant } = {}) {
     this.spec = spec;
+    this.kern = new Kernel(opts.kernel ?? 'exact');
+    this.thread = opts.threads === 2 ? new KernelThread(this.kern) : null;
     const { vocabSize: V, embeddingDim: E, lstmUnits: H, numTags: K } = spec;
     if (spec.head === 'crf' && spec.crf?.constrain && spec.crf.tags.length !== K) {
       throw new Error(`CRF constraint: ${spec.crf.tags.length} tag names for ${K} tags`);
@@ -80,9 +91,11 @@ export class FusedBiLstm {
     // Keras' initialisers, seeded, drawn in a fixed order: embedding, then per direction kernel and
     // recurrent kernel, then the dense kernel; unit forget-gate bias; zero dense bias
     const rand = mulberry32(spec.seed);
-    this.emb = uniform(V * E, 0.05, rand);
-    this.embM = new Float32Array(V * E);
-    this.embV = new Float32Array(V * E);
+    this.embAt = { p: this.kern.alloc(V * E), m: this.kern.alloc(V * E, true), v: this.kern.alloc(V * E, true) };
+    this.emb = this.kern.f32(this.embAt.p, V * E);
+    this.emb.set(uniform(V * E, 0.05, rand));
+    this.embM = this.kern.f32(this.embAt.m, V * E);
+    this.embV = this.kern.f32(this.embAt.v, V * E);
     for (const d of ['forward', 'backward']) {
       this.view('param', `${d}_lstm/kernel`).set(glorotUniform(E, 4 * H, E * 4 * H, rand));
       this.view('param', `${d}_lstm/recurrent_kernel`).set(orthogonal(H, 4 * H, rand));
@@ -90,6 +103,24 @@ export class FusedBiLstm {
     }
     this.view('param', 'dense/kernel').set(glorotUniform(2 * H, K, 2 * H * K, rand));
     this.rand = mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
+  }
+
+  /** The kernel build this model computes with. */
+  get kernel(): KernelVariant {
+    return this.kern.variant;
+  }
+
+  /** Threads this model computes on (1 or 2). */
+  get threads(): 1 | 2 {
+    return this.thread ? 2 : 1;
+  }
+
+  /** One kernel function for both directions: concurrently on two threads, else forward then backward. */
+  private both<N extends 'lstmForward' | 'lstmBackward'>(name: N, fw: Parameters<KernelExports[N]>, bw: Parameters<KernelExports[N]>): void {
+    if (this.thread) return this.thread.pair(name, fw, bw);
+    const f = this.kern.k[name] as (...a: number[]) => void;
+    f(...(fw as number[]));
+    f(...(bw as number[]));
   }
 
   /** A live view of one weight (or its gradient / Adam moment); valid until the next batch. */
@@ -121,7 +152,9 @@ export class FusedBiLstm {
   /** Keras-style dropout mask, constant over time, scaled by 1/(1-p). */
   private dropMask(n: number, p: number): Float32Array {
     const keep = 1 / (1 - p);
-    return Float32Array.from({ length: n }, () => (this.rand() < p ? 0 : keep));
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.rand() < p ? 0 : keep;
+    return out;
   }
 
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
@@ -131,7 +164,7 @@ export class FusedBiLstm {
     this.step++;
     const lr = this.lrT();
     this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, this.total, lr, this.spec.adam.beta1, this.spec.adam.beta2, this.spec.adam.epsilon);
-    this.applyEmbeddingAdam(b, r.dx!, lr);
+    this.applyEmbeddingAdam(b, r.dxAt, lr);
     this.kern.reset(mark);
     return r.loss;
   }
@@ -162,14 +195,18 @@ export class FusedBiLstm {
    */
   compute(b: Batch, train: boolean, opts: { dropout?: boolean } = {}): { loss: number; predictions?: Int32Array; grads?: Record<string, Float32Array>; dx?: Float32Array } {
     const mark = this.kern.mark();
-    const r = this.pass(b, train, opts.dropout ?? train);
+    const { dxAt, ...r } = this.pass(b, train, opts.dropout ?? train);
     const grads = train ? Object.fromEntries([...this.layout.keys()].map((k) => [k, this.view('grad', k).slice()])) : undefined;
+    const dx = train ? this.kern.f32(dxAt, b.size * b.steps * this.spec.embeddingDim).slice() : undefined;
     this.kern.reset(mark);
-    return { ...r, grads };
+    return { ...r, grads, dx };
   }
 
-  /** Forward (and backward when `train`: gradients left in the grad region) for one batch. */
-  private pass(b: Batch, train: boolean, useDropout: boolean, marginals = false): { loss: number; predictions?: Int32Array; dx?: Float32Array; marginals?: Float32Array } {
+  /**
+   * Forward (and backward when `train`: gradients left in the grad region, and the embedded inputs' gradient
+   * at dxAt, [B·T, E] row-major) for one batch.
+   */
+  private pass(b: Batch, train: boolean, useDropout: boolean, marginals = false): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array } {
     const { embeddingDim: E, lstmUnits: H, numTags: K } = this.spec;
     const G = 4 * H;
     const B = b.size;
@@ -187,12 +224,14 @@ export class FusedBiLstm {
     const labels = a(TB);
     const pred = a(TB);
     const dirs = ['forward', 'backward'].map((d) => ({
-      d, x: kern.alloc(TB * E, true), rmask: recMask ? a(B * H) : 0, gates: a(TB * G), cell: a(TB * H), tc: a(TB * H), h: a(TB * H), hin: a(TB * H),
+      d, ids: a(TB), xmask: inMask ? a(B * E) : 0, x: a(TB * E), rmask: recMask ? a(B * H) : 0, gates: a(TB * G), cell: a(TB * H), tc: a(TB * H), h: a(TB * H), hin: a(TB * H),
       dh: train ? a(TB * H) : 0, dz: train ? a(TB * G) : 0, dx: train ? a(TB * E) : 0,
+      // backward's scratch, one set per direction (they may run at once)
+      whT: train ? a(G * H) : 0, wxT: train ? a(G * E) : 0, dhn: train ? a(B * H) : 0, dcn: train ? a(B * H) : 0,
     }));
     const hcat = a(TB * 2 * H);
     const logits = a(TB * K);
-    const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), whT: a(G * H), wxT: a(G * E), dhn: a(B * H), dcn: a(B * H) } : null;
+    const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * E) } : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
     kern.i32(lengths, B).set(b.lengths);
@@ -204,24 +243,25 @@ export class FusedBiLstm {
       for (let t = 0; t < len; t++) lab[t * B + r] = b.tags[r * T + t];
     }
     dirs.forEach((dir, d) => {
-      const x = kern.f32(dir.x, TB * E);
+      // word ids, time-major (the backward direction reads each row reversed; 0 = padding), then the embedding
+      const ids = kern.i32(dir.ids, TB).fill(0);
       for (let r = 0; r < B; r++) {
         const len = b.lengths[r];
-        for (let t = 0; t < len; t++) {
-          const id = b.tokens[r * T + (d === 0 ? t : len - 1 - t)];
-          if (id === 0) continue;
-          const o = (t * B + r) * E;
-          x.set(this.emb.subarray(id * E, id * E + E), o);
-          if (inMask) for (let j = 0; j < E; j++) x[o + j] *= inMask[r * 2 * E + d * E + j];
-        }
+        for (let t = 0; t < len; t++) ids[t * B + r] = b.tokens[r * T + (d === 0 ? t : len - 1 - t)];
       }
+      if (inMask) {
+        const m = kern.f32(dir.xmask, B * E);
+        for (let r = 0; r < B; r++) m.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + E), r * E);
+      }
+      k.embedInputs(this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x);
       if (recMask) {
         const m = kern.f32(dir.rmask, B * H);
         for (let r = 0; r < B; r++) m.set(recMask.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
       }
-      k.lstmForward(dir.x, this.ptr('param', `${dir.d}_lstm/kernel`), this.ptr('param', `${dir.d}_lstm/recurrent_kernel`), this.ptr('param', `${dir.d}_lstm/bias`), dir.rmask,
-        T, B, E, H, dir.gates, dir.cell, dir.tc, dir.h, dir.hin);
     });
+    const forwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmForward']> => [dir.x, this.ptr('param', `${dir.d}_lstm/kernel`),
+      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`), this.ptr('param', `${dir.d}_lstm/bias`), dir.rmask, T, B, E, H, dir.gates, dir.cell, dir.tc, dir.h, dir.hin];
+    this.both('lstmForward', forwardArgs(dirs[0]), forwardArgs(dirs[1]));
     const [fw, bw] = dirs;
     k.joinDirections(fw.h, bw.h, lengths, T, B, H, hcat);
     const wo = this.ptr('param', 'dense/kernel');
@@ -239,7 +279,7 @@ export class FusedBiLstm {
         const p = kern.f32(logits, TB * K);
         const out = new Float32Array(B * T * K);
         for (let t = 0; t < T; t++) for (let r = 0; r < B; r++) out.set(p.subarray((t * B + r) * K, (t * B + r + 1) * K), (r * T + t) * K);
-        return { loss: 0, marginals: out };
+        return { loss: 0, marginals: out, dxAt: 0 };
       }
       if (!train) k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);
       loss = k.crfNll(logits, labels, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, real > 0 ? 1 / real : 0, train ? 1 : 0,
@@ -251,7 +291,7 @@ export class FusedBiLstm {
       const p = kern.i32(pred, TB);
       const predictions = new Int32Array(B * T);
       for (let t = 0; t < T; t++) for (let r = 0; r < B; r++) predictions[r * T + t] = p[t * B + r];
-      return { loss, predictions };
+      return { loss, predictions, dxAt: 0 };
     }
 
     // ---- backward: logits now hold d loss / d logits ----
@@ -261,30 +301,14 @@ export class FusedBiLstm {
     k.transpose(wo, s.woT, 2 * H, K);
     k.gemm(logits, K, 1, s.woT, 2 * H, s.dhcat, 2 * H, TB, K, 2 * H, 0);
     k.splitDirections(s.dhcat, lengths, T, B, H, fw.dh, bw.dh);
-    for (const dir of dirs) {
-      k.lstmBackward(dir.dh, dir.x, this.ptr('param', `${dir.d}_lstm/kernel`), this.ptr('param', `${dir.d}_lstm/recurrent_kernel`), dir.rmask, T, B, E, H,
-        dir.gates, dir.cell, dir.tc, dir.hin, dir.dz, dir.dx,
-        this.ptr('grad', `${dir.d}_lstm/kernel`), this.ptr('grad', `${dir.d}_lstm/recurrent_kernel`), this.ptr('grad', `${dir.d}_lstm/bias`),
-        s.whT, s.wxT, s.dhn, s.dcn);
-    }
+    const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [dir.dh, dir.x, this.ptr('param', `${dir.d}_lstm/kernel`),
+      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`), dir.rmask, T, B, E, H, dir.gates, dir.cell, dir.tc, dir.hin, dir.dz, dir.dx,
+      this.ptr('grad', `${dir.d}_lstm/kernel`), this.ptr('grad', `${dir.d}_lstm/recurrent_kernel`), this.ptr('grad', `${dir.d}_lstm/bias`),
+      dir.whT, dir.wxT, dir.dhn, dir.dcn];
+    this.both('lstmBackward', backwardArgs(fw), backwardArgs(bw));
     // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
-    const dxf = kern.f32(fw.dx, TB * E);
-    const dxb = kern.f32(bw.dx, TB * E);
-    const dx = new Float32Array(B * T * E);
-    for (let r = 0; r < B; r++) {
-      const len = b.lengths[r];
-      for (let t = 0; t < len; t++) {
-        const dst = (r * T + t) * E;
-        const f = (t * B + r) * E;
-        const m = ((len - 1 - t) * B + r) * E;
-        for (let j = 0; j < E; j++) {
-          const mf = inMask ? inMask[r * 2 * E + j] : 1;
-          const mb = inMask ? inMask[r * 2 * E + E + j] : 1;
-          dx[dst + j] = dxf[f + j] * mf + dxb[m + j] * mb;
-        }
-      }
-    }
-    return { loss, dx };
+    k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dx);
+    return { loss, dxAt: s.dx };
   }
 
   private lrT(): number {
@@ -293,33 +317,37 @@ export class FusedBiLstm {
     return (this.spec.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
   }
 
-  /** Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves). */
-  private applyEmbeddingAdam(b: Batch, dx: Float32Array, lr: number): void {
-    const E = this.spec.embeddingDim;
-    const rows = new Map<number, Float32Array>();
+  /** Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves); dx at dxAt, [B·T, E]. */
+  private applyEmbeddingAdam(b: Batch, dxAt: number, lr: number): void {
+    // the batch's token positions sorted by word id, then position: the kernel sums each word's rows in that order
+    const P = b.size * b.steps;
+    const keys = new Float64Array(P);
+    let n = 0;
     for (let r = 0; r < b.size; r++) {
       for (let t = 0; t < b.lengths[r]; t++) {
         const pos = r * b.steps + t;
         const id = b.tokens[pos];
-        if (id === 0) continue;
-        let g = rows.get(id);
-        if (!g) rows.set(id, (g = new Float32Array(E)));
-        for (let k = 0; k < E; k++) g[k] += dx[pos * E + k];
+        if (id !== 0) keys[n++] = id * P + pos;
       }
     }
-    const { beta1: b1, beta2: b2, epsilon: eps } = this.spec.adam;
-    for (const id of [...rows.keys()].sort((a, c) => a - c)) {
-      const g = rows.get(id)!;
-      const o = id * E;
-      for (let k = 0; k < E; k++) {
-        const m = (this.embM[o + k] = b1 * this.embM[o + k] + (1 - b1) * g[k]);
-        const v = (this.embV[o + k] = b2 * this.embV[o + k] + (1 - b2) * g[k] * g[k]);
-        this.emb[o + k] -= (lr * m) / (Math.sqrt(v) + eps);
-      }
+    const sorted = keys.subarray(0, n).sort();
+    const { kern } = this;
+    const order = kern.alloc(n);
+    const ids = kern.alloc(n);
+    const g = kern.alloc(this.spec.embeddingDim);
+    const ov = kern.i32(order, n);
+    const iv = kern.i32(ids, n);
+    for (let i = 0; i < n; i++) {
+      const id = Math.floor(sorted[i] / P);
+      iv[i] = id;
+      ov[i] = sorted[i] - id * P;
     }
+    const { beta1, beta2, epsilon } = this.spec.adam;
+    kern.k.embeddingAdam(this.embAt.p, this.embAt.m, this.embAt.v, dxAt, order, ids, n, this.spec.embeddingDim, lr, beta1, beta2, epsilon, g);
   }
 
   dispose(): void {
-    // the kernel's memory is garbage-collected with the instance
+    // the kernel's memory is garbage-collected with the instance; the second thread is stopped
+    this.thread?.close();
   }
 }

@@ -5,21 +5,33 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Kernel, WASM_FILE } from './kernel.js';
+import { Kernel, relaxedSimd, resolveKernel, WASM_FILE, WASM_FMA_FILE, type KernelVariant } from './kernel.js';
 import { mulberry32 } from './rng.js';
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-test('the committed wasm/lstm.wasm is exactly what assembly/lstm.ts builds to (npm run build:wasm)', () => {
-  const out = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-wasm-')), 'lstm.wasm');
+test('the committed wasm/lstm.wasm and lstm-fma.wasm are exactly what assembly/lstm.ts builds to (npm run build:wasm)', () => {
+  const out = mkdtempSync(path.join(tmpdir(), 'nerflow-wasm-'));
   execFileSync(process.execPath, [path.join(pkg, 'build-wasm.mjs'), out], { stdio: 'pipe' });
-  assert.ok(readFileSync(out).equals(readFileSync(WASM_FILE)), 'wasm/lstm.wasm is stale: run `npm run build:wasm -w @nerflow/nn` and commit it');
+  for (const f of [WASM_FILE, WASM_FMA_FILE]) {
+    const name = path.basename(fileURLToPath(f));
+    assert.ok(readFileSync(path.join(out, name)).equals(readFileSync(f)), `wasm/${name} is stale: run \`npm run build:wasm -w @nerflow/nn\` and commit it`);
+  }
 });
 
-test('gemm equals a plain triple loop for every shape class (row and column tails, transposed A, accumulate)', () => {
-  const kern = new Kernel();
+test('train.kernel auto is fma exactly where the runtime runs relaxed SIMD (Node 20: switched on at start), else exact', () => {
+  assert.equal(resolveKernel('auto'), relaxedSimd() ? 'fma' : 'exact');
+  assert.equal(resolveKernel('exact'), 'exact');
+  // Node 20 (V8 11.3) validates it once the flag is on; from V8 11.4 it ships
+  assert.equal(relaxedSimd(), true, `relaxed SIMD unavailable on Node ${process.version}`);
+});
+
+const variants: KernelVariant[] = ['exact', 'fma'];
+
+for (const variant of variants) test(`gemm (${variant}) equals a plain triple loop for every shape class (row and column tails, transposed A, accumulate, K panels)`, () => {
+  const kern = new Kernel(variant);
   const rand = mulberry32(1);
-  for (const [M, K, N] of [[1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 3, 9], [9, 17, 13], [32, 100, 400], [13, 6, 17], [7, 33, 2]]) {
+  for (const [M, K, N] of [[1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 3, 9], [9, 17, 13], [32, 100, 400], [13, 6, 17], [7, 33, 2], [8, 200, 400], [6, 700, 402], [4, 300, 3], [0, 3, 3], [3, 0, 5]]) {
     for (const transposed of [false, true]) {
       for (const acc of [0, 1]) {
         const a = kern.alloc(M * K);
@@ -38,8 +50,15 @@ test('gemm equals a plain triple loop for every shape class (row and column tail
         const C = kern.f32(c, M * N);
         for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
           let s = acc ? C0[i * N + j] : 0;
-          for (let k = 0; k < K; k++) s += A[i * sai + k * sak] * Bm[k * N + j];
-          assert.ok(Math.abs(C[i * N + j] - s) < 1e-4 * (1 + Math.abs(s)), `M${M} K${K} N${N} T${transposed} acc${acc} (${i},${j}): ${C[i * N + j]} vs ${s}`);
+          let f = Math.fround(s);
+          for (let k = 0; k < K; k++) {
+            s += A[i * sai + k * sak] * Bm[k * N + j];
+            f = Math.fround(f + Math.fround(A[i * sai + k * sak] * Bm[k * N + j]));
+          }
+          const at = `M${M} K${K} N${N} T${transposed} acc${acc} (${i},${j})`;
+          assert.ok(Math.abs(C[i * N + j] - s) < 1e-4 * (1 + Math.abs(s)), `${at}: ${C[i * N + j]} vs ${s}`);
+          // exact: f32 multiply then add, in k order, to the bit (register blocks, tails and K panels change nothing)
+          if (variant === 'exact') assert.equal(C[i * N + j], f, at);
         }
       }
     }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 
 /**
  * nerflow's WebAssembly SIMD kernel (source: packages/nn/assembly/lstm.ts; `npm run build:wasm -w
@@ -28,16 +29,63 @@ export interface KernelExports {
     allowed: number, scale: number, grad: number, dtr: number, dstart: number, dend: number, work: number): number;
   crfViterbi(emis: number, lengths: number, T: number, B: number, K: number, tr: number, start: number, end: number,
     allowed: number, pred: number, work: number): void;
+  embedInputs(emb: number, ids: number, mask: number, T: number, B: number, E: number, out: number): void;
+  joinInputGrads(dxf: number, dxb: number, maskF: number, maskB: number, lengths: number, T: number, B: number, E: number, out: number): void;
+  embeddingAdam(emb: number, m: number, v: number, dx: number, order: number, ids: number, n: number, E: number,
+    lr: number, b1: number, b2: number, eps: number, g: number): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);
+/** The same source built with relaxed SIMD: fused multiply-add in the GEMM (see assembly/lstm.ts, madd). */
+export const WASM_FMA_FILE = new URL('../wasm/lstm-fma.wasm', import.meta.url);
 
-let compiled: WebAssembly.Module | null = null;
+/**
+ * Which build of the kernel computes: `exact` = multiply then add, the same bits on every CPU and runtime;
+ * `fma` = fused multiply-add (relaxed SIMD), faster where mul and add share execution ports (Intel), with one
+ * rounding instead of two, so its results differ from exact's in the last bits (and between a CPU with FMA
+ * and one without, where the runtime falls back to mul + add).
+ */
+export type KernelVariant = 'exact' | 'fma';
+
+const compiled = new Map<KernelVariant, WebAssembly.Module>();
 
 /** The compiled module, once per process (Node compiles synchronously at any size). */
-function wasmModule(): WebAssembly.Module {
-  if (!compiled) compiled = new WebAssembly.Module(readFileSync(WASM_FILE));
-  return compiled;
+function wasmModule(variant: KernelVariant): WebAssembly.Module {
+  let m = compiled.get(variant);
+  if (!m) {
+    if (variant === 'fma' && !relaxedSimd()) throw new Error('the fma kernel needs WebAssembly relaxed SIMD, which this runtime lacks (use the exact kernel)');
+    m = new WebAssembly.Module(readFileSync(variant === 'fma' ? WASM_FMA_FILE : WASM_FILE));
+    compiled.set(variant, m);
+  }
+  return m;
+}
+
+/** What `train.kernel` may say: a build, or auto = fma where the runtime runs relaxed SIMD, else exact. */
+export type KernelSetting = 'auto' | KernelVariant;
+
+export function resolveKernel(setting: KernelSetting): KernelVariant {
+  if (setting === 'auto') return relaxedSimd() ? 'fma' : 'exact';
+  if (setting === 'fma' && !relaxedSimd()) throw new Error('train.kernel: fma needs WebAssembly relaxed SIMD, which this runtime lacks: set train.kernel: auto or exact');
+  return setting;
+}
+
+let relaxed: boolean | null = null;
+
+/**
+ * Whether this runtime runs WebAssembly relaxed SIMD. V8 ships it from 11.4 (Node 22); Node 20's V8 11.3 has
+ * it behind --experimental-wasm-relaxed-simd, which is switched on here (it only adds instructions to the
+ * validator) before the fma build is validated.
+ */
+export function relaxedSimd(): boolean {
+  if (relaxed === null) {
+    const bytes = readFileSync(WASM_FMA_FILE);
+    relaxed = WebAssembly.validate(bytes);
+    if (!relaxed) {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      relaxed = WebAssembly.validate(bytes);
+    }
+  }
+  return relaxed;
 }
 
 const PAGE = 65536;
@@ -51,21 +99,29 @@ export function setKernelProfiling(on: boolean): void {
   profiling = on;
 }
 
-function profiled(exports: KernelExports): KernelExports {
+function profiled(exports: KernelExports, record: (name: string, ms: number) => void): KernelExports {
   const out: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(exports as unknown as Record<string, (...a: number[]) => number>)) {
     out[name] = (...a: number[]) => {
       const t = performance.now();
       const r = f(...a);
-      const p = kernelProfile.get(name) ?? { ms: 0, calls: 0 };
-      p.ms += performance.now() - t;
-      p.calls++;
-      kernelProfile.set(name, p);
+      record(name, performance.now() - t);
       return r;
     };
   }
   return out as unknown as KernelExports;
 }
+
+/** Add one call of `name` taking `ms` to the profile. */
+function record(name: string, ms: number): void {
+  const p = kernelProfile.get(name) ?? { ms: 0, calls: 0 };
+  p.ms += ms;
+  p.calls++;
+  kernelProfile.set(name, p);
+}
+
+/** Wasm pages the kernel's memory may grow to (4 GiB, all wasm32 addresses; a shared memory needs a maximum). */
+const MAX_PAGES = 65536;
 
 /**
  * One kernel instance with its own memory, and a bump allocator over it: `alloc` hands out 16-byte
@@ -73,14 +129,26 @@ function profiled(exports: KernelExports): KernelExports {
  * Views are made fresh after every allocation that may have grown the memory.
  */
 export class Kernel {
+  /** The kernel's functions (timed when profiling was on at construction). */
   readonly k: KernelExports;
-  private readonly memory: WebAssembly.Memory;
+  /** The same functions, never timed (threads.ts times a pair of calls as one). */
+  readonly raw: KernelExports;
+  readonly profiling: boolean;
+  readonly record = record;
+  /** Shared, so that a second thread (threads.ts) can run the same module on it. */
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
   private top: number;
 
-  constructor() {
-    this.memory = new WebAssembly.Memory({ initial: 16 });
-    const k = new WebAssembly.Instance(wasmModule(), { env: { memory: this.memory } }).exports as unknown as KernelExports;
-    this.k = profiling ? profiled(k) : k;
+  readonly variant: KernelVariant;
+
+  constructor(variant: KernelVariant = 'exact') {
+    this.variant = variant;
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.module = wasmModule(variant);
+    this.raw = new WebAssembly.Instance(this.module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.profiling = profiling;
+    this.k = profiling ? profiled(this.raw, record) : this.raw;
     this.top = (this.k.heapBase() + 15) & ~15; // never over the module's static data
   }
 
@@ -109,4 +177,25 @@ export class Kernel {
   i32(ptr: number, n: number): Int32Array {
     return new Int32Array(this.memory.buffer, ptr, n);
   }
+}
+
+/**
+ * The kernel's own GEMM speed on one thread, in GFLOP/s: the best of `repeats` timed runs of an
+ * [M, K] × [K, N] product (the benchmark's reference peak, printed next to the LSTM's achieved rate).
+ */
+export function gemmGflops(M: number, K: number, N: number, repeats = 7, variant: KernelVariant = 'exact'): number {
+  const kern = new Kernel(variant);
+  const a = kern.alloc(M * K);
+  const b = kern.alloc(K * N);
+  const c = kern.alloc(M * N);
+  kern.f32(a, M * K).fill(0.5);
+  kern.f32(b, K * N).fill(0.25);
+  const reps = Math.max(1, Math.round(2e8 / (2 * M * K * N)));
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const t = performance.now();
+    for (let i = 0; i < reps; i++) kern.raw.gemm(a, K, 1, b, N, c, N, M, K, N, 0);
+    best = Math.min(best, (performance.now() - t) / reps);
+  }
+  return (2 * M * K * N) / (best * 1e6);
 }

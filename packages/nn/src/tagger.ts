@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { tf } from './backend.js';
 import type { Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
+import type { KernelVariant } from './kernel.js';
 import { registerKernels } from './kernels.js';
 import { LayersBiLstm } from './layers.js';
 import type { TaggerSpec } from './spec.js';
@@ -117,8 +118,8 @@ class FusedTagger implements Tagger {
       await writeFile(path.join(dir, 'optimizer.json'), JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n');
     }
   }
-  static async load(dir: string, spec: TaggerSpec, withOptimizer: boolean): Promise<FusedTagger> {
-    const m = new FusedBiLstm(spec);
+  static async load(dir: string, spec: TaggerSpec, withOptimizer: boolean, opts: TaggerOptions = {}): Promise<FusedTagger> {
+    const m = new FusedBiLstm(spec, opts);
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
     const w = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
     const take = (s: Map<string, Float32Array>, name: string) => {
@@ -204,12 +205,21 @@ export function engineOf(kind: TaggerSpec['kind'], tfjsBackend: string): string 
   return kind === 'fused' ? 'nerflow-wasm-simd' : `tfjs-${tfjsBackend}`;
 }
 
-export function createTagger(spec: TaggerSpec): Tagger {
-  return spec.kind === 'layers' ? new LayersTagger(new LayersBiLstm(spec)) : new FusedTagger(new FusedBiLstm(spec));
+/**
+ * How a fused tagger computes, not what it is (never saved with the model): kernel threads, 1 or 2
+ * (threads.ts, bit-identical), and the kernel build (kernel.ts: exact, default, or fma).
+ */
+export interface TaggerOptions {
+  threads?: 1 | 2;
+  kernel?: KernelVariant;
+}
+
+export function createTagger(spec: TaggerSpec, opts: TaggerOptions = {}): Tagger {
+  return spec.kind === 'layers' ? new LayersTagger(new LayersBiLstm(spec)) : new FusedTagger(new FusedBiLstm(spec, { threads: opts.threads, kernel: opts.kernel }));
 }
 
 /** Load a saved model folder (model.json, weights.bin, nerflow.json). */
-export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } = {}): Promise<Tagger> {
+export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } & TaggerOptions = {}): Promise<Tagger> {
   const meta = JSON.parse(await readFile(path.join(dir, 'nerflow.json'), 'utf8')) as { kind: 'fused' | 'layers'; spec: TaggerSpec };
-  return meta.kind === 'layers' ? LayersTagger.load(dir, meta.spec) : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer);
+  return meta.kind === 'layers' ? LayersTagger.load(dir, meta.spec) : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer, { threads: opts.threads, kernel: opts.kernel });
 }

@@ -114,10 +114,11 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
      * a new one. Its parent link follows parentRunId either way.
      */
     async startTrial(
-      trial: Trial, compute: { backend: string; engine: string }, parentRunId?: string, resume?: RunRef | null,
+      trial: Trial, compute: { backend: string; engine: string; threads?: number; kernel?: string }, parentRunId?: string, resume?: RunRef | null,
     ): Promise<TrialTracking> {
       const tags = {
         'nerflow.backend': compute.backend, 'nerflow.engine': compute.engine, [STATUS_TAG]: 'running',
+        ...(compute.threads ? { 'nerflow.threads': String(compute.threads) } : {}), ...(compute.kernel ? { 'nerflow.kernel': compute.kernel } : {}),
         ...(parentRunId ? { 'mlflow.parentRunId': parentRunId } : {}),
       };
       let run = await reopen(resume, `trial ${trial.id}`, tags);

@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, writeFileAtomic,
+  ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, usableCores, writeFileAtomic,
   readHistory, readJsonFile, readTrainManifest, readTrainRun,
   type EpochRecord, type HistoryEntry, type MetricName, type TrainCounts, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
 } from '@nerflow/core';
-import { engineOf, initBackend, readSplit } from '@nerflow/nn';
+import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, type KernelVariant } from '@nerflow/nn';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
@@ -34,7 +34,20 @@ export function deterministicHistory(h: EpochRecord[]): HistoryEntry[] {
 }
 
 export async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): Promise<StageIdentity> {
-  return { stage: 'train', config: { train: trial.train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: [] };
+  // threads change the speed, never the result (bit-identical): not part of what a trial is; the kernel build
+  // changes the last bits: the one that computes is (so a machine with another build trains again)
+  const { threads: _threads, kernel, ...rest } = trial.train;
+  const train = trial.train.model === 'fused' ? { ...rest, kernel: kernelOf(kernel, trial) } : rest;
+  return { stage: 'train', config: { train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: [] };
+}
+
+/** The kernel build a trial's train.kernel setting gives on this runtime. */
+function kernelOf(setting: Trial['train']['kernel'], trial: Trial): KernelVariant {
+  try {
+    return resolveKernel(setting);
+  } catch (e) {
+    throw new ValidationError(`${trial.id === 'main' ? '' : `trial ${trial.id}: `}${(e as Error).message}`);
+  }
 }
 
 /**
@@ -107,6 +120,14 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   const results: StageResult[] = [];
   let failed: unknown = null;
   const parallel = config.sweep?.parallel ?? 1;
+  // kernel threads per trial: the cores left free by the trials that run at once (a --trial worker is one of `parallel`)
+  const concurrent = isSweep && parallel > 1 && (opts.trial || pending.length > 1) ? Math.min(parallel, opts.trial ? parallel : pending.length) : 1;
+  const cores = usableCores();
+  const threadsOf = (t: Trial) => {
+    const r = resolveThreads(t.train.threads, concurrent, cores);
+    if (r.capped) log.warn(`train: train.threads ${t.train.threads} lowered to ${r.threads}: ${concurrent} trial(s) at once on ${cores} core(s) leave ${r.threads} each (set train.threads: auto)`);
+    return t.train.model === 'fused' ? r.threads : 1;
+  };
   if (isSweep && parallel > 1 && !opts.trial && pending.length > 1) {
     try {
       await runWorkers(ctx, pending, parallel, parentRunId, log, { resume: !!opts.resume });
@@ -129,20 +150,23 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
         data = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
       }
       const engine = engineOf(trial.train.model, backend);
-      log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}`);
+      const threads = threadsOf(trial);
+      const kernel = kernelOf(trial.train.kernel, trial);
+      const how = trial.train.model === 'fused' ? `, ${threads} kernel thread${threads > 1 ? 's' : ''} (${kernel})` : '';
+      log.info(`train: trial ${i + 1}/${trials.length} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}${how}`);
       const workDir = path.join(trainDir, `.${trial.id}.work`);
       // --resume continues the checkpoint AND its MLflow run (also when it was killed before its first checkpoint)
       const continues = !!opts.resume
         && (!!resumableCheckpoint(workDir, fingerprints.get(trial.id)!) || !existsSync(path.join(workDir, 'state.json')));
       const resumeRef = continues ? readRunRef(trialRunRefFile(workDir)) : null;
-      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine }, parentRunId, resumeRef);
+      const run: TrialTracking = await tracking!.startTrial(trial, { backend, engine, threads, kernel }, parentRunId, resumeRef);
       const result = await run.guard(() =>
         runStage({
           id, dir: path.join(trainDir, trial.id), force: true, log,
           build: async (staging) => {
             const t0 = performance.now();
             const outcome = await runTrial({
-              trial, data: data!, workDir, resume: !!opts.resume, log, fingerprint: fingerprints.get(trial.id)!,
+              trial, data: data!, workDir, resume: !!opts.resume, log, fingerprint: fingerprints.get(trial.id)!, threads, kernel,
               onStart: () => writeRunRef(trialRunRefFile(workDir), run.ref),
               onResume: async (history) => {
                 const n = await run.backfill(history);
@@ -170,7 +194,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             return {
               counts,
               timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
-              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri, backend, engine, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
+              run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri, backend, engine, threads, kernel, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
             };
           },
         }),

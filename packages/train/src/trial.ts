@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fmtInt, fmtSeconds, isImprovement, ValidationError, writeJsonAtomic, type EpochRecord, type Logger, type SweepConfig } from '@nerflow/core';
 import { entityF1FromIds } from '@nerflow/metrics';
-import { allowedTransitions, createTagger, loadTagger, makeBatches, type Batch, type SplitData, type Tagger, type TaggerSpec } from '@nerflow/nn';
+import { allowedTransitions, createTagger, loadTagger, makeBatches, type Batch, type SplitData, type KernelVariant, type Tagger, type TaggerSpec } from '@nerflow/nn';
 import type { Trial } from './sweep.js';
 
 export interface TrialData {
@@ -28,6 +28,9 @@ export interface TrialRunOptions {
   onResume?: (history: EpochRecord[]) => Promise<void>;
   /** Sweep pruning: true stops the trial. */
   prune?: { sweep: SweepConfig; check: (epoch: number, value: number) => Promise<boolean> };
+  /** Kernel threads (1 or 2; bit-identical results) and build (exact or fma). */
+  threads?: 1 | 2;
+  kernel?: KernelVariant;
   /** The trial's stage fingerprint: kept in state.json, so a checkpoint is resumed (or compared) only by the same settings and code. */
   fingerprint: string;
 }
@@ -129,12 +132,12 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
   }
   if (saved && saved.fingerprint === o.fingerprint) {
     state = saved as TrainState;
-    tagger = await loadTagger(path.join(o.workDir, 'last'), { withOptimizer: true });
+    tagger = await loadTagger(path.join(o.workDir, 'last'), { withOptimizer: true, threads: o.threads, kernel: o.kernel });
     o.log.info(`train: resuming ${o.trial.id} after epoch ${state.epochsDone}`);
   } else {
     await rm(o.workDir, { recursive: true, force: true });
     await mkdir(o.workDir, { recursive: true });
-    tagger = createTagger(spec);
+    tagger = createTagger(spec, { threads: o.threads, kernel: o.kernel });
   }
   let status: TrialOutcome['status'] = 'finished';
   try {

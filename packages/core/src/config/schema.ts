@@ -119,6 +119,16 @@ export const TrainSchema = z.strictObject({
      */
     constrain: z.boolean().default(true),
   }).prefault({}),
+  /**
+   * Kernel threads of one trial (fused model): 2 runs the BiLSTM's two directions at once, bit-identical to 1.
+   * auto = the cores left free by the trials running at once (sweep.parallel), at most 2.
+   */
+  threads: z.union([z.literal('auto'), z.literal(1), z.literal(2)]).default('auto'),
+  /**
+   * Which build of the fused kernel computes: exact = multiply then add (the same bits on every CPU); fma = fused
+   * multiply-add (WebAssembly relaxed SIMD; faster, last bits differ from exact); auto = fma where the runtime has it.
+   */
+  kernel: z.enum(['auto', 'exact', 'fma']).default('auto'),
 });
 
 export const EvaluateSchema = z.strictObject({

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makeBatches, type SplitData } from './data.js';
+import { FusedBiLstm } from './fused.js';
+import { mulberry32 } from './rng.js';
+import type { TaggerSpec } from './spec.js';
+import { resolveThreads } from './threads.js';
+
+const spec: TaggerSpec = { kind: 'fused', vocabSize: 300, numTags: 9, embeddingDim: 13, lstmUnits: 10, dropout: 0.2, recurrentDropout: 0.1, learningRate: 3e-3, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 5 };
+
+/** A small random corpus: 200 sentences of 1–30 tokens, vocabulary of spec.vocabSize. */
+function corpus(): SplitData {
+  const rand = mulberry32(11);
+  const n = 200;
+  const maxLen = 30;
+  const tokens = new Int32Array(n * maxLen);
+  const tags = new Int8Array(n * maxLen);
+  const lengths = new Int32Array(n);
+  for (let s = 0; s < n; s++) {
+    lengths[s] = 1 + Math.floor(rand() * maxLen);
+    for (let t = 0; t < lengths[s]; t++) {
+      tokens[s * maxLen + t] = 1 + Math.floor(rand() * (spec.vocabSize - 1));
+      tags[s * maxLen + t] = Math.floor(rand() * spec.numTags);
+    }
+  }
+  const ids = Int32Array.from({ length: n }, (_, i) => i);
+  return { n, maxLen, sentenceIds: ids, chunks: new Int32Array(n), lengths, tokens, tags, meta: {} };
+}
+
+/** Every weight, gradient-free: the embedding, its Adam moments, and each dense weight with its moments. */
+function snapshot(m: FusedBiLstm): Float32Array[] {
+  return [m.emb, m.embM, m.embV, ...m.shapes().flatMap(([name]) => (['param', 'm', 'v'] as const).map((r) => m.view(r, name).slice()))].map((a) => a.slice());
+}
+
+for (const kernel of ['exact', 'fma'] as const) test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, dropout on, 2 epochs), and evaluate identically`, () => {
+  const split = corpus();
+  const one = new FusedBiLstm(spec, { threads: 1, kernel });
+  const two = new FusedBiLstm(spec, { threads: 2, kernel });
+  assert.equal(one.threads, 1);
+  assert.equal(two.threads, 2);
+  try {
+    let batches = 0;
+    for (const epoch of [1, 2]) {
+      for (const b of makeBatches(split, { batchSize: 16, seed: 1, epoch, shuffle: true })) {
+        const l1 = one.train(b);
+        const l2 = two.train(b);
+        assert.equal(l2, l1, `loss of batch ${batches}`);
+        batches++;
+      }
+    }
+    assert.ok(batches >= 20, `${batches} batches`);
+    const a = snapshot(one);
+    const b = snapshot(two);
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Buffer.from(a[i].buffer).equals(Buffer.from(b[i].buffer)), `weight array ${i} differs between 1 and 2 threads`);
+    }
+    // the weights moved (the comparison is not between two untouched inits)
+    assert.notDeepEqual(a[3], new FusedBiLstm(spec).view('param', one.shapes()[0][0]));
+    for (const bt of makeBatches(split, { batchSize: 64, seed: 1, epoch: 1, shuffle: false })) {
+      const e1 = one.evaluate(bt);
+      const e2 = two.evaluate(bt);
+      assert.equal(e2.loss, e1.loss);
+      assert.deepEqual(e2.predictions, e1.predictions);
+    }
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+});
+
+test('an error inside the second thread surfaces on the main thread, and the model stays usable', () => {
+  const m = new FusedBiLstm(spec, { threads: 2 });
+  try {
+    const b = makeBatches(corpus(), { batchSize: 8, seed: 1, epoch: 1, shuffle: false })[0];
+    const before = m.evaluate(b);
+    // an out-of-bounds pointer for the backward direction only: its call traps in the worker
+    const thread = (m as unknown as { thread: { pair: (n: string, a: number[], b: number[]) => void } }).thread;
+    assert.throws(() => thread.pair('fillRows', [0, 0, 0, 0], [2 ** 31, 0, 1, 4]), /second thread failed in fillRows: .*out of bounds/i);
+    assert.deepEqual(m.evaluate(b), before);
+  } finally {
+    m.dispose();
+  }
+});
+
+test('threads: auto takes the cores left free by parallel trials, at most 2; an explicit setting never oversubscribes', () => {
+  assert.deepEqual(resolveThreads('auto', 1, 2), { threads: 2, capped: false });
+  assert.deepEqual(resolveThreads('auto', 2, 2), { threads: 1, capped: false });
+  assert.deepEqual(resolveThreads('auto', 1, 1), { threads: 1, capped: false });
+  assert.deepEqual(resolveThreads('auto', 2, 8), { threads: 2, capped: false });
+  assert.deepEqual(resolveThreads('auto', 3, 4), { threads: 1, capped: false });
+  assert.deepEqual(resolveThreads(2, 2, 2), { threads: 1, capped: true });
+  assert.deepEqual(resolveThreads(2, 1, 2), { threads: 2, capped: false });
+  assert.deepEqual(resolveThreads(1, 1, 2), { threads: 1, capped: false });
+  // parallel × threads ≤ cores, whatever the setting
+  for (const cores of [1, 2, 3, 4, 8]) {
+    for (const parallel of [1, 2, 3, 4]) {
+      for (const s of ['auto', 1, 2] as const) {
+        const { threads } = resolveThreads(s, parallel, cores);
+        assert.ok(threads * parallel <= Math.max(cores, parallel), `${s} ${parallel} ${cores}`);
+      }
+    }
+  }
+});
