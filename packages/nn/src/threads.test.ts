@@ -32,10 +32,13 @@ function snapshot(m: FusedBiLstm): Float32Array[] {
   return [m.emb, m.embM, m.embV, ...m.shapes().flatMap(([name]) => (['param', 'm', 'v'] as const).map((r) => m.view(r, name).slice()))].map((a) => a.slice());
 }
 
-for (const kernel of ['exact', 'fma'] as const) test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, dropout on, 2 epochs), and evaluate identically`, () => {
+// the CRF head: tags B-X/I-X/O of 4 types (9 tags), constrained
+const crfSpec: TaggerSpec = { ...spec, head: 'crf', crf: { constrain: true, tags: ['O', ...['A', 'B', 'C', 'D'].flatMap((t) => [`B-${t}`, `I-${t}`])] } };
+
+for (const [kernel, s] of [['exact', spec], ['fma', spec], ['fma', crfSpec]] as const) test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head, dropout on, 2 epochs), and evaluate identically`, () => {
   const split = corpus();
-  const one = new FusedBiLstm(spec, { threads: 1, kernel });
-  const two = new FusedBiLstm(spec, { threads: 2, kernel });
+  const one = new FusedBiLstm(s, { threads: 1, kernel });
+  const two = new FusedBiLstm(s, { threads: 2, kernel });
   assert.equal(one.threads, 1);
   assert.equal(two.threads, 2);
   try {
@@ -55,7 +58,7 @@ for (const kernel of ['exact', 'fma'] as const) test(`2 threads train bit-identi
       assert.ok(Buffer.from(a[i].buffer).equals(Buffer.from(b[i].buffer)), `weight array ${i} differs between 1 and 2 threads`);
     }
     // the weights moved (the comparison is not between two untouched inits)
-    assert.notDeepEqual(a[3], new FusedBiLstm(spec).view('param', one.shapes()[0][0]));
+    assert.notDeepEqual(a[3], new FusedBiLstm(s).view('param', one.shapes()[0][0]));
     for (const bt of makeBatches(split, { batchSize: 64, seed: 1, epoch: 1, shuffle: false })) {
       const e1 = one.evaluate(bt);
       const e2 = two.evaluate(bt);
