@@ -9,13 +9,14 @@ import {
   runsRoot,
   stageDir,
   stageFingerprint,
+  usableCores,
   ValidationError,
   writeFileAtomic,
   type EpochRecord,
   type MetricName,
   type StageContext,
 } from '@nerflow/core';
-import { engineOf, initBackend, readSplit } from '@nerflow/nn';
+import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads } from '@nerflow/nn';
 import {
   downloadArtifacts,
   flattenParams,
@@ -236,6 +237,9 @@ export async function runQueuedTrial(
           resume: resumedAfter > 0,
           log,
           fingerprint,
+          // one trial per queue-trial process; the worker's NERFLOW_CPUS is this trial's share of the cores
+          threads: resolveThreads(trial.train.threads, 1, usableCores()).threads,
+          kernel: resolveKernel(trial.train.kernel),
           onEpoch: async (r) => {
             // the last epoch's checkpoint is not uploaded: the model follows at once (a worker killed in
             // between costs that epoch again, whose metrics the run keeps from the first time)

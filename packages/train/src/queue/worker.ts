@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Worker, type Job } from 'bullmq';
-import { fmtSeconds, repoRoot, type Logger, type StageContext } from '@nerflow/core';
+import { fmtSeconds, repoRoot, usableCores, type Logger, type StageContext } from '@nerflow/core';
 import { collectSweep, type CollectHooks } from './collect.js';
 import { openQueue, QUEUE_NAME, redisConnection } from './connection.js';
 import { readSweepRecord } from './enqueue.js';
@@ -78,7 +78,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const args = [bin, 'queue-trial', '--job-id', job.id!, '--job', JSON.stringify(d), ...(o.childArgs ?? [])];
       const child = spawn(process.execPath, args, {
         stdio: ['pipe', 'inherit', 'pipe', 'ipc'],
-        env: { ...process.env, NERFLOW_ROOT: ctx.root, NERFLOW_WORKER_NAME: name, MLFLOW_TRACKING_URI: d.trackingUri },
+        // each of `concurrency` trials plans its kernel threads for its share of the cores (train.threads auto)
+        env: { ...process.env, NERFLOW_ROOT: ctx.root, NERFLOW_WORKER_NAME: name, MLFLOW_TRACKING_URI: d.trackingUri,
+          NERFLOW_CPUS: String(Math.max(1, Math.floor(usableCores() / Math.max(1, o.concurrency)))) },
       });
       children.add(child);
       let buf = '';
