@@ -457,3 +457,5 @@ export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lrT: f32, b
     store<f32>(p + o, load<f32>(p + o) - (lrT * mi) / (Mathf.sqrt(vi) + eps));
   }
 }
+
+export * from './chars';

@@ -3,13 +3,17 @@ import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel } from './kernel.js';
 import { mulberry32 } from './rng.js';
-import type { TaggerSpec } from './spec.js';
+import { inputDim, type TaggerSpec } from './spec.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
-  const { embeddingDim: E, lstmUnits: H, numTags: K } = spec;
+  const { lstmUnits: H, numTags: K } = spec;
+  const E = inputDim(spec);
   const dir = (d: string): [string, number[]][] => [[`${d}_lstm/kernel`, [E, 4 * H]], [`${d}_lstm/recurrent_kernel`, [H, 4 * H]], [`${d}_lstm/bias`, [4 * H]]];
-  return [...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
+  const c = spec.chars;
+  // the char CNN: Keras Embedding [chars, dim] and Conv1D kernel [width, dim, filters] + bias
+  const chars: [string, number[]][] = c ? [['char_embedding/embeddings', [c.vocabSize, c.dim]], ['char_conv/kernel', [c.width, c.dim, c.filters]], ['char_conv/bias', [c.filters]]] : [];
+  return [...chars, ...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
 /** The CRF head's weights (head crf): transitions [from, to], start and end scores; zeros at first. */
@@ -62,6 +66,7 @@ export class FusedBiLstm {
     if (spec.head === 'crf' && spec.crf?.constrain && spec.crf.tags.length !== K) {
       throw new Error(`CRF constraint: ${spec.crf.tags.length} tag names for ${K} tags`);
     }
+    const I = inputDim(spec);
     let total = 0;
     for (const [name, shape] of [...weightShapes(spec), ...crfShapes(spec)]) {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -78,13 +83,21 @@ export class FusedBiLstm {
     }
 
     // Keras' initialisers, seeded, drawn in a fixed order: embedding, then per direction kernel and
-    // recurrent kernel, then the dense kernel; unit forget-gate bias; zero dense bias
+    // recurrent kernel, then the dense kernel; unit forget-gate bias; zero dense bias. The char CNN draws
+    // from its own stream (so adding it leaves the word model's initial weights as they were): embeddings
+    // uniform ±√(3/dim) as Ma & Hovy, padding row 0 zero; glorot-uniform conv kernel; zero bias.
     const rand = mulberry32(spec.seed);
     this.emb = uniform(V * E, 0.05, rand);
     this.embM = new Float32Array(V * E);
     this.embV = new Float32Array(V * E);
+    const c = spec.chars;
+    if (c) {
+      const crand = mulberry32((spec.seed ^ 0x5bd1e995) >>> 0);
+      this.view('param', 'char_embedding/embeddings').set(uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim));
+      this.view('param', 'char_conv/kernel').set(glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand));
+    }
     for (const d of ['forward', 'backward']) {
-      this.view('param', `${d}_lstm/kernel`).set(glorotUniform(E, 4 * H, E * 4 * H, rand));
+      this.view('param', `${d}_lstm/kernel`).set(glorotUniform(I, 4 * H, I * 4 * H, rand));
       this.view('param', `${d}_lstm/recurrent_kernel`).set(orthogonal(H, 4 * H, rand));
       this.view('param', `${d}_lstm/bias`).fill(1, H, 2 * H);
     }
@@ -131,7 +144,7 @@ export class FusedBiLstm {
     this.step++;
     const lr = this.lrT();
     this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, this.total, lr, this.spec.adam.beta1, this.spec.adam.beta2, this.spec.adam.epsilon);
-    this.applyEmbeddingAdam(b, r.dx!, lr);
+    if (!this.spec.freezeEmbeddings) this.applyEmbeddingAdam(b, r.dx!, lr);
     this.kern.reset(mark);
     return r.loss;
   }
@@ -170,7 +183,8 @@ export class FusedBiLstm {
 
   /** Forward (and backward when `train`: gradients left in the grad region) for one batch. */
   private pass(b: Batch, train: boolean, useDropout: boolean, marginals = false): { loss: number; predictions?: Int32Array; dx?: Float32Array; marginals?: Float32Array } {
-    const { embeddingDim: E, lstmUnits: H, numTags: K } = this.spec;
+    const { embeddingDim: We, lstmUnits: H, numTags: K } = this.spec;
+    const E = inputDim(this.spec); // the LSTM input: word embedding (We), then char features
     const G = 4 * H;
     const B = b.size;
     const T = b.steps;
@@ -178,6 +192,8 @@ export class FusedBiLstm {
     const dropout = useDropout ? this.spec.dropout : 0;
     const recurrentDropout = useDropout ? this.spec.recurrentDropout : 0;
     const inMask = dropout > 0 ? this.dropMask(B * 2 * E, dropout) : null;
+    const cs = this.spec.chars;
+    if (cs && !b.chars) throw new Error('this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)');
     const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
 
     const { kern } = this;
@@ -193,8 +209,23 @@ export class FusedBiLstm {
     const hcat = a(TB * 2 * H);
     const logits = a(TB * K);
     const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), whT: a(G * H), wxT: a(G * E), dhn: a(B * H), dcn: a(B * H) } : null;
+    // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
+    const nChars = cs ? b.chars!.ids.length : 0;
+    const cw = cs ? cs.width * cs.dim : 0;
+    const cc = cs ? {
+      ids: a(nChars), offsets: a(B * T + 1), cols: a(nChars * cw), conv: a(nChars * cs.filters), out: a(B * T * cs.filters), arg: a(B * T * cs.filters),
+      dout: train ? a(B * T * cs.filters) : 0, dwT: train ? a(cw * cs.filters) : 0, dcols: train ? a(nChars * cw) : 0, wT: train ? a(cw * cs.filters) : 0,
+    } : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
+    let charOut: Float32Array | null = null;
+    if (cs && cc) {
+      kern.i32(cc.ids, nChars).set(b.chars!.ids);
+      kern.i32(cc.offsets, B * T + 1).set(b.chars!.offsets);
+      k.charCnnForward(cc.ids, cc.offsets, B * T, this.ptr('param', 'char_embedding/embeddings'), this.ptr('param', 'char_conv/kernel'), this.ptr('param', 'char_conv/bias'),
+        cs.dim, cs.width, cs.filters, cc.cols, cc.conv, cc.out, cc.arg);
+      charOut = kern.f32(cc.out, B * T * cs.filters);
+    }
     kern.i32(lengths, B).set(b.lengths);
     const lab = kern.i32(labels, TB).fill(-1);
     let real = 0;
@@ -208,10 +239,11 @@ export class FusedBiLstm {
       for (let r = 0; r < B; r++) {
         const len = b.lengths[r];
         for (let t = 0; t < len; t++) {
-          const id = b.tokens[r * T + (d === 0 ? t : len - 1 - t)];
-          if (id === 0) continue;
+          const slot = r * T + (d === 0 ? t : len - 1 - t);
+          const id = b.tokens[slot];
           const o = (t * B + r) * E;
-          x.set(this.emb.subarray(id * E, id * E + E), o);
+          if (id !== 0) x.set(this.emb.subarray(id * We, id * We + We), o);
+          if (charOut) x.set(charOut.subarray(slot * cs!.filters, (slot + 1) * cs!.filters), o + We);
           if (inMask) for (let j = 0; j < E; j++) x[o + j] *= inMask[r * 2 * E + d * E + j];
         }
       }
@@ -268,21 +300,28 @@ export class FusedBiLstm {
         s.whT, s.wxT, s.dhn, s.dcn);
     }
     // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
+    // (the word part [0, We) goes to dx for the embedding rows, the char part [We, E) to the char CNN)
     const dxf = kern.f32(fw.dx, TB * E);
     const dxb = kern.f32(bw.dx, TB * E);
-    const dx = new Float32Array(B * T * E);
+    const dx = new Float32Array(B * T * We);
+    const dout = cs && cc ? kern.f32(cc.dout, B * T * cs.filters).fill(0) : null;
     for (let r = 0; r < B; r++) {
       const len = b.lengths[r];
       for (let t = 0; t < len; t++) {
-        const dst = (r * T + t) * E;
         const f = (t * B + r) * E;
         const m = ((len - 1 - t) * B + r) * E;
         for (let j = 0; j < E; j++) {
           const mf = inMask ? inMask[r * 2 * E + j] : 1;
           const mb = inMask ? inMask[r * 2 * E + E + j] : 1;
-          dx[dst + j] = dxf[f + j] * mf + dxb[m + j] * mb;
+          const g = dxf[f + j] * mf + dxb[m + j] * mb;
+          if (j < We) dx[(r * T + t) * We + j] = g;
+          else dout![(r * T + t) * cs!.filters + j - We] = g;
         }
       }
+    }
+    if (cs && cc) {
+      k.charCnnBackward(cc.dout, cc.ids, cc.offsets, B * T, this.ptr('param', 'char_conv/kernel'), cs.dim, cs.width, cs.filters, cc.cols, cc.arg,
+        this.ptr('grad', 'char_conv/kernel'), this.ptr('grad', 'char_conv/bias'), this.ptr('grad', 'char_embedding/embeddings'), cc.dwT, cc.dcols, cc.wT);
     }
     return { loss, dx };
   }

@@ -28,6 +28,11 @@ export interface KernelExports {
     allowed: number, scale: number, grad: number, dtr: number, dstart: number, dend: number, work: number): number;
   crfViterbi(emis: number, lengths: number, T: number, B: number, K: number, tr: number, start: number, end: number,
     allowed: number, pred: number, work: number): void;
+  // character CNN (assembly/chars.ts)
+  charCnnForward(ids: number, offsets: number, N: number, emb: number, wconv: number, bias: number, D: number, w: number, F: number,
+    cols: number, conv: number, out: number, arg: number): void;
+  charCnnBackward(dout: number, ids: number, offsets: number, N: number, wconv: number, D: number, w: number, F: number,
+    cols: number, arg: number, dwconv: number, dbias: number, demb: number, dwT: number, dcols: number, wT: number): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);
