@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { loadConfig, repoRoot, TrainSchema } from '@nerflow/core';
-import { createTagger, gemmGflops, initBackend, kernelProfile, makeBatches, readSplit, resolveKernel, setKernelProfiling, type KernelVariant } from '@nerflow/nn';
+import { createTagger, gemmGflops, initBackend, kernelProfile, makeBatches, readSplit, resolveKernel, setKernelProfiling, type Batch, type KernelVariant } from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
 
 const [featDir, outFile, nTimed, nWarm, ...opts] = process.argv.slice(2);
@@ -23,23 +23,37 @@ const epochTokens = all.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0
 // every k-th batch of the shuffled epoch, so the sample has the epoch's mix of lengths
 const stride = Math.max(1, Math.floor(all.length / (timed + warm)));
 const sample = all.filter((_, i) => i % stride === 0).slice(0, timed + warm);
-// the baseline's model (the train config's defaults), or the config's
-const spec = taggerSpec({ train: config?.train ?? TrainSchema.parse({}) }, { vocabSize: vocab, tags });
+// the baseline's model (the train config's defaults), or the config's (with train.chars: the chars column too)
+const charVocabSize = split.meta.char_vocab_size ? Number(split.meta.char_vocab_size) : null;
+const spec = taggerSpec({ train: config?.train ?? TrainSchema.parse({}) }, { vocabSize: vocab, tags, charVocabSize });
+const chars = spec.chars ?? null;
+if (chars && !split.chars) throw new Error(`${featDir}/train.arrow has no chars column: run \`npx nerflow featurize --config baseline.yaml --force\``);
 
-// batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]
+// batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32 (, chars i32 [size, steps, width])]
+const width = (b: Batch) => {
+  let w = 1;
+  for (let i = 0; i + 1 < b.chars!.offsets.length; i++) w = Math.max(w, b.chars!.offsets[i + 1] - b.chars!.offsets[i]);
+  return w;
+};
+const padded = (b: Batch) => {
+  const W = width(b);
+  const out = new Int32Array(b.size * b.steps * W);
+  for (let i = 0; i < b.size * b.steps; i++) out.set(b.chars!.ids.subarray(b.chars!.offsets[i], b.chars!.offsets[i + 1]), i * W);
+  return out;
+};
 const header = Buffer.from(JSON.stringify({
   vocab, tags: tags.length, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate,
-  head: spec.head, crf_constrain: spec.crf?.constrain ?? false, warmup: warm, batches: sample.map((b) => ({ size: b.size, steps: b.steps })),
+  head: spec.head, crf_constrain: spec.crf?.constrain ?? false, warmup: warm, chars, batches: sample.map((b) => ({ size: b.size, steps: b.steps, ...(chars ? { width: width(b) } : {}) })),
 }));
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
-for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths, ...(chars ? [padded(b)] : [])]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));
 
 // The kernel's calls are always timed (a timer per call, ~15 calls per batch): that gives the LSTM's GFLOP/s.
 setKernelProfiling(true);
 /** FLOPs of the LSTM's matrix products in one batch (both directions), forward and backward. */
 function flops(b: { size: number; steps: number }): { forward: number; backward: number } {
-  const E = spec.embeddingDim, H = spec.lstmUnits, G = 4 * H, B = b.size, T = b.steps, TB = T * B;
+  const E = spec.embeddingDim + (spec.chars?.filters ?? 0), H = spec.lstmUnits, G = 4 * H, B = b.size, T = b.steps, TB = T * B; // E: the LSTM input (word + char features)
   const recurrent = 2 * (T - 1) * B * H * G;
   return { forward: 2 * (2 * TB * E * G + recurrent), backward: 2 * (recurrent + 2 * TB * G * (2 * E + H)) };
 }

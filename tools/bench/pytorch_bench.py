@@ -44,7 +44,7 @@ def run(packed):
     """Time one variant: packed sequences (exact masking) or plain padded batches (fewer, bigger ops)."""
     global model, opt
     torch.manual_seed(42)
-    model = Tagger(V, E, H, K, header["dropout"], packed, head=head, names=header["tag_names"] if header.get("crf_constrain") else None)
+    model = Tagger(V, E, H, K, header["dropout"], packed, head=head, names=header["tag_names"] if header.get("crf_constrain") else None, chars=header.get("chars"))
     opt = torch.optim.Adam(model.parameters(), lr=header["learning_rate"])
     warm = header["warmup"]
     for tokens, tags, lengths in batches[:warm]:

@@ -3,6 +3,9 @@
 Embedding(V, E, padding_idx=0) -> bidirectional LSTM(E, H) -> Linear(2H, K), dropout on the embeddings;
 head "softmax" (cross-entropy per token) or "crf" (the linear-chain CRF below, as nerflow's train.head: crf).
 torch's LSTM has no recurrent dropout, so nerflow's recurrent_dropout has no counterpart here.
+With chars (the header's "chars": {vocab, dim, filters, width}), a char CNN as Ma & Hovy and nerflow's kernel:
+Embedding(C, dim, padding_idx=0) -> Conv1d(dim, filters, width, padding width//2) -> max over each word's own
+characters, concatenated to the word embedding before the LSTM.
 """
 import json
 import struct
@@ -18,37 +21,65 @@ def read_header(f):
 
 
 def read_batches(f, meta):
-    """The batches described by meta ([{size, steps}]): tokens, tags [size, steps] and lengths [size], int32 on disk."""
+    """The batches described by meta ([{size, steps[, width]}]): tokens, tags [size, steps] and lengths [size], int32 on
+    disk; with a width, char ids [size, steps, width] follow, and the tokens come as (tokens, chars)."""
     out = []
     for b in meta:
         size, steps = b["size"], b["steps"]
         tokens = torch.frombuffer(bytearray(f.read(4 * size * steps)), dtype=torch.int32).view(size, steps).long()
         tags = torch.frombuffer(bytearray(f.read(4 * size * steps)), dtype=torch.int32).view(size, steps).long()
         lengths = torch.frombuffer(bytearray(f.read(4 * size)), dtype=torch.int32).long()
+        if "width" in b:
+            w = b["width"]
+            chars = torch.frombuffer(bytearray(f.read(4 * size * steps * w)), dtype=torch.int32).view(size, steps, w).long()
+            tokens = (tokens, chars)
         out.append((tokens, tags, lengths))
     return out
+
+
+class CharCNN(nn.Module):
+    """Char embedding -> Conv1d ('same') -> max over each word's characters (padding id 0 never wins)."""
+
+    def __init__(self, C, D, F, width):
+        super().__init__()
+        self.F = F
+        self.emb = nn.Embedding(C, D, padding_idx=0)
+        self.conv = nn.Conv1d(D, F, width, padding=width // 2)
+
+    def forward(self, chars):
+        B, T, W = chars.shape
+        flat = chars.view(B * T, W)
+        y = self.conv(self.emb(flat).transpose(1, 2))  # [B*T, F, W]
+        y = y.masked_fill((flat == 0)[:, None, :], float("-inf")).amax(dim=2)
+        return torch.where(torch.isinf(y), torch.zeros_like(y), y).view(B, T, self.F)
 
 
 class Tagger(nn.Module):
     """packed=True: packed sequences (padding never enters the LSTM, as in nerflow); False: plain padded batches."""
 
-    def __init__(self, V, E, H, K, dropout, packed=True, head="softmax", names=None):
+    def __init__(self, V, E, H, K, dropout, packed=True, head="softmax", names=None, chars=None):
         super().__init__()
         self.packed = packed
         self.crf = CRF(K, names) if head == "crf" else None
         self.emb = nn.Embedding(V, E, padding_idx=0)
+        self.chars = CharCNN(chars["vocabSize"], chars["dim"], chars["filters"], chars["width"]) if chars else None
         self.drop = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(E, H, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(E + (chars["filters"] if chars else 0), H, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * H, K)
 
     def forward(self, tokens, lengths):
-        x = self.drop(self.emb(tokens))
+        if self.chars is not None:
+            tokens, chars = tokens
+            x = self.drop(torch.cat([self.emb(tokens), self.chars(chars)], dim=2))
+        else:
+            x = self.drop(self.emb(tokens))
         if not self.packed:
             y, _ = self.lstm(x)
             return self.out(y)
+        steps = tokens.shape[1]
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         y, _ = self.lstm(packed)
-        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=tokens.shape[1])
+        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=steps)
         return self.out(y)
 
 

@@ -30,9 +30,9 @@ function sh(cmd, argv, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (exit ${r.status})`);
 }
 
-// 1. the real train split, featurized by nerflow itself
+// 1. the real train split, featurized by nerflow itself (with its chars column, for configs with train.chars)
 const featDir = path.join(root, 'runs', 'baseline', 'featurize');
-if (!existsSync(path.join(featDir, 'train.arrow'))) {
+if (!existsSync(path.join(featDir, 'train.arrow')) || !existsSync(path.join(featDir, 'chars.json'))) {
   console.log('bench: ingesting and featurizing the real corpus (baseline.yaml) first');
   for (const stage of ['ingest', 'featurize']) sh(process.execPath, [path.join(root, 'packages/cli/bin/nerflow.js'), stage, '--config', 'baseline.yaml', '--quiet']);
 }

@@ -28,6 +28,9 @@ export interface VocabFile {
   lowercase: boolean;
   min_count: number;
   size: number;
+  /** With featurize.pretrained_vocab: ids below train_size are train words, the pretrained_extra after them val/test words. */
+  train_size?: number;
+  pretrained_extra?: number;
   words: string[];
 }
 
@@ -64,6 +67,8 @@ export type TrainCounts = {
   status: TrialStatus;
   /** The trial's sweep values (dotted key → value); {} for the baseline. */
   overrides: Record<string, ParamValue>;
+  /** train.embeddings: the vector file (path, sha256) and its coverage of the train vocabulary and tokens (train/src/embeddings.ts). */
+  embeddings?: Record<string, string | number | boolean>;
 };
 
 /** train/<trial>/manifest.json: `config.train` is the trial's resolved train section (sweep values applied). */

@@ -40,7 +40,7 @@ export function packRows(cols: TokenColumns, maxLen: number, long: 'chunk' | 'tr
   const out = {} as Record<SplitName, SplitRows>;
   SPLITS.forEach((name, k) => {
     const m = rowsPer[k];
-    out[name] = { n: m, maxLen, sentenceIds: new Int32Array(m), chunks: new Int32Array(m), lengths: new Int32Array(m), tokens: new Int32Array(m * maxLen), tags: new Int8Array(m * maxLen).fill(-1) };
+    out[name] = { n: m, maxLen, sentenceIds: new Int32Array(m), chunks: new Int32Array(m), lengths: new Int32Array(m), tokens: new Int32Array(m * maxLen), tags: new Int8Array(m * maxLen).fill(-1), tokenStart: new Int32Array(m) };
   });
   const next = [0, 0, 0];
   const tokensPer = [0, 0, 0];
@@ -58,6 +58,7 @@ export function packRows(cols: TokenColumns, maxLen: number, long: 'chunk' | 'tr
       rows.sentenceIds[r] = cols.sid[a];
       rows.chunks[r] = c;
       rows.lengths[r] = count;
+      rows.tokenStart[r] = from;
       const base = r * maxLen;
       for (let k = 0; k < count; k++) {
         rows.tokens[base + k] = cols.wid[from + k];

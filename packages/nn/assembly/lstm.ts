@@ -599,3 +599,5 @@ export function embeddingAdam(emb: usize, m: usize, v: usize, dx: usize, order: 
     }
   }
 }
+
+export * from './chars';

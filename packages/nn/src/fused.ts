@@ -3,14 +3,18 @@ import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
 import { mulberry32 } from './rng.js';
-import type { TaggerSpec } from './spec.js';
 import { KernelThread } from './threads.js';
+import { inputDim, type TaggerSpec } from './spec.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
-  const { embeddingDim: E, lstmUnits: H, numTags: K } = spec;
+  const { lstmUnits: H, numTags: K } = spec;
+  const E = inputDim(spec);
   const dir = (d: string): [string, number[]][] => [[`${d}_lstm/kernel`, [E, 4 * H]], [`${d}_lstm/recurrent_kernel`, [H, 4 * H]], [`${d}_lstm/bias`, [4 * H]]];
-  return [...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
+  const c = spec.chars;
+  // the char CNN: Keras Embedding [chars, dim] and Conv1D kernel [width, dim, filters] + bias
+  const chars: [string, number[]][] = c ? [['char_embedding/embeddings', [c.vocabSize, c.dim]], ['char_conv/kernel', [c.width, c.dim, c.filters]], ['char_conv/bias', [c.filters]]] : [];
+  return [...chars, ...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
 /** The CRF head's weights (head crf): transitions [from, to], start and end scores; zeros at first. */
@@ -73,6 +77,7 @@ export class FusedBiLstm {
     if (spec.head === 'crf' && spec.crf?.constrain && spec.crf.tags.length !== K) {
       throw new Error(`CRF constraint: ${spec.crf.tags.length} tag names for ${K} tags`);
     }
+    const I = inputDim(spec);
     let total = 0;
     for (const [name, shape] of [...weightShapes(spec), ...crfShapes(spec)]) {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -89,15 +94,23 @@ export class FusedBiLstm {
     }
 
     // Keras' initialisers, seeded, drawn in a fixed order: embedding, then per direction kernel and
-    // recurrent kernel, then the dense kernel; unit forget-gate bias; zero dense bias
+    // recurrent kernel, then the dense kernel; unit forget-gate bias; zero dense bias. The char CNN draws
+    // from its own stream (so adding it leaves the word model's initial weights as they were): embeddings
+    // uniform ±√(3/dim) as Ma & Hovy, padding row 0 zero; glorot-uniform conv kernel; zero bias.
     const rand = mulberry32(spec.seed);
     this.embAt = { p: this.kern.alloc(V * E), m: this.kern.alloc(V * E, true), v: this.kern.alloc(V * E, true) };
     this.emb = this.kern.f32(this.embAt.p, V * E);
     this.emb.set(uniform(V * E, 0.05, rand));
     this.embM = this.kern.f32(this.embAt.m, V * E);
     this.embV = this.kern.f32(this.embAt.v, V * E);
+    const c = spec.chars;
+    if (c) {
+      const crand = mulberry32((spec.seed ^ 0x5bd1e995) >>> 0);
+      this.view('param', 'char_embedding/embeddings').set(uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim));
+      this.view('param', 'char_conv/kernel').set(glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand));
+    }
     for (const d of ['forward', 'backward']) {
-      this.view('param', `${d}_lstm/kernel`).set(glorotUniform(E, 4 * H, E * 4 * H, rand));
+      this.view('param', `${d}_lstm/kernel`).set(glorotUniform(I, 4 * H, I * 4 * H, rand));
       this.view('param', `${d}_lstm/recurrent_kernel`).set(orthogonal(H, 4 * H, rand));
       this.view('param', `${d}_lstm/bias`).fill(1, H, 2 * H);
     }
@@ -164,7 +177,7 @@ export class FusedBiLstm {
     this.step++;
     const lr = this.lrT();
     this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, this.total, lr, this.spec.adam.beta1, this.spec.adam.beta2, this.spec.adam.epsilon);
-    this.applyEmbeddingAdam(b, r.dxAt, lr);
+    if (!this.spec.freezeEmbeddings) this.applyEmbeddingAdam(b, r.dxAt, lr);
     this.kern.reset(mark);
     return r.loss;
   }
@@ -203,11 +216,12 @@ export class FusedBiLstm {
   }
 
   /**
-   * Forward (and backward when `train`: gradients left in the grad region, and the embedded inputs' gradient
-   * at dxAt, [B·T, E] row-major) for one batch.
+   * Forward (and backward when `train`: gradients left in the grad region, and the word embeddings' gradient
+   * at dxAt, [B·T, We] row-major) for one batch.
    */
   private pass(b: Batch, train: boolean, useDropout: boolean, marginals = false): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array } {
-    const { embeddingDim: E, lstmUnits: H, numTags: K } = this.spec;
+    const { embeddingDim: We, lstmUnits: H, numTags: K } = this.spec;
+    const E = inputDim(this.spec); // the LSTM input: word embedding (We), then char features
     const G = 4 * H;
     const B = b.size;
     const T = b.steps;
@@ -215,6 +229,8 @@ export class FusedBiLstm {
     const dropout = useDropout ? this.spec.dropout : 0;
     const recurrentDropout = useDropout ? this.spec.recurrentDropout : 0;
     const inMask = dropout > 0 ? this.dropMask(B * 2 * E, dropout) : null;
+    const cs = this.spec.chars;
+    if (cs && !b.chars) throw new Error('this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)');
     const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
 
     const { kern } = this;
@@ -224,16 +240,34 @@ export class FusedBiLstm {
     const labels = a(TB);
     const pred = a(TB);
     const dirs = ['forward', 'backward'].map((d) => ({
-      d, ids: a(TB), xmask: inMask ? a(B * E) : 0, x: a(TB * E), rmask: recMask ? a(B * H) : 0, gates: a(TB * G), cell: a(TB * H), tc: a(TB * H), h: a(TB * H), hin: a(TB * H),
+      d, ids: a(TB), xmask: inMask ? a(B * E) : 0, x: a(TB * E),
+      // with chars: the word part's dropout mask [B, We] and the embedding lookup [T·B, We] before the char features join it
+      wmask: inMask && cs ? a(B * We) : 0, wx: cs ? a(TB * We) : 0, rmask: recMask ? a(B * H) : 0, gates: a(TB * G), cell: a(TB * H), tc: a(TB * H), h: a(TB * H), hin: a(TB * H),
       dh: train ? a(TB * H) : 0, dz: train ? a(TB * G) : 0, dx: train ? a(TB * E) : 0,
       // backward's scratch, one set per direction (they may run at once)
       whT: train ? a(G * H) : 0, wxT: train ? a(G * E) : 0, dhn: train ? a(B * H) : 0, dcn: train ? a(B * H) : 0,
     }));
     const hcat = a(TB * 2 * H);
     const logits = a(TB * K);
-    const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * E) } : null;
+    // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
+    const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
+    // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
+    const nChars = cs ? b.chars!.ids.length : 0;
+    const cw = cs ? cs.width * cs.dim : 0;
+    const cc = cs ? {
+      ids: a(nChars), offsets: a(B * T + 1), cols: a(nChars * cw), conv: a(nChars * cs.filters), out: a(B * T * cs.filters), arg: a(B * T * cs.filters),
+      dout: train ? a(B * T * cs.filters) : 0, dwT: train ? a(cw * cs.filters) : 0, dcols: train ? a(nChars * cw) : 0, wT: train ? a(cw * cs.filters) : 0,
+    } : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
+    let charOut: Float32Array | null = null;
+    if (cs && cc) {
+      kern.i32(cc.ids, nChars).set(b.chars!.ids);
+      kern.i32(cc.offsets, B * T + 1).set(b.chars!.offsets);
+      k.charCnnForward(cc.ids, cc.offsets, B * T, this.ptr('param', 'char_embedding/embeddings'), this.ptr('param', 'char_conv/kernel'), this.ptr('param', 'char_conv/bias'),
+        cs.dim, cs.width, cs.filters, cc.cols, cc.conv, cc.out, cc.arg);
+      charOut = kern.f32(cc.out, B * T * cs.filters);
+    }
     kern.i32(lengths, B).set(b.lengths);
     const lab = kern.i32(labels, TB).fill(-1);
     let real = 0;
@@ -252,8 +286,35 @@ export class FusedBiLstm {
       if (inMask) {
         const m = kern.f32(dir.xmask, B * E);
         for (let r = 0; r < B; r++) m.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + E), r * E);
+        if (cs) {
+          const wm = kern.f32(dir.wmask, B * We);
+          for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
+        }
       }
-      k.embedInputs(this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x);
+      if (!cs || !charOut) {
+        k.embedInputs(this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x);
+      } else {
+        // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
+        // for both directions) beside it, through the same input dropout: x = [emb(word) | chars(word)] · mask
+        k.embedInputs(this.embAt.p, dir.ids, dir.wmask, T, B, We, dir.wx);
+        const F = cs.filters;
+        const x = kern.f32(dir.x, TB * E);
+        const wx = kern.f32(dir.wx, TB * We);
+        for (let r = 0; r < B; r++) {
+          const len = b.lengths[r];
+          for (let t = 0; t < T; t++) {
+            const o = (t * B + r) * E;
+            x.set(wx.subarray((t * B + r) * We, (t * B + r + 1) * We), o);
+            if (t >= len) {
+              x.fill(0, o + We, o + E);
+              continue;
+            }
+            const slot = r * T + (d === 0 ? t : len - 1 - t);
+            x.set(charOut.subarray(slot * F, (slot + 1) * F), o + We);
+            if (inMask) for (let j = We; j < E; j++) x[o + j] *= inMask[r * 2 * E + d * E + j];
+          }
+        }
+      }
       if (recMask) {
         const m = kern.f32(dir.rmask, B * H);
         for (let r = 0; r < B; r++) m.set(recMask.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
@@ -307,7 +368,23 @@ export class FusedBiLstm {
       dir.whT, dir.wxT, dir.dhn, dir.dcn];
     this.both('lstmBackward', backwardArgs(fw), backwardArgs(bw));
     // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
-    k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dx);
+    if (!cs || !cc) {
+      k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dx);
+      return { loss, dxAt: s.dx };
+    }
+    // with chars: the whole input's gradient (the same fixed order, forward + backward, on any thread count),
+    // then its word part [0, We) to dx for the embedding rows, its char part [We, E) to the char CNN (run once)
+    k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dxi);
+    const F = cs.filters;
+    const dxi = kern.f32(s.dxi, TB * E);
+    const dxw = kern.f32(s.dx, TB * We);
+    const dout = kern.f32(cc.dout, TB * F);
+    for (let i = 0; i < TB; i++) {
+      dxw.set(dxi.subarray(i * E, i * E + We), i * We);
+      dout.set(dxi.subarray(i * E + We, (i + 1) * E), i * F);
+    }
+    k.charCnnBackward(cc.dout, cc.ids, cc.offsets, B * T, this.ptr('param', 'char_conv/kernel'), cs.dim, cs.width, cs.filters, cc.cols, cc.arg,
+      this.ptr('grad', 'char_conv/kernel'), this.ptr('grad', 'char_conv/bias'), this.ptr('grad', 'char_embedding/embeddings'), cc.dwT, cc.dcols, cc.wT);
     return { loss, dxAt: s.dx };
   }
 

@@ -33,6 +33,11 @@ export interface KernelExports {
   joinInputGrads(dxf: number, dxb: number, maskF: number, maskB: number, lengths: number, T: number, B: number, E: number, out: number): void;
   embeddingAdam(emb: number, m: number, v: number, dx: number, order: number, ids: number, n: number, E: number,
     lr: number, b1: number, b2: number, eps: number, g: number): void;
+  // character CNN (assembly/chars.ts)
+  charCnnForward(ids: number, offsets: number, N: number, emb: number, wconv: number, bias: number, D: number, w: number, F: number,
+    cols: number, conv: number, out: number, arg: number): void;
+  charCnnBackward(dout: number, ids: number, offsets: number, N: number, wconv: number, D: number, w: number, F: number,
+    cols: number, arg: number, dwconv: number, dbias: number, demb: number, dwT: number, dcols: number, wT: number): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);

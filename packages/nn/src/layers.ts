@@ -4,6 +4,18 @@ import type { Batch } from './data.js';
 import { registerKernels } from './kernels.js';
 import type { TaggerSpec } from './spec.js';
 
+let allGradient = false;
+
+/**
+ * Concatenate merges the word mask with an all-ones mask for the char features, through `all`, which has
+ * no registered gradient; the mask carries none (a boolean), so its gradient is zero.
+ */
+function registerAllGradient(): void {
+  if (allGradient || tf.getGradient('All')) return;
+  allGradient = true;
+  tf.registerGradient({ kernelName: 'All', inputsToSave: ['x'], gradFunc: (_dy, saved) => ({ x: () => tf.zeros(saved[0].shape, 'float32') }) });
+}
+
 /**
  * The reference model with stock tf.layers — Embedding(mask_zero) → Bidirectional(LSTM, return
  * sequences, dropout, recurrent_dropout) → TimeDistributed(Dense softmax) — as in the Keras notebook.
@@ -11,10 +23,18 @@ import type { TaggerSpec } from './spec.js';
  * through autodiff), kept as the reference the fused model is tested against.
  * Head crf: the dense outputs are emission scores for a linear-chain CRF written with TF.js ops (crf.ts:
  * TF.js layers have no CRF layer), its transitions plain tf.variables beside the model; Viterbi in JS.
+ *
+ * With spec.chars (a char CNN) it is a functional model with three inputs: tokens [B, T], character ids
+ * [B, T, W] (0 = padding, W = the batch's longest word) and an additive mask [B, T, W, filters] (0 on a
+ * word's characters, −1e9 past its end), so that Embedding → TimeDistributed(Conv1D 'same') → + mask →
+ * TimeDistributed(GlobalMaxPooling1D) takes the max over the word's own characters as the kernel does;
+ * the features are concatenated to the word embedding before the BiLSTM. The char embedding's row 0 must
+ * be zero (the kernel reads padding as zeros) and is trained here but never by the kernel.
  */
 export class LayersBiLstm {
   readonly spec: TaggerSpec;
   readonly model: tf.LayersModel;
+
   private readonly optimizer: tf.AdamOptimizer;
   /** Head crf: transitions [K, K], start [K], end [K] (zeros at first, as in the fused model). */
   readonly crf: { transitions: tf.Variable; start: tf.Variable; end: tf.Variable } | null = null;
@@ -24,9 +44,8 @@ export class LayersBiLstm {
     registerKernels();
     this.spec = spec;
     const seed = spec.seed;
-    this.model = tf.sequential({
-      layers: [
-        tf.layers.embedding({ inputDim: spec.vocabSize, outputDim: spec.embeddingDim, maskZero: true, inputShape: [null as unknown as number], embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }) }),
+    const embedding = tf.layers.embedding({ inputDim: spec.vocabSize, outputDim: spec.embeddingDim, maskZero: true, inputShape: [null as unknown as number], embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }), trainable: !spec.freezeEmbeddings });
+    const layers = [
         tf.layers.bidirectional({
           layer: tf.layers.lstm({
             // TF.js defaults the recurrent activation to hardSigmoid; Keras (TF 2) and the reference notebook use sigmoid
@@ -36,14 +55,47 @@ export class LayersBiLstm {
           mergeMode: 'concat',
         }),
         tf.layers.timeDistributed({ layer: tf.layers.dense({ units: spec.numTags, activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 3 }) }) }),
-      ],
-    });
+    ];
+    const c = spec.chars;
+    if (c) registerAllGradient();
+    if (!c) this.model = tf.sequential({ layers: [embedding, ...layers] });
+    else {
+      const tokens = tf.input({ shape: [null as unknown as number], dtype: 'int32', name: 'tokens' });
+      const chars = tf.input({ shape: [null as unknown as number, null as unknown as number], dtype: 'int32', name: 'chars' });
+      const mask = tf.input({ shape: [null as unknown as number, null as unknown as number, c.filters], name: 'char_mask' });
+      const cemb = tf.layers.embedding({ inputDim: c.vocabSize, outputDim: c.dim, embeddingsInitializer: tf.initializers.randomUniform({ minval: -Math.sqrt(3 / c.dim), maxval: Math.sqrt(3 / c.dim), seed: seed + 4 }) }).apply(chars) as tf.SymbolicTensor;
+      const conv = tf.layers.timeDistributed({ layer: tf.layers.conv1d({ filters: c.filters, kernelSize: c.width, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 5 }) }) }).apply(cemb) as tf.SymbolicTensor;
+      const pooled = tf.layers.timeDistributed({ layer: tf.layers.globalMaxPooling1d({}) }).apply(tf.layers.add().apply([conv, mask]) as tf.SymbolicTensor) as tf.SymbolicTensor;
+      let x = tf.layers.concatenate().apply([embedding.apply(tokens) as tf.SymbolicTensor, pooled]) as tf.SymbolicTensor;
+      for (const l of layers) x = l.apply(x) as tf.SymbolicTensor;
+      this.model = tf.model({ inputs: [tokens, chars, mask], outputs: x });
+    }
     this.optimizer = tf.train.adam(spec.learningRate, spec.adam.beta1, spec.adam.beta2, spec.adam.epsilon);
     if (spec.head === 'crf') {
       const K = spec.numTags;
       this.crf = { transitions: tf.variable(tf.zeros([K, K])), start: tf.variable(tf.zeros([K])), end: tf.variable(tf.zeros([K])) };
       if (spec.crf?.constrain) this.allowed = allowedTransitions(spec.crf.tags);
     }
+  }
+
+  /** The model's inputs for a batch: the tokens, and with chars their ids and max-pool mask. */
+  private inputs(b: Batch): tf.Tensor | tf.Tensor[] {
+    const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
+    const c = this.spec.chars;
+    if (!c) return x;
+    if (!b.chars) throw new Error('this model reads character features, but the batch has none');
+    const { offsets, ids } = b.chars;
+    const slots = b.size * b.steps;
+    let W = 1;
+    for (let i = 0; i < slots; i++) W = Math.max(W, offsets[i + 1] - offsets[i]);
+    const chars = new Int32Array(slots * W);
+    const mask = new Float32Array(slots * W * c.filters);
+    for (let i = 0; i < slots; i++) {
+      const L = offsets[i + 1] - offsets[i];
+      chars.set(ids.subarray(offsets[i], offsets[i + 1]), i * W);
+      if (L > 0) mask.fill(-1e9, (i * W + L) * c.filters, (i + 1) * W * c.filters);
+    }
+    return [x, tf.tensor3d(chars, [b.size, b.steps, W], 'int32'), tf.tensor4d(mask, [b.size, b.steps, W, c.filters])];
   }
 
   private lossOf(b: Batch, logits: tf.Tensor): tf.Scalar {
@@ -65,10 +117,10 @@ export class LayersBiLstm {
   }
 
   train(b: Batch): number {
-    const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
+    const x = this.inputs(b);
     const loss = this.optimizer.minimize(() => this.lossOf(b, this.model.apply(x, { training: true }) as tf.Tensor), true) as tf.Scalar;
     const v = loss.dataSync()[0];
-    tf.dispose([x, loss]);
+    tf.dispose([x, loss].flat());
     return v;
   }
 
@@ -77,17 +129,17 @@ export class LayersBiLstm {
    * dense; then the CRF's transitions, start, end), no dropout.
    */
   gradients(b: Batch): { loss: number; grads: Float32Array[] } {
-    const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
+    const x = this.inputs(b);
     const { value, grads } = tf.variableGrads(() => this.lossOf(b, this.model.apply(x, { training: false }) as tf.Tensor));
     const crf = this.crf ? [this.crf.transitions, this.crf.start, this.crf.end].map((v) => grads[v.name].dataSync() as Float32Array) : [];
     const out = { loss: value.dataSync()[0], grads: [...this.model.trainableWeights.map((w) => grads[w.name].dataSync() as Float32Array), ...crf] };
-    tf.dispose([x, value, ...Object.values(grads)]);
+    tf.dispose([x, value, ...Object.values(grads)].flat());
     return out;
   }
 
   evaluate(b: Batch): { loss: number; predictions: Int32Array } {
     return tf.tidy(() => {
-      const logits = this.model.apply(tf.tensor2d(b.tokens, [b.size, b.steps], 'int32'), { training: false }) as tf.Tensor;
+      const logits = this.model.apply(this.inputs(b), { training: false }) as tf.Tensor;
       const loss = this.lossOf(b, logits).dataSync()[0];
       if (!this.crf) return { loss, predictions: Int32Array.from(tf.argMax(logits, 2).dataSync()) };
       const p = { transitions: this.crf.transitions.dataSync(), start: this.crf.start.dataSync(), end: this.crf.end.dataSync() };

@@ -18,4 +18,22 @@ export interface TaggerSpec {
   head?: 'softmax' | 'crf';
   /** With head crf: the tag names (index = tag id) and whether moves the tag scheme forbids are ruled out. */
   crf?: { constrain: boolean; tags: string[] };
+  /** Character features concatenated to the word embedding (absent or null: none). */
+  chars?: CharSpec | null;
+  /** Keep the word embedding table fixed (pre-trained vectors). */
+  freezeEmbeddings?: boolean;
+}
+
+/** A char CNN (Ma & Hovy): character embedding [vocabSize, dim], Conv1D of `filters` × `width`, max over positions. */
+export interface CharSpec {
+  type: 'cnn';
+  vocabSize: number;
+  dim: number;
+  filters: number;
+  width: number;
+}
+
+/** Size of the LSTM's input per token: the word embedding, plus the char features. */
+export function inputDim(spec: TaggerSpec): number {
+  return spec.embeddingDim + (spec.chars ? spec.chars.filters : 0);
 }

@@ -21,6 +21,8 @@ export interface Tagger {
    * optimizer state for --resume.
    */
   save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
+  /** Overwrite word-embedding rows (pre-trained vectors): word id → vector of embeddingDim. */
+  setEmbeddingRows(rows: Map<number, Float32Array>): void;
   dispose(): void;
 }
 
@@ -93,6 +95,10 @@ class FusedTagger implements Tagger {
   evaluateBatch(b: Batch) {
     return this.m.evaluate(b);
   }
+  setEmbeddingRows(rows: Map<number, Float32Array>) {
+    const E = this.m.spec.embeddingDim;
+    for (const [id, v] of rows) this.m.emb.set(v, id * E);
+  }
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
@@ -101,7 +107,11 @@ class FusedTagger implements Tagger {
     await writeFile(path.join(dir, 'weights.bin'), bin);
     await writeFile(path.join(dir, 'model.json'), JSON.stringify({
       format: 'nerflow-fused-bilstm', generatedBy: '@nerflow/nn', convertedBy: null,
-      modelTopology: { spec: this.m.spec, layout: "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" },
+      modelTopology: {
+        spec: this.m.spec,
+        layout: "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" +
+          (this.m.spec.chars ? "; the LSTM input is [word embedding ; char CNN features] (char_embedding → Conv1D 'same' → max over each word's characters; chars.json)" : ''),
+      },
       weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
     }, null, 1) + '\n');
     await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n');
@@ -163,6 +173,17 @@ class LayersTagger implements Tagger {
   }
   evaluateBatch(b: Batch) {
     return this.m.evaluate(b);
+  }
+  setEmbeddingRows(rows: Map<number, Float32Array>) {
+    // the word Embedding layer: the one whose table is [vocabSize, embeddingDim]
+    const { vocabSize: V, embeddingDim: E } = this.m.spec;
+    const layer = this.m.model.layers.find((l) => l.getClassName() === 'Embedding' && l.getWeights()[0]?.shape.join() === `${V},${E}`);
+    if (!layer) throw new Error('no word embedding layer');
+    const table = layer.getWeights()[0].dataSync().slice() as Float32Array;
+    for (const [id, v] of rows) table.set(v, id * E);
+    const t = tf.tensor2d(table, [V, E]);
+    layer.setWeights([t]);
+    t.dispose();
   }
   async save(dir: string) {
     await mkdir(dir, { recursive: true });

@@ -24,7 +24,20 @@ function corpus(): SplitData {
     }
   }
   const ids = Int32Array.from({ length: n }, (_, i) => i);
-  return { n, maxLen, sentenceIds: ids, chunks: new Int32Array(n), lengths, tokens, tags, meta: {} };
+  // the chars column (featurize README): 1–8 characters per token, ids 1..charSpec.vocabSize−1
+  const rowOffsets = new Int32Array(n + 1);
+  const tokenOffsets: number[] = [0];
+  const charIds: number[] = [];
+  for (let s = 0; s < n; s++) {
+    rowOffsets[s + 1] = rowOffsets[s] + lengths[s];
+    for (let t = 0; t < lengths[s]; t++) {
+      const w = 1 + Math.floor(rand() * 8);
+      for (let c = 0; c < w; c++) charIds.push(1 + Math.floor(rand() * (charSpec.chars!.vocabSize - 1)));
+      tokenOffsets.push(charIds.length);
+    }
+  }
+  const chars = { rowOffsets, tokenOffsets: Int32Array.from(tokenOffsets), ids: Uint8Array.from(charIds) };
+  return { n, maxLen, sentenceIds: ids, chunks: new Int32Array(n), lengths, tokens, tags, meta: {}, chars };
 }
 
 /** Every weight, gradient-free: the embedding, its Adam moments, and each dense weight with its moments. */
@@ -34,8 +47,10 @@ function snapshot(m: FusedBiLstm): Float32Array[] {
 
 // the CRF head: tags B-X/I-X/O of 4 types (9 tags), constrained
 const crfSpec: TaggerSpec = { ...spec, head: 'crf', crf: { constrain: true, tags: ['O', ...['A', 'B', 'C', 'D'].flatMap((t) => [`B-${t}`, `I-${t}`])] } };
+// a char CNN: its features join the kernel's embedding lookup as the LSTM input; it runs once, before the directions split
+const charSpec: TaggerSpec = { ...spec, chars: { type: 'cnn', vocabSize: 20, dim: 4, filters: 6, width: 3 } };
 
-for (const [kernel, s] of [['exact', spec], ['fma', spec], ['fma', crfSpec]] as const) test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head, dropout on, 2 epochs), and evaluate identically`, () => {
+for (const [kernel, s] of [['exact', spec], ['fma', spec], ['fma', crfSpec], ['exact', charSpec], ['fma', charSpec]] as const) test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}, dropout on, 2 epochs), and evaluate identically`, () => {
   const split = corpus();
   const one = new FusedBiLstm(s, { threads: 1, kernel });
   const two = new FusedBiLstm(s, { threads: 2, kernel });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readManifest, readTags, readVocab, stageDir, ValidationError, type Manifest, type StageContext } from '@nerflow/core';
 
@@ -12,6 +12,12 @@ export interface FeaturizeOutputs {
   tagsFile: string;
   tags: string[];
   vocabSize: number;
+  /** chars.json (the character vocabulary), when featurize wrote one. */
+  charsFile: string | null;
+  charVocabSize: number | null;
+  /** vocab.json's words (id → word), for pre-trained vectors; the first trainSize are train words. */
+  words: string[];
+  trainSize: number;
 }
 
 export async function featurizeOutputs(ctx: StageContext): Promise<FeaturizeOutputs> {
@@ -28,8 +34,11 @@ export async function featurizeOutputs(ctx: StageContext): Promise<FeaturizeOutp
   const tags = readTags(dir);
   const vocab = readVocab(dir);
   if (!tags || !vocab) throw new ValidationError(`${dir}: tags.json or vocab.json is unreadable. Run \`npx nerflow featurize --config ${ctx.config.name} --force\`.`);
+  const charsFile = path.join(dir, 'chars.json');
+  const charVocabSize = existsSync(charsFile) ? (JSON.parse(readFileSync(charsFile, 'utf8')).size as number) : null;
   return {
-    dir, manifest, tags, vocabSize: vocab.words.length,
+    dir, manifest, tags, vocabSize: vocab.words.length, words: vocab.words, trainSize: vocab.train_size ?? vocab.words.length,
+    charsFile: charVocabSize === null ? null : charsFile, charVocabSize,
     trainFile: path.join(dir, 'train.arrow'), valFile: path.join(dir, 'val.arrow'),
     vocabFile: path.join(dir, 'vocab.json'), tagsFile: path.join(dir, 'tags.json'),
   };

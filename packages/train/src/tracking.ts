@@ -25,6 +25,8 @@ export interface TrialTracking {
   /** After a resume: log the checkpoint's epochs the run's history lacks (killed between checkpoint and logging). */
   backfill(history: EpochRecord[]): Promise<number>;
   logEpoch(r: EpochRecord): Promise<void>;
+  /** Metrics that describe the whole trial (step 0), e.g. the pre-trained vectors' coverage. */
+  logMetrics(m: Record<string, number>): Promise<void>;
   finish(outcome: TrialOutcome, stagingDir: string): Promise<void>;
   /** Run the body; a throw ends the run FAILED, a signal KILLED. */
   guard<T>(body: () => Promise<T>): Promise<T>;
@@ -145,6 +147,7 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
           return missing.length;
         },
         logEpoch: (r) => active.logMetrics({ ...r }, r.epoch),
+        logMetrics: (m) => active.logMetrics(m, 0),
         async finish(outcome, stagingDir) {
           await active.logArtifact(await configYaml(stagingDir, trial));
           await active.logArtifact(path.join(stagingDir, 'history.json'));

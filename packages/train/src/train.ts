@@ -7,6 +7,7 @@ import {
   type EpochRecord, type HistoryEntry, type MetricName, type TrainCounts, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, type KernelVariant } from '@nerflow/nn';
+import { EmbeddingsCache, embeddingsInput } from './embeddings.js';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
@@ -33,12 +34,15 @@ export function deterministicHistory(h: EpochRecord[]): HistoryEntry[] {
   return h.map(({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }) => ({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }));
 }
 
-export async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string): Promise<StageIdentity> {
+export async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: string, root: string, configFile: string): Promise<StageIdentity> {
   // threads change the speed, never the result (bit-identical): not part of what a trial is; the kernel build
   // changes the last bits: the one that computes is (so a machine with another build trains again)
   const { threads: _threads, kernel, ...rest } = trial.train;
-  const train = trial.train.model === 'fused' ? { ...rest, kernel: kernelOf(kernel, trial) } : rest;
-  return { stage: 'train', config: { train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: [] };
+  // a vector file counts by its hash (an input), not its absolute path
+  const emb = rest.embeddings;
+  const base = emb ? { ...rest, embeddings: { ...emb, path: null } } : rest;
+  const train = trial.train.model === 'fused' ? { ...base, kernel: kernelOf(kernel, trial) } : base;
+  return { stage: 'train', config: { train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs: await embeddingsInput(emb, root, configFile) };
 }
 
 /** The kernel build a trial's train.kernel setting gives on this runtime. */
@@ -89,7 +93,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
 
   // Which trials need work?
   const fingerprints = new Map<string, string>();
-  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code)));
+  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
   const pending: Trial[] = [];
   for (const t of trials) {
     if (ctx.force || !(await isUpToDate(path.join(trainDir, t.id), fingerprints.get(t.id)!))) pending.push(t);
@@ -100,6 +104,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   await warnUntracked(ctx, upToDate.map((t) => ({ trial: t.id, dir: path.join(trainDir, t.id) })));
 
   let data: TrialData | null = null;
+  let vectors: EmbeddingsCache | null = null;
   let backend = '';
   const isSweep = all.length > 1;
   // A sweep's parent run is opened by the process that runs the whole sweep (not by one --trial, which
@@ -138,7 +143,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   }
   try {
     for (const [i, trial] of trials.entries()) {
-      const id = await trialIdentity(trial, fo, code);
+      const id = await trialIdentity(trial, fo, code, ctx.root, config.file);
       if (!pending.includes(trial)) {
         const m = await isUpToDate(path.join(trainDir, trial.id), stageFingerprint(id));
         if (m) results.push({ manifest: m, upToDate: true, dir: path.join(trainDir, trial.id) });
@@ -147,7 +152,13 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
       if (!data) {
         backend = await initBackend(config.train.backend);
         log.info(`train: TF.js backend ${backend}; ${fo.tags.length} tags, vocabulary ${fo.vocabSize}`);
-        data = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
+        data = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize, charVocabSize: fo.charVocabSize };
+        vectors = new EmbeddingsCache(fo.words, data.train, log, ctx.root, fo.trainSize);
+      }
+      const pretrained = trial.train.embeddings ? await vectors!.rows(trial.train.embeddings, trial.train.embedding_dim, config.file) : null;
+      const trialData: TrialData = pretrained ? { ...data, initialEmbeddings: pretrained.rows } : data;
+      if (trial.train.model === 'layers' && trial.train.chars.type !== 'none' && backend === 'wasm') {
+        throw new ValidationError(`${config.file}: train.model layers with train.chars needs train.backend cpu or tensorflow: TF.js's wasm backend has no Conv2DBackpropFilter kernel (the Conv1D gradient). The fused model (train.model: fused) runs char features on any backend.`);
       }
       const engine = engineOf(trial.train.model, backend);
       const threads = threadsOf(trial);
@@ -166,7 +177,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
           build: async (staging) => {
             const t0 = performance.now();
             const outcome = await runTrial({
-              trial, data: data!, workDir, resume: !!opts.resume, log, fingerprint: fingerprints.get(trial.id)!, threads, kernel,
+              trial, data: trialData, workDir, resume: !!opts.resume, log, fingerprint: fingerprints.get(trial.id)!, threads, kernel,
               onStart: () => writeRunRef(trialRunRefFile(workDir), run.ref),
               onResume: async (history) => {
                 const n = await run.backfill(history);
@@ -185,6 +196,11 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
             await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
             await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
+            if (trial.train.chars.type !== 'none' && fo.charsFile) await cp(fo.charsFile, path.join(modelDir, 'chars.json'));
+            if (pretrained) {
+              const r = pretrained.report;
+              await run.logMetrics({ embeddings_coverage_types: r.coverage_types, embeddings_coverage_tokens: r.coverage_tokens, embeddings_words_in_file: r.words_in_file });
+            }
             await writeFileAtomic(path.join(staging, 'history.json'), JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n');
             await run.finish(outcome, staging);
             await rm(workDir, { recursive: true, force: true });
@@ -192,7 +208,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             log.info(`train: ${trial.id} ${outcome.status} after ${outcome.history.length} epoch(s) in ${fmtSeconds(seconds)}; best ${config.train.early_stopping.monitor} ${outcome.bestValue?.toFixed(4)} at epoch ${outcome.bestEpoch}`);
             const counts: TrainCounts = { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides };
             return {
-              counts,
+              counts: { ...counts, ...(pretrained ? { embeddings: pretrained.report } : {}) },
               timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
               run: { mlflow_run_id: run.runId, mlflow_parent_run_id: parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri, backend, engine, threads, kernel, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
             };

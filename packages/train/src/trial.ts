@@ -11,6 +11,10 @@ export interface TrialData {
   val: SplitData;
   tags: string[];
   vocabSize: number;
+  /** Size of featurize's character vocabulary (chars.json); null when its output has no chars column. */
+  charVocabSize?: number | null;
+  /** Word-embedding rows to start from (pre-trained vectors): id → vector. */
+  initialEmbeddings?: Map<number, Float32Array>;
 }
 
 export interface TrialRunOptions {
@@ -53,7 +57,7 @@ interface TrainState {
   badEpochs: number;
 }
 
-export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 'tags' | 'vocabSize'>): TaggerSpec {
+export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 'tags' | 'vocabSize' | 'charVocabSize'>): TaggerSpec {
   const t = trial.train;
   if (t.head === 'crf' && t.crf.constrain) {
     try {
@@ -62,11 +66,17 @@ export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 't
       throw new ValidationError(`train.crf.constrain: ${(e as Error).message}`);
     }
   }
+  const c = t.chars;
+  if (c.type !== 'none' && !data.charVocabSize) {
+    throw new ValidationError(`train.chars.type is ${c.type}, but the featurize output has no chars column (chars.json): it was written by an older nerflow. Run \`npx nerflow featurize --force\` with this config.`);
+  }
   return {
     kind: t.model, vocabSize: data.vocabSize, numTags: data.tags.length, embeddingDim: t.embedding_dim, lstmUnits: t.lstm_units,
     dropout: t.dropout, recurrentDropout: t.recurrent_dropout, learningRate: t.optimizer.learning_rate,
     adam: { beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, epsilon: t.optimizer.epsilon }, seed: t.seed,
     head: t.head, ...(t.head === 'crf' ? { crf: { constrain: t.crf.constrain, tags: data.tags } } : {}),
+    ...(c.type === 'cnn' ? { chars: { type: 'cnn', vocabSize: data.charVocabSize!, dim: c.dim, filters: c.filters, width: c.width } } : {}),
+    ...(t.embeddings?.freeze ? { freezeEmbeddings: true } : {}),
   };
 }
 
@@ -138,6 +148,7 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
     await rm(o.workDir, { recursive: true, force: true });
     await mkdir(o.workDir, { recursive: true });
     tagger = createTagger(spec, { threads: o.threads, kernel: o.kernel });
+    if (o.data.initialEmbeddings?.size) tagger.setEmbeddingRows(o.data.initialEmbeddings);
   }
   let status: TrialOutcome['status'] = 'finished';
   try {

@@ -242,12 +242,14 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
       if (data.splits != null) data.path = null;
       else if (data.path != null) data.splits = null;
     }
+    if (l.file !== '--set') for (const f of vectorFiles(raw)) f.path = path.resolve(base, f.path as string);
     return mergeConfig(acc, raw);
   }, {});
   delete merged.extends;
   const parsed = ConfigSchema.parse(merged);
   const { extends: _ignored, ...body } = parsed;
   if (body.data.path !== null) body.data.path = path.resolve(path.dirname(file), body.data.path);
+  for (const f of [body.train.embeddings, body.featurize.pretrained_vocab]) if (f) f.path = path.resolve(path.dirname(file), f.path);
   const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file), overrides: opts.overrides ?? [] };
   // where a key was written: the first layer (--set, then the named file, then what it extends) that has it
   const where = (keyPath: string[]) => {
@@ -257,6 +259,15 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const semantic = [...checkSemantics(config), ...checkSweepValues(config, where)];
   if (semantic.length) throw new ValidationError(semantic, `Invalid config ${file}:`);
   return config;
+}
+
+/** The vector-file sections of a raw layer whose `path` is relative to the file that wrote it. */
+function vectorFiles(raw: Record<string, unknown>): Record<string, unknown>[] {
+  const at = (section: string, key: string) => {
+    const v = (raw[section] as Record<string, unknown> | undefined)?.[key] as Record<string, unknown> | null | undefined;
+    return v && typeof v === 'object' && typeof v.path === 'string' ? [v] : [];
+  };
+  return [...at('train', 'embeddings'), ...at('featurize', 'pretrained_vocab')];
 }
 
 export function configName(file: string): string {

@@ -75,6 +75,47 @@ export const FeaturizeSchema = z.strictObject({
   max_vocab: z.number().int().min(3).nullable().default(null),
   /** The tag scheme the model is trained on (BIOES often trains better); predictions convert back to data.scheme. */
   tag_scheme: z.enum(['iob2', 'bioes']).default('iob2'),
+  /**
+   * Characters kept per token in the `chars` column (the first N; longer words are cut, counted in the
+   * manifest). The column is always written; train.chars decides whether a model reads it.
+   */
+  max_word_len: z.number().int().min(1).max(64).default(20),
+  /**
+   * Extend the vocabulary with val/test words that a pre-trained vector file has (the file's own words,
+   * never its vectors, decide which): they get ids after the train words instead of <UNK>, and train
+   * initialises their rows from the file. Off (null) by default; set it to the same file as
+   * train.embeddings.path. Standard practice (Lample et al. 2016), but it looks at val/test words.
+   */
+  pretrained_vocab: z.strictObject({
+    /** A GloVe / word2vec text file (.gz allowed), relative to the config file. */
+    path: z.string().min(1),
+    format: z.enum(['glove', 'word2vec-text']).default('glove'),
+    lowercase: z.boolean().default(false),
+  }).nullable().default(null),
+});
+
+/** Character features concatenated to the word embedding (train.chars). */
+export const CharsSchema = z.strictObject({
+  /** none = words only; cnn = Conv1D + max-pool over each word's characters (Ma & Hovy 2016). */
+  type: z.enum(['none', 'cnn']).default('none'),
+  /** Character embedding size. */
+  dim: z.number().int().positive().default(25),
+  /** CNN: number of filters = the size of the char feature vector per token. */
+  filters: z.number().int().positive().default(30),
+  /** CNN: window width in characters (odd: 'same' padding, centred). */
+  width: z.number().int().positive().refine((w) => w % 2 === 1, 'must be odd (a window centred on each character)').default(3),
+});
+
+/** Pre-trained word vectors that initialise the embedding rows of the words they have (train.embeddings). */
+export const EmbeddingsSchema = z.strictObject({
+  /** A text vector file (.gz allowed), relative to the config file; its dimension must equal train.embedding_dim. */
+  path: z.string().min(1),
+  /** glove: `word v1 … vd` per line; word2vec-text: the same after a `count dim` header line. */
+  format: z.enum(['glove', 'word2vec-text']).default('glove'),
+  /** Also match words case-insensitively (for lowercased vector sets such as GloVe 6B); the exact form wins when both exist. */
+  lowercase: z.boolean().default(false),
+  /** Keep the embedding table fixed during training. */
+  freeze: z.boolean().default(false),
 });
 
 export const TrainSchema = z.strictObject({
@@ -86,6 +127,10 @@ export const TrainSchema = z.strictObject({
   lstm_units: z.number().int().positive().default(100),
   dropout: fraction.default(0.1),
   recurrent_dropout: fraction.default(0.1),
+  /** Character features per token (featurize's chars column), concatenated to the word embedding. */
+  chars: CharsSchema.default(CharsSchema.parse({})),
+  /** Pre-trained word vectors; null = random initialisation. */
+  embeddings: EmbeddingsSchema.nullable().default(null),
   optimizer: z.strictObject({
     name: z.enum(['adam']).default('adam'),
     learning_rate: z.number().positive().default(0.001),

@@ -33,6 +33,7 @@ import { shouldPrune } from '../pruner.js';
 import { expandTrials, trialLabel } from '../sweep.js';
 import { resolvedConfig } from '../tracking.js';
 import { deterministicHistory, trainCodeVersion, trialIdentity } from '../train.js';
+import { EmbeddingsCache } from '../embeddings.js';
 import { runTrial } from '../trial.js';
 import type { TrialJobData, TrialJobProgress, TrialJobResult } from './identity.js';
 
@@ -154,7 +155,7 @@ export async function runQueuedTrial(
   const fo = await featurizeOutputs(ctx);
   const code = await trainCodeVersion();
   const fingerprints = new Map<string, string>();
-  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code)));
+  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
   const fingerprint = fingerprints.get(trial.id)!;
   const store = openStore({ uri: data.trackingUri, root: runsRoot(ctx.root), warn: (m) => log.warn(m) });
   const experimentId = await store.getOrCreateExperiment(resolveExperimentName(data.experiment));
@@ -219,10 +220,15 @@ export async function runQueuedTrial(
     `train: ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}, MLflow run ${run.runId}`,
   );
   const sweep = config.sweep;
-  const data_ = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
+  const trainSplit = readSplit(fo.trainFile);
+  const pretrained = trial.train.embeddings ? await new EmbeddingsCache(fo.words, trainSplit, log, ctx.root, fo.trainSize).rows(trial.train.embeddings, trial.train.embedding_dim, config.file) : null;
+  const data_ = {
+    train: trainSplit, val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize, charVocabSize: fo.charVocabSize,
+    ...(pretrained ? { initialEmbeddings: pretrained.rows } : {}),
+  };
   const t0 = performance.now();
   let result: TrialJobResult | null = null;
-  const identity = await trialIdentity(trial, fo, code);
+  const identity = await trialIdentity(trial, fo, code, ctx.root, config.file);
   await run.guard(() =>
     runStage({
       id: identity,
@@ -281,6 +287,7 @@ export async function runQueuedTrial(
         for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
         await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
         await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
+        if (trial.train.chars.type !== 'none' && fo.charsFile) await cp(fo.charsFile, path.join(modelDir, 'chars.json'));
         await writeFileAtomic(
           path.join(staging, 'history.json'),
           JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n',
