@@ -2,7 +2,7 @@ import { allowedTransitions } from './crf.js';
 import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel } from './kernel.js';
-import { mulberry32 } from './rng.js';
+import { mulberry32 } from '@nerflow/core';
 import type { TaggerSpec } from './spec.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */

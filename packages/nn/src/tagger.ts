@@ -16,8 +16,8 @@ export interface Tagger {
   /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
   evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
   /**
-   * TensorFlow.js format (model.json + weights.bin), nerflow.json and, with head crf, crf.json; with the
-   * optimizer state for --resume.
+   * model.json + weights.bin (fused: nerflow's own format with a TF.js-style weights manifest; layers: a TF.js
+   * layers model), nerflow.json and, with head crf, crf.json; with the optimizer state for --resume.
    */
   save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   dispose(): void;
