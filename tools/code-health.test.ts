@@ -51,3 +51,11 @@ test('docs and messages point at files that exist, and do not call the fused mod
   const texts = [...docs.map((f) => ({ rel: path.relative(root, f), text: readFileSync(f, 'utf8') })), ...(await Promise.all(packages.map(sources))).flat()];
   for (const { rel, text } of texts) assert.doesNotMatch(text, /(TensorFlow\.js|TF\.js) format/, rel);
 });
+
+test('a formatter with a line width, checked in CI', () => {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  assert.ok(pkg.devDependencies.prettier, 'prettier is a dev dependency');
+  assert.equal(pkg.scripts['format:check'], 'prettier --check .');
+  assert.equal(JSON.parse(readFileSync(path.join(root, '.prettierrc.json'), 'utf8')).printWidth, 120);
+  assert.match(readFileSync(path.join(root, '.ci/run'), 'utf8'), /^npm run -s format:check$/m);
+});

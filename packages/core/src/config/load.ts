@@ -179,12 +179,14 @@ function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
 export function parseOverride(text: string): Record<string, unknown> {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new ValidationError(`--set ${text}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3.`);
-  const key = text.slice(0, eq);
-  // sweep.params keys are dotted config paths themselves: sweep.params.train.lstm_units=[64,128]
-  const params = 'sweep.params.';
-  const keys = key.startsWith(params) && key.length > params.length ? ['sweep', 'params', key.slice(params.length)] : key.split('.');
   const doc = parseDocument(text.slice(eq + 1));
-  return nestKeys(keys, doc.errors.length ? text.slice(eq + 1) : doc.toJS());
+  return nestKeys(overrideKeys(text.slice(0, eq)), doc.errors.length ? text.slice(eq + 1) : doc.toJS());
+}
+
+/** The key path of an override's KEY; sweep.params keys are dotted config paths themselves (sweep.params.train.lstm_units). */
+export function overrideKeys(key: string): string[] {
+  const params = 'sweep.params.';
+  return key.startsWith(params) && key.length > params.length ? ['sweep', 'params', key.slice(params.length)] : key.split('.');
 }
 
 export interface LoadOptions {
