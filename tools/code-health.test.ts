@@ -59,3 +59,9 @@ test('a formatter with a line width, checked in CI', () => {
   assert.equal(JSON.parse(readFileSync(path.join(root, '.prettierrc.json'), 'utf8')).printWidth, 120);
   assert.match(readFileSync(path.join(root, '.ci/run'), 'utf8'), /^npm run -s format:check$/m);
 });
+
+test('no hand-copied package lists: nx.json names no npm package (package-lock.json, in every input, covers them)', () => {
+  const nx = JSON.parse(readFileSync(path.join(root, 'nx.json'), 'utf8'));
+  assert.doesNotMatch(JSON.stringify(nx.namedInputs), /externalDependencies/);
+  assert.ok(nx.namedInputs.sharedGlobals.includes('{workspaceRoot}/package-lock.json'));
+});
