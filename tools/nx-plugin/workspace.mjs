@@ -25,11 +25,19 @@ function targetsFor(root, folder) {
   });
   const code = ['default', '^production', ...shared];
   const targets = {
-    lint: run(`eslint ${folder}`, [...code, '{workspaceRoot}/eslint.config.js'], `ESLint over ${folder} (package boundaries included)`),
+    lint: run(
+      `eslint ${folder}`,
+      [...code, '{workspaceRoot}/eslint.config.js'],
+      `ESLint over ${folder} (package boundaries included)`,
+    ),
     typecheck: run(`tsc -p ${folder}/tsconfig.json`, code, `tsc --noEmit over ${folder} and what it imports`),
   };
   if (testFiles(root, [path.join(root, folder)]).length) {
-    targets.test = run(`node tools/test.mjs ${folder}`, [...code, '{workspaceRoot}/tools/test.mjs', '{workspaceRoot}/tools/test-files.mjs'], `Node's test runner over ${folder}'s *.test.ts (as npm test)`);
+    targets.test = run(
+      `node tools/test.mjs ${folder}`,
+      [...code, '{workspaceRoot}/tools/test.mjs', '{workspaceRoot}/tools/test-files.mjs'],
+      `Node's test runner over ${folder}'s *.test.ts (as npm test)`,
+    );
   }
   return targets;
 }
@@ -40,13 +48,16 @@ export const createNodesV2 = [
     const root = context.workspaceRoot;
     // tools' tests run the whole pipeline (the CLI, Nx, the repro check), so they depend on every package
     const json = (f) => (existsSync(path.join(root, f)) ? JSON.parse(readFileSync(path.join(root, f), 'utf8')) : null);
-    const packageNames = files.filter((f) => f.startsWith('packages/')).map((f) => json(path.join(path.dirname(f), 'project.json'))?.name ?? json(f).name);
+    const packageNames = files
+      .filter((f) => f.startsWith('packages/'))
+      .map((f) => json(path.join(path.dirname(f), 'project.json'))?.name ?? json(f).name);
     return files.map((file) => {
       const folder = path.dirname(file);
       if (!existsSync(path.join(root, folder, 'tsconfig.json'))) return [file, {}];
-      const project = folder === 'tools'
-        ? { name: 'tools', root: 'tools', targets: targetsFor(root, 'tools'), implicitDependencies: packageNames }
-        : { targets: targetsFor(root, folder) };
+      const project =
+        folder === 'tools'
+          ? { name: 'tools', root: 'tools', targets: targetsFor(root, 'tools'), implicitDependencies: packageNames }
+          : { targets: targetsFor(root, folder) };
       return [file, { projects: { [folder]: project } }];
     });
   },

@@ -23,23 +23,39 @@ test('every package and tools/ has cached test, lint and typecheck targets; Nx t
   for (const folder of folders) {
     const targets = byFolder.get(folder)?.targets;
     assert.ok(targets, `${folder} is a project with targets`);
-    for (const name of ['test', 'lint', 'typecheck']) assert.equal(targets[name]?.cache, true, `${folder}:${name} is cached`);
+    for (const name of ['test', 'lint', 'typecheck'])
+      assert.equal(targets[name]?.cache, true, `${folder}:${name} is cached`);
     assert.equal(targets.test.options.command, `node tools/test.mjs ${folder}`, 'the same runner as npm test');
     tested.push(...testFiles(repo, [path.join(repo, folder)]));
   }
-  assert.deepEqual(tested.sort(), testFiles(repo), 'the projects\' test targets together run every file npm test runs, once');
+  assert.deepEqual(
+    tested.sort(),
+    testFiles(repo),
+    "the projects' test targets together run every file npm test runs, once",
+  );
 });
 
 test('Nx sees the targets; `affected` picks only what a change can break', () => {
   const nx = (...args: string[]) => {
     const r = spawnSync(process.execPath, [path.join(repo, 'node_modules/nx/dist/bin/nx.js'), ...args, '--json'], {
-      cwd: repo, encoding: 'utf8',
-      env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_ISOLATE_PLUGINS: 'false', NX_CACHE_DIRECTORY: path.join(repo, '.nx', 'cache-test') },
+      cwd: repo,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        NX_DAEMON: 'false',
+        NX_NO_CLOUD: 'true',
+        NX_ISOLATE_PLUGINS: 'false',
+        NX_CACHE_DIRECTORY: path.join(repo, '.nx', 'cache-test'),
+      },
     });
     assert.equal(r.status, 0, r.stderr);
     return (JSON.parse(r.stdout) as string[]).sort();
   };
   assert.equal(nx('show', 'projects', '-t', 'typecheck').length, folders.length);
   const affected = nx('show', 'projects', '--affected', '--files=packages/metrics/src/entity.ts', '-t', 'test');
-  assert.deepEqual(affected, ['@nerflow/cli', '@nerflow/metrics', 'evaluate', 'tools', 'train'], 'metrics and what imports it, not ingest or featurize');
+  assert.deepEqual(
+    affected,
+    ['@nerflow/cli', '@nerflow/metrics', 'evaluate', 'tools', 'train'],
+    'metrics and what imports it, not ingest or featurize',
+  );
 });

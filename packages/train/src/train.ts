@@ -42,7 +42,12 @@ export async function trialIdentity(trial: Trial, fo: FeaturizeOutputs, code: st
  * running, but only those with the current settings and code (their fingerprint in manifest.json or
  * state.json is the expected one), never leftovers of an earlier version of the sweep.
  */
-export function otherHistories(trainDir: string, fingerprints: Map<string, string>, self: string, metric: MetricName): number[][] {
+export function otherHistories(
+  trainDir: string,
+  fingerprints: Map<string, string>,
+  self: string,
+  metric: MetricName,
+): number[][] {
   const out: number[][] = [];
   for (const [id, fp] of fingerprints) {
     if (id === self) continue;
@@ -117,7 +122,8 @@ async function planTrials(ctx: StageContext, opts: TrainOptions): Promise<TrainP
  * trained as separate Nx tasks); see finishSweep.
  */
 async function openRuns(p: TrainPlan): Promise<TrainRuns> {
-  const collect = p.isSweep && !p.opts.trial && !p.opts.parentRunId && (p.pending.length > 0 || !(await sweepIsCollected(p.trainDir, p.all)));
+  const wholeSweep = p.isSweep && !p.opts.trial && !p.opts.parentRunId;
+  const collect = wholeSweep && (p.pending.length > 0 || !(await sweepIsCollected(p.trainDir, p.all)));
   const tracking = p.pending.length || collect ? await openTracking(p.ctx, p.fo) : null;
   let sweepRun: SweepRun | null = null;
   if (tracking && collect) {
@@ -135,17 +141,25 @@ function lazyData(p: TrainPlan): () => Promise<{ data: TrialData; backend: strin
   return () => (loaded ??= (async () => {
     const backend = await initBackend(p.ctx.config.train.backend);
     p.ctx.log.info(`train: TF.js backend ${backend}; ${p.fo.tags.length} tags, vocabulary ${p.fo.vocabSize}`);
-    const data = { train: readSplit(p.fo.trainFile), val: readSplit(p.fo.valFile), tags: p.fo.tags, vocabSize: p.fo.vocabSize };
+    const { fo } = p;
+    const data = { train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize };
     return { data, backend };
   })());
 }
 
 /** Step 3, one trial: train it into train/<trial>/ under its own MLflow run (checkpoints, pruning, early stopping). */
-async function trainTrial(p: TrainPlan, runs: TrainRuns, trial: Trial, index: number, load: ReturnType<typeof lazyData>): Promise<StageResult> {
+async function trainTrial(
+  p: TrainPlan,
+  runs: TrainRuns,
+  trial: Trial,
+  index: number,
+  load: ReturnType<typeof lazyData>,
+): Promise<StageResult> {
   const { config, log } = p.ctx;
   const { data, backend } = await load();
   const engine = engineOf(trial.train.model, backend);
-  log.info(`train: trial ${index + 1}/${p.trials.length} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}`);
+  const of = `${index + 1}/${p.trials.length}`;
+  log.info(`train: trial ${of} ${trial.id} (${trialLabel(trial)}), ${trial.train.model} model on ${engine}`);
   const workDir = path.join(p.trainDir, `.${trial.id}.work`);
   const fingerprint = p.fingerprints.get(trial.id)!;
   const sweep = p.isSweep ? config.sweep : null;
@@ -170,7 +184,10 @@ async function trainTrial(p: TrainPlan, runs: TrainRuns, trial: Trial, index: nu
           onEpoch: (r) => run.logEpoch(r),
           prune: sweep ? {
             sweep,
-            check: async (epoch, value) => shouldPrune(sweep.pruner, sweep.goal, epoch, value, otherHistories(p.trainDir, p.fingerprints, trial.id, sweep.metric)),
+            check: async (epoch, value) => {
+              const others = otherHistories(p.trainDir, p.fingerprints, trial.id, sweep.metric);
+              return shouldPrune(sweep.pruner, sweep.goal, epoch, value, others);
+            },
           } : undefined,
         });
         const modelDir = path.join(staging, 'model');
@@ -180,16 +197,28 @@ async function trainTrial(p: TrainPlan, runs: TrainRuns, trial: Trial, index: nu
         // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
         await cp(p.fo.vocabFile, path.join(modelDir, 'vocab.json'));
         await cp(p.fo.tagsFile, path.join(modelDir, 'tags.json'));
-        await writeFileAtomic(path.join(staging, HISTORY), JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n');
+        const history = deterministicHistory(outcome.history);
+        await writeFileAtomic(path.join(staging, HISTORY), JSON.stringify(history, null, 2) + '\n');
         await run.finish(outcome, staging);
         await rm(workDir, { recursive: true, force: true });
         const seconds = (performance.now() - t0) / 1000;
-        log.info(`train: ${trial.id} ${outcome.status} after ${outcome.history.length} epoch(s) in ${fmtSeconds(seconds)}; best ${trial.train.early_stopping.monitor} ${outcome.bestValue?.toFixed(4)} at epoch ${outcome.bestEpoch}`);
-        const counts: TrainCounts = { epochs: outcome.history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status, overrides: trial.overrides };
+        const { monitor } = trial.train.early_stopping;
+        const best = `best ${monitor} ${outcome.bestValue?.toFixed(4)} at epoch ${outcome.bestEpoch}`;
+        log.info(`train: ${trial.id} ${outcome.status} after ${history.length} epoch(s) in ${fmtSeconds(seconds)}; ${best}`);
+        const counts: TrainCounts = {
+          epochs: history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status,
+          overrides: trial.overrides,
+        };
         return {
           counts,
           timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
-          run: { mlflow_run_id: run.runId, mlflow_parent_run_id: runs.parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri, backend, engine, epoch_timings: outcome.history.map((r) => ({ epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s })) },
+          run: {
+            mlflow_run_id: run.runId, mlflow_parent_run_id: runs.parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri,
+            backend, engine,
+            epoch_timings: outcome.history.map((r) => ({
+              epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s,
+            })),
+          },
         };
       },
     }),
@@ -207,7 +236,8 @@ async function trainTrials(p: TrainPlan, runs: TrainRuns): Promise<{ results: St
   let inProcess = p.pending;
   const parallel = p.ctx.config.sweep?.parallel ?? 1;
   if (p.isSweep && parallel > 1 && !p.opts.trial && p.pending.length > 1) {
-    await runWorkers(p.ctx, p.pending, parallel, runs.parentRunId, p.ctx.log, { resume: !!p.opts.resume }).catch((e) => (failed = e));
+    const workers = runWorkers(p.ctx, p.pending, parallel, runs.parentRunId, p.ctx.log, { resume: !!p.opts.resume });
+    await workers.catch((e) => (failed = e));
     inProcess = []; // the workers trained them; below only collects their results
   }
   const load = lazyData(p);
@@ -231,15 +261,19 @@ async function collectTrials(p: TrainPlan, runs: TrainRuns, failed: unknown): Pr
   const { config, log } = p.ctx;
   const summaries = await summarize(p.trainDir, p.all);
   // without a sweep, the one trial is ranked by what early stopping watched
-  const objective = config.sweep ?? { metric: config.train.early_stopping.monitor, goal: config.train.early_stopping.goal };
+  const { monitor, goal } = config.train.early_stopping;
+  const objective = config.sweep ?? { metric: monitor, goal };
   if (summaries.length) await writeTrialsTable(p.trainDir, summaries, objective);
   const best = pickBest(summaries, objective);
   if (best) {
     await replaceDirAtomic(path.join(p.trainDir, 'best'), async (staging) => {
       await cp(path.join(p.trainDir, best.trial, 'model'), path.join(staging, 'model'), { recursive: true });
-      await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify({ trial: best.trial, overrides: best.overrides, value: best.value }, null, 2) + '\n');
+      const file = { trial: best.trial, overrides: best.overrides, value: best.value };
+      await writeFileAtomic(path.join(staging, 'best.json'), JSON.stringify(file, null, 2) + '\n');
     });
-    if (p.isSweep) log.info(`train: best trial ${best.trial} (${objective.metric} ${best.value.toFixed(4)}) → ${path.relative(process.cwd(), path.join(p.trainDir, 'best'))}`);
+    const where = path.relative(process.cwd(), path.join(p.trainDir, 'best'));
+    const value = `${objective.metric} ${best.value.toFixed(4)}`;
+    if (p.isSweep) log.info(`train: best trial ${best.trial} (${value}) → ${where}`);
   }
   if (runs.tracking && runs.sweepRun) {
     await runs.tracking.finishSweep(runs.sweepRun, summaries, best, p.trainDir, failed ? 'FAILED' : 'FINISHED');
@@ -289,7 +323,10 @@ async function summarize(trainDir: string, trials: Trial[]): Promise<TrialSummar
     if (!manifest) continue;
     const run = readTrainRun(dir);
     const history = readHistory(dir);
-    out.push({ trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status, seconds: run?.timings_s.train ?? null, mlflowRunId: run?.mlflow_run_id ?? null });
+    out.push({
+      trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status,
+      seconds: run?.timings_s.train ?? null, mlflowRunId: run?.mlflow_run_id ?? null,
+    });
   }
   return out;
 }
@@ -298,7 +335,8 @@ export function pickBest(s: TrialSummary[], { metric, goal }: Pick<SweepConfig, 
   let best: { trial: string; overrides: Record<string, unknown>; value: number } | null = null;
   for (const t of s) {
     const v = bestOf(t.history, metric, goal);
-    if (v !== null && (!best || isImprovement(goal, v, best.value))) best = { trial: t.trial, overrides: t.overrides, value: v };
+    if (v === null || (best && !isImprovement(goal, v, best.value))) continue;
+    best = { trial: t.trial, overrides: t.overrides, value: v };
   }
   return best;
 }
