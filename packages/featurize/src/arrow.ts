@@ -1,17 +1,6 @@
+import type { SplitRows } from '@nerflow/core';
 import { Field, FixedSizeList, Int32, Int8, makeData, RecordBatch, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
 
-/** The rows of one split, padded to maxLen (contract: packages/featurize/README.md). */
-export interface SplitRows {
-  n: number;
-  maxLen: number;
-  sentenceIds: Int32Array;
-  chunks: Int32Array;
-  lengths: Int32Array;
-  /** n·maxLen vocabulary ids, 0 = padding. */
-  tokens: Int32Array;
-  /** n·maxLen tag ids, -1 = padding. */
-  tags: Int8Array;
-}
 
 /** One record batch, Arrow IPC file format; tokens/tags as FixedSizeList so readers get a flat view. */
 export function splitToIpc(rows: SplitRows, metadata: Record<string, string>): Uint8Array {

@@ -1,4 +1,4 @@
-import type { SplitRows } from './arrow.js';
+import type { SplitRows } from '@nerflow/core';
 import { SPLITS, type SplitName } from './split.js';
 
 export interface TokenColumns {

@@ -17,8 +17,8 @@ export interface Tagger {
   /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
   evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
   /**
-   * TensorFlow.js format (model.json + weights.bin), nerflow.json and, with head crf, crf.json; with the
-   * optimizer state for --resume.
+   * model.json + weights.bin (fused: nerflow's own format with a TF.js-style weights manifest; layers: a TF.js
+   * layers model), nerflow.json and, with head crf, crf.json; with the optimizer state for --resume.
    */
   save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   dispose(): void;
@@ -82,8 +82,17 @@ async function readCrf(dir: string, spec: TaggerSpec): Promise<{ transitions: Fl
   return { transitions: Float32Array.from(j.transitions.flat()), start: Float32Array.from(j.start), end: Float32Array.from(j.end) };
 }
 
-class FusedTagger implements Tagger {
-  constructor(readonly m: FusedBiLstm) {}
+/** The model classes behind a Tagger (FusedBiLstm, LayersBiLstm). */
+interface Model {
+  readonly spec: TaggerSpec;
+  train(b: Batch): number;
+  evaluate(b: Batch): { loss: number; predictions: Int32Array };
+  dispose(): void;
+}
+
+/** A Tagger over a model: the calls pass through; each kind saves and loads its own files. */
+abstract class ModelTagger<M extends Model> implements Tagger {
+  constructor(readonly m: M) {}
   get spec() {
     return this.m.spec;
   }
@@ -93,6 +102,13 @@ class FusedTagger implements Tagger {
   evaluateBatch(b: Batch) {
     return this.m.evaluate(b);
   }
+  dispose() {
+    this.m.dispose();
+  }
+  abstract save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
+}
+
+class FusedTagger extends ModelTagger<FusedBiLstm> {
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
@@ -148,22 +164,9 @@ class FusedTagger implements Tagger {
     }
     return new FusedTagger(m);
   }
-  dispose() {
-    this.m.dispose();
-  }
 }
 
-class LayersTagger implements Tagger {
-  constructor(readonly m: LayersBiLstm) {}
-  get spec() {
-    return this.m.spec;
-  }
-  trainBatch(b: Batch) {
-    return this.m.train(b);
-  }
-  evaluateBatch(b: Batch) {
-    return this.m.evaluate(b);
-  }
+class LayersTagger extends ModelTagger<LayersBiLstm> {
   async save(dir: string) {
     await mkdir(dir, { recursive: true });
     await this.m.model.save(tf.io.withSaveHandler(async (a) => {
@@ -191,9 +194,6 @@ class LayersTagger implements Tagger {
       t.m.crf.end.assign(tf.tensor1d(c.end));
     }
     return t;
-  }
-  dispose() {
-    this.m.dispose();
   }
 }
 
