@@ -13,7 +13,7 @@ const boundary = (pkg, forbidden) => ({
     'no-restricted-imports': ['error', {
       patterns: forbidden.filter((p) => p !== pkg).map((p) => ({
         group: [`@nerflow/${p}`, `@nerflow/${p}/*`, `**/packages/${p}/**`, `../../${p}/**`],
-        message: `packages/${pkg} must not import @nerflow/${p}: stages talk through files (see DESIGN.md), shared code goes in core/tracking/metrics/viz/nn.`,
+        message: `packages/${pkg} must not import @nerflow/${p}: stages talk through files with a written contract (packages/<stage>/README.md), shared code goes in core/tracking/metrics/viz/nn.`,
       })),
     }],
   },

@@ -2,27 +2,16 @@
 // Runs every *.test.ts under packages/ and tools/ with Node's test runner (TypeScript through tsx),
 // then prints the one summary line CI reads: "N passed, N failed".
 // Usage: npm test [-- <path filter>...]   e.g. npm test -- packages/core
+// Nx runs the same script per project: `npx nx run-many -t test` (README: "Tests through Nx").
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testFiles } from './test-files.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const filters = process.argv.slice(2).map((f) => path.resolve(f));
 
-function walk(dir, out) {
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name.startsWith('.')) continue;
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (/\.test\.(ts|mjs)$/.test(name)) out.push(p);
-  }
-  return out;
-}
-
-const files = [...walk(path.join(root, 'packages'), []), ...walk(path.join(root, 'tools'), [])]
-  .filter((f) => !filters.length || filters.some((flt) => f.startsWith(flt)))
-  .sort();
+const files = testFiles(root, filters);
 if (!files.length) {
   console.error('no test files matched');
   console.log('0 passed, 1 failed');

@@ -25,14 +25,23 @@ test('environment problems are not bugs: "environment:" naming the fix, exit 1',
   const uri = await thrown(() => openStore({ uri: 'sqlite:///tmp/mlflow.db', env: {} }));
   const store = reportError(uri, false);
   assert.equal(store.code, 1);
-  assert.match(store.text, /^nerflow: environment: tracking URI sqlite:\/\/\/tmp\/mlflow\.db: .*mlflow server --backend-store-uri/);
+  assert.match(
+    store.text,
+    /^nerflow: environment: tracking URI sqlite:\/\/\/tmp\/mlflow\.db: .*mlflow server --backend-store-uri/,
+  );
 
   // @tensorflow/tfjs-node is not installed here (nothing downloads at install time): asked for, it cannot load
   const tfjs = reportError(await thrown(() => initBackend('tensorflow')), false);
   assert.equal(tfjs.code, 1);
-  assert.match(tfjs.text, /^nerflow: environment: train\.backend is tensorflow but @tensorflow\/tfjs-node does not load .*use backend: auto/);
+  assert.match(
+    tfjs.text,
+    /^nerflow: environment: train\.backend is tensorflow but @tensorflow\/tfjs-node does not load .*use backend: auto/,
+  );
 
-  const full = reportError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), false);
+  const full = reportError(
+    Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }),
+    false,
+  );
   assert.equal(full.code, 1);
   assert.match(full.text, /^nerflow: environment: ENOSPC: no space left on device, write\. Fix: free disk space/);
   for (const r of [store, tfjs, full]) assert.doesNotMatch(r.text, /internal error|\n\s+at /);
@@ -41,5 +50,8 @@ test('environment problems are not bugs: "environment:" naming the fix, exit 1',
 test('anything else is a bug: "internal error" with the stack, exit 2', () => {
   const r = reportError(new TypeError("Cannot read properties of undefined (reading 'x')"), false);
   assert.equal(r.code, 2);
-  assert.match(r.text, /^nerflow: internal error \(a bug; please report it with this output\):\nTypeError: Cannot read .*\n\s+at /);
+  assert.match(
+    r.text,
+    /^nerflow: internal error \(a bug; please report it with this output\):\nTypeError: Cannot read .*\n\s+at /,
+  );
 });

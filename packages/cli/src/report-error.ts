@@ -14,6 +14,9 @@ export function reportError(e: unknown, verbose: boolean): { text: string; code:
       return { text: `nerflow: environment: ${err?.message}${fix ? `. Fix: ${fix}.` : ''}\n${stack}`, code: 1 };
     }
     default:
-      return { text: `nerflow: internal error (a bug; please report it with this output):\n${err?.stack ?? String(e)}\n`, code: 2 };
+      return {
+        text: `nerflow: internal error (a bug; please report it with this output):\n${err?.stack ?? String(e)}\n`,
+        code: 2,
+      };
   }
 }

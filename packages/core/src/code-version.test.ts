@@ -28,7 +28,11 @@ test('the code version covers what runs (source, the AssemblyScript kernel, the 
   assert.equal(await changes('wasm/lstm.wasm', 'wasm v2')(), true, 'a rebuilt lstm.wasm');
   assert.equal(await changes('assembly/lstm.ts', 'kernel 2')(), true, "the kernel's source");
   assert.equal(await changes('src/model.ts', 'export const a = 2;')(), true, 'the TypeScript source');
-  assert.equal(await changes('package.json', '{"name": "@nerflow/nn", "dependencies": {"x": "1"}}')(), true, 'its dependencies');
+  assert.equal(
+    await changes('package.json', '{"name": "@nerflow/nn", "dependencies": {"x": "1"}}')(),
+    true,
+    'its dependencies',
+  );
   assert.equal(await changes('src/model.test.ts', 'test 2')(), false, 'a test');
   assert.equal(await changes('src/test-helpers/fake.ts', 'helper 2')(), false, 'a test helper inside src/');
   assert.equal(await changes('README.md', 'docs 2')(), false, 'the docs');
@@ -43,7 +47,10 @@ test("a stage's packages come from package.json dependencies, and cover every @n
     const src = path.join(packageDir(pkg), 'src');
     for (const rel of await listSourceFiles(src)) {
       for (const m of readFileSync(path.join(src, rel), 'utf8').matchAll(/(?:from |import\()'@nerflow\/([a-z-]+)/g)) {
-        assert.ok(deps.includes(m[1]), `${pkg}/src/${rel} imports @nerflow/${m[1]}: add it to packages/${pkg}/package.json dependencies`);
+        assert.ok(
+          deps.includes(m[1]),
+          `${pkg}/src/${rel} imports @nerflow/${m[1]}: add it to packages/${pkg}/package.json dependencies`,
+        );
       }
     }
   }

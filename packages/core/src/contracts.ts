@@ -55,6 +55,22 @@ export function readTagsFile(featurizeDir: string): TagsFile | null {
   return readJsonFile<TagsFile>(path.join(featurizeDir, 'tags.json'));
 }
 
+/**
+ * The rows of one split of train.arrow / val.arrow / test.arrow, padded to maxLen: what featurize writes
+ * (packages/featurize/src/arrow.ts) and nn reads back as zero-copy views (`SplitData`, packages/nn/src/data.ts).
+ */
+export interface SplitRows {
+  n: number;
+  maxLen: number;
+  sentenceIds: Int32Array;
+  chunks: Int32Array;
+  lengths: Int32Array;
+  /** n·maxLen vocabulary ids, 0 = padding. */
+  tokens: Int32Array;
+  /** n·maxLen tag ids, -1 = padding. */
+  tags: Int8Array;
+}
+
 // train → evaluate, report, the sweep
 
 export type TrialStatus = 'finished' | 'early_stopped' | 'pruned';

@@ -65,7 +65,3 @@ export function errorKind(e: unknown): ErrorKind {
   if (kind === 'user' || kind === 'environment') return kind;
   return systemErrorFix(e) ? 'environment' : 'bug';
 }
-
-export function isUserError(e: unknown): e is ValidationError | ExitError {
-  return e instanceof ValidationError || e instanceof ExitError;
-}

@@ -36,7 +36,7 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Test code: `*.test.ts` files and `test-helpers/` folders. It never runs in a stage, so it is not in a fingerprint. */
+/** Test code: `*.test.ts` files and `test-helpers/` folders. It never runs in a stage: not in a fingerprint. */
 const isTest = (name: string, isDir: boolean) => (isDir ? name === 'test-helpers' : /\.test\.[cm]?[jt]s$/.test(name));
 
 /** Every file below dir (relative paths, sorted), skipping tests, test helpers, dot-files and node_modules. */
@@ -89,7 +89,9 @@ export function workspaceDependencies(name: string, root = repoRoot()): string[]
     if (seen.has(pkg)) return;
     seen.add(pkg);
     const json = JSON.parse(readFileSync(path.join(root, 'packages', pkg, 'package.json'), 'utf8'));
-    for (const dep of Object.keys(json.dependencies ?? {})) if (dep.startsWith('@nerflow/')) visit(dep.slice('@nerflow/'.length));
+    for (const dep of Object.keys(json.dependencies ?? {})) {
+      if (dep.startsWith('@nerflow/')) visit(dep.slice('@nerflow/'.length));
+    }
   };
   visit(name);
   return [...seen].sort();

@@ -15,7 +15,10 @@ export type MetricName = keyof typeof EPOCH_METRICS;
 export const METRIC_NAMES = Object.keys(EPOCH_METRICS) as [MetricName, ...MetricName[]];
 
 /** One line of history.json (and one MLflow step): the metrics after an epoch, plus its speed. */
-export type EpochRecord = { epoch: number } & Record<MetricName, number> & { epoch_seconds: number; tokens_per_s: number };
+export type EpochRecord = { epoch: number } & Record<MetricName, number> & {
+    epoch_seconds: number;
+    tokens_per_s: number;
+  };
 
 /** Whether `value` is better than `best` for this goal (the first value always is). */
 export function isImprovement(goal: Goal, value: number, best: number | null): boolean {

@@ -11,6 +11,7 @@ export interface EvaluationInput {
   gold: Int32Array[];
   pred: Int32Array[];
   tags: string[];
+  /** The ingest sentence id of each row (a chunked sentence has several rows): the report counts sentences. */
   sentenceIds: number[];
   history?: HistoryEntry[];
   /** The resolved config as YAML. */

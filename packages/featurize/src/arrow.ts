@@ -1,17 +1,9 @@
+import type { SplitRows } from '@nerflow/core';
 import { Data, Field, FixedSizeList, Int32, Int8, List, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Uint16, Uint8 } from 'apache-arrow';
 import type { SplitChars } from './chars.js';
 
-/** The rows of one split, padded to maxLen (contract: packages/featurize/README.md). */
-export interface SplitRows {
-  n: number;
-  maxLen: number;
-  sentenceIds: Int32Array;
-  chunks: Int32Array;
-  lengths: Int32Array;
-  /** n·maxLen vocabulary ids, 0 = padding. */
-  tokens: Int32Array;
-  /** n·maxLen tag ids, -1 = padding. */
-  tags: Int8Array;
+/** A split's rows as featurize packs them: the Arrow columns plus where each row starts in the corpus. */
+export interface PackedRows extends SplitRows {
   /** Each row's first token in the (sentence_id, position) order of the whole corpus (not written). */
   tokenStart: Int32Array;
 }

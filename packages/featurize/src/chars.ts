@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { readVectorFile, type VectorFileSpec } from '@nerflow/nn/vectors';
-import type { SplitRows } from './arrow.js';
+import type { PackedRows } from './arrow.js';
 
 /** The character vocabulary (chars.json): `<PAD>` = 0, `<UNK>` = 1, then the train split's characters. */
 export interface CharVocab {
@@ -38,7 +38,7 @@ export function buildCharVocab(words: string[], split: number[], maxWordLen: num
  * The chars column of one split, aligned with packRows' rows (rows.tokenStart: each row's first token in
  * the global token order). Each token keeps its first maxWordLen characters; unknown characters are 1.
  */
-export function packChars(rows: SplitRows, words: string[], vocab: CharVocab): { chars: SplitChars; cut: number; unknown: number } {
+export function packChars(rows: PackedRows, words: string[], vocab: CharVocab): { chars: SplitChars; cut: number; unknown: number } {
   const index = new Map(vocab.chars.map((c, i) => [c, i]));
   // each distinct word is encoded once; most tokens are repeats
   const encoded = new Map<string, { ids: number[]; cut: boolean; unknown: number }>();

@@ -1,4 +1,4 @@
-import type { SplitRows } from './arrow.js';
+import type { PackedRows } from './arrow.js';
 import { SPLITS, type SplitName } from './split.js';
 
 export interface TokenColumns {
@@ -37,7 +37,7 @@ export function packRows(cols: TokenColumns, maxLen: number, long: 'chunk' | 'tr
       }
     } else rowsPer[sp] += 1;
   }
-  const out = {} as Record<SplitName, SplitRows>;
+  const out = {} as Record<SplitName, PackedRows>;
   SPLITS.forEach((name, k) => {
     const m = rowsPer[k];
     out[name] = { n: m, maxLen, sentenceIds: new Int32Array(m), chunks: new Int32Array(m), lengths: new Int32Array(m), tokens: new Int32Array(m * maxLen), tags: new Int8Array(m * maxLen).fill(-1), tokenStart: new Int32Array(m) };

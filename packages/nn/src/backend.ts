@@ -19,11 +19,18 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<str
       await import(name);
       if (await tf.setBackend('tensorflow')) return (chosen = 'tensorflow');
     } catch (e) {
-      if (pref === 'tensorflow') throw new EnvironmentError(`train.backend is tensorflow but @tensorflow/tfjs-node does not load (${(e as Error).message.split('\n')[0]}). Install it (npm install @tensorflow/tfjs-node, needs internet) or use backend: auto.`);
+      if (pref === 'tensorflow') {
+        throw new EnvironmentError(
+          `train.backend is tensorflow but @tensorflow/tfjs-node does not load (${(e as Error).message.split('\n')[0]}). ` +
+            'Install it (npm install @tensorflow/tfjs-node, needs internet) or use backend: auto.',
+        );
+      }
     }
   }
   const name = pref === 'cpu' ? 'cpu' : 'wasm';
-  if (!(await tf.setBackend(name))) throw new EnvironmentError(`could not start the TensorFlow.js ${name} backend: use another train.backend (wasm runs from npm alone)`);
+  if (!(await tf.setBackend(name))) {
+    throw new EnvironmentError(`could not start the TensorFlow.js ${name} backend: use another train.backend (wasm needs npm alone)`);
+  }
   await tf.ready();
   tf.enableProdMode();
   return (chosen = name);

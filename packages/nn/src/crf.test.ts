@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { initBackend, tf } from './backend.js';
 import { allowedTransitions, crfNllTf, pathAllowed, viterbi } from './crf.js';
 import { Kernel } from './kernel.js';
-import { mulberry32 } from './rng.js';
+import { mulberry32 } from '@nerflow/core';
 
 before(async () => {
   await initBackend('wasm');

@@ -1,18 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { tableFromIPC } from 'apache-arrow';
-import { mulberry32 } from './rng.js';
+import { mulberry32, type SplitRows } from '@nerflow/core';
 
-/** One split as written by featurize (packages/featurize/README.md), as flat zero-copy views. */
-export interface SplitData {
-  n: number;
-  maxLen: number;
-  sentenceIds: Int32Array;
-  chunks: Int32Array;
-  lengths: Int32Array;
-  /** n·maxLen vocabulary ids, 0 = padding. */
-  tokens: Int32Array;
-  /** n·maxLen tag ids, -1 = padding. */
-  tags: Int8Array;
+/** One split as written by featurize (packages/featurize/README.md), as flat zero-copy views, with the schema metadata. */
+export interface SplitData extends SplitRows {
   meta: Record<string, string>;
   /** The chars column (featurize README): row r's tokens are tokens rowOffsets[r]..; token k's ids are ids[tokenOffsets[k]..tokenOffsets[k+1]). */
   chars?: { rowOffsets: Int32Array; tokenOffsets: Int32Array; ids: Uint8Array | Uint16Array };

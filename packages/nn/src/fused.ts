@@ -2,7 +2,7 @@ import { allowedTransitions } from './crf.js';
 import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
-import { mulberry32 } from './rng.js';
+import { mulberry32 } from '@nerflow/core';
 import { KernelThread } from './threads.js';
 import { inputDim, type TaggerSpec } from './spec.js';
 

@@ -1,4 +1,4 @@
-import { normal } from './rng.js';
+import { normal } from '@nerflow/core';
 
 /** Keras' defaults, seeded: glorot_uniform kernels, orthogonal recurrent kernels, uniform(±0.05) embeddings. */
 export function glorotUniform(fanIn: number, fanOut: number, n: number, rand: () => number): Float32Array {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Kernel, relaxedSimd, resolveKernel, WASM_FILE, WASM_FMA_FILE, type KernelVariant } from './kernel.js';
-import { mulberry32 } from './rng.js';
+import { mulberry32 } from '@nerflow/core';
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -1,3 +1,6 @@
+// webassembly.d.ts is a global declaration (not a module): every program that compiles this file needs it
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference
+/// <reference path="./webassembly.d.ts" />
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 

@@ -22,7 +22,7 @@ const batch: Batch = {
 };
 
 for (const kind of ['fused', 'layers'] as const) {
-  test(`${kind}: learns a batch, saves in TF.js format and loads back to the same predictions (with optimizer state)`, async () => {
+  test(`${kind}: learns a batch, saves model.json + weights.bin and loads back to the same predictions (with optimizer state)`, async () => {
     const t = createTagger({ ...spec, kind });
     const first = t.trainBatch(batch);
     let last = first;

@@ -17,8 +17,8 @@ export interface Tagger {
   /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
   evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
   /**
-   * TensorFlow.js format (model.json + weights.bin), nerflow.json and, with head crf, crf.json; with the
-   * optimizer state for --resume.
+   * model.json + weights.bin (fused: nerflow's own format with a TF.js-style weights manifest; layers: a TF.js
+   * layers model), nerflow.json and, with head crf, crf.json; with the optimizer state for --resume.
    */
   save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   /** Overwrite word-embedding rows (pre-trained vectors): word id → vector of embeddingDim. */
@@ -84,8 +84,17 @@ async function readCrf(dir: string, spec: TaggerSpec): Promise<{ transitions: Fl
   return { transitions: Float32Array.from(j.transitions.flat()), start: Float32Array.from(j.start), end: Float32Array.from(j.end) };
 }
 
-class FusedTagger implements Tagger {
-  constructor(readonly m: FusedBiLstm) {}
+/** The model classes behind a Tagger (FusedBiLstm, LayersBiLstm). */
+interface Model {
+  readonly spec: TaggerSpec;
+  train(b: Batch): number;
+  evaluate(b: Batch): { loss: number; predictions: Int32Array };
+  dispose(): void;
+}
+
+/** A Tagger over a model: the calls pass through; each kind saves and loads its own files. */
+abstract class ModelTagger<M extends Model> implements Tagger {
+  constructor(readonly m: M) {}
   get spec() {
     return this.m.spec;
   }
@@ -95,6 +104,14 @@ class FusedTagger implements Tagger {
   evaluateBatch(b: Batch) {
     return this.m.evaluate(b);
   }
+  dispose() {
+    this.m.dispose();
+  }
+  abstract save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
+  abstract setEmbeddingRows(rows: Map<number, Float32Array>): void;
+}
+
+class FusedTagger extends ModelTagger<FusedBiLstm> {
   setEmbeddingRows(rows: Map<number, Float32Array>) {
     const E = this.m.spec.embeddingDim;
     for (const [id, v] of rows) this.m.emb.set(v, id * E);
@@ -158,22 +175,9 @@ class FusedTagger implements Tagger {
     }
     return new FusedTagger(m);
   }
-  dispose() {
-    this.m.dispose();
-  }
 }
 
-class LayersTagger implements Tagger {
-  constructor(readonly m: LayersBiLstm) {}
-  get spec() {
-    return this.m.spec;
-  }
-  trainBatch(b: Batch) {
-    return this.m.train(b);
-  }
-  evaluateBatch(b: Batch) {
-    return this.m.evaluate(b);
-  }
+class LayersTagger extends ModelTagger<LayersBiLstm> {
   setEmbeddingRows(rows: Map<number, Float32Array>) {
     // the word Embedding layer: the one whose table is [vocabSize, embeddingDim]
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
@@ -212,9 +216,6 @@ class LayersTagger implements Tagger {
       t.m.crf.end.assign(tf.tensor1d(c.end));
     }
     return t;
-  }
-  dispose() {
-    this.m.dispose();
   }
 }
 

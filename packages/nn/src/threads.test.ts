@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeBatches, type SplitData } from './data.js';
 import { FusedBiLstm } from './fused.js';
-import { mulberry32 } from './rng.js';
+import { mulberry32 } from '@nerflow/core';
 import type { TaggerSpec } from './spec.js';
 import { resolveThreads } from './threads.js';
 

@@ -65,7 +65,10 @@ export async function withFileLock<T>(lockFile: string, body: () => Promise<T>, 
         continue;
       }
       if (Date.now() - start > timeoutMs) {
-        throw new TrackingEnvironmentError(`${lockFile}: held by another process for ${Math.round(timeoutMs / 1000)} s; if no nerflow/MLflow process is using this store, delete the file`);
+        throw new TrackingEnvironmentError(
+          `${lockFile}: held by another process for ${Math.round(timeoutMs / 1000)} s; ` +
+            'if no nerflow/MLflow process is using this store, delete the file',
+        );
       }
       await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
     }

@@ -1,7 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { stringify } from 'yaml';
 import { gitCommit } from './git.js';
 import { flattenParams } from './keys.js';
 import { guardRun } from './lifecycle.js';
@@ -20,8 +17,6 @@ export interface StartRunOptions {
   tags?: Record<string, string>;
   /** Logged as params, nested objects flattened to dotted keys. */
   params?: Record<string, unknown>;
-  /** The resolved config: logged as flattened params and as the artifact config.yaml. */
-  config?: Record<string, unknown>;
   startTime?: number;
   env?: NodeJS.ProcessEnv;
   /** Where the git commit is looked up (default: the current folder). */
@@ -38,8 +33,6 @@ export interface ActiveRun {
   setTags(tags: Record<string, string>): Promise<void>;
   logArtifact(localPath: string, artifactPath?: string): Promise<void>;
   logInputs(datasets: DatasetInput[]): Promise<void>;
-  /** The config as flattened params and as the artifact <artifactPath>/config.yaml. */
-  logConfig(config: Record<string, unknown>, artifactPath?: string): Promise<void>;
   /** End once (later calls do nothing): status and end time. */
   end(status?: RunStatus): Promise<void>;
   /**
@@ -63,7 +56,7 @@ export function systemTags(o: { runName: string; parentRunId?: string; descripti
   };
 }
 
-/** Create a run (experiment by name, created if needed) with MLflow's system tags, params and config. */
+/** Create a run (experiment by name, created if needed) with MLflow's system tags and params. */
 export async function startRun(store: TrackingStore, o: StartRunOptions, env: NodeJS.ProcessEnv = o.env ?? process.env): Promise<ActiveRun> {
   const experimentId = await store.getOrCreateExperiment(resolveExperimentName(o.experiment, env));
   const tags = { ...systemTags({ ...o, cwd: o.cwd }), ...ownerTags(currentOwner()), ...o.tags };
@@ -71,7 +64,6 @@ export async function startRun(store: TrackingStore, o: StartRunOptions, env: No
   const run = activeRun(store, info.run_id, experimentId);
   try {
     if (o.params) await run.logParams(o.params);
-    if (o.config) await run.logConfig(o.config);
   } catch (e) {
     await run.end('FAILED').catch(() => undefined);
     throw e;
@@ -132,16 +124,6 @@ export function activeRun(store: TrackingStore, runId: string, experimentId: str
     setTags: (tags) => store.logBatch(runId, { tags }),
     logArtifact: (p, a) => store.logArtifact(runId, p, a),
     logInputs: (d) => store.logInputs(runId, d),
-    async logConfig(config, artifactPath) {
-      await run.logParams(config);
-      const dir = await mkdtemp(path.join(os.tmpdir(), 'nerflow-config-'));
-      try {
-        await writeFile(path.join(dir, 'config.yaml'), stringify(config));
-        await store.logArtifact(runId, path.join(dir, 'config.yaml'), artifactPath);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
     end(status = 'FINISHED') {
       // a run that did not finish says so in nerflow.status too, so the tag never contradicts the status
       if (ended) return ended;

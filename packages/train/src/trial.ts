@@ -44,7 +44,7 @@ export interface TrialOutcome {
   bestEpoch: number;
   bestValue: number | null;
   status: 'finished' | 'early_stopped' | 'pruned';
-  /** Folder with the best (or last) model in TensorFlow.js format. */
+  /** Folder with the best (or last) model as `Tagger.save` writes it (packages/train/README.md). */
   modelDir: string;
 }
 

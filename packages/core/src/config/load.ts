@@ -140,7 +140,11 @@ function getIn(obj: unknown, keyPath: (string | number)[]): unknown {
 }
 
 /** One sentence per schema issue: where, the dotted key, what was expected and what was there. */
-function describeIssues(issues: z.core.$ZodIssue[], value: unknown, where: (p: (string | number)[]) => string): string[] {
+function describeIssues(
+  issues: z.core.$ZodIssue[],
+  value: unknown,
+  where: (p: (string | number)[]) => string,
+): string[] {
   const out: string[] = [];
   for (const issue of issues) {
     const p = issue.path as (string | number)[];
@@ -152,7 +156,8 @@ function describeIssues(issues: z.core.$ZodIssue[], value: unknown, where: (p: (
         const full = [...p, key];
         const hint = closest(key, allowed);
         out.push(
-          `${where(full)}: unknown key "${full.join('.')}"${hint ? ` (did you mean "${[...p, hint].join('.')}"?)` : ''}. ` +
+          `${where(full)}: unknown key "${full.join('.')}"` +
+            `${hint ? ` (did you mean "${[...p, hint].join('.')}"?)` : ''}. ` +
             `Allowed keys${p.length ? ` in ${dotted}` : ''}: ${allowed.join(', ')}.`,
         );
       }
@@ -161,7 +166,10 @@ function describeIssues(issues: z.core.$ZodIssue[], value: unknown, where: (p: (
     const got = getIn(value, p);
     let expected = issue.message;
     if (issue.code === 'invalid_value' && 'values' in issue) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    else if (issue.code === 'invalid_type') expected = issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
+    else if (issue.code === 'invalid_type') {
+      const names: Record<string, string> = { object: 'a mapping', array: 'a list', int: 'an integer' };
+      expected = names[issue.expected] ?? `a ${issue.expected}`;
+    }
     else if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'a value ');
     else if (issue.code === 'invalid_union') expected = 'a list of values, a {min, max, log, int} range, or {choices: [...]}';
     out.push(`${where(p)}: ${dotted || '(top level)'}: expected ${expected}, got ${describe(got)}.`);
@@ -179,12 +187,18 @@ function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
 export function parseOverride(text: string): Record<string, unknown> {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new ValidationError(`--set ${text}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3.`);
-  const key = text.slice(0, eq);
-  // sweep.params keys are dotted config paths themselves: sweep.params.train.lstm_units=[64,128]
-  const params = 'sweep.params.';
-  const keys = key.startsWith(params) && key.length > params.length ? ['sweep', 'params', key.slice(params.length)] : key.split('.');
   const doc = parseDocument(text.slice(eq + 1));
-  return nestKeys(keys, doc.errors.length ? text.slice(eq + 1) : doc.toJS());
+  return nestKeys(overrideKeys(text.slice(0, eq)), doc.errors.length ? text.slice(eq + 1) : doc.toJS());
+}
+
+/**
+ * The key path of an override's KEY; sweep.params keys are dotted config paths themselves
+ * (sweep.params.train.lstm_units → ['sweep', 'params', 'train.lstm_units']).
+ */
+export function overrideKeys(key: string): string[] {
+  const params = 'sweep.params.';
+  if (key.startsWith(params) && key.length > params.length) return ['sweep', 'params', key.slice(params.length)];
+  return key.split('.');
 }
 
 export interface LoadOptions {
@@ -318,14 +332,22 @@ function trialProblems(c: Config, point: Record<string, ParamValue>, at: string)
 function checkSweepValues(c: Config, where: (keyPath: string[]) => string): string[] {
   if (!c.sweep) return [];
   const out: string[] = [];
-  const keys = Object.keys(c.sweep.params).filter((k) => k.startsWith('train.') && objectShapeAt(TrainSchema, k.split('.').slice(1, -1))?.[k.split('.').at(-1)!]);
+  const isTrainKey = (k: string) => {
+    const keys = k.split('.');
+    return keys[0] === 'train' && !!objectShapeAt(TrainSchema, keys.slice(1, -1))?.[keys[keys.length - 1]];
+  };
+  const keys = Object.keys(c.sweep.params).filter(isTrainKey);
   for (const key of keys) {
     const spec: SweepParam = c.sweep.params[key];
     const at = (v: ParamValue) => `${where(['sweep', 'params', key])}: sweep.params.${key} value ${JSON.stringify(v)}`;
     const range = valuesOf(spec) ? null : (spec as Extract<SweepParam, { min: number }>);
     for (const v of valuesOf(spec) ?? [range!.min, range!.max]) out.push(...trialProblems(c, { [key]: v }, at(v)));
-    if (range && !range.int && range.min + 0.5 <= range.max && trialProblems(c, { [key]: range.min + 0.5 }, '').some((p) => p.includes('an integer'))) {
-      out.push(`${where(['sweep', 'params', key])}: sweep.params.${key}: ${key} takes integers, but the range {min: ${range.min}, max: ${range.max}} draws fractions. Add int: true to the range.`);
+    const drawsFractions = range && !range.int && range.min + 0.5 <= range.max;
+    if (drawsFractions && trialProblems(c, { [key]: range.min + 0.5 }, '').some((p) => p.includes('an integer'))) {
+      out.push(
+        `${where(['sweep', 'params', key])}: sweep.params.${key}: ${key} takes integers, but the range ` +
+          `{min: ${range.min}, max: ${range.max}} draws fractions. Add int: true to the range.`,
+      );
     }
   }
   if (out.length || keys.length !== Object.keys(c.sweep.params).length) return out;

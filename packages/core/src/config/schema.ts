@@ -14,7 +14,10 @@ const metricName = z.enum(METRIC_NAMES);
 const goal = z.enum(['maximize', 'minimize']).optional();
 /** Fills a left-out goal from the metric named by `key`. */
 const withGoal = <K extends string>(key: K) =>
-  <T extends Record<K, MetricName> & { goal?: Goal }>(o: T): T & { goal: Goal } => ({ ...o, goal: o.goal ?? EPOCH_METRICS[o[key]] });
+  <T extends Record<K, MetricName> & { goal?: Goal }>(o: T): T & { goal: Goal } => ({
+    ...o,
+    goal: o.goal ?? EPOCH_METRICS[o[key]],
+  });
 
 /** A corpus that comes as its own train/val/test files (paths relative to the config file's folder). */
 export const SplitsSchema = z.strictObject({
@@ -63,7 +66,9 @@ export const DataSchema = z.strictObject({
 });
 
 export const FeaturizeSchema = z.strictObject({
-  split: z.strictObject({ train: fraction.default(0.7), val: fraction.default(0.1), test: fraction.default(0.2) }).prefault({}),
+  split: z
+    .strictObject({ train: fraction.default(0.7), val: fraction.default(0.1), test: fraction.default(0.2) })
+    .prefault({}),
   seed: z.number().int().default(42),
   /** 'auto' = the longest train sentence. */
   max_len: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
