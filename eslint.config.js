@@ -10,12 +10,17 @@ const SHARED_MAY_NOT_IMPORT = [...STAGES, 'cli'];
 const boundary = (pkg, forbidden) => ({
   files: [`packages/${pkg}/src/**/*.ts`],
   rules: {
-    'no-restricted-imports': ['error', {
-      patterns: forbidden.filter((p) => p !== pkg).map((p) => ({
-        group: [`@nerflow/${p}`, `@nerflow/${p}/*`, `**/packages/${p}/**`, `../../${p}/**`],
-        message: `packages/${pkg} must not import @nerflow/${p}: stages talk through files with a written contract (packages/<stage>/README.md), shared code goes in core/tracking/metrics/viz/nn.`,
-      })),
-    }],
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: forbidden
+          .filter((p) => p !== pkg)
+          .map((p) => ({
+            group: [`@nerflow/${p}`, `@nerflow/${p}/*`, `**/packages/${p}/**`, `../../${p}/**`],
+            message: `packages/${pkg} must not import @nerflow/${p}: stages talk through files with a written contract (packages/<stage>/README.md), shared code goes in core/tracking/metrics/viz/nn.`,
+          })),
+      },
+    ],
   },
 });
 
@@ -28,7 +33,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node }, ecmaVersion: 2022, sourceType: 'module' },
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },

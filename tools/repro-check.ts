@@ -20,9 +20,15 @@ const dirs = ['a', 'b'].map((x) => path.join(work, x));
 for (const [n, dir] of dirs.entries()) {
   const cpus = String(n + 1);
   console.log(`repro-check: pipeline --config ${config} into ${dir} (NERFLOW_CPUS=${cpus}: ${cpus} kernel thread(s))`);
-  const r = spawnSync(process.execPath, [path.join(root, 'packages/cli/bin/nerflow.js'), 'pipeline', '--config', config, '--quiet'], {
-    cwd: root, stdio: 'inherit', env: { ...process.env, NERFLOW_RUNS_DIR: dir, MLFLOW_TRACKING_URI: '', NERFLOW_CPUS: cpus },
-  });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(root, 'packages/cli/bin/nerflow.js'), 'pipeline', '--config', config, '--quiet'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, NERFLOW_RUNS_DIR: dir, MLFLOW_TRACKING_URI: '', NERFLOW_CPUS: cpus },
+    },
+  );
   if (r.status !== 0) {
     console.error(`repro-check: the pipeline failed (exit ${r.status})`);
     process.exit(1);
@@ -31,7 +37,8 @@ for (const [n, dir] of dirs.entries()) {
 // the two runs must really have trained on 1 and on 2 threads (fused trials record it in run.json)
 const threadsOf = (dir: string) => {
   const train = path.join(dir, name, 'train');
-  return readdirSync(train).filter((d) => existsSync(path.join(train, d, 'run.json')))
+  return readdirSync(train)
+    .filter((d) => existsSync(path.join(train, d, 'run.json')))
     .map((d) => JSON.parse(readFileSync(path.join(train, d, 'run.json'), 'utf8')).threads as number | undefined);
 };
 const [ta, tb] = dirs.map(threadsOf);

@@ -8,14 +8,29 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = process.argv[2] ?? path.join(here, 'wasm');
-for (const [file, extra] of [['lstm.wasm', []], ['lstm-fma.wasm', ['--enable', 'relaxed-simd']]]) {
+for (const [file, extra] of [
+  ['lstm.wasm', []],
+  ['lstm-fma.wasm', ['--enable', 'relaxed-simd']],
+]) {
   const { error, stderr } = await asc.main([
     path.join(here, 'assembly', 'lstm.ts'),
-    '-O3', '--runtime', 'stub', '--enable', 'simd', '--importMemory', '--noExportMemory', '--noAssert',
+    '-O3',
+    '--runtime',
+    'stub',
+    '--enable',
+    'simd',
+    '--importMemory',
+    '--noExportMemory',
+    '--noAssert',
     // one shared memory for every thread (threads.ts): the main thread and a worker instantiate this module on it
-    '--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536',
+    '--enable',
+    'threads',
+    '--sharedMemory',
+    '--maximumMemory',
+    '65536',
     ...extra,
-    '--outFile', path.join(outDir, file),
+    '--outFile',
+    path.join(outDir, file),
   ]);
   if (error) {
     console.error(stderr.toString());

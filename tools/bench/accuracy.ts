@@ -18,14 +18,31 @@ const val = readSplit(path.join(featDir, 'val.arrow'));
 const tags: string[] = JSON.parse(train.meta.tags);
 // the baseline's model (the train config's defaults), or the config's
 const spec = taggerSpec({ train: cfg ?? TrainSchema.parse({}) }, { vocabSize: Number(train.meta.vocab_size), tags });
-const perEpoch = Array.from({ length: epochs }, (_, e) => makeBatches(train, { batchSize: 32, seed: 42, epoch: e + 1, shuffle: true }));
+const perEpoch = Array.from({ length: epochs }, (_, e) =>
+  makeBatches(train, { batchSize: 32, seed: 42, epoch: e + 1, shuffle: true }),
+);
 const valBatches = makeBatches(val, { batchSize: 32, seed: 0, epoch: 0, shuffle: false });
 
 // [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]: every epoch's batches, then val's
 const meta = (bs: Batch[]) => bs.map((b) => ({ size: b.size, steps: b.steps }));
-const header = Buffer.from(JSON.stringify({ vocab: spec.vocabSize, tags: spec.numTags, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate, head: spec.head, crf_constrain: spec.crf?.constrain ?? false, epochs: perEpoch.map(meta), val: meta(valBatches) }));
+const header = Buffer.from(
+  JSON.stringify({
+    vocab: spec.vocabSize,
+    tags: spec.numTags,
+    tag_names: tags,
+    embedding_dim: spec.embeddingDim,
+    lstm_units: spec.lstmUnits,
+    dropout: spec.dropout,
+    learning_rate: spec.learningRate,
+    head: spec.head,
+    crf_constrain: spec.crf?.constrain ?? false,
+    epochs: perEpoch.map(meta),
+    val: meta(valBatches),
+  }),
+);
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
-for (const b of [...perEpoch.flat(), ...valBatches]) for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+for (const b of [...perEpoch.flat(), ...valBatches])
+  for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));
 
 const tagger = createTagger(spec);
@@ -44,6 +61,8 @@ for (const [e, batches] of perEpoch.entries()) {
     }
   }
   history.push({ epoch: e + 1, seconds, val_entity_f1: entityF1FromIds(gold, pred, tags) });
-  process.stderr.write(`bench: nerflow epoch ${e + 1}/${epochs}: ${seconds.toFixed(1)} s, val entity F1 ${history.at(-1)!.val_entity_f1.toFixed(4)}\n`);
+  process.stderr.write(
+    `bench: nerflow epoch ${e + 1}/${epochs}: ${seconds.toFixed(1)} s, val entity F1 ${history.at(-1)!.val_entity_f1.toFixed(4)}\n`,
+  );
 }
 console.log(JSON.stringify({ history }));

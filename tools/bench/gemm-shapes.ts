@@ -4,13 +4,21 @@
 import { Kernel } from '../../packages/nn/src/kernel.js';
 const kern = new Kernel((process.argv[2] ?? 'exact') as 'exact' | 'fma');
 const shapes: [string, number, number, number, boolean][] = [
-  ['inproj 704x50x400', 704, 50, 400, false], ['recur 32x100x400', 32, 100, 400, false], ['bwdrec 32x400x100', 32, 400, 100, false],
-  ['dwx 50x704x400 T', 50, 704, 400, true], ['dwh 100x704x400 T', 100, 704, 400, true], ['dx 704x400x50', 704, 400, 50, false],
-  ['big dwh 100x2000x400 T', 100, 2000, 400, true], ['peak 704x100x400', 704, 100, 400, false],
+  ['inproj 704x50x400', 704, 50, 400, false],
+  ['recur 32x100x400', 32, 100, 400, false],
+  ['bwdrec 32x400x100', 32, 400, 100, false],
+  ['dwx 50x704x400 T', 50, 704, 400, true],
+  ['dwh 100x704x400 T', 100, 704, 400, true],
+  ['dx 704x400x50', 704, 400, 50, false],
+  ['big dwh 100x2000x400 T', 100, 2000, 400, true],
+  ['peak 704x100x400', 704, 100, 400, false],
 ];
 for (const [name, M, K, N, tr] of shapes) {
-  const a = kern.alloc(M * K), b = kern.alloc(K * N), c = kern.alloc(M * N);
-  kern.f32(a, M * K).fill(0.5); kern.f32(b, K * N).fill(0.25);
+  const a = kern.alloc(M * K),
+    b = kern.alloc(K * N),
+    c = kern.alloc(M * N);
+  kern.f32(a, M * K).fill(0.5);
+  kern.f32(b, K * N).fill(0.25);
   const [sai, sak] = tr ? [1, M] : [K, 1];
   const reps = Math.max(1, Math.round(1e8 / (2 * M * K * N)));
   let best = Infinity;

@@ -5,7 +5,18 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { loadConfig, repoRoot, TrainSchema } from '@nerflow/core';
-import { createTagger, gemmGflops, initBackend, kernelProfile, makeBatches, readSplit, resolveKernel, setKernelProfiling, type Batch, type KernelVariant } from '@nerflow/nn';
+import {
+  createTagger,
+  gemmGflops,
+  initBackend,
+  kernelProfile,
+  makeBatches,
+  readSplit,
+  resolveKernel,
+  setKernelProfiling,
+  type Batch,
+  type KernelVariant,
+} from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
 
 const [featDir, outFile, nTimed, nWarm, ...opts] = process.argv.slice(2);
@@ -27,7 +38,10 @@ const sample = all.filter((_, i) => i % stride === 0).slice(0, timed + warm);
 const charVocabSize = split.meta.char_vocab_size ? Number(split.meta.char_vocab_size) : null;
 const spec = taggerSpec({ train: config?.train ?? TrainSchema.parse({}) }, { vocabSize: vocab, tags, charVocabSize });
 const chars = spec.chars ?? null;
-if (chars && !split.chars) throw new Error(`${featDir}/train.arrow has no chars column: run \`npx nerflow featurize --config baseline.yaml --force\``);
+if (chars && !split.chars)
+  throw new Error(
+    `${featDir}/train.arrow has no chars column: run \`npx nerflow featurize --config baseline.yaml --force\``,
+  );
 
 // batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32 (, chars i32 [size, steps, width])]
 const width = (b: Batch) => {
@@ -38,40 +52,74 @@ const width = (b: Batch) => {
 const padded = (b: Batch) => {
   const W = width(b);
   const out = new Int32Array(b.size * b.steps * W);
-  for (let i = 0; i < b.size * b.steps; i++) out.set(b.chars!.ids.subarray(b.chars!.offsets[i], b.chars!.offsets[i + 1]), i * W);
+  for (let i = 0; i < b.size * b.steps; i++)
+    out.set(b.chars!.ids.subarray(b.chars!.offsets[i], b.chars!.offsets[i + 1]), i * W);
   return out;
 };
-const header = Buffer.from(JSON.stringify({
-  vocab, tags: tags.length, tag_names: tags, embedding_dim: spec.embeddingDim, lstm_units: spec.lstmUnits, dropout: spec.dropout, learning_rate: spec.learningRate,
-  head: spec.head, crf_constrain: spec.crf?.constrain ?? false, warmup: warm, chars, batches: sample.map((b) => ({ size: b.size, steps: b.steps, ...(chars ? { width: width(b) } : {}) })),
-}));
+const header = Buffer.from(
+  JSON.stringify({
+    vocab,
+    tags: tags.length,
+    tag_names: tags,
+    embedding_dim: spec.embeddingDim,
+    lstm_units: spec.lstmUnits,
+    dropout: spec.dropout,
+    learning_rate: spec.learningRate,
+    head: spec.head,
+    crf_constrain: spec.crf?.constrain ?? false,
+    warmup: warm,
+    chars,
+    batches: sample.map((b) => ({ size: b.size, steps: b.steps, ...(chars ? { width: width(b) } : {}) })),
+  }),
+);
 const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
-for (const b of sample) for (const a of [b.tokens, b.tags, b.lengths, ...(chars ? [padded(b)] : [])]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+for (const b of sample)
+  for (const a of [b.tokens, b.tags, b.lengths, ...(chars ? [padded(b)] : [])])
+    parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
 writeFileSync(outFile, Buffer.concat(parts));
 
 // The kernel's calls are always timed (a timer per call, ~15 calls per batch): that gives the LSTM's GFLOP/s.
 setKernelProfiling(true);
 /** FLOPs of the LSTM's matrix products in one batch (both directions), forward and backward. */
 function flops(b: { size: number; steps: number }): { forward: number; backward: number } {
-  const E = spec.embeddingDim + (spec.chars?.filters ?? 0), H = spec.lstmUnits, G = 4 * H, B = b.size, T = b.steps, TB = T * B; // E: the LSTM input (word + char features)
+  const E = spec.embeddingDim + (spec.chars?.filters ?? 0),
+    H = spec.lstmUnits,
+    G = 4 * H,
+    B = b.size,
+    T = b.steps,
+    TB = T * B; // E: the LSTM input (word + char features)
   const recurrent = 2 * (T - 1) * B * H * G;
   return { forward: 2 * (2 * TB * E * G + recurrent), backward: 2 * (recurrent + 2 * TB * G * (2 * E + H)) };
 }
-const timedFlops = sample.slice(warm).reduce((s, b) => {
-  const f = flops(b);
-  return { forward: s.forward + f.forward, backward: s.backward + f.backward };
-}, { forward: 0, backward: 0 });
+const timedFlops = sample.slice(warm).reduce(
+  (s, b) => {
+    const f = flops(b);
+    return { forward: s.forward + f.forward, backward: s.backward + f.backward };
+  },
+  { forward: 0, backward: 0 },
+);
 
 // What `nerflow train` uses by default (train.threads auto on an idle machine of 2+ cores, train.kernel auto),
 // then one thread, then one thread on the exact kernel when auto is fma. They train the same batches
 // interleaved (batch i on each, then batch i + 1), so a shared machine's changing load hits them alike.
 const auto = resolveKernel('auto');
-const setups: { threads: 1 | 2; kernel: KernelVariant }[] = [{ threads: 2, kernel: auto }, { threads: 1, kernel: auto }, ...(auto === 'fma' ? [{ threads: 1 as const, kernel: 'exact' as const }] : [])];
+const setups: { threads: 1 | 2; kernel: KernelVariant }[] = [
+  { threads: 2, kernel: auto },
+  { threads: 1, kernel: auto },
+  ...(auto === 'fma' ? [{ threads: 1 as const, kernel: 'exact' as const }] : []),
+];
 // the main thread's own time on a CPU (Linux schedstat, ns): with 2 threads, a lower bound of the wall time on an
 // idle machine (the worker runs beside it), readable even when other work shares the CPUs
 const schedstat = `/proc/self/task/${process.pid}/schedstat`;
 const mainCpuMs = () => (existsSync(schedstat) ? Number(readFileSync(schedstat, 'utf8').split(' ')[0]) / 1e6 : NaN);
-const models = setups.map((s) => ({ ...s, tagger: createTagger(spec, s), ms: 0, cpuMs: 0, mainMs: 0, profile: new Map<string, { ms: number; calls: number }>() }));
+const models = setups.map((s) => ({
+  ...s,
+  tagger: createTagger(spec, s),
+  ms: 0,
+  cpuMs: 0,
+  mainMs: 0,
+  profile: new Map<string, { ms: number; calls: number }>(),
+}));
 for (const b of sample.slice(0, warm)) for (const m of models) m.tagger.trainBatch(b);
 let peak = process.memoryUsage().rss;
 let real = 0;
@@ -98,18 +146,45 @@ const runs = models.map((m) => {
   m.tagger.dispose();
   const seconds = m.ms / 1000;
   // where a batch's time goes: each kernel function, and the rest (JS: inputs, masks)
-  const breakdown = Object.fromEntries([...m.profile].map(([k, v]) => [k, { ms_per_batch: v.ms / timed, calls_per_batch: v.calls / timed }]));
+  const breakdown = Object.fromEntries(
+    [...m.profile].map(([k, v]) => [k, { ms_per_batch: v.ms / timed, calls_per_batch: v.calls / timed }]),
+  );
   const gflops = (name: 'lstmForward' | 'lstmBackward', f: number) => f / ((m.profile.get(name)?.ms ?? NaN) * 1e6);
   return {
-    threads: m.threads, kernel: m.kernel, profile: profile ? breakdown : undefined, ms_per_batch: m.ms / timed, cpu_ms_per_batch: m.cpuMs / timed, main_cpu_ms_per_batch: m.mainMs / timed, tokens_per_s: real / seconds, seconds,
-    gflops: { lstmForward: gflops('lstmForward', timedFlops.forward), lstmBackward: gflops('lstmBackward', timedFlops.backward) },
+    threads: m.threads,
+    kernel: m.kernel,
+    profile: profile ? breakdown : undefined,
+    ms_per_batch: m.ms / timed,
+    cpu_ms_per_batch: m.cpuMs / timed,
+    main_cpu_ms_per_batch: m.mainMs / timed,
+    tokens_per_s: real / seconds,
+    seconds,
+    gflops: {
+      lstmForward: gflops('lstmForward', timedFlops.forward),
+      lstmBackward: gflops('lstmBackward', timedFlops.backward),
+    },
   };
 });
 // the kernel's GEMM peak on one thread: a cache-resident product of the recurrent step's kind ([704, 100] × [100, 400])
-const peaks = Object.fromEntries([...new Set(runs.map((r) => r.kernel))].map((k) => [k, gemmGflops(704, 100, 400, 7, k)]));
+const peaks = Object.fromEntries(
+  [...new Set(runs.map((r) => r.kernel))].map((k) => [k, gemmGflops(704, 100, 400, 7, k)]),
+);
 const cpu = cpus()[0]?.model.trim() ?? 'unknown';
-console.log(JSON.stringify({
-  backend, head: spec.head, ...runs[0], runs, peak_rss: peak, models: models.length, gemm_peak_gflops: peaks, cpu, cores: availableParallelism(), node: process.version, v8: process.versions.v8,
-  mflop_per_batch: { forward: timedFlops.forward / timed / 1e6, backward: timedFlops.backward / timed / 1e6 },
-  epoch_tokens: epochTokens, epoch_batches: all.length,
-}));
+console.log(
+  JSON.stringify({
+    backend,
+    head: spec.head,
+    ...runs[0],
+    runs,
+    peak_rss: peak,
+    models: models.length,
+    gemm_peak_gflops: peaks,
+    cpu,
+    cores: availableParallelism(),
+    node: process.version,
+    v8: process.versions.v8,
+    mflop_per_batch: { forward: timedFlops.forward / timed / 1e6, backward: timedFlops.backward / timed / 1e6 },
+    epoch_tokens: epochTokens,
+    epoch_batches: all.length,
+  }),
+);

@@ -23,7 +23,11 @@ function timed(args, cwd, env = {}) {
   const argv = [cli, ...args, '--force', '--quiet'];
   const t0 = performance.now();
   const r = useTime
-    ? spawnSync('/usr/bin/time', ['-v', process.execPath, ...argv], { cwd, encoding: 'utf8', env: { ...process.env, ...env } })
+    ? spawnSync('/usr/bin/time', ['-v', process.execPath, ...argv], {
+        cwd,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      })
     : spawnSync(process.execPath, argv, { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) {
@@ -35,16 +39,21 @@ function timed(args, cwd, env = {}) {
 }
 const fmt = ({ wall, rss }) => `${wall.toFixed(2)} s wall${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}`;
 
-if (stage === 'featurize') spawnSync(process.execPath, [cli, 'ingest', '--config', 'baseline.yaml', '--quiet'], { stdio: 'inherit', cwd: root });
+if (stage === 'featurize')
+  spawnSync(process.execPath, [cli, 'ingest', '--config', 'baseline.yaml', '--quiet'], { stdio: 'inherit', cwd: root });
 const csv = timed([stage, '--config', 'baseline.yaml'], root);
 console.log(`${stage}: ${fmt(csv)} (full corpus, baseline.yaml, --force)`);
 
 if (stage === 'ingest') {
   // The CoNLL file, from the CSV ingest's own table (so it is the same words and tags as the bundled corpus).
   const { DuckDBInstance } = await import('@duckdb/node-api');
-  const db = await DuckDBInstance.create(path.join(root, 'runs', 'baseline', 'ingest', 'corpus.duckdb'), { access_mode: 'READ_ONLY' });
+  const db = await DuckDBInstance.create(path.join(root, 'runs', 'baseline', 'ingest', 'corpus.duckdb'), {
+    access_mode: 'READ_ONLY',
+  });
   const conn = await db.connect();
-  const [sid, word, pos, tag] = (await conn.runAndReadAll('SELECT sentence_id, word, pos, tag FROM tokens ORDER BY rowid LIMIT 400000')).getColumns();
+  const [sid, word, pos, tag] = (
+    await conn.runAndReadAll('SELECT sentence_id, word, pos, tag FROM tokens ORDER BY rowid LIMIT 400000')
+  ).getColumns();
   conn.closeSync();
   db.closeSync();
   const lines = [];
@@ -63,7 +72,12 @@ if (stage === 'ingest') {
   mkdirSync(path.join(ws, 'configs'));
   writeFileSync(path.join(ws, 'nx.json'), '{}');
   writeFileSync(path.join(ws, 'corpus.conll'), lines.join('\n') + '\n');
-  writeFileSync(path.join(ws, 'configs', 'conll.yaml'), 'data:\n  path: ../corpus.conll\n  conll: { word: 1, pos: 2, tag: 3 }\n');
+  writeFileSync(
+    path.join(ws, 'configs', 'conll.yaml'),
+    'data:\n  path: ../corpus.conll\n  conll: { word: 1, pos: 2, tag: 3 }\n',
+  );
   const conll = timed(['ingest', '--config', 'conll'], ws, { NERFLOW_ROOT: ws });
-  console.log(`ingest (CoNLL): ${fmt(conll)} (${lines.length.toLocaleString('en-US')} lines, ${(sentences - 1).toLocaleString('en-US')} sentences, --force)`);
+  console.log(
+    `ingest (CoNLL): ${fmt(conll)} (${lines.length.toLocaleString('en-US')} lines, ${(sentences - 1).toLocaleString('en-US')} sentences, --force)`,
+  );
 }

@@ -34,7 +34,14 @@ function sh(cmd, argv, opts = {}) {
 const featDir = path.join(root, 'runs', 'baseline', 'featurize');
 if (!existsSync(path.join(featDir, 'train.arrow')) || !existsSync(path.join(featDir, 'chars.json'))) {
   console.log('bench: ingesting and featurizing the real corpus (baseline.yaml) first');
-  for (const stage of ['ingest', 'featurize']) sh(process.execPath, [path.join(root, 'packages/cli/bin/nerflow.js'), stage, '--config', 'baseline.yaml', '--quiet']);
+  for (const stage of ['ingest', 'featurize'])
+    sh(process.execPath, [
+      path.join(root, 'packages/cli/bin/nerflow.js'),
+      stage,
+      '--config',
+      'baseline.yaml',
+      '--quiet',
+    ]);
 }
 
 // 2. PyTorch with OpenBLAS (pthread): install from Debian if missing
@@ -45,10 +52,16 @@ if (!hasTorch() || !hasOpenblas()) {
   console.log('bench: installing python3-torch and libopenblas0-pthread from Debian (apt-get)');
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   sh(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'update', '-qq']);
-  sh(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  sh(
+    sudo[0] ?? 'apt-get',
+    [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'],
+    { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
+  );
 }
 
-const startLoad = loadavg().map((l) => l.toFixed(2)).join(', ');
+const startLoad = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(', ');
 const work = mkdtempSync(path.join(tmpdir(), 'nerflow-bench-'));
 const torchEnv = { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2', BENCH_THREADS: '2' };
 const eIdx = args.indexOf('--epochs');
@@ -57,17 +70,42 @@ if (eIdx >= 0) {
   const epochs = Number(args[eIdx + 1]);
   const file = path.join(work, 'epochs.bin');
   const run = (cmd, argv, env) => {
-    const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 26 });
+    const r = spawnSync(cmd, argv, {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env,
+      maxBuffer: 1 << 26,
+    });
     if (r.status !== 0) throw new Error(`${argv[argv.length - 3] ?? cmd} failed`);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)).history;
   };
-  const ours = run(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/accuracy.ts'), featDir, file, String(epochs), ...(configFile ? ['--config', configFile] : [])], process.env);
+  const ours = run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'tools/bench/accuracy.ts'),
+      featDir,
+      file,
+      String(epochs),
+      ...(configFile ? ['--config', configFile] : []),
+    ],
+    process.env,
+  );
   const theirs = run(py, [path.join(root, 'tools/bench/pytorch_train.py'), file], torchEnv);
-  console.log(`\nval entity F1 (conlleval) after each full epoch of the real train split, same batches (batch 32, bucketed)`);
+  console.log(
+    `\nval entity F1 (conlleval) after each full epoch of the real train split, same batches (batch 32, bucketed)`,
+  );
   console.log('| epoch | nerflow val F1 | nerflow s | PyTorch val F1 | PyTorch s |');
   console.log('| ---: | ---: | ---: | ---: | ---: |');
-  for (const [i, o] of ours.entries()) console.log(`| ${o.epoch} | ${o.val_entity_f1.toFixed(4)} | ${o.seconds.toFixed(1)} | ${theirs[i].val_entity_f1.toFixed(4)} | ${theirs[i].seconds.toFixed(1)} |`);
-  console.log(`nerflow_val_f1=${ours.at(-1).val_entity_f1.toFixed(4)} pytorch_val_f1=${theirs.at(-1).val_entity_f1.toFixed(4)} epochs=${epochs}`);
+  for (const [i, o] of ours.entries())
+    console.log(
+      `| ${o.epoch} | ${o.val_entity_f1.toFixed(4)} | ${o.seconds.toFixed(1)} | ${theirs[i].val_entity_f1.toFixed(4)} | ${theirs[i].seconds.toFixed(1)} |`,
+    );
+  console.log(
+    `nerflow_val_f1=${ours.at(-1).val_entity_f1.toFixed(4)} pytorch_val_f1=${theirs.at(-1).val_entity_f1.toFixed(4)} epochs=${epochs}`,
+  );
   process.exit(0);
 }
 
@@ -75,64 +113,130 @@ if (eIdx >= 0) {
 // on the same batches, 2 threads (compared) and 1 (the single-core reference). With --config: that config's
 // model, after the softmax baseline on the same batches (its PyTorch on 2 threads only).
 const torch = (batchesFile, threads) => {
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), BENCH_THREADS: String(threads) };
-  const r = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
+  const env = {
+    ...process.env,
+    OMP_NUM_THREADS: String(threads),
+    OPENBLAS_NUM_THREADS: String(threads),
+    BENCH_THREADS: String(threads),
+  };
+  const r = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   if (r.status !== 0) throw new Error(`PyTorch side (${threads} threads) failed`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 };
 function measure(extra, tag, oneThread = true) {
   const batchesFile = path.join(work, `batches-${tag}.bin`);
-  const node = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'tools/bench/nerflow-bench.ts'), featDir, batchesFile, String(timedBatches), String(warmup), ...(profile ? ['--profile'] : []), ...extra], {
-    cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const node = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'tools/bench/nerflow-bench.ts'),
+      featDir,
+      batchesFile,
+      String(timedBatches),
+      String(warmup),
+      ...(profile ? ['--profile'] : []),
+      ...extra,
+    ],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   if (node.status !== 0) throw new Error('nerflow side failed');
   const ours = JSON.parse(node.stdout.trim().split('\n').at(-1));
   return { ours, theirs: torch(batchesFile, 2), theirs1: oneThread ? torch(batchesFile, 1) : null };
 }
 const base = configFile ? measure([], 'softmax', false) : null;
-const { ours, theirs, theirs1 } = measure(configFile ? ['--config', configFile] : [], configFile ? 'config' : 'softmax');
+const { ours, theirs, theirs1 } = measure(
+  configFile ? ['--config', configFile] : [],
+  configFile ? 'config' : 'softmax',
+);
 
 if (ours.profile) {
   // per-call timers add a little; the table says where the time goes, the timed run above says how much
   const total = ours.ms_per_batch;
-  console.log(`\nnerflow (${ours.kernel}, ${ours.threads} threads), where a batch's time goes (kernel functions; the rest is JS: inputs, masks, embedding Adam):`);
+  console.log(
+    `\nnerflow (${ours.kernel}, ${ours.threads} threads), where a batch's time goes (kernel functions; the rest is JS: inputs, masks, embedding Adam):`,
+  );
   let inKernel = 0;
   for (const [name, p] of Object.entries(ours.profile).sort((a, b) => b[1].ms_per_batch - a[1].ms_per_batch)) {
     inKernel += p.ms_per_batch;
-    console.log(`  ${name.padEnd(16)} ${p.ms_per_batch.toFixed(2).padStart(7)} ms/batch ${(100 * p.ms_per_batch / total).toFixed(1).padStart(5)}%  (${p.calls_per_batch.toFixed(1)} calls)`);
+    console.log(
+      `  ${name.padEnd(16)} ${p.ms_per_batch.toFixed(2).padStart(7)} ms/batch ${((100 * p.ms_per_batch) / total).toFixed(1).padStart(5)}%  (${p.calls_per_batch.toFixed(1)} calls)`,
+    );
   }
-  console.log(`  ${'JS (the rest)'.padEnd(16)} ${(total - inKernel).toFixed(2).padStart(7)} ms/batch ${(100 * (total - inKernel) / total).toFixed(1).padStart(5)}%`);
+  console.log(
+    `  ${'JS (the rest)'.padEnd(16)} ${(total - inKernel).toFixed(2).padStart(7)} ms/batch ${((100 * (total - inKernel)) / total).toFixed(1).padStart(5)}%`,
+  );
 }
 const epochTokens = ours.epoch_tokens;
 const nerflowEpoch = epochTokens / ours.tokens_per_s;
 const torchEpoch = epochTokens / theirs.tokens_per_s;
-const row = (name, r) => `| ${name.padEnd(40)} | ${r.ms_per_batch.toFixed(1).padStart(8)} | ${r.cpu_ms_per_batch.toFixed(1).padStart(12)} | ${Math.round(r.tokens_per_s).toLocaleString('en-US').padStart(10)} | ${(epochTokens / r.tokens_per_s).toFixed(1).padStart(8)} |`;
-console.log(`\nCPU: ${ours.cpu} (${ours.cores} cores); Node ${ours.node}, V8 ${ours.v8}; load average ${loadavg().map((l) => l.toFixed(2)).join(', ')} (at the start: ${startLoad})`);
-if (loadavg()[0] > ours.cores) console.log(`(the load average exceeds the ${ours.cores} cores: other work shared the CPUs, so wall times are inflated, two-thread ones most)`);
-console.log(`${timedBatches} timed batches of the real train split (batch 32, bucketed; ${warmup} warm-up), epoch = ${ours.epoch_batches} batches, ${epochTokens.toLocaleString('en-US')} real tokens`);
+const row = (name, r) =>
+  `| ${name.padEnd(40)} | ${r.ms_per_batch.toFixed(1).padStart(8)} | ${r.cpu_ms_per_batch.toFixed(1).padStart(12)} | ${Math.round(r.tokens_per_s).toLocaleString('en-US').padStart(10)} | ${(epochTokens / r.tokens_per_s).toFixed(1).padStart(8)} |`;
+console.log(
+  `\nCPU: ${ours.cpu} (${ours.cores} cores); Node ${ours.node}, V8 ${ours.v8}; load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')} (at the start: ${startLoad})`,
+);
+if (loadavg()[0] > ours.cores)
+  console.log(
+    `(the load average exceeds the ${ours.cores} cores: other work shared the CPUs, so wall times are inflated, two-thread ones most)`,
+  );
+console.log(
+  `${timedBatches} timed batches of the real train split (batch 32, bucketed; ${warmup} warm-up), epoch = ${ours.epoch_batches} batches, ${epochTokens.toLocaleString('en-US')} real tokens`,
+);
 // CPU ms/batch (all threads) helps read a run on a shared machine: wall time grows with others' load, CPU time much less
 console.log('| implementation                           | ms/batch | CPU ms/batch | tokens/s   | s/epoch  |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 const model = ours.head === 'crf' ? 'BiLSTM-CRF' : 'BiLSTM';
 if (base) {
   console.log(row(`nerflow (fused BiLSTM, ${base.ours.kernel}, ${base.ours.threads} threads)`, base.ours));
-  console.log(row(`PyTorch ${base.theirs.torch}, BiLSTM, ${base.theirs.threads} thr, ${base.theirs.variant}`, base.theirs));
+  console.log(
+    row(`PyTorch ${base.theirs.torch}, BiLSTM, ${base.theirs.threads} thr, ${base.theirs.variant}`, base.theirs),
+  );
 }
-for (const r of ours.runs) console.log(row(`nerflow (fused ${model}, ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ''})`, r));
+for (const r of ours.runs)
+  console.log(row(`nerflow (fused ${model}, ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ''})`, r));
 const two = ours.runs.find((r) => r.threads === 2);
-if (two && Number.isFinite(two.main_cpu_ms_per_batch)) console.log(`(nerflow ${two.kernel}, 2 threads: the main thread was on a CPU ${two.main_cpu_ms_per_batch.toFixed(1)} ms/batch, a lower bound of its wall time on an idle machine)`);
+if (two && Number.isFinite(two.main_cpu_ms_per_batch))
+  console.log(
+    `(nerflow ${two.kernel}, 2 threads: the main thread was on a CPU ${two.main_cpu_ms_per_batch.toFixed(1)} ms/batch, a lower bound of its wall time on an idle machine)`,
+  );
 for (const t of [theirs, theirs1].filter(Boolean)) {
   console.log(row(`PyTorch ${t.torch} CPU, ${t.threads} thr, ${model}, ${t.variant}`, t));
-  for (const [name, v] of Object.entries(t.variants)) if (name !== t.variant) console.log(`(PyTorch ${t.threads} thr ${name}: ${v.ms_per_batch.toFixed(1)} ms/batch, ${(epochTokens / v.tokens_per_s).toFixed(1)} s/epoch; the faster variant is shown)`);
+  for (const [name, v] of Object.entries(t.variants))
+    if (name !== t.variant)
+      console.log(
+        `(PyTorch ${t.threads} thr ${name}: ${v.ms_per_batch.toFixed(1)} ms/batch, ${(epochTokens / v.tokens_per_s).toFixed(1)} s/epoch; the faster variant is shown)`,
+      );
 }
-const peaks = Object.entries(ours.gemm_peak_gflops).map(([k, g]) => `${k} ${g.toFixed(1)}`).join(', ');
-console.log(`\nLSTM matrix products per batch: ${ours.mflop_per_batch.forward.toFixed(0)} MFLOP forward, ${ours.mflop_per_batch.backward.toFixed(0)} MFLOP backward (both directions); kernel GEMM peak on 1 thread (GFLOP/s): ${peaks}`);
+const peaks = Object.entries(ours.gemm_peak_gflops)
+  .map(([k, g]) => `${k} ${g.toFixed(1)}`)
+  .join(', ');
+console.log(
+  `\nLSTM matrix products per batch: ${ours.mflop_per_batch.forward.toFixed(0)} MFLOP forward, ${ours.mflop_per_batch.backward.toFixed(0)} MFLOP backward (both directions); kernel GEMM peak on 1 thread (GFLOP/s): ${peaks}`,
+);
 for (const r of ours.runs) {
   const peak = ours.gemm_peak_gflops[r.kernel];
-  const pct = (g) => `${(100 * g / (r.threads * peak)).toFixed(0)}% of ${r.threads} × peak`;
-  console.log(`  ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ' '}: lstmForward ${r.gflops.lstmForward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmForward)}), lstmBackward ${r.gflops.lstmBackward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmBackward)})`);
+  const pct = (g) => `${((100 * g) / (r.threads * peak)).toFixed(0)}% of ${r.threads} × peak`;
+  console.log(
+    `  ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ' '}: lstmForward ${r.gflops.lstmForward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmForward)}), lstmBackward ${r.gflops.lstmBackward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmBackward)})`,
+  );
 }
-console.log(`BLAS used by PyTorch: ${theirs.blas}; nerflow bench process peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB (${ours.models} models at once)`);
+console.log(
+  `BLAS used by PyTorch: ${theirs.blas}; nerflow bench process peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB (${ours.models} models at once)`,
+);
 const last = `nerflow_s_per_epoch=${nerflowEpoch.toFixed(1)} pytorch_s_per_epoch=${torchEpoch.toFixed(1)} ratio=${(nerflowEpoch / torchEpoch).toFixed(3)}`;
 const softmaxEpoch = base ? epochTokens / base.ours.tokens_per_s : null;
-console.log(base ? `${last} softmax_s_per_epoch=${softmaxEpoch.toFixed(1)} vs_softmax=${(nerflowEpoch / softmaxEpoch).toFixed(3)}` : last);
+console.log(
+  base
+    ? `${last} softmax_s_per_epoch=${softmaxEpoch.toFixed(1)} vs_softmax=${(nerflowEpoch / softmaxEpoch).toFixed(3)}`
+    : last,
+);

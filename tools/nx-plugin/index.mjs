@@ -26,9 +26,18 @@ export const createNodesV2 = [
     const results = [];
     // every stage's outputs, one literal folder per config (see the note at the top)
     const names = [...new Set(files.map((f) => core.configName(f)))].sort();
-    const stageOutputs = (stage) => ({ targets: { [stage]: { outputs: names.map((n) => `{workspaceRoot}/runs/${n}/${stage}`) } } });
+    const stageOutputs = (stage) => ({
+      targets: { [stage]: { outputs: names.map((n) => `{workspaceRoot}/runs/${n}/${stage}`) } },
+    });
     if (files.length) {
-      results.push([files[0], { projects: Object.fromEntries(['ingest', 'featurize', 'train', 'evaluate'].map((s) => [`packages/${s}`, stageOutputs(s)])) }]);
+      results.push([
+        files[0],
+        {
+          projects: Object.fromEntries(
+            ['ingest', 'featurize', 'train', 'evaluate'].map((s) => [`packages/${s}`, stageOutputs(s)]),
+          ),
+        },
+      ]);
     }
     for (const file of files) {
       let config;
@@ -44,7 +53,10 @@ export const createNodesV2 = [
       const targets = {
         [data]: {
           executor: 'nx:run-commands',
-          options: { command: `${cli} ingest --config ${file} && ${cli} featurize --config ${file}`, cwd: '{workspaceRoot}' },
+          options: {
+            command: `${cli} ingest --config ${file} && ${cli} featurize --config ${file}`,
+            cwd: '{workspaceRoot}',
+          },
           inputs: stageInputs,
           outputs: [`{workspaceRoot}/runs/${name}/ingest`, `{workspaceRoot}/runs/${name}/featurize`],
           cache: true,

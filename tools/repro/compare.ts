@@ -23,19 +23,25 @@ export function compareRunDirs(a: string, b: string): string[] {
     if (base === 'manifest.json') {
       const ma = ja as { fingerprint: string; outputs: { path: string; sha256: string }[] };
       const mb = jb as typeof ma;
-      if (ma.fingerprint !== mb.fingerprint) diffs.push(`${rel}: fingerprint ${ma.fingerprint.slice(0, 12)} ≠ ${mb.fingerprint.slice(0, 12)}`);
+      if (ma.fingerprint !== mb.fingerprint)
+        diffs.push(`${rel}: fingerprint ${ma.fingerprint.slice(0, 12)} ≠ ${mb.fingerprint.slice(0, 12)}`);
       const outB = new Map(mb.outputs.map((o) => [o.path, o.sha256]));
       for (const o of ma.outputs) {
         const other = outB.get(o.path);
         if (other === undefined) diffs.push(`${path.join(path.dirname(rel), o.path)}: only in the first run`);
-        else if (other !== o.sha256) diffs.push(`${path.join(path.dirname(rel), o.path)}: sha256 ${o.sha256.slice(0, 12)} ≠ ${other.slice(0, 12)}`);
+        else if (other !== o.sha256)
+          diffs.push(
+            `${path.join(path.dirname(rel), o.path)}: sha256 ${o.sha256.slice(0, 12)} ≠ ${other.slice(0, 12)}`,
+          );
         outB.delete(o.path);
       }
       for (const p of outB.keys()) diffs.push(`${path.join(path.dirname(rel), p)}: only in the second run`);
     }
     for (const d of diffJson(ja, jb, '')) diffs.push(`${rel}: ${d}`);
   }
-  for (const rel of filesB) if (['manifest.json', 'history.json', 'report.json'].includes(path.basename(rel)) && !filesA.includes(rel)) diffs.push(`${rel}: only in the second run`);
+  for (const rel of filesB)
+    if (['manifest.json', 'history.json', 'report.json'].includes(path.basename(rel)) && !filesA.includes(rel))
+      diffs.push(`${rel}: only in the second run`);
   return [...new Set(diffs)];
 }
 
@@ -53,10 +59,13 @@ function listFiles(dir: string, base = dir): string[] {
 
 /** Paths where two JSON values differ (numbers compared exactly). */
 export function diffJson(a: unknown, b: unknown, at: string): string[] {
-  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null)) return [`${at || '(root)'}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`];
+  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null))
+    return [`${at || '(root)'}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`];
   if (a && typeof a === 'object') {
     const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
-    return [...keys].flatMap((k) => diffJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
+    return [...keys].flatMap((k) =>
+      diffJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k),
+    );
   }
   return Object.is(a, b) ? [] : [`${at || '(root)'}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`];
 }

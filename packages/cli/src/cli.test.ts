@@ -16,7 +16,10 @@ function workspace(configs: Record<string, string>): string {
   const root = mkdtempSync(path.join(tmpdir(), 'nerflow-e2e-'));
   mkdirSync(path.join(root, 'configs'));
   writeFileSync(path.join(root, 'nx.json'), '{}');
-  writeFileSync(path.join(root, 'configs', 'tiny.yaml'), `data:\n  path: ${corpus}\n  limit_sentences: 300\ntrain:\n  epochs: 1\n  lstm_units: 8\n  embedding_dim: 8\ntracking:\n  experiment: e2e\n`);
+  writeFileSync(
+    path.join(root, 'configs', 'tiny.yaml'),
+    `data:\n  path: ${corpus}\n  limit_sentences: 300\ntrain:\n  epochs: 1\n  lstm_units: 8\n  embedding_dim: 8\ntracking:\n  experiment: e2e\n`,
+  );
   for (const [name, text] of Object.entries(configs)) writeFileSync(path.join(root, 'configs', name), text);
   return root;
 }
@@ -38,7 +41,13 @@ function nerflowAsync(root: string, ...args: string[]): Promise<{ code: number |
 }
 
 /** The environment of a nerflow run in a test workspace: its own root, the local store, no TTY. */
-const childEnv = (root: string, env: Record<string, string> = {}) => ({ ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true', ...env });
+const childEnv = (root: string, env: Record<string, string> = {}) => ({
+  ...process.env,
+  NERFLOW_ROOT: root,
+  MLFLOW_TRACKING_URI: '',
+  CI: 'true',
+  ...env,
+});
 
 /** Start nerflow and resolve once its stderr matches `until` (then the test interrupts it). */
 async function startUntil(root: string, until: RegExp, ...args: string[]) {
@@ -66,7 +75,8 @@ function mlflowRuns(root: string): { meta: Record<string, unknown>; dir: string 
     const ed = path.join(store, exp);
     for (const run of readdirSync(ed)) {
       const m = path.join(ed, run, 'meta.yaml');
-      if (run !== 'datasets' && run !== 'tags' && existsSync(m)) out.push({ meta: parse(readFileSync(m, 'utf8')), dir: path.join(ed, run) });
+      if (run !== 'datasets' && run !== 'tags' && existsSync(m))
+        out.push({ meta: parse(readFileSync(m, 'utf8')), dir: path.join(ed, run) });
     }
   }
   return out;
@@ -76,7 +86,8 @@ test('--help lists every command; a bad config is exit 1 with one message and no
   const root = workspace({ 'bad.yaml': 'train:\n  lstm_unit: 3\n' });
   const help = nerflow(root, '--help');
   assert.equal(help.code, 0);
-  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow']) assert.match(help.out, new RegExp(`nerflow ${c}`));
+  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow'])
+    assert.match(help.out, new RegExp(`nerflow ${c}`));
   for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report']) {
     const h = nerflow(root, c, '--help');
     assert.equal(h.code, 0, `${c} --help`);
@@ -105,7 +116,15 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
   const root = workspace({});
   const first = nerflow(root, 'pipeline', '--config', 'tiny.yaml');
   assert.equal(first.code, 0, first.err);
-  for (const f of ['ingest/corpus.duckdb', 'featurize/train.arrow', 'train/main/model/model.json', 'train/main/model/vocab.json', 'train/main/history.json', 'evaluate/main/report.html', 'evaluate/main/predictions.conll']) {
+  for (const f of [
+    'ingest/corpus.duckdb',
+    'featurize/train.arrow',
+    'train/main/model/model.json',
+    'train/main/model/vocab.json',
+    'train/main/history.json',
+    'evaluate/main/report.html',
+    'evaluate/main/predictions.conll',
+  ]) {
     assert.ok(existsSync(path.join(root, 'runs', 'tiny', f)), f);
   }
   const runs = mlflowRuns(root);
@@ -117,14 +136,28 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
   assert.ok(existsSync(path.join(run.dir, 'metrics', 'test_entity_f1')), 'evaluate logs to the training run');
   assert.ok(existsSync(path.join(run.dir, 'artifacts', 'evaluation', 'report.html')));
   assert.equal(readFileSync(path.join(run.dir, 'tags', 'nerflow.backend'), 'utf8'), 'wasm');
-  assert.equal(readFileSync(path.join(run.dir, 'tags', 'nerflow.engine'), 'utf8'), 'nerflow-wasm-simd', 'the fused model runs on nerflow\'s kernel');
+  assert.equal(
+    readFileSync(path.join(run.dir, 'tags', 'nerflow.engine'), 'utf8'),
+    'nerflow-wasm-simd',
+    "the fused model runs on nerflow's kernel",
+  );
   const weights = path.join(root, 'runs/tiny/train/main/model/weights.bin');
   const w1 = readFileSync(weights);
 
   // the user's environment, not a bug: exit 1 with one message naming the server and the fix
-  const down = nerflowEnv(root, { MLFLOW_TRACKING_URI: 'http://127.0.0.1:9', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' }, 'train', '--config', 'tiny.yaml', '--force');
+  const down = nerflowEnv(
+    root,
+    { MLFLOW_TRACKING_URI: 'http://127.0.0.1:9', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' },
+    'train',
+    '--config',
+    'tiny.yaml',
+    '--force',
+  );
   assert.equal(down.code, 1, down.err);
-  assert.match(down.err, /cannot reach the MLflow tracking server at http:\/\/127\.0\.0\.1:9 .*unset MLFLOW_TRACKING_URI/);
+  assert.match(
+    down.err,
+    /cannot reach the MLflow tracking server at http:\/\/127\.0\.0\.1:9 .*unset MLFLOW_TRACKING_URI/,
+  );
   assert.doesNotMatch(down.err, /internal error|\n\s+at /);
   const noTrial = nerflow(root, 'train', '--config', 'tiny.yaml', '--trial', 't-nope');
   assert.equal(noTrial.code, 1, noTrial.err);
@@ -150,7 +183,8 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
 });
 
 test('sweep: one parent run with a child per trial; adding a grid value trains only the new trial; report ranks them', async () => {
-  const sweep = (units: number[]) => `extends: tiny.yaml\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [${units.join(', ')}]\n`;
+  const sweep = (units: number[]) =>
+    `extends: tiny.yaml\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [${units.join(', ')}]\n`;
   const root = workspace({ 'sw.yaml': sweep([4, 6]) });
   const r = nerflow(root, 'pipeline', '--config', 'sw.yaml');
   assert.equal(r.code, 0, r.err);
@@ -158,7 +192,8 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
   const parent = runs.find((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === 'sweep')!;
   const children = runs.filter((x) => existsSync(path.join(x.dir, 'tags', 'mlflow.parentRunId')));
   assert.equal(children.length, 2);
-  for (const c of children) assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parent.meta.run_id);
+  for (const c of children)
+    assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parent.meta.run_id);
   assert.ok(existsSync(path.join(parent.dir, 'artifacts', 'trials.csv')));
   assert.ok(existsSync(path.join(parent.dir, 'params', 'best.train.lstm_units')));
   const csv = readFileSync(path.join(root, 'runs/sw/train/trials.csv'), 'utf8').trim().split('\n');
@@ -176,7 +211,8 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
   assert.equal(parents.length, 1);
   const kids = live.filter((x) => existsSync(path.join(x.dir, 'tags', 'mlflow.parentRunId')));
   assert.equal(kids.length, 3);
-  for (const c of kids) assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parents[0].meta.run_id);
+  for (const c of kids)
+    assert.equal(readFileSync(path.join(c.dir, 'tags', 'mlflow.parentRunId'), 'utf8'), parents[0].meta.run_id);
   assert.equal(mlflowRuns(root).find((x) => x.meta.run_id === parent.meta.run_id)?.meta.lifecycle_stage, 'deleted');
   const report = nerflow(root, 'report', '--config', 'sw.yaml');
   assert.equal(report.code, 0, report.err);
@@ -189,12 +225,28 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
     const live = mlflowRuns(root).filter((x) => x.meta.lifecycle_stage === 'active').length;
     const sync = await nerflowAsync(root, 'mlflow', 'sync', '--to', srv.url);
     assert.equal(sync.code, 0, sync.err);
-    assert.match(sync.err, new RegExp(`mlflow sync: ${live} runs created, 0 updated, 0 unchanged \\(1 experiment; sent [\\d,]+ metric values, \\d+ artifact files, [\\d,]+ params, ${live} status updates\\) → ${srv.url}`));
+    assert.match(
+      sync.err,
+      new RegExp(
+        `mlflow sync: ${live} runs created, 0 updated, 0 unchanged \\(1 experiment; sent [\\d,]+ metric values, \\d+ artifact files, [\\d,]+ params, ${live} status updates\\) → ${srv.url}`,
+      ),
+    );
     const again = await nerflowAsync(root, 'mlflow', 'sync', '--to', srv.url);
-    assert.match(again.err, new RegExp(`mlflow sync: 0 runs created, 0 updated, ${live} unchanged \\(1 experiment; nothing to send\\) → ${srv.url}`));
+    assert.match(
+      again.err,
+      new RegExp(
+        `mlflow sync: 0 runs created, 0 updated, ${live} unchanged \\(1 experiment; nothing to send\\) → ${srv.url}`,
+      ),
+    );
     const server = [...srv.runs.values()];
-    const parentOnServer = server.find((r) => r.tags.get('nerflow.kind') === 'sweep' && r.info.lifecycle_stage === 'active')!;
-    assert.equal(server.filter((r) => r.tags.get('mlflow.parentRunId') === parentOnServer.info.run_id).length, 3, 'children point at the parent\'s server id');
+    const parentOnServer = server.find(
+      (r) => r.tags.get('nerflow.kind') === 'sweep' && r.info.lifecycle_stage === 'active',
+    )!;
+    assert.equal(
+      server.filter((r) => r.tags.get('mlflow.parentRunId') === parentOnServer.info.run_id).length,
+      3,
+      "children point at the parent's server id",
+    );
   } finally {
     await srv.close();
   }
@@ -204,7 +256,9 @@ test('sweep: one parent run with a child per trial; adding a grid value trains o
 });
 
 test('an interrupted training run ends KILLED and --resume continues from the last finished epoch', async () => {
-  const root = workspace({ 'long.yaml': 'extends: tiny.yaml\ndata:\n  limit_sentences: 3000\ntrain:\n  epochs: 4\n  lstm_units: 24\n' });
+  const root = workspace({
+    'long.yaml': 'extends: tiny.yaml\ndata:\n  limit_sentences: 3000\ntrain:\n  epochs: 4\n  lstm_units: 24\n',
+  });
   assert.equal(nerflow(root, 'featurize', '--config', 'long.yaml').code, 1, 'featurize needs ingest first');
   assert.equal(nerflow(root, 'ingest', '--config', 'long.yaml').code, 0);
   assert.equal(nerflow(root, 'featurize', '--config', 'long.yaml').code, 0);
@@ -225,27 +279,44 @@ test('an interrupted training run ends KILLED and --resume continues from the la
   assert.match(resumed.err, /resuming main after epoch [1-3]/);
   assert.doesNotMatch(resumed.err, /epoch 1\/4 /, 'the finished epoch is not trained again');
   const history = JSON.parse(readFileSync(path.join(root, 'runs/long/train/main/history.json'), 'utf8'));
-  assert.deepEqual(history.map((h: { epoch: number }) => h.epoch), [1, 2, 3, 4]);
+  assert.deepEqual(
+    history.map((h: { epoch: number }) => h.epoch),
+    [1, 2, 3, 4],
+  );
   assert.ok((await sha256File(path.join(root, 'runs/long/train/main/model/weights.bin'))).length === 64);
 });
 
 test('an interrupted sweep ends its parent run and the running trial KILLED, none left RUNNING', async () => {
-  const root = workspace({ 'isw.yaml': 'extends: tiny.yaml\ndata:\n  limit_sentences: 1500\ntrain:\n  epochs: 3\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [16, 24]\n' });
+  const root = workspace({
+    'isw.yaml':
+      'extends: tiny.yaml\ndata:\n  limit_sentences: 1500\ntrain:\n  epochs: 3\nsweep:\n  method: grid\n  params:\n    train.lstm_units: [16, 24]\n',
+  });
   for (const stage of ['ingest', 'featurize']) assert.equal(nerflow(root, stage, '--config', 'isw.yaml').code, 0);
   const { p, closed } = await startUntil(root, /epoch 1\/3 \S+ batches 100%/, 'train', '--config', 'isw.yaml');
   p.kill('SIGINT');
   await closed;
   const runs = mlflowRuns(root);
-  const status = (kind: string) => runs.filter((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === kind).map((x) => x.meta.status);
+  const status = (kind: string) =>
+    runs
+      .filter((x) => readFileSync(path.join(x.dir, 'tags', 'nerflow.kind'), 'utf8') === kind)
+      .map((x) => x.meta.status);
   assert.deepEqual(status('sweep'), [5], 'the parent: KILLED');
   assert.deepEqual(status('trial'), [5], 'the trial that was running: KILLED');
-  assert.ok(existsSync(path.join(root, 'runs/isw/train/.sweep.mlflow.json')), 'the parent run is recorded for --resume');
-  assert.deepEqual(readdirSync(path.join(root, 'runs/isw/train')).filter((n) => n.includes('.staging-')), [], 'no staging folder left');
+  assert.ok(
+    existsSync(path.join(root, 'runs/isw/train/.sweep.mlflow.json')),
+    'the parent run is recorded for --resume',
+  );
+  assert.deepEqual(
+    readdirSync(path.join(root, 'runs/isw/train')).filter((n) => n.includes('.staging-')),
+    [],
+    'no staging folder left',
+  );
   // --resume reopens the same parent and the same trial run: one parent, one run per trial, all FINISHED
   const resumed = nerflow(root, 'train', '--config', 'isw.yaml', '--resume');
   assert.equal(resumed.code, 0, resumed.err);
   const after = mlflowRuns(root).filter((x) => x.meta.lifecycle_stage === 'active');
-  const tag = (x: { dir: string }, k: string) => (existsSync(path.join(x.dir, 'tags', k)) ? readFileSync(path.join(x.dir, 'tags', k), 'utf8') : undefined);
+  const tag = (x: { dir: string }, k: string) =>
+    existsSync(path.join(x.dir, 'tags', k)) ? readFileSync(path.join(x.dir, 'tags', k), 'utf8') : undefined;
   const parents = after.filter((x) => tag(x, 'nerflow.kind') === 'sweep');
   const trials = after.filter((x) => tag(x, 'nerflow.kind') === 'trial');
   assert.equal(parents.length, 1);
@@ -253,22 +324,35 @@ test('an interrupted sweep ends its parent run and the running trial KILLED, non
   const killedParent = runs.find((x) => tag(x, 'nerflow.kind') === 'sweep')!;
   const killedTrial = runs.find((x) => tag(x, 'nerflow.kind') === 'trial')!;
   assert.equal(parents[0].meta.run_id, killedParent.meta.run_id, 'the same parent run');
-  assert.ok(trials.some((t) => t.meta.run_id === killedTrial.meta.run_id), 'the same run for the interrupted trial');
+  assert.ok(
+    trials.some((t) => t.meta.run_id === killedTrial.meta.run_id),
+    'the same run for the interrupted trial',
+  );
   for (const x of [...parents, ...trials]) assert.equal(x.meta.status, 3, 'FINISHED');
   assert.equal(tag(parents[0], 'nerflow.resumes'), '1');
-  assert.equal(tag(trials.find((t) => t.meta.run_id === killedTrial.meta.run_id)!, 'nerflow.resumes'), '1');
+  assert.equal(
+    tag(
+      trials.find((t) => t.meta.run_id === killedTrial.meta.run_id)!,
+      'nerflow.resumes',
+    ),
+    '1',
+  );
   for (const t of trials) assert.equal(tag(t, 'mlflow.parentRunId'), parents[0].meta.run_id);
   assert.ok(!existsSync(path.join(root, 'runs/isw/train/.sweep.mlflow.json')), 'removed once the sweep finished');
 });
 
 test('sweep.parallel: 2 trains two trials in two worker processes into one store, both children under one parent', () => {
-  const root = workspace({ 'par.yaml': 'extends: tiny.yaml\nsweep:\n  method: grid\n  parallel: 2\n  params:\n    train.optimizer.learning_rate: [0.01, 0.003]\n' });
+  const root = workspace({
+    'par.yaml':
+      'extends: tiny.yaml\nsweep:\n  method: grid\n  parallel: 2\n  params:\n    train.optimizer.learning_rate: [0.01, 0.003]\n',
+  });
   // on 2 cores (as CI), two trials at once get one kernel thread each: never more than 2 busy threads
   const r = nerflowEnv(root, { NERFLOW_CPUS: '2' }, 'pipeline', '--config', 'par.yaml');
   assert.equal(r.code, 0, r.err);
   assert.equal((r.err.match(/train: worker starts t-/g) ?? []).length, 2);
   assert.equal((r.err.match(/fused model on nerflow-wasm-simd, 1 kernel thread \(/g) ?? []).length, 2, r.err);
-  const trialThreads = readdirSync(path.join(root, 'runs/par/train')).filter((d) => d.startsWith('t-'))
+  const trialThreads = readdirSync(path.join(root, 'runs/par/train'))
+    .filter((d) => d.startsWith('t-'))
     .map((d) => JSON.parse(readFileSync(path.join(root, 'runs/par/train', d, 'run.json'), 'utf8')).threads);
   assert.deepEqual(trialThreads, [1, 1]);
   const runs = mlflowRuns(root);
@@ -282,8 +366,11 @@ test('sweep.parallel: 2 trains two trials in two worker processes into one store
 });
 
 test('train.threads: auto gives a lone trial 2 kernel threads on 2 cores, 1 on 1 core; 2 with parallel trials is lowered, saying so', () => {
-  const root = workspace({ 'two.yaml': 'extends: tiny.yaml\nsweep:\n  parallel: 2\n  params:\n    train.seed: [1, 2]\ntrain:\n  threads: 2\n' });
-  for (const c of ['tiny.yaml', 'two.yaml']) for (const stage of ['ingest', 'featurize']) assert.equal(nerflow(root, stage, '--config', c).code, 0);
+  const root = workspace({
+    'two.yaml': 'extends: tiny.yaml\nsweep:\n  parallel: 2\n  params:\n    train.seed: [1, 2]\ntrain:\n  threads: 2\n',
+  });
+  for (const c of ['tiny.yaml', 'two.yaml'])
+    for (const stage of ['ingest', 'featurize']) assert.equal(nerflow(root, stage, '--config', c).code, 0);
   const lone = nerflowEnv(root, { NERFLOW_CPUS: '2' }, 'train', '--config', 'tiny.yaml');
   assert.equal(lone.code, 0, lone.err);
   assert.match(lone.err, /fused model on nerflow-wasm-simd, 2 kernel threads \(/);
@@ -292,7 +379,11 @@ test('train.threads: auto gives a lone trial 2 kernel threads on 2 cores, 1 on 1
   assert.match(one.err, /fused model on nerflow-wasm-simd, 1 kernel thread \(/);
   const capped = nerflowEnv(root, { NERFLOW_CPUS: '2' }, 'train', '--config', 'two.yaml');
   assert.equal(capped.code, 0, capped.err);
-  assert.equal((capped.err.match(/train\.threads 2 lowered to 1: 2 trial\(s\) at once on 2 core\(s\)/g) ?? []).length, 2, capped.err);
+  assert.equal(
+    (capped.err.match(/train\.threads 2 lowered to 1: 2 trial\(s\) at once on 2 core\(s\)/g) ?? []).length,
+    2,
+    capped.err,
+  );
   assert.equal((capped.err.match(/1 kernel thread \(/g) ?? []).length, 2, capped.err);
   const bad = nerflowEnv(root, { NERFLOW_CPUS: 'two' }, 'train', '--config', 'tiny.yaml', '--force');
   assert.equal(bad.code, 1);

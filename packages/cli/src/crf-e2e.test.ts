@@ -30,7 +30,11 @@ function assertValidIob2(root: string): void {
 }
 
 function run(root: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' },
+  });
   return { code: r.status, err: r.stderr };
 }
 
@@ -38,8 +42,10 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
   const root = mkdtempSync(path.join(tmpdir(), 'nerflow-crf-'));
   mkdirSync(path.join(root, 'configs'));
   writeFileSync(path.join(root, 'nx.json'), '{}');
-  writeFileSync(path.join(root, 'configs', 'tcrf.yaml'),
-    `data:\n  path: ${corpus}\n  limit_sentences: 600\ntrain:\n  head: crf\n  epochs: 3\n  lstm_units: 16\n  embedding_dim: 16\n  optimizer: { learning_rate: 0.03 }\ntracking:\n  experiment: e2e\n`);
+  writeFileSync(
+    path.join(root, 'configs', 'tcrf.yaml'),
+    `data:\n  path: ${corpus}\n  limit_sentences: 600\ntrain:\n  head: crf\n  epochs: 3\n  lstm_units: 16\n  embedding_dim: 16\n  optimizer: { learning_rate: 0.03 }\ntracking:\n  experiment: e2e\n`,
+  );
   const first = run(root, 'pipeline', '--config', 'tcrf.yaml');
   assert.equal(first.code, 0, first.err);
   const model = path.join(root, 'runs/tcrf/train/main/model');
@@ -53,7 +59,12 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
 
   // MLflow: the head and the constraint are params; the CRF file is in the model artifact; test metrics logged
   const store = path.join(root, 'runs/mlruns');
-  const runs = readdirSync(store).flatMap((e) => (existsSync(path.join(store, e, 'meta.yaml')) ? readdirSync(path.join(store, e)).map((r) => path.join(store, e, r)) : []))
+  const runs = readdirSync(store)
+    .flatMap((e) =>
+      existsSync(path.join(store, e, 'meta.yaml'))
+        ? readdirSync(path.join(store, e)).map((r) => path.join(store, e, r))
+        : [],
+    )
     .filter((d) => existsSync(path.join(d, 'params')));
   assert.equal(runs.length, 1);
   assert.equal(readFileSync(path.join(runs[0], 'params', 'train.head'), 'utf8'), 'crf');
@@ -76,6 +87,9 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
   const bioes = run(root, 'pipeline', '--config', 'tcrf.yaml', '--set', 'featurize.tag_scheme=bioes');
   assert.equal(bioes.code, 0, bioes.err);
   const bioesTags: string[] = JSON.parse(readFileSync(path.join(model, 'crf.json'), 'utf8')).tags;
-  assert.ok(bioesTags.some((t) => t.startsWith('S-')) && bioesTags.some((t) => t.startsWith('E-')), bioesTags.join(' '));
+  assert.ok(
+    bioesTags.some((t) => t.startsWith('S-')) && bioesTags.some((t) => t.startsWith('E-')),
+    bioesTags.join(' '),
+  );
   assertValidIob2(root);
 });

@@ -10,14 +10,39 @@ const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
 
 function nerflow(root: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' },
+  });
   return { code: r.status, err: r.stderr };
 }
 
 /** A GloVe file of 8-dimensional vectors for some common words, one of them only in capitals. */
 function vectors(file: string, scale: number): void {
-  const words = ['the', 'of', 'in', 'to', 'and', 'a', 'THOUSANDS', 'said', 'on', 'is', 'was', 'for', 'iraq', 'president', 'police'];
-  writeFileSync(file, words.map((w, i) => `${w} ${Array.from({ length: 8 }, (_, k) => (scale * Math.sin(i + k)).toFixed(5)).join(' ')}`).join('\n') + '\n');
+  const words = [
+    'the',
+    'of',
+    'in',
+    'to',
+    'and',
+    'a',
+    'THOUSANDS',
+    'said',
+    'on',
+    'is',
+    'was',
+    'for',
+    'iraq',
+    'president',
+    'police',
+  ];
+  writeFileSync(
+    file,
+    words
+      .map((w, i) => `${w} ${Array.from({ length: 8 }, (_, k) => (scale * Math.sin(i + k)).toFixed(5)).join(' ')}`)
+      .join('\n') + '\n',
+  );
 }
 
 test('chars + pre-trained vectors through the CLI: coverage in the log, the manifest and MLflow; chars.json in the model; the vector file drives the fingerprint', () => {
@@ -25,16 +50,22 @@ test('chars + pre-trained vectors through the CLI: coverage in the log, the mani
   mkdirSync(path.join(root, 'configs'));
   writeFileSync(path.join(root, 'nx.json'), '{}');
   vectors(path.join(root, 'configs', 'vec.txt'), 0.1);
-  writeFileSync(path.join(root, 'configs', 'feat.yaml'), [
-    `data:\n  path: ${corpus}\n  limit_sentences: 300`,
-    'train:\n  epochs: 1\n  lstm_units: 8\n  embedding_dim: 8',
-    '  chars: { type: cnn, dim: 6, filters: 8, width: 3 }',
-    '  embeddings: { path: vec.txt, lowercase: true }', // relative to the config file
-    'tracking:\n  experiment: e2e',
-  ].join('\n') + '\n');
+  writeFileSync(
+    path.join(root, 'configs', 'feat.yaml'),
+    [
+      `data:\n  path: ${corpus}\n  limit_sentences: 300`,
+      'train:\n  epochs: 1\n  lstm_units: 8\n  embedding_dim: 8',
+      '  chars: { type: cnn, dim: 6, filters: 8, width: 3 }',
+      '  embeddings: { path: vec.txt, lowercase: true }', // relative to the config file
+      'tracking:\n  experiment: e2e',
+    ].join('\n') + '\n',
+  );
   const first = nerflow(root, 'pipeline', '--config', 'feat.yaml');
   assert.equal(first.code, 0, first.err);
-  assert.match(first.err, /train: pre-trained vectors configs\/vec\.txt: 15 words × 8; found [\d.]+% of the train vocabulary \(\d+\/[\d,]+ words\) and [\d.]+% of train tokens/);
+  assert.match(
+    first.err,
+    /train: pre-trained vectors configs\/vec\.txt: 15 words × 8; found [\d.]+% of the train vocabulary \(\d+\/[\d,]+ words\) and [\d.]+% of train tokens/,
+  );
   assert.match(first.err, /evaluate: main: entity F1/);
   const run = path.join(root, 'runs', 'feat');
   const manifest = JSON.parse(readFileSync(path.join(run, 'train', 'main', 'manifest.json'), 'utf8'));
@@ -43,10 +74,17 @@ test('chars + pre-trained vectors through the CLI: coverage in the log, the mani
   assert.ok(emb.found_types >= 10 && emb.coverage_tokens > 0.2, JSON.stringify(emb));
   assert.equal(manifest.inputs[0].path, 'configs/vec.txt', 'the vector file is a hashed input of the trial');
   assert.ok(existsSync(path.join(run, 'train', 'main', 'model', 'chars.json')));
-  assert.equal(JSON.parse(readFileSync(path.join(run, 'train', 'main', 'model', 'nerflow.json'), 'utf8')).spec.chars.filters, 8);
+  assert.equal(
+    JSON.parse(readFileSync(path.join(run, 'train', 'main', 'model', 'nerflow.json'), 'utf8')).spec.chars.filters,
+    8,
+  );
   const store = path.join(root, 'runs', 'mlruns');
   const exp = readdirSync(store).find((d) => existsSync(path.join(store, d, 'meta.yaml')) && d !== '0')!;
-  const runDir = path.join(store, exp, readdirSync(path.join(store, exp)).find((d) => existsSync(path.join(store, exp, d, 'metrics')))!);
+  const runDir = path.join(
+    store,
+    exp,
+    readdirSync(path.join(store, exp)).find((d) => existsSync(path.join(store, exp, d, 'metrics')))!,
+  );
   assert.match(readFileSync(path.join(runDir, 'metrics', 'embeddings_coverage_types'), 'utf8'), /^\d+ 0\.\d+ 0\n$/);
   assert.equal(readFileSync(path.join(runDir, 'params', 'train.chars.type'), 'utf8'), 'cnn');
   assert.ok(existsSync(path.join(runDir, 'metrics', 'test_entity_f1')));
@@ -62,6 +100,9 @@ test('chars + pre-trained vectors through the CLI: coverage in the log, the mani
   writeFileSync(path.join(root, 'configs', 'vec.txt'), 'the 1 2 3 4 5 6 7 8\nof 1 2 3\n');
   const bad = nerflow(root, 'train', '--config', 'feat.yaml');
   assert.equal(bad.code, 1, bad.err);
-  assert.match(bad.err, /vec\.txt:2: expected a word and 8 numbers \(the dimension of line 1\), found 3 field\(s\) after the word\. \(train\.embeddings\.path in .*feat\.yaml\)/);
+  assert.match(
+    bad.err,
+    /vec\.txt:2: expected a word and 8 numbers \(the dimension of line 1\), found 3 field\(s\) after the word\. \(train\.embeddings\.path in .*feat\.yaml\)/,
+  );
   assert.doesNotMatch(bad.err, /internal error|\n\s+at /);
 });

@@ -8,9 +8,17 @@ import { STAGES, type StageFlags, type StageName } from './stages.js';
 
 function common<T>(y: Argv<T>) {
   return y
-    .option('config', { type: 'string', demandOption: true, describe: 'config name in configs/ (e.g. baseline.yaml) or a path to one' })
+    .option('config', {
+      type: 'string',
+      demandOption: true,
+      describe: 'config name in configs/ (e.g. baseline.yaml) or a path to one',
+    })
     .option('force', { type: 'boolean', default: false, describe: 'recompute even when the outputs are up to date' })
-    .option('set', { type: 'string', array: true, describe: 'override a config value, validated like the file: --set train.epochs=3' })
+    .option('set', {
+      type: 'string',
+      array: true,
+      describe: 'override a config value, validated like the file: --set train.epochs=3',
+    })
     .option('verbose', { type: 'boolean', default: false, describe: 'more output; stack traces on errors' })
     .option('quiet', { type: 'boolean', default: false, describe: 'only warnings and errors' });
 }
@@ -26,74 +34,143 @@ export async function main(argv: string[]): Promise<number> {
   onSignalExit(() => removeLiveStagingSync());
   // npx / npm run pass a signal only to their `sh -c`, which dies of it: follow it (see stopWithWrapper)
   stopWithWrapper({
-    onStop: (w) => process.stderr.write(`nerflow: the ${w} process that started nerflow is gone; stopping (as on SIGTERM)\n`),
+    onStop: (w) =>
+      process.stderr.write(`nerflow: the ${w} process that started nerflow is gone; stopping (as on SIGTERM)\n`),
   });
   let cli = yargs(argv)
     .scriptName('nerflow')
-    .usage('$0 <command> --config <name|path> [options]\n\nTurn a labelled NER corpus into tracked, reproducible experiments.')
+    .usage(
+      '$0 <command> --config <name|path> [options]\n\nTurn a labelled NER corpus into tracked, reproducible experiments.',
+    )
     .strict()
     .demandCommand(1, 'Name a command: nerflow --help lists them.')
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .epilog('Configs are looked up in configs/ by name. MLFLOW_TRACKING_URI overrides the tracking URI. Docs: README.md')
+    .epilog(
+      'Configs are looked up in configs/ by name. MLFLOW_TRACKING_URI overrides the tracking URI. Docs: README.md',
+    )
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
   for (const [name, stage] of Object.entries(STAGES) as [StageName, (typeof STAGES)[StageName]][]) {
     const flags = name === 'train' ? trainFlags : <T>(y: Argv<T>) => y;
-    cli = cli.command(name, stage.describe, (y) => flags(common(y)), (a) => runStages([name], a as unknown as CommonArgs));
+    cli = cli.command(
+      name,
+      stage.describe,
+      (y) => flags(common(y)),
+      (a) => runStages([name], a as unknown as CommonArgs),
+    );
   }
-  cli = cli.command('report', 'print the trials of a config ranked by test entity F1', (y) => common(y), async (a) => {
-    const ctx = stageContext(a as unknown as CommonArgs);
-    process.stdout.write((await import('@nerflow/evaluate')).compareTrials(ctx) + '\n');
-  });
+  cli = cli.command(
+    'report',
+    'print the trials of a config ranked by test entity F1',
+    (y) => common(y),
+    async (a) => {
+      const ctx = stageContext(a as unknown as CommonArgs);
+      process.stdout.write((await import('@nerflow/evaluate')).compareTrials(ctx) + '\n');
+    },
+  );
   cli = cli.command('mlflow', 'MLflow helpers', (y) =>
-    y.command('sync', 'push every run of the local store (runs/mlruns) to a tracking server; safe to repeat', (s) =>
-      s.option('to', { type: 'string', describe: 'tracking server URI (default: MLFLOW_TRACKING_URI)' })
-        .option('from', { type: 'string', describe: 'local store (default: runs/mlruns)' })
-        .option('verbose', { type: 'boolean', default: false }), async (a) => {
-      const { syncCommand } = await import('./mlflow-sync.js');
-      await syncCommand(a as { to?: string; from?: string; verbose?: boolean });
-    }).command('gc', 'end RUNNING runs whose process is gone (kill -9, power cut) as KILLED; local store or server', (g) =>
-      g.option('uri', {
-        type: 'string', describe: 'tracking URI (default: MLFLOW_TRACKING_URI, else the config\'s, else runs/mlruns)',
-      })
-        .option('config', { type: 'string', describe: 'take the tracking URI from this config' })
-        .option('other-hosts', {
-          type: 'boolean', default: false, describe: 'also end runs owned by other hosts (only if you know those processes are gone)',
+    y
+      .command(
+        'sync',
+        'push every run of the local store (runs/mlruns) to a tracking server; safe to repeat',
+        (s) =>
+          s
+            .option('to', { type: 'string', describe: 'tracking server URI (default: MLFLOW_TRACKING_URI)' })
+            .option('from', { type: 'string', describe: 'local store (default: runs/mlruns)' })
+            .option('verbose', { type: 'boolean', default: false }),
+        async (a) => {
+          const { syncCommand } = await import('./mlflow-sync.js');
+          await syncCommand(a as { to?: string; from?: string; verbose?: boolean });
+        },
+      )
+      .command(
+        'gc',
+        'end RUNNING runs whose process is gone (kill -9, power cut) as KILLED; local store or server',
+        (g) =>
+          g
+            .option('uri', {
+              type: 'string',
+              describe: "tracking URI (default: MLFLOW_TRACKING_URI, else the config's, else runs/mlruns)",
+            })
+            .option('config', { type: 'string', describe: 'take the tracking URI from this config' })
+            .option('other-hosts', {
+              type: 'boolean',
+              default: false,
+              describe: 'also end runs owned by other hosts (only if you know those processes are gone)',
+            })
+            .option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be ended' })
+            .option('verbose', { type: 'boolean', default: false }),
+        async (a) => {
+          const { gcCommand } = await import('./mlflow-gc.js');
+          await gcCommand(a as Parameters<typeof gcCommand>[0]);
+        },
+      )
+      .demandCommand(1, 'Name an mlflow command: sync or gc.'),
+  );
+  cli = cli.command(
+    'worker',
+    'take trials from a BullMQ/Redis queue and train them (any machine with a checkout and the data)',
+    (y) =>
+      y
+        .option('queue', {
+          type: 'string',
+          describe: 'Redis URL of the queue, redis://host:port/db (default: NERFLOW_QUEUE)',
         })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be ended' })
-        .option('verbose', { type: 'boolean', default: false }), async (a) => {
-      const { gcCommand } = await import('./mlflow-gc.js');
-      await gcCommand(a as Parameters<typeof gcCommand>[0]);
-    }).demandCommand(1, 'Name an mlflow command: sync or gc.'));
-  cli = cli.command('worker', 'take trials from a BullMQ/Redis queue and train them (any machine with a checkout and the data)', (y) =>
-    y.option('queue', { type: 'string', describe: 'Redis URL of the queue, redis://host:port/db (default: NERFLOW_QUEUE)' })
-      .option('concurrency', { type: 'number', default: 1, describe: 'trials trained at once, each in its own process (one core each)' })
-      .option('lock-seconds', { type: 'number', default: 30, describe: 'a dead worker\'s trial goes to another worker after this long' })
-      .option('verbose', { type: 'boolean', default: false })
-      .option('quiet', { type: 'boolean', default: false }), async (a) => {
-    const { workerCommand } = await import('./queue.js');
-    await workerCommand(a as unknown as import('./queue.js').WorkerArgs);
-  });
+        .option('concurrency', {
+          type: 'number',
+          default: 1,
+          describe: 'trials trained at once, each in its own process (one core each)',
+        })
+        .option('lock-seconds', {
+          type: 'number',
+          default: 30,
+          describe: "a dead worker's trial goes to another worker after this long",
+        })
+        .option('verbose', { type: 'boolean', default: false })
+        .option('quiet', { type: 'boolean', default: false }),
+    async (a) => {
+      const { workerCommand } = await import('./queue.js');
+      await workerCommand(a as unknown as import('./queue.js').WorkerArgs);
+    },
+  );
   cli = cli.command('sweep', 'sweeps on a queue', (y) =>
-    y.command('status', 'the trials of a queued sweep: queued, running (worker, epoch), done, pruned, failed; the best so far', (s) =>
-      common(s).option('queue', { type: 'string', describe: 'Redis URL (default: NERFLOW_QUEUE, else sweep.queue)' }), async (a) => {
-      const { sweepStatusCommand } = await import('./queue.js');
-      await sweepStatusCommand(stageContext(a as unknown as CommonArgs), (a as { queue?: string }).queue);
-    }).demandCommand(1, 'Name a sweep command: status.'));
+    y
+      .command(
+        'status',
+        'the trials of a queued sweep: queued, running (worker, epoch), done, pruned, failed; the best so far',
+        (s) =>
+          common(s).option('queue', {
+            type: 'string',
+            describe: 'Redis URL (default: NERFLOW_QUEUE, else sweep.queue)',
+          }),
+        async (a) => {
+          const { sweepStatusCommand } = await import('./queue.js');
+          await sweepStatusCommand(stageContext(a as unknown as CommonArgs), (a as { queue?: string }).queue);
+        },
+      )
+      .demandCommand(1, 'Name a sweep command: status.'),
+  );
   cli = cli.command({
     command: 'queue-trial',
     describe: false, // internal: the process a worker trains one trial in
-    builder: (y) => y.option('job', { type: 'string', demandOption: true }).option('job-id', { type: 'string', demandOption: true })
-      .option('verbose', { type: 'boolean', default: false }).option('quiet', { type: 'boolean', default: false }),
+    builder: (y) =>
+      y
+        .option('job', { type: 'string', demandOption: true })
+        .option('job-id', { type: 'string', demandOption: true })
+        .option('verbose', { type: 'boolean', default: false })
+        .option('quiet', { type: 'boolean', default: false }),
     handler: async (a) => {
       const { queueTrialCommand } = await import('./queue.js');
       await queueTrialCommand(a as unknown as import('./queue.js').QueueTrialArgs);
     },
   });
-  cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
-    runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
+  cli = cli.command(
+    'pipeline',
+    `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`,
+    (y) => common(y),
+    (a) => runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
   );
   try {
     await cli.parseAsync();
@@ -113,12 +190,28 @@ class UsageError extends Error {}
 
 function trainFlags<T>(y: Argv<T>) {
   return y
-    .option('resume', { type: 'boolean', default: false, describe: 'continue interrupted trials from their last finished epoch' })
+    .option('resume', {
+      type: 'boolean',
+      default: false,
+      describe: 'continue interrupted trials from their last finished epoch',
+    })
     .option('trial', { type: 'string', describe: 'train only this trial id (parallel workers, Nx per-trial targets)' })
     .option('parent-run', { type: 'string', describe: 'MLflow parent run id of the sweep (set by the sweep runner)' })
-    .option('queue', { type: 'string', describe: 'put the trials on this BullMQ/Redis queue for `nerflow worker`s: redis://host:port/db (default: NERFLOW_QUEUE, else sweep.queue)' })
-    .option('wait', { type: 'boolean', default: true, describe: 'with a queue: wait for the trials and collect the sweep (--no-wait returns once queued)' })
-    .option('retry-failed', { type: 'boolean', default: false, describe: 'with a queue: queue again the trials that failed every attempt' });
+    .option('queue', {
+      type: 'string',
+      describe:
+        'put the trials on this BullMQ/Redis queue for `nerflow worker`s: redis://host:port/db (default: NERFLOW_QUEUE, else sweep.queue)',
+    })
+    .option('wait', {
+      type: 'boolean',
+      default: true,
+      describe: 'with a queue: wait for the trials and collect the sweep (--no-wait returns once queued)',
+    })
+    .option('retry-failed', {
+      type: 'boolean',
+      default: false,
+      describe: 'with a queue: queue again the trials that failed every attempt',
+    });
 }
 
 const code = await main(hideBin(process.argv));

@@ -7,10 +7,15 @@ import { describeSync, syncStore } from '@nerflow/tracking';
 export async function syncCommand(a: { to?: string; from?: string; verbose?: boolean }): Promise<void> {
   const to = a.to ?? process.env.MLFLOW_TRACKING_URI;
   if (!to || !/^https?:\/\//.test(to)) {
-    throw new ExitError(`mlflow sync needs a tracking server: pass --to http://host:5000 or set MLFLOW_TRACKING_URI (start one with \`mlflow server --port 5000\`).`);
+    throw new ExitError(
+      `mlflow sync needs a tracking server: pass --to http://host:5000 or set MLFLOW_TRACKING_URI (start one with \`mlflow server --port 5000\`).`,
+    );
   }
   const from = path.resolve(a.from ?? path.join(runsRoot(workspaceRoot()), 'mlruns'));
-  if (!existsSync(from)) throw new ExitError(`mlflow sync: no local store at ${from}. Train something first (npx nerflow train --config <c>), or name the store with --from.`);
+  if (!existsSync(from))
+    throw new ExitError(
+      `mlflow sync: no local store at ${from}. Train something first (npx nerflow train --config <c>), or name the store with --from.`,
+    );
   const log = createLogger({ verbose: a.verbose });
   const s = await syncStore({ from, to, log });
   log.info(`mlflow sync: ${describeSync(s)} → ${to}`);

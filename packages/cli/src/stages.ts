@@ -17,12 +17,15 @@ export interface StageFlags {
  */
 export const STAGES = {
   ingest: {
-    describe: 'read the corpus (CSV or CoNLL, one file or its own train/val/test) into DuckDB (runs/<name>/ingest/corpus.duckdb)',
-    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/ingest')).ingest(ctx),
+    describe:
+      'read the corpus (CSV or CoNLL, one file or its own train/val/test) into DuckDB (runs/<name>/ingest/corpus.duckdb)',
+    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> =>
+      (await import('@nerflow/ingest')).ingest(ctx),
   },
   featurize: {
     describe: 'vocabulary, tag index, split and padded tensors as Arrow IPC, EDA figures (runs/<name>/featurize/)',
-    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/featurize')).featurize(ctx),
+    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> =>
+      (await import('@nerflow/featurize')).featurize(ctx),
   },
   train: {
     describe: 'train the BiLSTM: the baseline, or every trial of the sweep (runs/<name>/train/<trial>/)',
@@ -38,8 +41,10 @@ export const STAGES = {
     },
   },
   evaluate: {
-    describe: 'score every trained trial on evaluate.split (test by default): reports, confusion matrices (runs/<name>/evaluate/<trial>/)',
-    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> => (await import('@nerflow/evaluate')).evaluate(ctx),
+    describe:
+      'score every trained trial on evaluate.split (test by default): reports, confusion matrices (runs/<name>/evaluate/<trial>/)',
+    run: async (ctx: StageContext): Promise<StageResult | StageResult[]> =>
+      (await import('@nerflow/evaluate')).evaluate(ctx),
   },
 } as const;
 

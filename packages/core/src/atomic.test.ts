@@ -18,10 +18,13 @@ test('replaceDirAtomic keeps the old folder when the build fails', async () => {
   const out = path.join(parent, 'out');
   mkdirSync(out);
   writeFileSync(path.join(out, 'keep.txt'), 'old');
-  await assert.rejects(replaceDirAtomic(out, async (staging) => {
-    writeFileSync(path.join(staging, 'keep.txt'), 'half-written');
-    throw new Error('boom');
-  }), /boom/);
+  await assert.rejects(
+    replaceDirAtomic(out, async (staging) => {
+      writeFileSync(path.join(staging, 'keep.txt'), 'half-written');
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
   assert.equal(readFileSync(path.join(out, 'keep.txt'), 'utf8'), 'old');
   assert.deepEqual(readdirSync(parent), ['out']);
   await replaceDirAtomic(out, async (staging) => writeFileSync(path.join(staging, 'new.txt'), 'new'));
@@ -32,7 +35,9 @@ test('replaceDirAtomic keeps the old folder when the build fails', async () => {
 test('replaceDirAtomic removes the staging folders of dead processes beside it, never a live one', async () => {
   const { spawnSync } = await import('node:child_process');
   const parent = mkdtempSync(path.join(tmpdir(), 'nerflow-atomic-'));
-  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+    encoding: 'utf8',
+  }).stdout;
   const deadDir = path.join(parent, `.out.staging-${dead}-0123abcd`);
   const liveDir = path.join(parent, `.out.staging-${process.ppid}-0123abcd`);
   const other = path.join(parent, '.notes-1-0123abcd');

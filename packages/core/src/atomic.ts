@@ -50,7 +50,10 @@ export function removeStaleTemps(dir: string): string[] {
 }
 
 function tmpName(target: string, tag: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
 }
 
 /** Write a file so readers see the old content or the new one, never half of it. */
@@ -71,7 +74,10 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

@@ -9,6 +9,9 @@ export function usableCores(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.NERFLOW_CPUS;
   if (v === undefined || v === '') return availableParallelism();
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ValidationError(`NERFLOW_CPUS=${v}: expected a whole number of cores ≥ 1 (or unset it to use all ${availableParallelism()})`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ValidationError(
+      `NERFLOW_CPUS=${v}: expected a whole number of cores ≥ 1 (or unset it to use all ${availableParallelism()})`,
+    );
   return n;
 }

@@ -16,7 +16,13 @@ export class ValidationError extends Error {
   readonly problems: string[];
   constructor(problems: string | string[], headline?: string) {
     const list = Array.isArray(problems) ? problems : [problems];
-    super(headline ? `${headline}\n${list.map((p) => `  - ${p}`).join('\n')}` : list.length === 1 ? list[0] : list.map((p) => `- ${p}`).join('\n'));
+    super(
+      headline
+        ? `${headline}\n${list.map((p) => `  - ${p}`).join('\n')}`
+        : list.length === 1
+          ? list[0]
+          : list.map((p) => `- ${p}`).join('\n'),
+    );
     this.name = 'ValidationError';
     this.problems = list;
   }

@@ -19,21 +19,29 @@ export function fmtSeconds(s: number): string {
   if (!isFinite(s)) return '?';
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 export function fmtInt(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-export function createLogger(opts: { verbose?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream; tty?: boolean } = {}): Logger {
+export function createLogger(
+  opts: { verbose?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream; tty?: boolean } = {},
+): Logger {
   const out = opts.stream ?? process.stderr;
   const tty = opts.tty ?? (!!out.isTTY && !process.env.CI);
   const write = (s: string) => out.write(s + '\n');
   return {
-    info: (m) => { if (!opts.quiet) write(m); },
+    info: (m) => {
+      if (!opts.quiet) write(m);
+    },
     warn: (m) => write(`warning: ${m}`),
-    debug: (m) => { if (opts.verbose) write(`debug: ${m}`); },
+    debug: (m) => {
+      if (opts.verbose) write(`debug: ${m}`);
+    },
     progress(label, total, unit = '') {
       const start = performance.now();
       let lastDraw = 0;
@@ -43,7 +51,10 @@ export function createLogger(opts: { verbose?: boolean; quiet?: boolean; stream?
         const rate = done / Math.max(el, 1e-9);
         const eta = total > done && rate > 0 ? (total - done) / rate : 0;
         const pct = total ? Math.min(100, (100 * done) / total) : 100;
-        return { pct, text: `${label} ${fmtInt(done)}/${fmtInt(total)}${unit ? ' ' + unit : ''} ${pct.toFixed(0)}% ${fmtSeconds(el)} elapsed${done < total ? `, ETA ${fmtSeconds(eta)}` : ''}${extra ? ' ' + extra : ''}` };
+        return {
+          pct,
+          text: `${label} ${fmtInt(done)}/${fmtInt(total)}${unit ? ' ' + unit : ''} ${pct.toFixed(0)}% ${fmtSeconds(el)} elapsed${done < total ? `, ETA ${fmtSeconds(eta)}` : ''}${extra ? ' ' + extra : ''}`,
+        };
       };
       return {
         update(done, extra) {

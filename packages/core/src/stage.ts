@@ -28,7 +28,13 @@ export interface StageIdentity {
 }
 
 export function stageFingerprint(id: StageIdentity): string {
-  return hashValue({ stage: id.stage, config: id.config, upstream: id.upstream, code: id.code_version, inputs: id.inputs.map((i) => i.sha256) });
+  return hashValue({
+    stage: id.stage,
+    config: id.config,
+    upstream: id.upstream,
+    code: id.code_version,
+    inputs: id.inputs.map((i) => i.sha256),
+  });
 }
 
 export interface StageBuild {
@@ -63,12 +69,20 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
  * `build` writes into a staging folder; on success the folder is swapped into place with its
  * manifest (every file hashed) and run.json. On failure the previous outputs stay as they were.
  */
-export async function runStage(opts: { id: StageIdentity; dir: string; force: boolean; log: Logger; build: (staging: string) => Promise<StageBuild> }): Promise<StageResult> {
+export async function runStage(opts: {
+  id: StageIdentity;
+  dir: string;
+  force: boolean;
+  log: Logger;
+  build: (staging: string) => Promise<StageBuild>;
+}): Promise<StageResult> {
   const fingerprint = stageFingerprint(opts.id);
   if (!opts.force) {
     const m = await isUpToDate(opts.dir, fingerprint);
     if (m) {
-      opts.log.info(`${opts.id.stage}: up to date (${path.relative(process.cwd(), opts.dir) || opts.dir}, fingerprint ${fingerprint.slice(0, 12)}); use --force to recompute.`);
+      opts.log.info(
+        `${opts.id.stage}: up to date (${path.relative(process.cwd(), opts.dir) || opts.dir}, fingerprint ${fingerprint.slice(0, 12)}); use --force to recompute.`,
+      );
       return { manifest: m, upToDate: true, dir: opts.dir };
     }
   }
@@ -77,15 +91,31 @@ export async function runStage(opts: { id: StageIdentity; dir: string; force: bo
   const manifest = await replaceDirAtomic(opts.dir, async (staging) => {
     const built = await opts.build(staging);
     const files = (await listFiles(staging)).filter((f) => f !== 'manifest.json' && f !== 'run.json');
-    const outputs = await Promise.all(files.map(async (f): Promise<FileEntry> => {
-      const digest = built.contentDigests?.[f];
-      return digest ? { path: f, sha256: digest, digest: 'content' } : fileEntry(path.join(staging, f), staging);
-    }));
-    const m: Manifest = { schema: 1, stage: opts.id.stage, fingerprint, code_version: opts.id.code_version, inputs: opts.id.inputs, outputs, counts: built.counts, config: opts.id.config, upstream: opts.id.upstream };
+    const outputs = await Promise.all(
+      files.map(async (f): Promise<FileEntry> => {
+        const digest = built.contentDigests?.[f];
+        return digest ? { path: f, sha256: digest, digest: 'content' } : fileEntry(path.join(staging, f), staging);
+      }),
+    );
+    const m: Manifest = {
+      schema: 1,
+      stage: opts.id.stage,
+      fingerprint,
+      code_version: opts.id.code_version,
+      inputs: opts.id.inputs,
+      outputs,
+      counts: built.counts,
+      config: opts.id.config,
+      upstream: opts.id.upstream,
+    };
     await writeManifest(staging, m);
     await writeRunInfo(staging, {
-      stage: opts.id.stage, fingerprint, started_at: started.toISOString(), finished_at: new Date().toISOString(),
-      timings_s: { total: +((performance.now() - t0) / 1000).toFixed(3), ...built.timings_s }, ...built.run,
+      stage: opts.id.stage,
+      fingerprint,
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      timings_s: { total: +((performance.now() - t0) / 1000).toFixed(3), ...built.timings_s },
+      ...built.run,
     });
     return m;
   });

@@ -12,7 +12,7 @@ import { writeEvaluation } from './write.js';
 const tags = ['O', 'B-geo', 'I-geo', 'B-per', 'I-per', 'B-tim'];
 function fixture() {
   let seed = 99;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const gold: Int32Array[] = [];
   const pred: Int32Array[] = [];
   const words: string[][] = [];
@@ -23,26 +23,51 @@ function fixture() {
     pred.push(g.map((t) => (rand() < 0.8 ? t : Math.floor(rand() * tags.length))));
     words.push(Array.from({ length: n }, (_, i) => (s === 3 && i === 0 ? '5\u00a0storm' : `w${s}_${i}`)));
   }
-  return { gold, pred, words, tags, sentenceIds: gold.map((_, i) => i + 1), config: 'train:\n  epochs: 1\n', trial: 'main', split: 'test' as const, topConfusions: 10, history: [{ epoch: 1, loss: 1, val_loss: 0.9, val_entity_f1: 0.5, val_token_accuracy: 0.8 }, { epoch: 2, loss: 0.5, val_loss: 0.6, val_entity_f1: 0.7, val_token_accuracy: 0.9 }] };
+  return {
+    gold,
+    pred,
+    words,
+    tags,
+    sentenceIds: gold.map((_, i) => i + 1),
+    config: 'train:\n  epochs: 1\n',
+    trial: 'main',
+    split: 'test' as const,
+    topConfusions: 10,
+    history: [
+      { epoch: 1, loss: 1, val_loss: 0.9, val_entity_f1: 0.5, val_token_accuracy: 0.8 },
+      { epoch: 2, loss: 0.5, val_loss: 0.6, val_entity_f1: 0.7, val_token_accuracy: 0.9 },
+    ],
+  };
 }
 
 test('predictions.conll scored by an independent scorer (Python, conlleval rules) gives the same numbers', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nerflow-eval-'));
   const input = fixture();
   const { report, metrics } = await writeEvaluation(dir, input);
-  const out = JSON.parse(execFileSync('python3', [path.join(repoRoot(), 'tools/conlleval-check/score.py'), path.join(dir, 'predictions.conll')], { encoding: 'utf8' }));
+  const out = JSON.parse(
+    execFileSync(
+      'python3',
+      [path.join(repoRoot(), 'tools/conlleval-check/score.py'), path.join(dir, 'predictions.conll')],
+      { encoding: 'utf8' },
+    ),
+  );
   const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
   close(report.entity.micro.f1, out.entity.f1, 'entity f1');
   close(report.entity.micro.precision, out.entity.precision, 'entity precision');
   close(report.entity.micro.recall, out.entity.recall, 'entity recall');
   assert.equal(report.entity.gold_entities, out.entity.gold);
-  for (const [type, s] of Object.entries(report.entity.per_type)) close(s.f1, out.entity.per_type[type].f1, `f1 ${type}`);
+  for (const [type, s] of Object.entries(report.entity.per_type))
+    close(s.f1, out.entity.per_type[type].f1, `f1 ${type}`);
   close(report.token.accuracy, out.token.accuracy, 'accuracy');
-  for (const [tag, s] of Object.entries(report.token.per_tag)) if (s.support) close(s.f1, out.token.f1[tag], `token f1 ${tag}`);
+  for (const [tag, s] of Object.entries(report.token.per_tag))
+    if (s.support) close(s.f1, out.token.f1[tag], `token f1 ${tag}`);
   assert.equal(metrics.test_entity_f1, report.entity.micro.f1);
   assert.ok('test_f1_geo' in metrics && 'test_token_macro_f1' in metrics);
   // per-type supports add up to the gold entity count
-  assert.equal(Object.values(report.entity.per_type).reduce((s, t) => s + t.support, 0), report.entity.gold_entities);
+  assert.equal(
+    Object.values(report.entity.per_type).reduce((s, t) => s + t.support, 0),
+    report.entity.gold_entities,
+  );
   // the no-break-space token stays one field
   assert.match(readFileSync(path.join(dir, 'predictions.conll'), 'utf8'), /^5_storm \S+ \S+$/m);
 });
@@ -93,7 +118,10 @@ test('evaluate.split reaches the report: metric names, report.md/html and the he
   assert.ok(Object.keys(metrics).length > 5);
   for (const k of Object.keys(metrics)) {
     assert.match(k, /^eval_val_/, `${k}: names the split, never test_`);
-    assert.ok(!(METRIC_NAMES as string[]).includes(k), `${k} would overwrite training's per-epoch curve in the same MLflow run`);
+    assert.ok(
+      !(METRIC_NAMES as string[]).includes(k),
+      `${k} would overwrite training's per-epoch curve in the same MLflow run`,
+    );
   }
   assert.equal(metrics.eval_val_entity_f1, report.entity.micro.f1);
   assert.match(readFileSync(path.join(dir, 'confusion.svg'), 'utf8'), /Confusion matrix \(val, real tokens only\)/);

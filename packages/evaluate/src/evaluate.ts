@@ -2,9 +2,20 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import {
-  fmtInt, readHistory, readManifest, readTagsFile, readTrainManifest, readTrainRun, relativeData, runStage, stageCodeVersion, stageDir,
-  usableCores, ValidationError,
-  type StageContext, type StageResult,
+  fmtInt,
+  readHistory,
+  readManifest,
+  readTagsFile,
+  readTrainManifest,
+  readTrainRun,
+  relativeData,
+  runStage,
+  stageCodeVersion,
+  stageDir,
+  usableCores,
+  ValidationError,
+  type StageContext,
+  type StageResult,
 } from '@nerflow/core';
 import type { TagScheme } from '@nerflow/metrics';
 import { readSplit, resolveKernel, resolveThreads } from '@nerflow/nn';
@@ -18,7 +29,13 @@ import { wordsForRows } from './words.js';
 export function trainedTrials(trainDir: string): string[] {
   if (!existsSync(trainDir)) return [];
   return readdirSync(trainDir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'best' && existsSync(path.join(trainDir, e.name, 'manifest.json')))
+    .filter(
+      (e) =>
+        e.isDirectory() &&
+        !e.name.startsWith('.') &&
+        e.name !== 'best' &&
+        existsSync(path.join(trainDir, e.name, 'manifest.json')),
+    )
     .map((e) => e.name)
     .sort();
 }
@@ -32,13 +49,25 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
   const ingestDb = stageDir(ctx.root, config.name, 'ingest', 'corpus.duckdb');
   const feat = await readManifest(featDir);
   const splitFile = path.join(featDir, `${cfg.split}.arrow`);
-  if (!feat || !existsSync(splitFile)) throw new ValidationError(`${featDir}: no featurize output (${cfg.split}.arrow). Run \`npx nerflow pipeline --config ${config.name}\` first.`);
+  if (!feat || !existsSync(splitFile))
+    throw new ValidationError(
+      `${featDir}: no featurize output (${cfg.split}.arrow). Run \`npx nerflow pipeline --config ${config.name}\` first.`,
+    );
   const trials = trainedTrials(trainDir);
-  if (!trials.length) throw new ValidationError(`${trainDir}: no trained model. Run \`npx nerflow train --config ${config.name}\` first.`);
-  if (!existsSync(ingestDb)) throw new ValidationError(`${ingestDb}: missing (evaluate reads the words from it). Run \`npx nerflow ingest --config ${config.name}\`.`);
+  if (!trials.length)
+    throw new ValidationError(
+      `${trainDir}: no trained model. Run \`npx nerflow train --config ${config.name}\` first.`,
+    );
+  if (!existsSync(ingestDb))
+    throw new ValidationError(
+      `${ingestDb}: missing (evaluate reads the words from it). Run \`npx nerflow ingest --config ${config.name}\`.`,
+    );
   const code = await stageCodeVersion('evaluate');
   const tagsFile = readTagsFile(featDir);
-  if (!tagsFile) throw new ValidationError(`${featDir}/tags.json is missing or unreadable. Run \`npx nerflow featurize --config ${config.name} --force\`.`);
+  if (!tagsFile)
+    throw new ValidationError(
+      `${featDir}/tags.json is missing or unreadable. Run \`npx nerflow featurize --config ${config.name} --force\`.`,
+    );
   const { tags } = tagsFile;
   const tagScheme: TagScheme = tagsFile.scheme ?? 'iob2';
   const { file: _f, files: _fs, overrides: _o, ...resolved } = config;
@@ -52,25 +81,71 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
     // trainedTrials lists only folders with a manifest
     const trainManifest = readTrainManifest(trialDir)!;
     const trainRun = readTrainRun(trialDir);
-    const id = { stage: 'evaluate', config: { evaluate: cfg }, upstream: { train: trainManifest.fingerprint, featurize: feat.fingerprint }, code_version: code, inputs: [] };
+    const id = {
+      stage: 'evaluate',
+      config: { evaluate: cfg },
+      upstream: { train: trainManifest.fingerprint, featurize: feat.fingerprint },
+      code_version: code,
+      inputs: [],
+    };
     const result = await runStage({
-      id, dir: stageDir(ctx.root, config.name, 'evaluate', trial), force: ctx.force, log,
+      id,
+      dir: stageDir(ctx.root, config.name, 'evaluate', trial),
+      force: ctx.force,
+      log,
       build: async (staging) => {
         split ??= readSplit(splitFile);
         words ??= await wordsForRows(ingestDb, split.sentenceIds, split.chunks, split.lengths, split.maxLen);
         const t0 = performance.now();
-        const { pred, gold, backend } = await predictSplit(path.join(trialDir, 'model'), split, cfg.batch_size, config.train.backend,
-          { threads: resolveThreads(config.train.threads, 1, usableCores()).threads, kernel: resolveKernel(config.train.kernel) });
+        const { pred, gold, backend } = await predictSplit(
+          path.join(trialDir, 'model'),
+          split,
+          cfg.batch_size,
+          config.train.backend,
+          {
+            threads: resolveThreads(config.train.threads, 1, usableCores()).threads,
+            kernel: resolveKernel(config.train.kernel),
+          },
+        );
         const tPredict = (performance.now() - t0) / 1000;
         const history = readHistory(trialDir);
-        const trialConfig = { ...resolved, data: relativeData(resolved.data, ctx.root), train: trainManifest.config.train };
+        const trialConfig = {
+          ...resolved,
+          data: relativeData(resolved.data, ctx.root),
+          train: trainManifest.config.train,
+        };
         const { report, metrics } = await writeEvaluation(staging, {
-          words, gold, pred, tags, tagScheme, outputScheme: config.data.scheme, sentenceIds: Array.from(split.sentenceIds), history, config: stringify(trialConfig), trial, split: cfg.split, topConfusions: cfg.top_confusions,
+          words,
+          gold,
+          pred,
+          tags,
+          tagScheme,
+          outputScheme: config.data.scheme,
+          sentenceIds: Array.from(split.sentenceIds),
+          history,
+          config: stringify(trialConfig),
+          trial,
+          split: cfg.split,
+          topConfusions: cfg.top_confusions,
         });
         const runId = trainRun?.mlflow_run_id;
-        const loggedTo = runId ? await logEvaluation(ctx, (store ??= await openEvaluateStore(ctx)), { trial, runId, metrics, staging }) : null;
-        log.info(`evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(report.sentences)} ${cfg.split} sentences → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`);
-        return { counts: { rows: split.n, sentences: report.sentences, entity_f1: report.entity.micro.f1, token_macro_f1: report.token.macro_f1, accuracy: report.token.accuracy }, timings_s: { predict: tPredict }, run: { mlflow_run_id: loggedTo ?? runId ?? null, backend } };
+        const loggedTo = runId
+          ? await logEvaluation(ctx, (store ??= await openEvaluateStore(ctx)), { trial, runId, metrics, staging })
+          : null;
+        log.info(
+          `evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(report.sentences)} ${cfg.split} sentences → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`,
+        );
+        return {
+          counts: {
+            rows: split.n,
+            sentences: report.sentences,
+            entity_f1: report.entity.micro.f1,
+            token_macro_f1: report.token.macro_f1,
+            accuracy: report.token.accuracy,
+          },
+          timings_s: { predict: tPredict },
+          run: { mlflow_run_id: loggedTo ?? runId ?? null, backend },
+        };
       },
     });
     results.push(result);

@@ -1,7 +1,13 @@
 import { initBackend, loadTagger, makeBatches, type SplitData, type TaggerOptions } from '@nerflow/nn';
 
 /** Predicted tag ids for every row of a split (bucketed batches, no dropout), in the split's row order. */
-export async function predictSplit(modelDir: string, split: SplitData, batchSize: number, backend: string, opts: TaggerOptions = {}): Promise<{ pred: Int32Array[]; gold: Int32Array[]; backend: string }> {
+export async function predictSplit(
+  modelDir: string,
+  split: SplitData,
+  batchSize: number,
+  backend: string,
+  opts: TaggerOptions = {},
+): Promise<{ pred: Int32Array[]; gold: Int32Array[]; backend: string }> {
   const used = await initBackend(backend as 'auto');
   const tagger = await loadTagger(modelDir, opts);
   const pred: Int32Array[] = new Array(split.n);

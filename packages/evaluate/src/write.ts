@@ -30,9 +30,21 @@ export interface EvaluationInput {
  * written as `_`. Tags are written in the corpus's own scheme (`to`, data.scheme), converted through their spans
  * from the scheme the model was trained on (`from`).
  */
-export function conll(words: string[][], gold: Int32Array[], pred: Int32Array[], tags: string[], from: TagScheme = 'iob2', to: TagScheme = from): string {
+export function conll(
+  words: string[][],
+  gold: Int32Array[],
+  pred: Int32Array[],
+  tags: string[],
+  from: TagScheme = 'iob2',
+  to: TagScheme = from,
+): string {
   const out: string[] = [];
-  const asTags = (ids: Int32Array) => convertTags(Array.from(ids, (t) => tags[t]), from, to);
+  const asTags = (ids: Int32Array) =>
+    convertTags(
+      Array.from(ids, (t) => tags[t]),
+      from,
+      to,
+    );
   words.forEach((ws, s) => {
     const g = asTags(gold[s]);
     const p = asTags(pred[s]);
@@ -44,7 +56,11 @@ export function conll(words: string[][], gold: Int32Array[], pred: Int32Array[],
 
 export function topConfusions(input: EvaluationInput, matrix: number[][], n: number): Confusion[] {
   const pairs: { g: number; p: number; count: number }[] = [];
-  matrix.forEach((row, g) => row.forEach((count, p) => { if (g !== p && count) pairs.push({ g, p, count }); }));
+  matrix.forEach((row, g) =>
+    row.forEach((count, p) => {
+      if (g !== p && count) pairs.push({ g, p, count });
+    }),
+  );
   pairs.sort((a, b) => b.count - a.count || a.g - b.g || a.p - b.p);
   return pairs.slice(0, n).map(({ g, p, count }) => {
     const examples: string[] = [];
@@ -68,13 +84,22 @@ export function metricPrefix(split: EvaluationInput['split']): string {
  * Score and write everything evaluate produces: report.json (contract), report.md, report.html,
  * confusion.json/.svg/.png, predictions.conll, curves.svg; returns the report and the MLflow metrics.
  */
-export async function writeEvaluation(dir: string, input: EvaluationInput): Promise<{ report: Report; metrics: Record<string, number> }> {
+export async function writeEvaluation(
+  dir: string,
+  input: EvaluationInput,
+): Promise<{ report: Report; metrics: Record<string, number> }> {
   const token = classificationReport(input.gold, input.pred, input.tags);
   const entity = entityReport(input.gold, input.pred, input.tags);
   const { matrix, normalized } = confusionMatrix(input.gold, input.pred, input.tags.length);
   const report: Report = {
-    token, entity, confusion: { labels: input.tags, matrix }, top_confusions: topConfusions(input, matrix, input.topConfusions),
-    trial: input.trial, split: input.split, sentences: new Set(input.sentenceIds).size, rows: input.gold.length,
+    token,
+    entity,
+    confusion: { labels: input.tags, matrix },
+    top_confusions: topConfusions(input, matrix, input.topConfusions),
+    trial: input.trial,
+    split: input.split,
+    sentences: new Set(input.sentenceIds).size,
+    rows: input.gold.length,
   };
   const heat = confusionSvg(input.tags, matrix, input.split);
   const curves = input.history?.length ? curvesSvg(input.history) : null;
@@ -83,12 +108,20 @@ export async function writeEvaluation(dir: string, input: EvaluationInput): Prom
   await writeFileAtomic(path.join(dir, 'confusion.svg'), heat);
   await writeFileAtomic(path.join(dir, 'confusion.png'), svgToPng(heat, { scale: 1.5 }));
   if (curves) await writeFileAtomic(path.join(dir, 'curves.svg'), curves);
-  await writeFileAtomic(path.join(dir, 'predictions.conll'), conll(input.words, input.gold, input.pred, input.tags, input.tagScheme, input.outputScheme ?? input.tagScheme));
+  await writeFileAtomic(
+    path.join(dir, 'predictions.conll'),
+    conll(input.words, input.gold, input.pred, input.tags, input.tagScheme, input.outputScheme ?? input.tagScheme),
+  );
   await writeFileAtomic(path.join(dir, 'report.md'), reportMarkdown(report, input.config, { curves: !!curves }));
   await writeFileAtomic(path.join(dir, 'report.html'), reportHtml(report, { confusion: heat, curves }, input.config));
   const scores: Record<string, number> = {
-    entity_f1: entity.micro.f1, entity_precision: entity.micro.precision, entity_recall: entity.micro.recall, entity_macro_f1: entity.macro_f1,
-    token_macro_f1: token.macro_f1, token_weighted_f1: token.weighted_f1, token_accuracy: token.accuracy,
+    entity_f1: entity.micro.f1,
+    entity_precision: entity.micro.precision,
+    entity_recall: entity.micro.recall,
+    entity_macro_f1: entity.macro_f1,
+    token_macro_f1: token.macro_f1,
+    token_weighted_f1: token.weighted_f1,
+    token_accuracy: token.accuracy,
   };
   for (const [type, s] of Object.entries(entity.per_type)) scores[`f1_${type}`] = s.f1;
   const prefix = metricPrefix(input.split);

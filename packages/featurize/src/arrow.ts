@@ -1,5 +1,20 @@
 import type { SplitRows } from '@nerflow/core';
-import { Data, Field, FixedSizeList, Int32, Int8, List, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Uint16, Uint8 } from 'apache-arrow';
+import {
+  Data,
+  Field,
+  FixedSizeList,
+  Int32,
+  Int8,
+  List,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableToIPC,
+  Uint16,
+  Uint8,
+} from 'apache-arrow';
 import type { SplitChars } from './chars.js';
 
 /** A split's rows as featurize packs them: the Arrow columns plus where each row starts in the corpus. */
@@ -26,7 +41,12 @@ export function splitToIpc(rows: SplitRows, metadata: Record<string, string>, ch
     int32(rows.chunks),
     int32(rows.lengths),
     makeData({ type: tokType, length: n, nullCount: 0, child: int32(rows.tokens) }),
-    makeData({ type: tagType, length: n, nullCount: 0, child: makeData({ type: new Int8(), length: rows.tags.length, nullCount: 0, data: rows.tags }) }),
+    makeData({
+      type: tagType,
+      length: n,
+      nullCount: 0,
+      child: makeData({ type: new Int8(), length: rows.tags.length, nullCount: 0, data: rows.tags }),
+    }),
   ];
   if (chars) {
     // chars: List<List<Uint8 | Uint16>>, row → its tokens → their character ids (no padding inside)
@@ -35,8 +55,16 @@ export function splitToIpc(rows: SplitRows, metadata: Record<string, string>, ch
     const rowList = new List(new Field('item', charList, false));
     fields.push(new Field('chars', rowList, false));
     const ids = makeData({ type: idType, length: chars.ids.length, nullCount: 0, data: chars.ids });
-    const perToken = makeData({ type: charList, length: chars.tokenOffsets.length - 1, nullCount: 0, valueOffsets: chars.tokenOffsets, child: ids });
-    children.push(makeData({ type: rowList, length: n, nullCount: 0, valueOffsets: chars.rowOffsets, child: perToken }));
+    const perToken = makeData({
+      type: charList,
+      length: chars.tokenOffsets.length - 1,
+      nullCount: 0,
+      valueOffsets: chars.tokenOffsets,
+      child: ids,
+    });
+    children.push(
+      makeData({ type: rowList, length: n, nullCount: 0, valueOffsets: chars.rowOffsets, child: perToken }),
+    );
   }
   const schema = new Schema(fields, new Map(Object.entries(metadata)));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children }));

@@ -38,7 +38,11 @@ export function buildCharVocab(words: string[], split: number[], maxWordLen: num
  * The chars column of one split, aligned with packRows' rows (rows.tokenStart: each row's first token in
  * the global token order). Each token keeps its first maxWordLen characters; unknown characters are 1.
  */
-export function packChars(rows: PackedRows, words: string[], vocab: CharVocab): { chars: SplitChars; cut: number; unknown: number } {
+export function packChars(
+  rows: PackedRows,
+  words: string[],
+  vocab: CharVocab,
+): { chars: SplitChars; cut: number; unknown: number } {
   const index = new Map(vocab.chars.map((c, i) => [c, i]));
   // each distinct word is encoded once; most tokens are repeats
   const encoded = new Map<string, { ids: number[]; cut: boolean; unknown: number }>();
@@ -56,7 +60,8 @@ export function packChars(rows: PackedRows, words: string[], vocab: CharVocab): 
   const tokenOffsets = new Int32Array(rowOffsets[rows.n] + 1);
   let k = 0;
   for (let r = 0; r < rows.n; r++) {
-    for (let t = 0; t < rows.lengths[r]; t++, k++) tokenOffsets[k + 1] = tokenOffsets[k] + encode(words[rows.tokenStart[r] + t]).ids.length;
+    for (let t = 0; t < rows.lengths[r]; t++, k++)
+      tokenOffsets[k + 1] = tokenOffsets[k] + encode(words[rows.tokenStart[r] + t]).ids.length;
   }
   const ids = vocab.chars.length <= 256 ? new Uint8Array(tokenOffsets[k]) : new Uint16Array(tokenOffsets[k]);
   let cut = 0;
@@ -79,7 +84,10 @@ export function packChars(rows: PackedRows, words: string[], vocab: CharVocab): 
  * case-insensitively. Only the file's words are read, never its vectors.
  */
 export async function pretrainedExtraWords(
-  conn: DuckDBConnection, cfg: VectorFileSpec & { lowercase: boolean }, featurizeLowercase: boolean, vocab: string[],
+  conn: DuckDBConnection,
+  cfg: VectorFileSpec & { lowercase: boolean },
+  featurizeLowercase: boolean,
+  vocab: string[],
 ): Promise<{ words: string[]; fileWords: number }> {
   const inVocab = new Set(vocab);
   const r = await conn.runAndReadAll(`

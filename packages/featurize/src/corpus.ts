@@ -12,18 +12,35 @@ function columns<T extends unknown[][]>(r: DuckDBResultReader): T {
  * ingest's corpus.duckdb (table tokens(sentence_id, position, word, pos, tag)), attached read-only to an
  * in-memory database where featurize keeps its temp tables: the upstream file is never written.
  */
-export async function openCorpus(file: string, tagScheme: 'iob2' | 'bioes' = 'iob2'): Promise<{ conn: DuckDBConnection; close: () => void; hasSplit: boolean }> {
+export async function openCorpus(
+  file: string,
+  tagScheme: 'iob2' | 'bioes' = 'iob2',
+): Promise<{ conn: DuckDBConnection; close: () => void; hasSplit: boolean }> {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
   await conn.run(`ATTACH '${file.replace(/'/g, "''")}' AS corpus (READ_ONLY)`);
-  const cols = columns<[string[]]>(await conn.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE database_name = 'corpus' AND table_name = 'tokens'`))[0];
+  const cols = columns<[string[]]>(
+    await conn.runAndReadAll(
+      `SELECT column_name FROM duckdb_columns() WHERE database_name = 'corpus' AND table_name = 'tokens'`,
+    ),
+  )[0];
   const hasSplit = cols.includes('split');
   // The training tag: ingest's IOB2 as is, or BIOES (featurize.tag_scheme) from each token's neighbours.
   // (a temp table for BIOES, so the window runs once rather than in every query)
   const select = `SELECT sentence_id, position, word, pos, ${tagScheme === 'iob2' ? 'tag' : BIOES_SQL} AS tag${hasSplit ? ', split AS corpus_split' : ''} FROM corpus.tokens`;
   if (tagScheme === 'iob2') await conn.run(`CREATE VIEW tokens AS ${select}`);
-  else await conn.run(`CREATE TEMP TABLE tokens AS ${select} WINDOW w AS (PARTITION BY sentence_id ORDER BY position) ORDER BY sentence_id, position`);
-  return { conn, hasSplit, close: () => { conn.closeSync(); db.closeSync(); } };
+  else
+    await conn.run(
+      `CREATE TEMP TABLE tokens AS ${select} WINDOW w AS (PARTITION BY sentence_id ORDER BY position) ORDER BY sentence_id, position`,
+    );
+  return {
+    conn,
+    hasSplit,
+    close: () => {
+      conn.closeSync();
+      db.closeSync();
+    },
+  };
 }
 
 /**
@@ -44,9 +61,14 @@ export async function sentenceLengths(conn: DuckDBConnection): Promise<{ ids: In
 }
 
 /** The corpus's own split (ingest's split column, from data.splits): sentence ids per split, or null for one file. */
-export async function corpusSplit(conn: DuckDBConnection, hasSplit: boolean): Promise<Record<SplitName, Int32Array> | null> {
+export async function corpusSplit(
+  conn: DuckDBConnection,
+  hasSplit: boolean,
+): Promise<Record<SplitName, Int32Array> | null> {
   if (!hasSplit) return null; // a corpus.duckdb from before ingest had the split column
-  const r = await conn.runAndReadAll('SELECT DISTINCT sentence_id, corpus_split FROM tokens WHERE corpus_split IS NOT NULL ORDER BY 1');
+  const r = await conn.runAndReadAll(
+    'SELECT DISTINCT sentence_id, corpus_split FROM tokens WHERE corpus_split IS NOT NULL ORDER BY 1',
+  );
   const [ids, split] = columns<[number[], string[]]>(r);
   if (!ids.length) return null;
   const out = { train: [] as number[], val: [] as number[], test: [] as number[] };
@@ -71,7 +93,10 @@ export async function registerSplit(conn: DuckDBConnection, split: Record<SplitN
 const wordExpr = (cfg: FeaturizeConfig) => (cfg.lowercase ? 'lower(word)' : 'word');
 
 /** Vocabulary from the TRAIN split only: [<PAD>, <UNK>, words by count desc then bytes], min_count, cap. */
-export async function buildVocab(conn: DuckDBConnection, cfg: FeaturizeConfig): Promise<{ words: string[]; counts: number[]; trainTypes: number }> {
+export async function buildVocab(
+  conn: DuckDBConnection,
+  cfg: FeaturizeConfig,
+): Promise<{ words: string[]; counts: number[]; trainTypes: number }> {
   const r = await conn.runAndReadAll(`
     SELECT w, count(*)::INTEGER AS c FROM (
       SELECT ${wordExpr(cfg)} AS w FROM tokens JOIN split_of USING (sentence_id) WHERE split = 0
@@ -81,7 +106,11 @@ export async function buildVocab(conn: DuckDBConnection, cfg: FeaturizeConfig): 
   for (let i = 0; i < ws.length; i++) if (cs[i] >= cfg.min_count) keep.push(i);
   const cap = cfg.max_vocab === null ? keep.length : Math.max(0, cfg.max_vocab - 2);
   const chosen = keep.slice(0, cap);
-  return { words: ['<PAD>', '<UNK>', ...chosen.map((i) => ws[i])], counts: [0, 0, ...chosen.map((i) => cs[i])], trainTypes: ws.length };
+  return {
+    words: ['<PAD>', '<UNK>', ...chosen.map((i) => ws[i])],
+    counts: [0, 0, ...chosen.map((i) => cs[i])],
+    trainTypes: ws.length,
+  };
 }
 
 /** Every token as ids, in (sentence_id, position) order: vocab id (1 = unknown), tag id, split code. */
@@ -115,7 +144,10 @@ export async function tokenIds(conn: DuckDBConnection, cfg: FeaturizeConfig, wor
 }
 
 /** Distinct words per split that are not in the vocabulary (OOV types). */
-export async function oovTypes(conn: DuckDBConnection, cfg: FeaturizeConfig): Promise<Record<SplitName, { types: number; oov_types: number }>> {
+export async function oovTypes(
+  conn: DuckDBConnection,
+  cfg: FeaturizeConfig,
+): Promise<Record<SplitName, { types: number; oov_types: number }>> {
   const r = await conn.runAndReadAll(`
     SELECT s.split::INTEGER, count(DISTINCT ${cfg.lowercase ? 'lower(t.word)' : 't.word'})::INTEGER,
            count(DISTINCT CASE WHEN v.id IS NULL THEN ${cfg.lowercase ? 'lower(t.word)' : 't.word'} END)::INTEGER
@@ -127,8 +159,11 @@ export async function oovTypes(conn: DuckDBConnection, cfg: FeaturizeConfig): Pr
   return out;
 }
 
-export async function entityCounts(conn: DuckDBConnection): Promise<{ split: SplitName; type: string; count: number }[]> {
-  const r = await conn.runAndReadAll(`SELECT s.split::INTEGER, substr(tag, 3) AS type, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id)
+export async function entityCounts(
+  conn: DuckDBConnection,
+): Promise<{ split: SplitName; type: string; count: number }[]> {
+  const r =
+    await conn.runAndReadAll(`SELECT s.split::INTEGER, substr(tag, 3) AS type, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id)
     WHERE tag LIKE 'B-%' OR tag LIKE 'S-%' GROUP BY ALL ORDER BY 1, 2`);
   const [sp, type, n] = columns<[number[], string[], number[]]>(r);
   return sp.map((s, i) => ({ split: SPLITS[s], type: type[i], count: n[i] }));
@@ -142,7 +177,9 @@ export async function tagCounts(conn: DuckDBConnection): Promise<Record<string, 
 
 /** Tag counts per split (in the training scheme), for eda.json. */
 export async function tagCountsBySplit(conn: DuckDBConnection): Promise<Record<SplitName, Record<string, number>>> {
-  const r = await conn.runAndReadAll('SELECT s.split::INTEGER, tag, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id) GROUP BY ALL ORDER BY 1, 3 DESC, 2');
+  const r = await conn.runAndReadAll(
+    'SELECT s.split::INTEGER, tag, count(*)::INTEGER FROM tokens JOIN split_of s USING (sentence_id) GROUP BY ALL ORDER BY 1, 3 DESC, 2',
+  );
   const [sp, t, n] = columns<[number[], string[], number[]]>(r);
   const out = { train: {}, val: {}, test: {} } as Record<SplitName, Record<string, number>>;
   sp.forEach((k, i) => (out[SPLITS[k]][t[i]] = n[i]));

@@ -23,7 +23,8 @@ export async function writeEda(dir: string, d: EdaData): Promise<string[]> {
   await writeJsonAtomic(path.join(dir, 'eda.json'), d);
   await chart(edaDir, 'lengths', {
     title: 'Sentence length (tokens) by split',
-    width: 520, height: 220,
+    width: 520,
+    height: 220,
     data: { values: d.lengths },
     mark: { type: 'bar', opacity: 0.85 },
     encoding: {
@@ -34,7 +35,8 @@ export async function writeEda(dir: string, d: EdaData): Promise<string[]> {
   });
   await chart(edaDir, 'tags', {
     title: 'Tag distribution (log scale)',
-    width: 520, height: 240,
+    width: 520,
+    height: 240,
     data: { values: Object.entries(d.tags).map(([tag, count]) => ({ tag, count })) },
     mark: 'bar',
     encoding: {
@@ -45,7 +47,8 @@ export async function writeEda(dir: string, d: EdaData): Promise<string[]> {
   });
   await chart(edaDir, 'entities', {
     title: 'Entities per type and split',
-    width: 160, height: 200,
+    width: 160,
+    height: 200,
     data: { values: d.entities },
     mark: 'bar',
     encoding: {

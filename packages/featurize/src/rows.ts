@@ -40,7 +40,16 @@ export function packRows(cols: TokenColumns, maxLen: number, long: 'chunk' | 'tr
   const out = {} as Record<SplitName, PackedRows>;
   SPLITS.forEach((name, k) => {
     const m = rowsPer[k];
-    out[name] = { n: m, maxLen, sentenceIds: new Int32Array(m), chunks: new Int32Array(m), lengths: new Int32Array(m), tokens: new Int32Array(m * maxLen), tags: new Int8Array(m * maxLen).fill(-1), tokenStart: new Int32Array(m) };
+    out[name] = {
+      n: m,
+      maxLen,
+      sentenceIds: new Int32Array(m),
+      chunks: new Int32Array(m),
+      lengths: new Int32Array(m),
+      tokens: new Int32Array(m * maxLen),
+      tags: new Int8Array(m * maxLen).fill(-1),
+      tokenStart: new Int32Array(m),
+    };
   });
   const next = [0, 0, 0];
   const tokensPer = [0, 0, 0];

@@ -71,7 +71,10 @@ export class CorpusBuilder {
   split: SplitName | null = null;
   private fileStart = 0;
 
-  constructor(readonly scheme: TagScheme, readonly limit: number | null) {}
+  constructor(
+    readonly scheme: TagScheme,
+    readonly limit: number | null,
+  ) {}
 
   /** The next file (of data.splits) starts: limit_sentences counts per file. */
   beginFile(file: string, split: SplitName | null): void {
@@ -103,7 +106,8 @@ export class CorpusBuilder {
 
   /** Close the open sentence (checks that no entity is left open under BIOES/BILOU). */
   endSentence(): void {
-    if (this.prevTag !== null && this.scheme !== 'iob2' && !schemeAllows(this.prevTag, null, this.scheme)) this.violation(this.prevLine + 1, '(sentence end)', this.prevTag);
+    if (this.prevTag !== null && this.scheme !== 'iob2' && !schemeAllows(this.prevTag, null, this.scheme))
+      this.violation(this.prevLine + 1, '(sentence end)', this.prevTag);
     this.prevTag = null;
   }
 
@@ -138,9 +142,11 @@ export class CorpusBuilder {
     if (this.fits.get(tag) !== true) this.checkTag(tag, line);
     const prev = this.prevTag;
     // IOB2 (the common case) inline: only an I-X needs a look at the previous tag
-    const ok = this.scheme === 'iob2'
-      ? tag.charCodeAt(0) !== 73 /* I */ || (prev !== null && (prev === tag || (prev.charCodeAt(0) === 66 /* B */ && prev.slice(2) === tag.slice(2))))
-      : schemeAllows(prev, tag, this.scheme);
+    const ok =
+      this.scheme === 'iob2'
+        ? tag.charCodeAt(0) !== 73 /* I */ ||
+          (prev !== null && (prev === tag || (prev.charCodeAt(0) === 66 /* B */ && prev.slice(2) === tag.slice(2))))
+        : schemeAllows(prev, tag, this.scheme);
     if (!ok) this.violation(line, tag, prev ?? '(sentence start)');
     this.prevTag = tag;
     this.prevLine = line;
@@ -210,9 +216,22 @@ export class CorpusBuilder {
     }
     for (const k of Object.keys(this.tagCounts)) if (this.tagCounts[k] === 0) delete this.tagCounts[k];
     return {
-      sentenceIds: this.sentenceIds.subarray(0, rows), positions: this.positions.subarray(0, rows), docIds: this.docIds.subarray(0, rows),
-      words: this.words, pos: this.pos, tags, writtenTags: this.tags, sentenceSplits: this.sentenceSplits, rows, sentences: this.lengths.length, lengths: this.lengths,
-      tagCounts: this.tagCounts, violations: this.violations, blankLines: this.blankLines, docstarts: this.docstarts, comments: this.comments,
+      sentenceIds: this.sentenceIds.subarray(0, rows),
+      positions: this.positions.subarray(0, rows),
+      docIds: this.docIds.subarray(0, rows),
+      words: this.words,
+      pos: this.pos,
+      tags,
+      writtenTags: this.tags,
+      sentenceSplits: this.sentenceSplits,
+      rows,
+      sentences: this.lengths.length,
+      lengths: this.lengths,
+      tagCounts: this.tagCounts,
+      violations: this.violations,
+      blankLines: this.blankLines,
+      docstarts: this.docstarts,
+      comments: this.comments,
     };
   }
 }
@@ -225,7 +244,8 @@ export function corpusDigest(c: Corpus): string {
   const h = createHash('sha256');
   for (const a of [c.sentenceIds, c.positions, c.docIds]) h.update(new Uint8Array(a.buffer, a.byteOffset, c.rows * 4));
   for (const col of [c.words, c.pos, c.tags]) {
-    for (let r = 0; r < c.rows; r += 1 << 16) h.update(col.slice(r, Math.min(c.rows, r + (1 << 16))).join('\x1f') + '\x1e');
+    for (let r = 0; r < c.rows; r += 1 << 16)
+      h.update(col.slice(r, Math.min(c.rows, r + (1 << 16))).join('\x1f') + '\x1e');
   }
   h.update(c.sentenceSplits.map((s) => s ?? '').join(','));
   return h.digest('hex');

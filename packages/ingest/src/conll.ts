@@ -96,7 +96,9 @@ export function readConll(text: string, file: string, cfg: DataConfig, log: Logg
   b.endSentence();
   progress.finish();
   if (tokens === 0) {
-    throw new ValidationError(`${file}: no token lines (${line} line${line === 1 ? '' : 's'}: blank, -DOCSTART- or # comments). Point data.path (or data.splits) at the corpus.`);
+    throw new ValidationError(
+      `${file}: no token lines (${line} line${line === 1 ? '' : 's'}: blank, -DOCSTART- or # comments). Point data.path (or data.splits) at the corpus.`,
+    );
   }
 }
 

@@ -2,7 +2,11 @@ import { ValidationError } from '@nerflow/core';
 
 /** A quoted field still open at the end of the text: the file was cut off inside it (or has a stray quote). */
 export class OpenQuoteAtEnd extends ValidationError {
-  constructor(message: string, readonly line: number, readonly rowStart: number) {
+  constructor(
+    message: string,
+    readonly line: number,
+    readonly rowStart: number,
+  ) {
     super(message);
   }
 }
@@ -12,7 +16,11 @@ export class OpenQuoteAtEnd extends ValidationError {
  * quoted fields may hold commas and line breaks; CRLF or LF line ends. Calls `onRow(fields, line)` with
  * the 1-based line the row starts on and the offset just past it. A quote left open at the end of the file is a truncated file.
  */
-export function parseCsv(text: string, file: string, onRow: (fields: string[], line: number, offset: number) => boolean | void): void {
+export function parseCsv(
+  text: string,
+  file: string,
+  onRow: (fields: string[], line: number, offset: number) => boolean | void,
+): void {
   const n = text.length;
   let i = 0;
   let line = 1;
@@ -32,7 +40,8 @@ export function parseCsv(text: string, file: string, onRow: (fields: string[], l
             throw new OpenQuoteAtEnd(
               `${file}:${quoteLine}: a quoted field opened here is never closed: the file is truncated or has a stray quote. ` +
                 `Re-export the file, or fix the quoting (a quote inside a quoted field is written "").`,
-              rowLine, rowStart,
+              rowLine,
+              rowStart,
             );
           }
           for (let k = i; k < q; k++) if (text.charCodeAt(k) === 10) line++;
@@ -48,14 +57,19 @@ export function parseCsv(text: string, file: string, onRow: (fields: string[], l
         value = out;
         const c = text.charCodeAt(i);
         if (i < n && c !== 44 && c !== 13 && c !== 10) {
-          throw new ValidationError(`${file}:${line}: unexpected text after a closing quote. A quote inside a quoted field must be doubled ("").`);
+          throw new ValidationError(
+            `${file}:${line}: unexpected text after a closing quote. A quote inside a quoted field must be doubled ("").`,
+          );
         }
       } else {
         let j = i;
         while (j < n) {
           const c = text.charCodeAt(j);
           if (c === 44 || c === 13 || c === 10) break;
-          if (c === 34) throw new ValidationError(`${file}:${line}: a double quote inside an unquoted field. Quote the whole field and double the quote ("...""...").`);
+          if (c === 34)
+            throw new ValidationError(
+              `${file}:${line}: a double quote inside an unquoted field. Quote the whole field and double the quote ("...""...").`,
+            );
           j++;
         }
         value = text.slice(i, j);

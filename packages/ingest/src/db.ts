@@ -53,9 +53,13 @@ export async function writeCorpusDb(file: string, c: Corpus): Promise<void> {
         r += n;
       });
       meta.closeSync();
-      await conn.run('UPDATE tokens SET doc_id = m.doc_id, split = m.split FROM sentence_meta m WHERE tokens.sentence_id = m.sentence_id');
+      await conn.run(
+        'UPDATE tokens SET doc_id = m.doc_id, split = m.split FROM sentence_meta m WHERE tokens.sentence_id = m.sentence_id',
+      );
     }
-    await conn.run(`COMMENT ON TABLE tokens IS 'nerflow ingest: one row per token in file order; sentence_id forward-filled from "Sentence: N" (CSV) or counted from 1 (CoNLL, data.splits); position is 0-based within the sentence; tag is IOB2; doc_id counts -DOCSTART- lines; split is the data.splits file (NULL for one file)'`);
+    await conn.run(
+      `COMMENT ON TABLE tokens IS 'nerflow ingest: one row per token in file order; sentence_id forward-filled from "Sentence: N" (CSV) or counted from 1 (CoNLL, data.splits); position is 0-based within the sentence; tag is IOB2; doc_id counts -DOCSTART- lines; split is the data.splits file (NULL for one file)'`,
+    );
     await conn.run('CHECKPOINT');
   } finally {
     conn.closeSync();

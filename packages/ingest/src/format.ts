@@ -2,7 +2,8 @@ import type { DataConfig } from '@nerflow/core';
 
 export type Format = 'csv' | 'conll';
 
-const CONLL_EXT = /\.(conll|conllx|conll03|txt|tsv|iob|iob1|iob2|bio|bioes|bilou|io|ner|tags|col|train|dev|valid|val|test(a|b)?)$/i;
+const CONLL_EXT =
+  /\.(conll|conllx|conll03|txt|tsv|iob|iob1|iob2|bio|bioes|bilou|io|ner|tags|col|train|dev|valid|val|test(a|b)?)$/i;
 
 /**
  * data.format: auto → by the name (without .gz): .csv is CSV; .conll, .txt, .tsv, .iob, .bio, … and the
@@ -49,7 +50,11 @@ export function findCut(bytes: Uint8Array): { size: number; line: number; lineSt
 
 /** CSV: the cut line continues the last sentence when its sentence field is empty (its tokens are then incomplete). */
 export function lastCsvSentenceIsCut(partial: string, text: string, data: DataConfig): boolean {
-  const header = text.slice(0, text.indexOf('\n')).replace(/\r$/, '').split(',').map((f) => f.trim().replace(/^"|"$/g, ''));
+  const header = text
+    .slice(0, text.indexOf('\n'))
+    .replace(/\r$/, '')
+    .split(',')
+    .map((f) => f.trim().replace(/^"|"$/g, ''));
   const k = header.indexOf(data.columns.sentence);
   const fields = partial.split(',');
   return k < 0 || fields.length <= k || fields[k].trim() === '';

@@ -4,12 +4,22 @@ import path from 'node:path';
 import { loadConfig, silentLogger, type StageContext } from '@nerflow/core';
 
 /** A throwaway workspace with one config whose data.path is `csvFile` (tests only). */
-export function tempWorkspace(csv: string | Buffer, opts: { name?: string; yaml?: string; fileName?: string } = {}): { root: string; ctx: (force?: boolean) => StageContext; csvPath: string } {
+export function tempWorkspace(
+  csv: string | Buffer,
+  opts: { name?: string; yaml?: string; fileName?: string } = {},
+): { root: string; ctx: (force?: boolean) => StageContext; csvPath: string } {
   const root = mkdtempSync(path.join(tmpdir(), 'nerflow-ingest-'));
   mkdirSync(path.join(root, 'configs'));
   const csvPath = path.join(root, opts.fileName ?? 'corpus.csv');
   writeFileSync(csvPath, csv);
   const name = opts.name ?? 't';
-  writeFileSync(path.join(root, 'configs', `${name}.yaml`), `data:\n  path: ../${path.basename(csvPath)}\n${opts.yaml ?? ''}`);
-  return { root, csvPath, ctx: (force = false) => ({ config: loadConfig(name, { root }), root, log: silentLogger, force }) };
+  writeFileSync(
+    path.join(root, 'configs', `${name}.yaml`),
+    `data:\n  path: ../${path.basename(csvPath)}\n${opts.yaml ?? ''}`,
+  );
+  return {
+    root,
+    csvPath,
+    ctx: (force = false) => ({ config: loadConfig(name, { root }), root, log: silentLogger, force }),
+  };
 }

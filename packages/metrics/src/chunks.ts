@@ -69,6 +69,7 @@ export function chunks(tags: string[]): Chunk[] {
   const ids = tags.map((t) => uniq.indexOf(t));
   const flat = chunkIds(ids, codes);
   const out: Chunk[] = [];
-  for (let i = 0; i < flat.length; i += 3) out.push({ start: flat[i], end: flat[i + 1], type: codes.types[flat[i + 2]] });
+  for (let i = 0; i < flat.length; i += 3)
+    out.push({ start: flat[i], end: flat[i + 1], type: codes.types[flat[i + 2]] });
   return out;
 }

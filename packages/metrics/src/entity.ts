@@ -58,8 +58,13 @@ export function entityReport(gold: ArrayLike<number>[], pred: ArrayLike<number>[
   const precision = div(sum(nCorrect), sum(nPred));
   const recall = div(sum(nCorrect), sum(nGold));
   return {
-    per_type, micro: { precision, recall, f1: f1(precision, recall) }, macro_f1: div(macro, seen), scheme: 'conlleval',
-    gold_entities: sum(nGold), predicted_entities: sum(nPred), correct_entities: sum(nCorrect),
+    per_type,
+    micro: { precision, recall, f1: f1(precision, recall) },
+    macro_f1: div(macro, seen),
+    scheme: 'conlleval',
+    gold_entities: sum(nGold),
+    predicted_entities: sum(nPred),
+    correct_entities: sum(nCorrect),
   };
 }
 

@@ -1,9 +1,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chunks, convertTags, entityReportFromTags, schemeAllows, schemesThatFit, spansOf, tagFits, tagsOf, TAG_SCHEMES, type TagScheme } from './index.js';
+import {
+  chunks,
+  convertTags,
+  entityReportFromTags,
+  schemeAllows,
+  schemesThatFit,
+  spansOf,
+  tagFits,
+  tagsOf,
+  TAG_SCHEMES,
+  type TagScheme,
+} from './index.js';
 
 // "Peter Smith | Anna | visited New York City" with two adjacent PER entities and a one-token one.
-const SPANS = [{ start: 0, end: 1, type: 'PER' }, { start: 2, end: 2, type: 'PER' }, { start: 4, end: 6, type: 'LOC' }, { start: 8, end: 8, type: 'ORG' }];
+const SPANS = [
+  { start: 0, end: 1, type: 'PER' },
+  { start: 2, end: 2, type: 'PER' },
+  { start: 4, end: 6, type: 'LOC' },
+  { start: 8, end: 8, type: 'ORG' },
+];
 const WRITTEN: Record<Exclude<TagScheme, 'io'>, string[]> = {
   iob2: ['B-PER', 'I-PER', 'B-PER', 'O', 'B-LOC', 'I-LOC', 'I-LOC', 'O', 'B-ORG'],
   iob1: ['I-PER', 'I-PER', 'B-PER', 'O', 'I-LOC', 'I-LOC', 'I-LOC', 'O', 'I-ORG'],
@@ -15,7 +31,8 @@ test('each scheme writes the same spans as its own tags, and reads them back exa
   for (const [scheme, tags] of Object.entries(WRITTEN) as [TagScheme, string[]][]) {
     assert.deepEqual(tagsOf(SPANS, 9, scheme), tags, scheme);
     assert.deepEqual(spansOf(tags, scheme), SPANS, scheme);
-    for (const to of Object.keys(WRITTEN) as TagScheme[]) assert.deepEqual(convertTags(tags, scheme, to), WRITTEN[to as 'iob2'], `${scheme} → ${to}`);
+    for (const to of Object.keys(WRITTEN) as TagScheme[])
+      assert.deepEqual(convertTags(tags, scheme, to), WRITTEN[to as 'iob2'], `${scheme} → ${to}`);
     assert.deepEqual(schemesThatFit(tags, [tags.length]).includes(scheme), true, `${scheme} fits itself`);
   }
   // IO cannot separate the two adjacent PER entities: they merge into one, the rest is exact.
@@ -41,16 +58,28 @@ test('validation: which scheme a sentence fits', () => {
 });
 
 test('entity scores do not depend on the scheme the same annotation is written in', () => {
-  const pred = [{ start: 0, end: 1, type: 'PER' }, { start: 4, end: 5, type: 'LOC' }, { start: 8, end: 8, type: 'ORG' }];
-  const reports = (Object.keys(WRITTEN) as TagScheme[]).map((s) => entityReportFromTags([WRITTEN[s as 'iob2']], [tagsOf(pred, 9, s)]));
+  const pred = [
+    { start: 0, end: 1, type: 'PER' },
+    { start: 4, end: 5, type: 'LOC' },
+    { start: 8, end: 8, type: 'ORG' },
+  ];
+  const reports = (Object.keys(WRITTEN) as TagScheme[]).map((s) =>
+    entityReportFromTags([WRITTEN[s as 'iob2']], [tagsOf(pred, 9, s)]),
+  );
   for (const r of reports) assert.deepEqual(r, reports[0]);
   assert.equal(reports[0].correct_entities, 2);
   assert.equal(reports[0].gold_entities, 4);
 });
 
-test('BIOES chunks follow conlleval\'s E/S rules on ill-formed predictions', () => {
-  assert.deepEqual(chunks(['S-PER', 'I-PER']), [{ start: 0, end: 0, type: 'PER' }, { start: 1, end: 1, type: 'PER' }]);
-  assert.deepEqual(chunks(['B-PER', 'E-PER', 'E-PER']), [{ start: 0, end: 1, type: 'PER' }, { start: 2, end: 2, type: 'PER' }]);
+test("BIOES chunks follow conlleval's E/S rules on ill-formed predictions", () => {
+  assert.deepEqual(chunks(['S-PER', 'I-PER']), [
+    { start: 0, end: 0, type: 'PER' },
+    { start: 1, end: 1, type: 'PER' },
+  ]);
+  assert.deepEqual(chunks(['B-PER', 'E-PER', 'E-PER']), [
+    { start: 0, end: 1, type: 'PER' },
+    { start: 2, end: 2, type: 'PER' },
+  ]);
   assert.deepEqual(chunks(['O', 'E-LOC']), [{ start: 1, end: 1, type: 'LOC' }]);
   assert.ok(TAG_SCHEMES.length === 5);
 });

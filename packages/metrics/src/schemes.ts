@@ -73,7 +73,11 @@ export function schemeAllows(prev: string | null, tag: string | null, s: TagSche
 /** Entity spans of one sentence written in `scheme` (conlleval's rules, which decode every scheme's valid tags exactly). */
 export function spansOf(tags: string[], scheme: TagScheme): Chunk[] {
   if (scheme === 'iob1' || scheme === 'iob2' || scheme === 'io') return chunks(tags);
-  return chunks(tags.map((t) => (t[0] === 'L' && t[1] === '-' ? 'E' + t.slice(1) : t[0] === 'U' && t[1] === '-' ? 'S' + t.slice(1) : t)));
+  return chunks(
+    tags.map((t) =>
+      t[0] === 'L' && t[1] === '-' ? 'E' + t.slice(1) : t[0] === 'U' && t[1] === '-' ? 'S' + t.slice(1) : t,
+    ),
+  );
 }
 
 /** Write spans as tags of `scheme` (spans sorted by start, not overlapping). */
@@ -111,7 +115,11 @@ export function convertTags(tags: string[], from: TagScheme, to: TagScheme): str
  * The schemes a corpus is valid in (every tag fits, no transition breaks the rules), given its tags and
  * sentence lengths; for "this file looks like IOB1" hints. Stops a scheme at its first problem.
  */
-export function schemesThatFit(tags: ArrayLike<string>, lengths: ArrayLike<number>, candidates: TagScheme[] = TAG_SCHEMES): TagScheme[] {
+export function schemesThatFit(
+  tags: ArrayLike<string>,
+  lengths: ArrayLike<number>,
+  candidates: TagScheme[] = TAG_SCHEMES,
+): TagScheme[] {
   return candidates.filter((s) => {
     let k = 0;
     for (let n = 0; n < lengths.length; n++) {

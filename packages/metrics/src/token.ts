@@ -26,7 +26,11 @@ const div = (a: number, b: number) => (b === 0 ? 0 : a / b);
  * weighted = mean weighted by support; accuracy = correct/total.
  * `gold`/`pred` are tag ids (index into `labels`), one array per sentence or one flat array.
  */
-export function classificationReport(gold: ArrayLike<number>[] | ArrayLike<number>, pred: ArrayLike<number>[] | ArrayLike<number>, labels: string[]): TokenReport {
+export function classificationReport(
+  gold: ArrayLike<number>[] | ArrayLike<number>,
+  pred: ArrayLike<number>[] | ArrayLike<number>,
+  labels: string[],
+): TokenReport {
   const golds = isNested(gold) ? gold : [gold];
   const preds = isNested(pred) ? pred : [pred as ArrayLike<number>];
   const k = labels.length;
@@ -65,8 +69,13 @@ export function classificationReport(gold: ArrayLike<number>[] | ArrayLike<numbe
     weighted.f1 += div(f1 * support[i], total);
   });
   return {
-    per_tag, accuracy: div(correct, total), macro_f1: macro.f1, weighted_f1: weighted.f1,
-    macro_avg: { ...macro, support: total }, weighted_avg: { ...weighted, support: total }, tokens: total,
+    per_tag,
+    accuracy: div(correct, total),
+    macro_f1: macro.f1,
+    weighted_f1: weighted.f1,
+    macro_avg: { ...macro, support: total },
+    weighted_avg: { ...weighted, support: total },
+    tokens: total,
   };
 }
 

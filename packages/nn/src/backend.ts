@@ -29,7 +29,9 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<str
   }
   const name = pref === 'cpu' ? 'cpu' : 'wasm';
   if (!(await tf.setBackend(name))) {
-    throw new EnvironmentError(`could not start the TensorFlow.js ${name} backend: use another train.backend (wasm needs npm alone)`);
+    throw new EnvironmentError(
+      `could not start the TensorFlow.js ${name} backend: use another train.backend (wasm needs npm alone)`,
+    );
   }
   await tf.ready();
   tf.enableProdMode();

@@ -12,12 +12,25 @@ before(async () => {
 });
 
 const spec: TaggerSpec = {
-  kind: 'fused', vocabSize: 12, numTags: 5, embeddingDim: 4, lstmUnits: 3, dropout: 0, recurrentDropout: 0, learningRate: 1e-3, seed: 3, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  kind: 'fused',
+  vocabSize: 12,
+  numTags: 5,
+  embeddingDim: 4,
+  lstmUnits: 3,
+  dropout: 0,
+  recurrentDropout: 0,
+  learningRate: 1e-3,
+  seed: 3,
+  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
   chars: { type: 'cnn', vocabSize: 9, dim: 3, filters: 5, width: 3 },
 };
 
 /** A batch whose token slots carry the characters of `words` (row-major [size, steps]; '' = padding). */
-function charBatch(rows: { tokens: number[]; tags: number[]; words: string[] }[], steps: number, alphabet = 'abcdefg'): Batch {
+function charBatch(
+  rows: { tokens: number[]; tags: number[]; words: string[] }[],
+  steps: number,
+  alphabet = 'abcdefg',
+): Batch {
   const size = rows.length;
   const tokens = new Int32Array(size * steps);
   const tags = new Int32Array(size * steps);
@@ -34,15 +47,26 @@ function charBatch(rows: { tokens: number[]; tags: number[]; words: string[] }[]
       offsets[slot + 1] = ids.length;
     }
   });
-  return { size, steps, tokens, tags, lengths: Int32Array.from(rows.map((r) => r.tokens.length)), index: Int32Array.from(rows.map((_, i) => i)), chars: { offsets, ids: Int32Array.from(ids) } };
+  return {
+    size,
+    steps,
+    tokens,
+    tags,
+    lengths: Int32Array.from(rows.map((r) => r.tokens.length)),
+    index: Int32Array.from(rows.map((_, i) => i)),
+    chars: { offsets, ids: Int32Array.from(ids) },
+  };
 }
 
 // rows of 4, 2, 3 tokens; words of 1 to 6 characters (shorter and longer than the window), an unknown char 'z'
-const batch = charBatch([
-  { tokens: [2, 5, 7, 3], tags: [0, 1, 2, 0], words: ['Abc', 'd', 'efgab', 'cc'] },
-  { tokens: [9, 1], tags: [3, 4], words: ['gz', 'bcbdba'] },
-  { tokens: [11, 6, 2], tags: [1, 1, 0], words: ['a', 'fed', 'ag'] },
-], 4);
+const batch = charBatch(
+  [
+    { tokens: [2, 5, 7, 3], tags: [0, 1, 2, 0], words: ['Abc', 'd', 'efgab', 'cc'] },
+    { tokens: [9, 1], tags: [3, 4], words: ['gz', 'bcbdba'] },
+    { tokens: [11, 6, 2], tags: [1, 1, 0], words: ['a', 'fed', 'ag'] },
+  ],
+  4,
+);
 
 function relError(a: ArrayLike<number>, n: ArrayLike<number>): number {
   let num = 0;
@@ -65,7 +89,10 @@ function roughen(m: FusedBiLstm, seed: number): void {
 }
 
 test('char CNN + BiLSTM gradients match finite differences (char embeddings, conv kernel and bias, every LSTM weight)', () => {
-  for (const s of [spec, { ...spec, lstmUnits: 4, dropout: 0.2, recurrentDropout: 0.3, chars: { ...spec.chars!, width: 5, filters: 4 } }]) {
+  for (const s of [
+    spec,
+    { ...spec, lstmUnits: 4, dropout: 0.2, recurrentDropout: 0.3, chars: { ...spec.chars!, width: 5, filters: 4 } },
+  ]) {
     const m = new FusedBiLstm(s);
     roughen(m, 7);
     const draws = Array.from({ length: 4096 }, m.rand);
@@ -101,7 +128,11 @@ test('char CNN + BiLSTM gradients match finite differences (char embeddings, con
         numeric.push((up - down) / (2 * h));
       }
     }
-    assert.equal(grads!['char_embedding/embeddings'].slice(0, s.chars!.dim).some((g) => g !== 0), false, 'no gradient reaches the padding row');
+    assert.equal(
+      grads!['char_embedding/embeddings'].slice(0, s.chars!.dim).some((g) => g !== 0),
+      false,
+      'no gradient reaches the padding row',
+    );
     const charGrad = grads!['char_conv/kernel'].reduce((a, g) => a + Math.abs(g), 0);
     assert.ok(charGrad > 1e-3, `the conv kernel gets a gradient (${charGrad})`);
     const err = relError(analytic, numeric);
@@ -117,15 +148,22 @@ test('the char CNN kernel computes what stock tf.layers computes (TimeDistribute
   const ref = new LayersBiLstm({ ...s, kind: 'layers' });
   const E = s.embeddingDim;
   // tf.layers orders weights by layer; ours by name: match them by name fragments
-  const ours = new Map<string, Float32Array>([['embedding', m.emb], ...m.shapes().map(([n]) => [n, m.view('param', n).slice()] as [string, Float32Array])]);
+  const ours = new Map<string, Float32Array>([
+    ['embedding', m.emb],
+    ...m.shapes().map(([n]) => [n, m.view('param', n).slice()] as [string, Float32Array]),
+  ]);
   // (TimeDistributed wrappers hide the inner layer's name: the conv is the one with a rank-3 kernel)
   const refName = (w: tf.LayerVariable, i: number, all: tf.LayerVariable[]): string => {
     const n = w.originalName;
     if (w.shape.length === 3) return 'char_conv/kernel';
     if (/bias/.test(n) && i > 0 && all[i - 1].shape.length === 3) return 'char_conv/bias';
-    if (/embedding/.test(n)) return w.shape[1] === s.chars!.dim && w.shape[0] === s.chars!.vocabSize ? 'char_embedding/embeddings' : 'embedding';
+    if (/embedding/.test(n))
+      return w.shape[1] === s.chars!.dim && w.shape[0] === s.chars!.vocabSize
+        ? 'char_embedding/embeddings'
+        : 'embedding';
     const dir = /forward/.test(n) ? 'forward' : 'backward';
-    if (/lstm/.test(n)) return `${dir}_lstm/${/recurrent_kernel/.test(n) ? 'recurrent_kernel' : /kernel/.test(n) ? 'kernel' : 'bias'}`;
+    if (/lstm/.test(n))
+      return `${dir}_lstm/${/recurrent_kernel/.test(n) ? 'recurrent_kernel' : /kernel/.test(n) ? 'kernel' : 'bias'}`;
     return `dense/${/kernel/.test(n) ? 'kernel' : 'bias'}`;
   };
   const names = ref.model.trainableWeights.map(refName);
@@ -137,10 +175,11 @@ test('the char CNN kernel computes what stock tf.layers computes (TimeDistribute
   names.forEach((name, i) => {
     if (name === 'embedding') {
       const demb = new Float32Array(s.vocabSize * E);
-      for (let r = 0; r < batch.size; r++) for (let t = 0; t < batch.lengths[r]; t++) {
-        const pos = r * batch.steps + t;
-        for (let k = 0; k < E; k++) demb[batch.tokens[pos] * E + k] += a.dx![pos * E + k];
-      }
+      for (let r = 0; r < batch.size; r++)
+        for (let t = 0; t < batch.lengths[r]; t++) {
+          const pos = r * batch.steps + t;
+          for (let k = 0; k < E; k++) demb[batch.tokens[pos] * E + k] += a.dx![pos * E + k];
+        }
       assert.ok(relError(demb, b.grads[i]) < 1e-4, `embedding: relative error ${relError(demb, b.grads[i])}`);
       return;
     }
@@ -152,7 +191,7 @@ test('the char CNN kernel computes what stock tf.layers computes (TimeDistribute
   ref.dispose();
 });
 
-test('a token\'s char features depend on its own characters only: extra padded steps and longer words elsewhere change nothing', () => {
+test("a token's char features depend on its own characters only: extra padded steps and longer words elsewhere change nothing", () => {
   const m = new FusedBiLstm(spec);
   roughen(m, 5);
   const a = m.compute(batch, true);
@@ -189,7 +228,7 @@ test('freezeEmbeddings keeps the word embedding table fixed while the rest train
   assert.notDeepEqual(m.view('param', 'char_conv/kernel').slice(), conv);
 });
 
-test('encodeChars (raw words → a batch\'s character ids) lays them out as featurize + makeBatches do', () => {
+test("encodeChars (raw words → a batch's character ids) lays them out as featurize + makeBatches do", () => {
   const c = encodeChars([['Ab', 'cé'], ['bbbbbbb']], 3, ['<PAD>', '<UNK>', 'A', 'b', 'c'], 4);
   assert.deepEqual(Array.from(c.offsets), [0, 2, 4, 4, 8, 8, 8]);
   assert.deepEqual(Array.from(c.ids), [2, 3, 4, 1, 3, 3, 3, 3]);

@@ -27,8 +27,17 @@ function randomCase(seed: number, T = 4, spread = 2): Case {
   // float32 values, so the kernel (f32) and the float64 references see the same numbers
   const r = () => Math.fround((rand() * 2 - 1) * spread);
   const emissions = new Float64Array(LENGTHS.length * T * K);
-  for (let b = 0; b < LENGTHS.length; b++) for (let t = 0; t < LENGTHS[b]; t++) for (let k = 0; k < K; k++) emissions[(b * T + t) * K + k] = r();
-  return { T, emissions, p: { transitions: Float64Array.from({ length: K * K }, r), start: Float64Array.from({ length: K }, r), end: Float64Array.from({ length: K }, r) } };
+  for (let b = 0; b < LENGTHS.length; b++)
+    for (let t = 0; t < LENGTHS[b]; t++) for (let k = 0; k < K; k++) emissions[(b * T + t) * K + k] = r();
+  return {
+    T,
+    emissions,
+    p: {
+      transitions: Float64Array.from({ length: K * K }, r),
+      start: Float64Array.from({ length: K }, r),
+      end: Float64Array.from({ length: K }, r),
+    },
+  };
 }
 
 function labelsOf(T: number, gold = GOLD): Int32Array {
@@ -56,10 +65,11 @@ function kernelRun(c: Case, labelsRowMajor: Int32Array, allowed: Int32Array | nu
   const work = kern.alloc(kern.k.crfScratch(T, K));
   const e = kern.f32(emis, T * B * K);
   const lab = kern.i32(labels, T * B);
-  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
-    lab[t * B + b] = labelsRowMajor[b * T + t];
-    for (let k = 0; k < K; k++) e[(t * B + b) * K + k] = c.emissions[(b * T + t) * K + k];
-  }
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      lab[t * B + b] = labelsRowMajor[b * T + t];
+      for (let k = 0; k < K; k++) e[(t * B + b) * K + k] = c.emissions[(b * T + t) * K + k];
+    }
   kern.i32(lengths, B).set(LENGTHS);
   kern.f32(tr, K * K).set(c.p.transitions);
   kern.f32(st, K).set(c.p.start);
@@ -72,8 +82,16 @@ function kernelRun(c: Case, labelsRowMajor: Int32Array, allowed: Int32Array | nu
   const loss = kern.k.crfNll(emis, labels, lengths, T, B, K, tr, st, en, al, scale, 1, dtr, dst, den, work);
   const g = kern.f32(emis, T * B * K);
   const demis = new Float64Array(B * T * K);
-  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) demis[(b * T + t) * K + k] = g[(t * B + b) * K + k];
-  return { loss, predictions, demis, dtr: kern.f32(dtr, K * K).slice(), dstart: kern.f32(dst, K).slice(), dend: kern.f32(den, K).slice() };
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) demis[(b * T + t) * K + k] = g[(t * B + b) * K + k];
+  return {
+    loss,
+    predictions,
+    demis,
+    dtr: kern.f32(dtr, K * K).slice(),
+    dstart: kern.f32(dst, K).slice(),
+    dend: kern.f32(den, K).slice(),
+  };
 }
 
 /** Every tag path of length n. */
@@ -122,7 +140,9 @@ const IOB2 = allowedTransitions(TAGS);
 
 test('the IOB2 constraint table: I-X only after B-X or I-X, never first; anything may end', () => {
   const ok = (a: string, b: string) => !!IOB2[TAGS.indexOf(a) * K + TAGS.indexOf(b)];
-  assert.ok(ok('B-a', 'I-a') && ok('I-a', 'I-a') && ok('O', 'B-a') && ok('I-a', 'B-b') && ok('B-a', 'O') && ok('I-b', 'B-b'));
+  assert.ok(
+    ok('B-a', 'I-a') && ok('I-a', 'I-a') && ok('O', 'B-a') && ok('I-a', 'B-b') && ok('B-a', 'O') && ok('I-b', 'B-b'),
+  );
   assert.ok(!ok('O', 'I-a') && !ok('B-a', 'I-b') && !ok('I-a', 'I-b') && !ok('B-b', 'I-a'));
   assert.deepEqual(Array.from(IOB2.subarray(K * K, K * K + K)), [1, 1, 0, 1, 0], 'start: not I-');
   assert.deepEqual(Array.from(IOB2.subarray(K * K + K)), [1, 1, 1, 1, 1], 'end: anything');
@@ -130,7 +150,15 @@ test('the IOB2 constraint table: I-X only after B-X or I-X, never first; anythin
   const tags = ['O', 'B-a', 'I-a', 'E-a', 'S-a'];
   const t = allowedTransitions(tags);
   const ok2 = (a: string, b: string) => !!t[tags.indexOf(a) * 5 + tags.indexOf(b)];
-  assert.ok(ok2('B-a', 'E-a') && ok2('I-a', 'I-a') && ok2('E-a', 'O') && ok2('S-a', 'B-a') && !ok2('B-a', 'O') && !ok2('O', 'E-a') && !ok2('E-a', 'I-a'));
+  assert.ok(
+    ok2('B-a', 'E-a') &&
+      ok2('I-a', 'I-a') &&
+      ok2('E-a', 'O') &&
+      ok2('S-a', 'B-a') &&
+      !ok2('B-a', 'O') &&
+      !ok2('O', 'E-a') &&
+      !ok2('E-a', 'I-a'),
+  );
   assert.deepEqual(Array.from(t.subarray(25 + 5)), [1, 0, 0, 1, 1]);
   assert.throws(() => allowedTransitions(['O', 'PER']), /"PER".*train\.crf\.constrain: false/);
 });
@@ -141,7 +169,10 @@ test('crfNll equals brute-force enumeration of every tag path (log-partition), w
     for (const allowed of [null, IOB2]) {
       const ours = kernelRun(c, labelsOf(c.T), allowed).loss;
       const theirs = bruteNll(c, GOLD, allowed);
-      assert.ok(Math.abs(ours - theirs) < 1e-4 * Math.abs(theirs), `seed ${seed} constrained ${!!allowed}: ${ours} vs ${theirs}`);
+      assert.ok(
+        Math.abs(ours - theirs) < 1e-4 * Math.abs(theirs),
+        `seed ${seed} constrained ${!!allowed}: ${ours} vs ${theirs}`,
+      );
     }
   }
   // a gold path the constraint forbids (O → I-a: ingest only warned) is scored without the constraint
@@ -175,13 +206,27 @@ test('crfNll gradients match finite differences of the exact loss: emissions, tr
     };
     for (let i = 0; i < c.emissions.length; i++) {
       analytic.push(r.demis[i]);
-      numeric.push(fd(() => c.emissions[i], (v) => (c.emissions[i] = v)));
+      numeric.push(
+        fd(
+          () => c.emissions[i],
+          (v) => (c.emissions[i] = v),
+        ),
+      );
     }
-    const params: [Float64Array, Float32Array][] = [[c.p.transitions, r.dtr], [c.p.start, r.dstart], [c.p.end, r.dend]];
+    const params: [Float64Array, Float32Array][] = [
+      [c.p.transitions, r.dtr],
+      [c.p.start, r.dstart],
+      [c.p.end, r.dend],
+    ];
     for (const [w, g] of params) {
       for (let i = 0; i < w.length; i++) {
         analytic.push(g[i]);
-        numeric.push(fd(() => w[i], (v) => (w[i] = v)));
+        numeric.push(
+          fd(
+            () => w[i],
+            (v) => (w[i] = v),
+          ),
+        );
       }
     }
     let worst = 0;
@@ -189,8 +234,12 @@ test('crfNll gradients match finite differences of the exact loss: emissions, tr
     assert.ok(analytic.length === c.emissions.length + K * K + 2 * K);
     assert.ok(worst < 2e-3 * scale, `constrained ${!!allowed}: worst absolute difference ${worst}`);
     // forbidden transitions get no gradient where the constraint holds; padding gets none either
-    if (allowed) for (let i = 0; i < K * K; i++) if (!allowed[i]) assert.ok(Math.abs(r.dtr[i]) < 1e-30, `forbidden ${i}: ${r.dtr[i]}`);
-    for (let b = 0; b < LENGTHS.length; b++) for (let t = LENGTHS[b]; t < c.T; t++) for (let k = 0; k < K; k++) assert.equal(r.demis[(b * c.T + t) * K + k], 0);
+    if (allowed)
+      for (let i = 0; i < K * K; i++)
+        if (!allowed[i]) assert.ok(Math.abs(r.dtr[i]) < 1e-30, `forbidden ${i}: ${r.dtr[i]}`);
+    for (let b = 0; b < LENGTHS.length; b++)
+      for (let t = LENGTHS[b]; t < c.T; t++)
+        for (let k = 0; k < K; k++) assert.equal(r.demis[(b * c.T + t) * K + k], 0);
   }
 });
 
@@ -202,8 +251,16 @@ test('crfViterbi returns the brute-force best path; with the constraint, the bes
       const js = viterbi(c.emissions, LENGTHS, c.T, K, c.p, allowed);
       for (let b = 0; b < LENGTHS.length; b++) {
         const best = bruteBest(c, b, allowed);
-        assert.deepEqual(Array.from(r.predictions.subarray(b * c.T, b * c.T + LENGTHS[b])), best, `seed ${seed} row ${b}`);
-        assert.deepEqual(Array.from(js.subarray(b * c.T, b * c.T + LENGTHS[b])), best, `JS viterbi, seed ${seed} row ${b}`);
+        assert.deepEqual(
+          Array.from(r.predictions.subarray(b * c.T, b * c.T + LENGTHS[b])),
+          best,
+          `seed ${seed} row ${b}`,
+        );
+        assert.deepEqual(
+          Array.from(js.subarray(b * c.T, b * c.T + LENGTHS[b])),
+          best,
+          `JS viterbi, seed ${seed} row ${b}`,
+        );
         for (let t = LENGTHS[b]; t < c.T; t++) assert.equal(r.predictions[b * c.T + t], 0, 'padding predicts 0');
       }
     }
@@ -224,7 +281,12 @@ test('with the constraint every decoded sequence is valid IOB2, even when the sc
     for (let b = 0; b < LENGTHS.length; b++) {
       const row = (p: Int32Array) => Array.from(p.subarray(b * c.T, b * c.T + LENGTHS[b]));
       if (!pathAllowed(row(free), IOB2, K)) invalidUnconstrained++;
-      assert.ok(pathAllowed(row(held), IOB2, K), `trial ${trial} row ${b}: ${row(held).map((y) => TAGS[y]).join(' ')}`);
+      assert.ok(
+        pathAllowed(row(held), IOB2, K),
+        `trial ${trial} row ${b}: ${row(held)
+          .map((y) => TAGS[y])
+          .join(' ')}`,
+      );
     }
   }
   assert.ok(invalidUnconstrained > 10, `the test has teeth: ${invalidUnconstrained} unconstrained rows were invalid`);
@@ -234,37 +296,66 @@ test('padding invariance: more padded steps change neither the loss, the gradien
   const c = randomCase(13);
   const wide: Case = { T: 7, p: c.p, emissions: new Float64Array(LENGTHS.length * 7 * K) };
   const rand = mulberry32(14);
-  for (let b = 0; b < LENGTHS.length; b++) for (let t = 0; t < 7; t++) for (let k = 0; k < K; k++) {
-    // garbage on padding must not matter either
-    wide.emissions[(b * 7 + t) * K + k] = t < LENGTHS[b] ? c.emissions[(b * 4 + t) * K + k] : rand() * 50;
-  }
+  for (let b = 0; b < LENGTHS.length; b++)
+    for (let t = 0; t < 7; t++)
+      for (let k = 0; k < K; k++) {
+        // garbage on padding must not matter either
+        wide.emissions[(b * 7 + t) * K + k] = t < LENGTHS[b] ? c.emissions[(b * 4 + t) * K + k] : rand() * 50;
+      }
   const a = kernelRun(c, labelsOf(4), IOB2);
   const w = kernelRun(wide, labelsOf(7), IOB2);
   assert.ok(Math.abs(a.loss - w.loss) < 1e-6, `${a.loss} vs ${w.loss}`);
   assert.deepEqual(Array.from(w.dtr), Array.from(a.dtr));
   assert.deepEqual(Array.from(w.dstart), Array.from(a.dstart));
   assert.deepEqual(Array.from(w.dend), Array.from(a.dend));
-  for (let b = 0; b < LENGTHS.length; b++) for (let t = 0; t < 7; t++) for (let k = 0; k < K; k++) {
-    assert.equal(w.demis[(b * 7 + t) * K + k], t < LENGTHS[b] ? a.demis[(b * 4 + t) * K + k] : 0);
-  }
-  for (let b = 0; b < LENGTHS.length; b++) assert.deepEqual(Array.from(w.predictions.subarray(b * 7, b * 7 + LENGTHS[b])), Array.from(a.predictions.subarray(b * 4, b * 4 + LENGTHS[b])));
+  for (let b = 0; b < LENGTHS.length; b++)
+    for (let t = 0; t < 7; t++)
+      for (let k = 0; k < K; k++) {
+        assert.equal(w.demis[(b * 7 + t) * K + k], t < LENGTHS[b] ? a.demis[(b * 4 + t) * K + k] : 0);
+      }
+  for (let b = 0; b < LENGTHS.length; b++)
+    assert.deepEqual(
+      Array.from(w.predictions.subarray(b * 7, b * 7 + LENGTHS[b])),
+      Array.from(a.predictions.subarray(b * 4, b * 4 + LENGTHS[b])),
+    );
 });
 
 test('the kernel agrees with an independent CRF written in TF.js ops: same loss, autodiff gradients equal', () => {
   // the last two: scores up to ±60, where states are reached only from far less likely ones (the kernel's
   // rescaled products would overflow there, so it must take its term-by-term path)
-  for (const [allowed, spread] of [[null, 2], [IOB2, 2], [null, 60], [IOB2, 60]] as const) {
+  for (const [allowed, spread] of [
+    [null, 2],
+    [IOB2, 2],
+    [null, 60],
+    [IOB2, 60],
+  ] as const) {
     const c = randomCase(15, 4, spread);
     const ours = kernelRun(c, labelsOf(c.T), allowed);
-    const vars = { transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])), start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))), end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))) };
+    const vars = {
+      transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])),
+      start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))),
+      end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))),
+    };
     const emissions = tf.variable(tf.tensor3d(Float32Array.from(c.emissions), [LENGTHS.length, c.T, K]));
-    const { value, grads } = tf.variableGrads(() => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed), [emissions, vars.transitions, vars.start, vars.end]);
+    const { value, grads } = tf.variableGrads(
+      () => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed),
+      [emissions, vars.transitions, vars.start, vars.end],
+    );
     const loss = value.dataSync()[0];
     assert.ok(Math.abs(loss - ours.loss) < 1e-4 * Math.abs(loss), `loss ${ours.loss} vs TF.js ${loss}`);
-    const pairs: [string, ArrayLike<number>, tf.Variable][] = [['emissions', ours.demis, emissions], ['transitions', ours.dtr, vars.transitions], ['start', ours.dstart, vars.start], ['end', ours.dend, vars.end]];
+    const pairs: [string, ArrayLike<number>, tf.Variable][] = [
+      ['emissions', ours.demis, emissions],
+      ['transitions', ours.dtr, vars.transitions],
+      ['start', ours.dstart, vars.start],
+      ['end', ours.dend, vars.end],
+    ];
     for (const [name, g, v] of pairs) {
       const t = grads[v.name].dataSync();
-      for (let i = 0; i < t.length; i++) assert.ok(Math.abs(g[i] - t[i]) < (spread > 2 ? 1e-4 : 1e-5), `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (constrained ${!!allowed}, spread ${spread})`);
+      for (let i = 0; i < t.length; i++)
+        assert.ok(
+          Math.abs(g[i] - t[i]) < (spread > 2 ? 1e-4 : 1e-5),
+          `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (constrained ${!!allowed}, spread ${spread})`,
+        );
     }
     tf.dispose([value, ...Object.values(grads), emissions, ...Object.values(vars)]);
   }
@@ -286,13 +377,27 @@ test('a tag reached only from a far less likely one (scores ±100) keeps its exa
     const ours = kernelRun(c, labelsOf(c.T), allowed);
     const brute = bruteNll(c, GOLD, allowed);
     assert.ok(Math.abs(ours.loss - brute) < 1e-4 * brute, `loss ${ours.loss} vs brute force ${brute}`);
-    const vars = { transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])), start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))), end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))) };
+    const vars = {
+      transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])),
+      start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))),
+      end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))),
+    };
     const emissions = tf.variable(tf.tensor3d(Float32Array.from(c.emissions), [LENGTHS.length, c.T, K]));
-    const { value, grads } = tf.variableGrads(() => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed), [emissions, vars.transitions]);
-    const pairs: [string, ArrayLike<number>, tf.Variable][] = [['emissions', ours.demis, emissions], ['transitions', ours.dtr, vars.transitions]];
+    const { value, grads } = tf.variableGrads(
+      () => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed),
+      [emissions, vars.transitions],
+    );
+    const pairs: [string, ArrayLike<number>, tf.Variable][] = [
+      ['emissions', ours.demis, emissions],
+      ['transitions', ours.dtr, vars.transitions],
+    ];
     for (const [name, g, v] of pairs) {
       const t = grads[v.name].dataSync();
-      for (let i = 0; i < t.length; i++) assert.ok(Math.abs(g[i] - t[i]) < 1e-4, `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (constrained ${!!allowed})`);
+      for (let i = 0; i < t.length; i++)
+        assert.ok(
+          Math.abs(g[i] - t[i]) < 1e-4,
+          `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (constrained ${!!allowed})`,
+        );
     }
     tf.dispose([value, ...Object.values(grads), emissions, ...Object.values(vars)]);
   }
@@ -311,7 +416,8 @@ test('crfNll without gold tags (labels = 0) gives the tag marginals of every tok
     const [dtr, dst, den] = [kern.alloc(K * K), kern.alloc(K), kern.alloc(K)];
     const work = kern.alloc(kern.k.crfScratch(T, K));
     const e = kern.f32(emis, T * B * K);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) e[(t * B + b) * K + k] = c.emissions[(b * T + t) * K + k];
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) e[(t * B + b) * K + k] = c.emissions[(b * T + t) * K + k];
     kern.i32(lengths, B).set(LENGTHS);
     kern.f32(tr, K * K).set(c.p.transitions);
     kern.f32(st, K).set(c.p.start);
@@ -329,10 +435,14 @@ test('crfNll without gold tags (labels = 0) gives the tag marginals of every tok
         z += w;
         y.forEach((v, t) => (marg[t * K + v] += w));
       }
-      for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) {
-        const want = t < n ? marg[t * K + k] / z : 0;
-        assert.ok(Math.abs(p[(t * B + b) * K + k] - want) < 1e-5, `row ${b} t ${t} tag ${k}: ${p[(t * B + b) * K + k]} vs ${want}`);
-      }
+      for (let t = 0; t < T; t++)
+        for (let k = 0; k < K; k++) {
+          const want = t < n ? marg[t * K + k] / z : 0;
+          assert.ok(
+            Math.abs(p[(t * B + b) * K + k] - want) < 1e-5,
+            `row ${b} t ${t} tag ${k}: ${p[(t * B + b) * K + k]} vs ${want}`,
+          );
+        }
       if (allowed && n) for (const k of [2, 4]) assert.equal(p[b * K + k], 0, 'no I- first');
     }
   }

@@ -19,7 +19,10 @@ type Part = { prefix: 'O' } | { prefix: 'B' | 'I' | 'E' | 'S'; type: string };
 function parseTag(tag: string): Part {
   if (tag === 'O') return { prefix: 'O' };
   const m = /^([BIESLU])-(.+)$/.exec(tag);
-  if (!m) throw new Error(`tag ${JSON.stringify(tag)} is not O, B-X, I-X (IOB2) or E-X, S-X (IOBES): the CRF constraint cannot tell which moves it allows; set train.crf.constrain: false`);
+  if (!m)
+    throw new Error(
+      `tag ${JSON.stringify(tag)} is not O, B-X, I-X (IOB2) or E-X, S-X (IOBES): the CRF constraint cannot tell which moves it allows; set train.crf.constrain: false`,
+    );
   const p = m[1] === 'L' ? 'E' : m[1] === 'U' ? 'S' : m[1];
   return { prefix: p as 'B' | 'I' | 'E' | 'S', type: m[2] };
 }
@@ -45,7 +48,10 @@ export function allowedTransitions(tags: string[]): Int32Array {
     for (let i = 0; i < K; i++) {
       const a = parts[i];
       let ok: boolean;
-      if (iobes) ok = opens(a) ? (b.prefix === 'I' || b.prefix === 'E') && typeOf(a) === typeOf(b) : !(b.prefix === 'I' || b.prefix === 'E');
+      if (iobes)
+        ok = opens(a)
+          ? (b.prefix === 'I' || b.prefix === 'E') && typeOf(a) === typeOf(b)
+          : !(b.prefix === 'I' || b.prefix === 'E');
       else ok = b.prefix !== 'I' || (opens(a) && typeOf(a) === typeOf(b));
       out[i * K + j] = Number(ok);
     }
@@ -71,8 +77,13 @@ const NEG = -1e30;
  * the kernel's semantics: emissions [B, T, K], gold tags and lengths as in a Batch; with `allowed`, the
  * partition function sums the allowed paths only, except for a sentence whose gold path is itself forbidden.
  */
-export function crfNllTf(emissions: tf.Tensor, tags: ArrayLike<number>, lengths: ArrayLike<number>,
-  p: { transitions: tf.Tensor; start: tf.Tensor; end: tf.Tensor }, allowed: Int32Array | null): tf.Scalar {
+export function crfNllTf(
+  emissions: tf.Tensor,
+  tags: ArrayLike<number>,
+  lengths: ArrayLike<number>,
+  p: { transitions: tf.Tensor; start: tf.Tensor; end: tf.Tensor },
+  allowed: Int32Array | null,
+): tf.Scalar {
   const [B, T, K] = emissions.shape as [number, number, number];
   // gold path counts: emissions by one-hot, moves by count tables (they multiply the parameters)
   const onehot = new Float32Array(B * T * K);
@@ -96,15 +107,24 @@ export function crfNllTf(emissions: tf.Tensor, tags: ArrayLike<number>, lengths:
     for (let t = 1; t < T; t++) {
       const et = tf.squeeze(tf.slice(emissions, [0, t, 0], [B, 1, K]), [1]);
       const next = tf.add(tf.logSumExp(tf.add(tf.expandDims(alpha, 2), tf.expandDims(tr, 0)), 1), et);
-      const live = tf.tensor2d(Array.from({ length: B }, (_, r) => [t < lengths[r] ? 1 : 0]), [B, 1], 'bool');
+      const live = tf.tensor2d(
+        Array.from({ length: B }, (_, r) => [t < lengths[r] ? 1 : 0]),
+        [B, 1],
+        'bool',
+      );
       alpha = tf.where(tf.broadcastTo(live, [B, K]), next, alpha);
     }
     return tf.logSumExp(tf.add(alpha, en), 1);
   };
   let z = logZ(p.transitions, p.start, p.end);
   if (allowed) {
-    const pen = (from: number, n: number) => tf.tensor1d(Array.from(allowed.subarray(from, from + n), (a) => (a ? 0 : NEG)));
-    const zc = logZ(tf.add(p.transitions, tf.reshape(pen(0, K * K), [K, K])), tf.add(p.start, pen(K * K, K)), tf.add(p.end, pen(K * K + K, K)));
+    const pen = (from: number, n: number) =>
+      tf.tensor1d(Array.from(allowed.subarray(from, from + n), (a) => (a ? 0 : NEG)));
+    const zc = logZ(
+      tf.add(p.transitions, tf.reshape(pen(0, K * K), [K, K])),
+      tf.add(p.start, pen(K * K, K)),
+      tf.add(p.end, pen(K * K + K, K)),
+    );
     z = tf.where(tf.tensor1d(constrained, 'bool'), zc, z);
   }
   const real = tf.tensor1d(Array.from({ length: B }, (_, r) => (lengths[r] ? 1 : 0)));
@@ -121,7 +141,14 @@ export function crfNllTf(emissions: tf.Tensor, tags: ArrayLike<number>, lengths:
  * Viterbi in plain JS over emissions [B, T, K] (row-major, as a Batch): the best path of each sentence
  * ([B·T], 0 on padding); with `allowed`, forbidden moves are never taken. Ties go to the lowest tag id.
  */
-export function viterbi(emissions: ArrayLike<number>, lengths: ArrayLike<number>, T: number, K: number, p: CrfParams, allowed: Int32Array | null): Int32Array {
+export function viterbi(
+  emissions: ArrayLike<number>,
+  lengths: ArrayLike<number>,
+  T: number,
+  K: number,
+  p: CrfParams,
+  allowed: Int32Array | null,
+): Int32Array {
   const B = lengths.length;
   const out = new Int32Array(B * T);
   const ok = (i: number) => !allowed || !!allowed[i];
@@ -145,7 +172,8 @@ export function viterbi(emissions: ArrayLike<number>, lengths: ArrayLike<number>
     }
     let y = 0;
     let best = -Infinity;
-    for (let j = 0; j < K; j++) if (ok(K * K + K + j) && delta[j] + p.end[j] > best) [best, y] = [delta[j] + p.end[j], j];
+    for (let j = 0; j < K; j++)
+      if (ok(K * K + K + j) && delta[j] + p.end[j] > best) [best, y] = [delta[j] + p.end[j], j];
     for (let t = len - 1; t >= 0; t--) {
       out[r * T + t] = y;
       if (t > 0) y = bp[t - 1][y];

@@ -9,7 +9,12 @@ export interface SplitData extends SplitRows {
   chars?: { rowOffsets: Int32Array; tokenOffsets: Int32Array; ids: Uint8Array | Uint16Array };
 }
 
-function values<T>(col: { data: { values: T; children: { values: T }[] }[] } | null, name: string, file: string, nested = false): T {
+function values<T>(
+  col: { data: { values: T; children: { values: T }[] }[] } | null,
+  name: string,
+  file: string,
+  nested = false,
+): T {
   if (!col) throw new Error(`${file}: no column ${name} (is it a featurize output?)`);
   if (col.data.length !== 1) throw new Error(`${file}: expected one record batch`);
   return nested ? col.data[0].children[0].values : col.data[0].values;
@@ -20,19 +25,34 @@ export function readSplit(file: string): SplitData {
   const meta = Object.fromEntries(table.schema.metadata);
   const maxLen = Number(meta.max_len);
   const get = <T>(name: string, nested = false) => values<T>(table.getChild(name) as never, name, file, nested);
-  const charsCol = table.getChild('chars') as unknown as { data: { valueOffsets: Int32Array; children: { valueOffsets: Int32Array; children: { values: Uint8Array | Uint16Array }[] }[] }[] } | null;
+  const charsCol = table.getChild('chars') as unknown as {
+    data: {
+      valueOffsets: Int32Array;
+      children: { valueOffsets: Int32Array; children: { values: Uint8Array | Uint16Array }[] }[];
+    }[];
+  } | null;
   let chars: SplitData['chars'];
   if (charsCol) {
     if (charsCol.data.length !== 1) throw new Error(`${file}: expected one record batch`);
     const rows = charsCol.data[0];
-    chars = { rowOffsets: rows.valueOffsets, tokenOffsets: rows.children[0].valueOffsets, ids: rows.children[0].children[0].values };
+    chars = {
+      rowOffsets: rows.valueOffsets,
+      tokenOffsets: rows.children[0].valueOffsets,
+      ids: rows.children[0].children[0].values,
+    };
   }
   // Arrow pads each buffer to 8 bytes: a view can hold more values than rows (57 Int32 rows → 58 values), so cut to size.
   const n = table.numRows;
   return {
-    n, maxLen, meta, chars,
-    sentenceIds: get<Int32Array>('sentence_id').subarray(0, n), chunks: get<Int32Array>('chunk').subarray(0, n), lengths: get<Int32Array>('length').subarray(0, n),
-    tokens: get<Int32Array>('tokens', true).subarray(0, n * maxLen), tags: get<Int8Array>('tags', true).subarray(0, n * maxLen),
+    n,
+    maxLen,
+    meta,
+    chars,
+    sentenceIds: get<Int32Array>('sentence_id').subarray(0, n),
+    chunks: get<Int32Array>('chunk').subarray(0, n),
+    lengths: get<Int32Array>('length').subarray(0, n),
+    tokens: get<Int32Array>('tokens', true).subarray(0, n * maxLen),
+    tags: get<Int8Array>('tags', true).subarray(0, n * maxLen),
   };
 }
 
@@ -55,7 +75,10 @@ export interface Batch {
  * shuffling), cut into batches of `batchSize`, each padded only to its own longest row; the batch order is
  * shuffled with a PRNG seeded by seed and epoch, so every epoch differs and every run is the same.
  */
-export function makeBatches(split: SplitData, o: { batchSize: number; seed: number; epoch: number; shuffle: boolean }): Batch[] {
+export function makeBatches(
+  split: SplitData,
+  o: { batchSize: number; seed: number; epoch: number; shuffle: boolean },
+): Batch[] {
   const rand = mulberry32((o.seed * 1000003 + o.epoch * 7919) >>> 0);
   const order = Int32Array.from({ length: split.n }, (_, i) => i);
   const key = new Float64Array(split.n);
@@ -77,7 +100,15 @@ export function makeBatches(split: SplitData, o: { batchSize: number; seed: numb
       tokens.set(split.tokens.subarray(r * split.maxLen, r * split.maxLen + len), b * steps);
       for (let t = 0; t < len; t++) tags[b * steps + t] = split.tags[r * split.maxLen + t];
     }
-    batches.push({ size, steps, tokens, tags, lengths, index, chars: split.chars ? batchChars(split.chars, index, lengths, steps) : undefined });
+    batches.push({
+      size,
+      steps,
+      tokens,
+      tags,
+      lengths,
+      index,
+      chars: split.chars ? batchChars(split.chars, index, lengths, steps) : undefined,
+    });
   }
   if (o.shuffle) {
     for (let i = batches.length - 1; i > 0; i--) {
@@ -89,19 +120,26 @@ export function makeBatches(split: SplitData, o: { batchSize: number; seed: numb
 }
 
 /** A batch's character ids, slot by slot (row-major [size, steps]), from a split's chars column. */
-function batchChars(c: NonNullable<SplitData['chars']>, index: Int32Array, lengths: Int32Array, steps: number): NonNullable<Batch['chars']> {
+function batchChars(
+  c: NonNullable<SplitData['chars']>,
+  index: Int32Array,
+  lengths: Int32Array,
+  steps: number,
+): NonNullable<Batch['chars']> {
   const offsets = new Int32Array(index.length * steps + 1);
   for (let b = 0; b < index.length; b++) {
     const first = c.rowOffsets[index[b]];
     for (let t = 0; t < steps; t++) {
       const slot = b * steps + t;
-      offsets[slot + 1] = offsets[slot] + (t < lengths[b] ? c.tokenOffsets[first + t + 1] - c.tokenOffsets[first + t] : 0);
+      offsets[slot + 1] =
+        offsets[slot] + (t < lengths[b] ? c.tokenOffsets[first + t + 1] - c.tokenOffsets[first + t] : 0);
     }
   }
   const ids = new Int32Array(offsets[offsets.length - 1]);
   for (let b = 0; b < index.length; b++) {
     const first = c.rowOffsets[index[b]];
-    for (let t = 0; t < lengths[b]; t++) ids.set(c.ids.subarray(c.tokenOffsets[first + t], c.tokenOffsets[first + t + 1]), offsets[b * steps + t]);
+    for (let t = 0; t < lengths[b]; t++)
+      ids.set(c.ids.subarray(c.tokenOffsets[first + t], c.tokenOffsets[first + t + 1]), offsets[b * steps + t]);
   }
   return { offsets, ids };
 }
@@ -111,7 +149,12 @@ function batchChars(c: NonNullable<SplitData['chars']>, index: Int32Array, lengt
  * `steps` slots, row-major. `chars` is chars.json's list (id → character); each word keeps its first
  * maxWordLen characters; a character not in the list is 1.
  */
-export function encodeChars(sentences: string[][], steps: number, chars: string[], maxWordLen: number): NonNullable<Batch['chars']> {
+export function encodeChars(
+  sentences: string[][],
+  steps: number,
+  chars: string[],
+  maxWordLen: number,
+): NonNullable<Batch['chars']> {
   const index = new Map(chars.map((c, i) => [c, i]));
   const offsets = new Int32Array(sentences.length * steps + 1);
   const ids: number[] = [];

@@ -19,13 +19,24 @@ before(async () => {
 
 const TAGS = ['O', 'B-a', 'I-a', 'B-b', 'I-b'];
 const spec: TaggerSpec = {
-  kind: 'fused', vocabSize: 12, numTags: 5, embeddingDim: 4, lstmUnits: 3, dropout: 0, recurrentDropout: 0, learningRate: 1e-3,
-  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 3,
-  head: 'crf', crf: { constrain: true, tags: TAGS },
+  kind: 'fused',
+  vocabSize: 12,
+  numTags: 5,
+  embeddingDim: 4,
+  lstmUnits: 3,
+  dropout: 0,
+  recurrentDropout: 0,
+  learningRate: 1e-3,
+  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  seed: 3,
+  head: 'crf',
+  crf: { constrain: true, tags: TAGS },
 };
 // three rows of lengths 4, 2, 3 padded to 4 steps; gold paths valid IOB2
 const batch: Batch = {
-  size: 3, steps: 4, lengths: Int32Array.from([4, 2, 3]),
+  size: 3,
+  steps: 4,
+  lengths: Int32Array.from([4, 2, 3]),
   tokens: Int32Array.from([2, 5, 7, 3, 9, 4, 0, 0, 11, 6, 2, 0]),
   tags: Int32Array.from([0, 1, 2, 0, 3, 4, 0, 0, 1, 1, 0, 0]),
   index: Int32Array.from([0, 1, 2]),
@@ -52,7 +63,17 @@ function roughen(m: FusedBiLstm, seed: number): void {
 }
 
 test('fused BiLSTM-CRF gradients match finite differences (every weight, the CRF and the embedding rows)', () => {
-  for (const s of [spec, { ...spec, lstmUnits: 4, embeddingDim: 5, recurrentDropout: 0.3, dropout: 0.2, crf: { constrain: false, tags: TAGS } }]) {
+  for (const s of [
+    spec,
+    {
+      ...spec,
+      lstmUnits: 4,
+      embeddingDim: 5,
+      recurrentDropout: 0.3,
+      dropout: 0.2,
+      crf: { constrain: false, tags: TAGS },
+    },
+  ]) {
     const m = new FusedBiLstm(s);
     roughen(m, 7);
     const draws = Array.from({ length: 4096 }, m.rand);
@@ -84,7 +105,12 @@ test('fused BiLSTM-CRF gradients match finite differences (every weight, the CRF
       }
     }
     const E = s.embeddingDim;
-    for (const [pos, k] of [[0, 0], [1, 2], [4, 3], [9, 1]]) {
+    for (const [pos, k] of [
+      [0, 0],
+      [1, 2],
+      [4, 3],
+      [9, 1],
+    ]) {
       const id = batch.tokens[pos];
       m.emb[id * E + k] += eps;
       const up = lossAt();
@@ -92,7 +118,9 @@ test('fused BiLSTM-CRF gradients match finite differences (every weight, the CRF
       const down = lossAt();
       m.emb[id * E + k] += eps;
       let sum = 0;
-      for (let p = 0; p < batch.tokens.length; p++) if (batch.tokens[p] === id && p % batch.steps < batch.lengths[Math.floor(p / batch.steps)]) sum += dx![p * E + k];
+      for (let p = 0; p < batch.tokens.length; p++)
+        if (batch.tokens[p] === id && p % batch.steps < batch.lengths[Math.floor(p / batch.steps)])
+          sum += dx![p * E + k];
       analytic.push(sum);
       numeric.push((up - down) / (2 * eps));
     }
@@ -110,19 +138,29 @@ test('the fused BiLSTM-CRF computes what tf.layers + a TF.js-ops CRF computes: s
     const ref = new LayersBiLstm({ ...s, kind: 'layers' });
     const E = s.embeddingDim;
     const shapes = m.shapes();
-    ref.model.setWeights([tf.tensor(m.emb, [s.vocabSize, E]), ...shapes.map(([name, shape]) => tf.tensor(m.view('param', name).slice(), shape))]);
+    ref.model.setWeights([
+      tf.tensor(m.emb, [s.vocabSize, E]),
+      ...shapes.map(([name, shape]) => tf.tensor(m.view('param', name).slice(), shape)),
+    ]);
     ref.crf!.transitions.assign(tf.tensor(m.view('param', 'crf/transitions').slice(), [5, 5]));
     ref.crf!.start.assign(tf.tensor(m.view('param', 'crf/start').slice()));
     ref.crf!.end.assign(tf.tensor(m.view('param', 'crf/end').slice()));
     const ours = m.compute(batch, true);
     const theirs = ref.gradients(batch);
-    assert.ok(Math.abs(ours.loss - theirs.loss) < 1e-5 * Math.abs(theirs.loss), `loss ${ours.loss} vs TF.js ${theirs.loss}`);
+    assert.ok(
+      Math.abs(ours.loss - theirs.loss) < 1e-5 * Math.abs(theirs.loss),
+      `loss ${ours.loss} vs TF.js ${theirs.loss}`,
+    );
     const demb = new Float32Array(s.vocabSize * E);
-    for (let r = 0; r < batch.size; r++) for (let t = 0; t < batch.lengths[r]; t++) {
-      const pos = r * batch.steps + t;
-      for (let k = 0; k < E; k++) demb[batch.tokens[pos] * E + k] += ours.dx![pos * E + k];
-    }
-    assert.ok(relError(demb, theirs.grads[0]) < 1e-4, `embedding gradient: relative error ${relError(demb, theirs.grads[0])}`);
+    for (let r = 0; r < batch.size; r++)
+      for (let t = 0; t < batch.lengths[r]; t++) {
+        const pos = r * batch.steps + t;
+        for (let k = 0; k < E; k++) demb[batch.tokens[pos] * E + k] += ours.dx![pos * E + k];
+      }
+    assert.ok(
+      relError(demb, theirs.grads[0]) < 1e-4,
+      `embedding gradient: relative error ${relError(demb, theirs.grads[0])}`,
+    );
     [...shapes, ...m.headShapes()].forEach(([name], i) => {
       const err = relError(ours.grads![name], theirs.grads[i + 1]);
       assert.ok(err < 1e-4, `${name}: relative error ${err} against TF.js (constrained ${constrain})`);
@@ -130,11 +168,13 @@ test('the fused BiLSTM-CRF computes what tf.layers + a TF.js-ops CRF computes: s
     const real = (p: Int32Array) => Array.from(p).filter((_, q) => q % 4 < batch.lengths[Math.floor(q / 4)]);
     // tag probabilities: the CRF's marginals, each real token's summing to 1, padding 0
     const marg = m.marginals(batch);
-    for (let r = 0; r < batch.size; r++) for (let t = 0; t < batch.steps; t++) {
-      const sum = marg.subarray((r * 4 + t) * 5, (r * 4 + t + 1) * 5).reduce((x, y) => x + y, 0);
-      assert.ok(Math.abs(sum - (t < batch.lengths[r] ? 1 : 0)) < 1e-5, `row ${r} step ${t}: ${sum}`);
-    }
-    if (constrain) for (let r = 0; r < batch.size; r++) for (const k of [2, 4]) assert.equal(marg[r * 4 * 5 + k], 0, 'no I- first');
+    for (let r = 0; r < batch.size; r++)
+      for (let t = 0; t < batch.steps; t++) {
+        const sum = marg.subarray((r * 4 + t) * 5, (r * 4 + t + 1) * 5).reduce((x, y) => x + y, 0);
+        assert.ok(Math.abs(sum - (t < batch.lengths[r] ? 1 : 0)) < 1e-5, `row ${r} step ${t}: ${sum}`);
+      }
+    if (constrain)
+      for (let r = 0; r < batch.size; r++) for (const k of [2, 4]) assert.equal(marg[r * 4 * 5 + k], 0, 'no I- first');
     assert.deepEqual(real(m.evaluate(batch).predictions), real(ref.evaluate(batch).predictions), 'same Viterbi paths');
     ref.dispose();
   }
@@ -145,10 +185,11 @@ test('BiLSTM-CRF: padding never matters, and the softmax head is untouched by th
   roughen(m, 5);
   const a = m.compute(batch, true);
   const wider: Batch = { ...batch, steps: 6, tokens: new Int32Array(18), tags: new Int32Array(18) };
-  for (let r = 0; r < 3; r++) for (let t = 0; t < 4; t++) {
-    wider.tokens[r * 6 + t] = batch.tokens[r * 4 + t];
-    wider.tags[r * 6 + t] = batch.tags[r * 4 + t];
-  }
+  for (let r = 0; r < 3; r++)
+    for (let t = 0; t < 4; t++) {
+      wider.tokens[r * 6 + t] = batch.tokens[r * 4 + t];
+      wider.tags[r * 6 + t] = batch.tags[r * 4 + t];
+    }
   const b = m.compute(wider, true);
   assert.ok(Math.abs(a.loss - b.loss) < 1e-6, `${a.loss} vs ${b.loss}`);
   for (const [name] of [...m.shapes(), ...m.headShapes()]) {
@@ -158,13 +199,24 @@ test('BiLSTM-CRF: padding never matters, and the softmax head is untouched by th
   }
   // the same seed draws the same LSTM and dense weights with either head (the CRF starts at zeros)
   const soft = new FusedBiLstm({ ...spec, head: 'softmax', crf: undefined });
-  for (const [name] of soft.shapes()) assert.deepEqual(soft.view('param', name), new FusedBiLstm(spec).view('param', name), name);
+  for (const [name] of soft.shapes())
+    assert.deepEqual(soft.view('param', name), new FusedBiLstm(spec).view('param', name), name);
   assert.deepEqual(soft.headShapes(), []);
 });
 
 for (const kind of ['fused', 'layers'] as const) {
   test(`${kind} BiLSTM-CRF: learns a batch, decodes valid IOB2, saves crf.json beside the TF.js weights and loads back the same`, async () => {
-    const s: TaggerSpec = { ...spec, kind, vocabSize: 40, embeddingDim: 6, lstmUnits: 5, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.01, seed: 9 };
+    const s: TaggerSpec = {
+      ...spec,
+      kind,
+      vocabSize: 40,
+      embeddingDim: 6,
+      lstmUnits: 5,
+      dropout: 0.1,
+      recurrentDropout: 0.1,
+      learningRate: 0.01,
+      seed: 9,
+    };
     const t = createTagger(s);
     const first = t.trainBatch(batch);
     let last = first;
@@ -177,7 +229,10 @@ for (const kind of ['fused', 'layers'] as const) {
     assert.equal(crf.format, 'nerflow-crf');
     assert.deepEqual(crf.tags, TAGS);
     assert.equal(crf.transitions.length, 5);
-    assert.ok(crf.transitions.flat().some((v: number) => v !== 0), 'the transitions were learned');
+    assert.ok(
+      crf.transitions.flat().some((v: number) => v !== 0),
+      'the transitions were learned',
+    );
     assert.equal(JSON.parse(readFileSync(path.join(dir, 'nerflow.json'), 'utf8')).spec.head, 'crf');
     const u = await loadTagger(dir, { withOptimizer: true });
     const after = u.evaluateBatch(batch);
@@ -187,12 +242,19 @@ for (const kind of ['fused', 'layers'] as const) {
     for (let r = 0; r < batch.size; r++) {
       const p = after.predictions.subarray(r * batch.steps, r * batch.steps + batch.lengths[r]);
       assert.ok(pathAllowed(p, allowed, 5), `row ${r}`);
-      assert.deepEqual(Array.from(p), Array.from(batch.tags.subarray(r * batch.steps, r * batch.steps + batch.lengths[r])), `row ${r} learned`);
+      assert.deepEqual(
+        Array.from(p),
+        Array.from(batch.tags.subarray(r * batch.steps, r * batch.steps + batch.lengths[r])),
+        `row ${r} learned`,
+      );
     }
     if (kind === 'fused') {
       // --resume: the CRF's Adam moments are saved with the rest of the optimizer state
-      const names = JSON.parse(readFileSync(path.join(dir, 'optimizer.json'), 'utf8')).weights.map((w: { name: string }) => w.name);
-      for (const n of ['crf/transitions/m', 'crf/transitions/v', 'crf/start/m', 'crf/end/v']) assert.ok(names.includes(n), n);
+      const names = JSON.parse(readFileSync(path.join(dir, 'optimizer.json'), 'utf8')).weights.map(
+        (w: { name: string }) => w.name,
+      );
+      for (const n of ['crf/transitions/m', 'crf/transitions/v', 'crf/start/m', 'crf/end/v'])
+        assert.ok(names.includes(n), n);
     }
     t.dispose();
     u.dispose();

@@ -10,17 +10,33 @@ import { inputDim, type TaggerSpec } from './spec.js';
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   const { lstmUnits: H, numTags: K } = spec;
   const E = inputDim(spec);
-  const dir = (d: string): [string, number[]][] => [[`${d}_lstm/kernel`, [E, 4 * H]], [`${d}_lstm/recurrent_kernel`, [H, 4 * H]], [`${d}_lstm/bias`, [4 * H]]];
+  const dir = (d: string): [string, number[]][] => [
+    [`${d}_lstm/kernel`, [E, 4 * H]],
+    [`${d}_lstm/recurrent_kernel`, [H, 4 * H]],
+    [`${d}_lstm/bias`, [4 * H]],
+  ];
   const c = spec.chars;
   // the char CNN: Keras Embedding [chars, dim] and Conv1D kernel [width, dim, filters] + bias
-  const chars: [string, number[]][] = c ? [['char_embedding/embeddings', [c.vocabSize, c.dim]], ['char_conv/kernel', [c.width, c.dim, c.filters]], ['char_conv/bias', [c.filters]]] : [];
+  const chars: [string, number[]][] = c
+    ? [
+        ['char_embedding/embeddings', [c.vocabSize, c.dim]],
+        ['char_conv/kernel', [c.width, c.dim, c.filters]],
+        ['char_conv/bias', [c.filters]],
+      ]
+    : [];
   return [...chars, ...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
 /** The CRF head's weights (head crf): transitions [from, to], start and end scores; zeros at first. */
 export function crfShapes(spec: TaggerSpec): [string, number[]][] {
   const K = spec.numTags;
-  return spec.head === 'crf' ? [['crf/transitions', [K, K]], ['crf/start', [K]], ['crf/end', [K]]] : [];
+  return spec.head === 'crf'
+    ? [
+        ['crf/transitions', [K, K]],
+        ['crf/start', [K]],
+        ['crf/end', [K]],
+      ]
+    : [];
 }
 
 type Region = 'param' | 'grad' | 'm' | 'v';
@@ -106,8 +122,12 @@ export class FusedBiLstm {
     const c = spec.chars;
     if (c) {
       const crand = mulberry32((spec.seed ^ 0x5bd1e995) >>> 0);
-      this.view('param', 'char_embedding/embeddings').set(uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim));
-      this.view('param', 'char_conv/kernel').set(glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand));
+      this.view('param', 'char_embedding/embeddings').set(
+        uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim),
+      );
+      this.view('param', 'char_conv/kernel').set(
+        glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
+      );
     }
     for (const d of ['forward', 'backward']) {
       this.view('param', `${d}_lstm/kernel`).set(glorotUniform(I, 4 * H, I * 4 * H, rand));
@@ -129,7 +149,11 @@ export class FusedBiLstm {
   }
 
   /** One kernel function for both directions: concurrently on two threads, else forward then backward. */
-  private both<N extends 'lstmForward' | 'lstmBackward'>(name: N, fw: Parameters<KernelExports[N]>, bw: Parameters<KernelExports[N]>): void {
+  private both<N extends 'lstmForward' | 'lstmBackward'>(
+    name: N,
+    fw: Parameters<KernelExports[N]>,
+    bw: Parameters<KernelExports[N]>,
+  ): void {
     if (this.thread) return this.thread.pair(name, fw, bw);
     const f = this.kern.k[name] as (...a: number[]) => void;
     f(...(fw as number[]));
@@ -176,7 +200,17 @@ export class FusedBiLstm {
     const r = this.pass(b, true, true);
     this.step++;
     const lr = this.lrT();
-    this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, this.total, lr, this.spec.adam.beta1, this.spec.adam.beta2, this.spec.adam.epsilon);
+    this.kern.k.adam(
+      this.base.param,
+      this.base.grad,
+      this.base.m,
+      this.base.v,
+      this.total,
+      lr,
+      this.spec.adam.beta1,
+      this.spec.adam.beta2,
+      this.spec.adam.epsilon,
+    );
     if (!this.spec.freezeEmbeddings) this.applyEmbeddingAdam(b, r.dxAt, lr);
     this.kern.reset(mark);
     return r.loss;
@@ -206,10 +240,16 @@ export class FusedBiLstm {
    * The loss and, when `train`, copies of the dense weights' gradients and the gradient of the embedded
    * inputs (dx: [B·T·E] row-major, summed over both directions; the embedding gradient row by row).
    */
-  compute(b: Batch, train: boolean, opts: { dropout?: boolean } = {}): { loss: number; predictions?: Int32Array; grads?: Record<string, Float32Array>; dx?: Float32Array } {
+  compute(
+    b: Batch,
+    train: boolean,
+    opts: { dropout?: boolean } = {},
+  ): { loss: number; predictions?: Int32Array; grads?: Record<string, Float32Array>; dx?: Float32Array } {
     const mark = this.kern.mark();
     const { dxAt, ...r } = this.pass(b, train, opts.dropout ?? train);
-    const grads = train ? Object.fromEntries([...this.layout.keys()].map((k) => [k, this.view('grad', k).slice()])) : undefined;
+    const grads = train
+      ? Object.fromEntries([...this.layout.keys()].map((k) => [k, this.view('grad', k).slice()]))
+      : undefined;
     const dx = train ? this.kern.f32(dxAt, b.size * b.steps * this.spec.embeddingDim).slice() : undefined;
     this.kern.reset(mark);
     return { ...r, grads, dx };
@@ -219,7 +259,12 @@ export class FusedBiLstm {
    * Forward (and backward when `train`: gradients left in the grad region, and the word embeddings' gradient
    * at dxAt, [B·T, We] row-major) for one batch.
    */
-  private pass(b: Batch, train: boolean, useDropout: boolean, marginals = false): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array } {
+  private pass(
+    b: Batch,
+    train: boolean,
+    useDropout: boolean,
+    marginals = false,
+  ): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array } {
     const { embeddingDim: We, lstmUnits: H, numTags: K } = this.spec;
     const E = inputDim(this.spec); // the LSTM input: word embedding (We), then char features
     const G = 4 * H;
@@ -230,7 +275,10 @@ export class FusedBiLstm {
     const recurrentDropout = useDropout ? this.spec.recurrentDropout : 0;
     const inMask = dropout > 0 ? this.dropMask(B * 2 * E, dropout) : null;
     const cs = this.spec.chars;
-    if (cs && !b.chars) throw new Error('this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)');
+    if (cs && !b.chars)
+      throw new Error(
+        'this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)',
+      );
     const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
 
     const { kern } = this;
@@ -240,12 +288,27 @@ export class FusedBiLstm {
     const labels = a(TB);
     const pred = a(TB);
     const dirs = ['forward', 'backward'].map((d) => ({
-      d, ids: a(TB), xmask: inMask ? a(B * E) : 0, x: a(TB * E),
+      d,
+      ids: a(TB),
+      xmask: inMask ? a(B * E) : 0,
+      x: a(TB * E),
       // with chars: the word part's dropout mask [B, We] and the embedding lookup [T·B, We] before the char features join it
-      wmask: inMask && cs ? a(B * We) : 0, wx: cs ? a(TB * We) : 0, rmask: recMask ? a(B * H) : 0, gates: a(TB * G), cell: a(TB * H), tc: a(TB * H), h: a(TB * H), hin: a(TB * H),
-      dh: train ? a(TB * H) : 0, dz: train ? a(TB * G) : 0, dx: train ? a(TB * E) : 0,
+      wmask: inMask && cs ? a(B * We) : 0,
+      wx: cs ? a(TB * We) : 0,
+      rmask: recMask ? a(B * H) : 0,
+      gates: a(TB * G),
+      cell: a(TB * H),
+      tc: a(TB * H),
+      h: a(TB * H),
+      hin: a(TB * H),
+      dh: train ? a(TB * H) : 0,
+      dz: train ? a(TB * G) : 0,
+      dx: train ? a(TB * E) : 0,
       // backward's scratch, one set per direction (they may run at once)
-      whT: train ? a(G * H) : 0, wxT: train ? a(G * E) : 0, dhn: train ? a(B * H) : 0, dcn: train ? a(B * H) : 0,
+      whT: train ? a(G * H) : 0,
+      wxT: train ? a(G * E) : 0,
+      dhn: train ? a(B * H) : 0,
+      dcn: train ? a(B * H) : 0,
     }));
     const hcat = a(TB * 2 * H);
     const logits = a(TB * K);
@@ -254,18 +317,41 @@ export class FusedBiLstm {
     // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
     const nChars = cs ? b.chars!.ids.length : 0;
     const cw = cs ? cs.width * cs.dim : 0;
-    const cc = cs ? {
-      ids: a(nChars), offsets: a(B * T + 1), cols: a(nChars * cw), conv: a(nChars * cs.filters), out: a(B * T * cs.filters), arg: a(B * T * cs.filters),
-      dout: train ? a(B * T * cs.filters) : 0, dwT: train ? a(cw * cs.filters) : 0, dcols: train ? a(nChars * cw) : 0, wT: train ? a(cw * cs.filters) : 0,
-    } : null;
+    const cc = cs
+      ? {
+          ids: a(nChars),
+          offsets: a(B * T + 1),
+          cols: a(nChars * cw),
+          conv: a(nChars * cs.filters),
+          out: a(B * T * cs.filters),
+          arg: a(B * T * cs.filters),
+          dout: train ? a(B * T * cs.filters) : 0,
+          dwT: train ? a(cw * cs.filters) : 0,
+          dcols: train ? a(nChars * cw) : 0,
+          wT: train ? a(cw * cs.filters) : 0,
+        }
+      : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
     let charOut: Float32Array | null = null;
     if (cs && cc) {
       kern.i32(cc.ids, nChars).set(b.chars!.ids);
       kern.i32(cc.offsets, B * T + 1).set(b.chars!.offsets);
-      k.charCnnForward(cc.ids, cc.offsets, B * T, this.ptr('param', 'char_embedding/embeddings'), this.ptr('param', 'char_conv/kernel'), this.ptr('param', 'char_conv/bias'),
-        cs.dim, cs.width, cs.filters, cc.cols, cc.conv, cc.out, cc.arg);
+      k.charCnnForward(
+        cc.ids,
+        cc.offsets,
+        B * T,
+        this.ptr('param', 'char_embedding/embeddings'),
+        this.ptr('param', 'char_conv/kernel'),
+        this.ptr('param', 'char_conv/bias'),
+        cs.dim,
+        cs.width,
+        cs.filters,
+        cc.cols,
+        cc.conv,
+        cc.out,
+        cc.arg,
+      );
       charOut = kern.f32(cc.out, B * T * cs.filters);
     }
     kern.i32(lengths, B).set(b.lengths);
@@ -320,8 +406,22 @@ export class FusedBiLstm {
         for (let r = 0; r < B; r++) m.set(recMask.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
       }
     });
-    const forwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmForward']> => [dir.x, this.ptr('param', `${dir.d}_lstm/kernel`),
-      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`), this.ptr('param', `${dir.d}_lstm/bias`), dir.rmask, T, B, E, H, dir.gates, dir.cell, dir.tc, dir.h, dir.hin];
+    const forwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmForward']> => [
+      dir.x,
+      this.ptr('param', `${dir.d}_lstm/kernel`),
+      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`),
+      this.ptr('param', `${dir.d}_lstm/bias`),
+      dir.rmask,
+      T,
+      B,
+      E,
+      H,
+      dir.gates,
+      dir.cell,
+      dir.tc,
+      dir.h,
+      dir.hin,
+    ];
     this.both('lstmForward', forwardArgs(dirs[0]), forwardArgs(dirs[1]));
     const [fw, bw] = dirs;
     k.joinDirections(fw.h, bw.h, lengths, T, B, H, hcat);
@@ -335,16 +435,51 @@ export class FusedBiLstm {
       const work = a(k.crfScratch(T, K));
       if (marginals) {
         // no gold tags: the kernel leaves the marginals in the logits' place (the grad region is scratch here)
-        k.crfNll(logits, 0, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, 1, 1,
-          this.ptr('grad', 'crf/transitions'), this.ptr('grad', 'crf/start'), this.ptr('grad', 'crf/end'), work);
+        k.crfNll(
+          logits,
+          0,
+          lengths,
+          T,
+          B,
+          K,
+          crf('transitions'),
+          crf('start'),
+          crf('end'),
+          this.allowed,
+          1,
+          1,
+          this.ptr('grad', 'crf/transitions'),
+          this.ptr('grad', 'crf/start'),
+          this.ptr('grad', 'crf/end'),
+          work,
+        );
         const p = kern.f32(logits, TB * K);
         const out = new Float32Array(B * T * K);
-        for (let t = 0; t < T; t++) for (let r = 0; r < B; r++) out.set(p.subarray((t * B + r) * K, (t * B + r + 1) * K), (r * T + t) * K);
+        for (let t = 0; t < T; t++)
+          for (let r = 0; r < B; r++) out.set(p.subarray((t * B + r) * K, (t * B + r + 1) * K), (r * T + t) * K);
         return { loss: 0, marginals: out, dxAt: 0 };
       }
-      if (!train) k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);
-      loss = k.crfNll(logits, labels, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, real > 0 ? 1 / real : 0, train ? 1 : 0,
-        this.ptr('grad', 'crf/transitions'), this.ptr('grad', 'crf/start'), this.ptr('grad', 'crf/end'), work) / Math.max(1, real);
+      if (!train)
+        k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);
+      loss =
+        k.crfNll(
+          logits,
+          labels,
+          lengths,
+          T,
+          B,
+          K,
+          crf('transitions'),
+          crf('start'),
+          crf('end'),
+          this.allowed,
+          real > 0 ? 1 / real : 0,
+          train ? 1 : 0,
+          this.ptr('grad', 'crf/transitions'),
+          this.ptr('grad', 'crf/start'),
+          this.ptr('grad', 'crf/end'),
+          work,
+        ) / Math.max(1, real);
     } else {
       loss = k.softmaxXent(logits, labels, pred, TB, K, real, train ? 1 : 0) / Math.max(1, real);
     }
@@ -362,10 +497,30 @@ export class FusedBiLstm {
     k.transpose(wo, s.woT, 2 * H, K);
     k.gemm(logits, K, 1, s.woT, 2 * H, s.dhcat, 2 * H, TB, K, 2 * H, 0);
     k.splitDirections(s.dhcat, lengths, T, B, H, fw.dh, bw.dh);
-    const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [dir.dh, dir.x, this.ptr('param', `${dir.d}_lstm/kernel`),
-      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`), dir.rmask, T, B, E, H, dir.gates, dir.cell, dir.tc, dir.hin, dir.dz, dir.dx,
-      this.ptr('grad', `${dir.d}_lstm/kernel`), this.ptr('grad', `${dir.d}_lstm/recurrent_kernel`), this.ptr('grad', `${dir.d}_lstm/bias`),
-      dir.whT, dir.wxT, dir.dhn, dir.dcn];
+    const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [
+      dir.dh,
+      dir.x,
+      this.ptr('param', `${dir.d}_lstm/kernel`),
+      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`),
+      dir.rmask,
+      T,
+      B,
+      E,
+      H,
+      dir.gates,
+      dir.cell,
+      dir.tc,
+      dir.hin,
+      dir.dz,
+      dir.dx,
+      this.ptr('grad', `${dir.d}_lstm/kernel`),
+      this.ptr('grad', `${dir.d}_lstm/recurrent_kernel`),
+      this.ptr('grad', `${dir.d}_lstm/bias`),
+      dir.whT,
+      dir.wxT,
+      dir.dhn,
+      dir.dcn,
+    ];
     this.both('lstmBackward', backwardArgs(fw), backwardArgs(bw));
     // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
     if (!cs || !cc) {
@@ -383,8 +538,24 @@ export class FusedBiLstm {
       dxw.set(dxi.subarray(i * E, i * E + We), i * We);
       dout.set(dxi.subarray(i * E + We, (i + 1) * E), i * F);
     }
-    k.charCnnBackward(cc.dout, cc.ids, cc.offsets, B * T, this.ptr('param', 'char_conv/kernel'), cs.dim, cs.width, cs.filters, cc.cols, cc.arg,
-      this.ptr('grad', 'char_conv/kernel'), this.ptr('grad', 'char_conv/bias'), this.ptr('grad', 'char_embedding/embeddings'), cc.dwT, cc.dcols, cc.wT);
+    k.charCnnBackward(
+      cc.dout,
+      cc.ids,
+      cc.offsets,
+      B * T,
+      this.ptr('param', 'char_conv/kernel'),
+      cs.dim,
+      cs.width,
+      cs.filters,
+      cc.cols,
+      cc.arg,
+      this.ptr('grad', 'char_conv/kernel'),
+      this.ptr('grad', 'char_conv/bias'),
+      this.ptr('grad', 'char_embedding/embeddings'),
+      cc.dwT,
+      cc.dcols,
+      cc.wT,
+    );
     return { loss, dxAt: s.dx };
   }
 
@@ -420,7 +591,21 @@ export class FusedBiLstm {
       ov[i] = sorted[i] - id * P;
     }
     const { beta1, beta2, epsilon } = this.spec.adam;
-    kern.k.embeddingAdam(this.embAt.p, this.embAt.m, this.embAt.v, dxAt, order, ids, n, this.spec.embeddingDim, lr, beta1, beta2, epsilon, g);
+    kern.k.embeddingAdam(
+      this.embAt.p,
+      this.embAt.m,
+      this.embAt.v,
+      dxAt,
+      order,
+      ids,
+      n,
+      this.spec.embeddingDim,
+      lr,
+      beta1,
+      beta2,
+      epsilon,
+      g,
+    );
   }
 
   dispose(): void {

@@ -3,8 +3,22 @@ export { readSplit, makeBatches, encodeChars, type SplitData, type Batch } from 
 export { createTagger, engineOf, loadTagger, type Tagger, type TaggerOptions } from './tagger.js';
 export type { TaggerSpec } from './spec.js';
 export { registerKernels, unsortedSegmentSum } from './kernels.js';
-export { gemmGflops, kernelProfile, relaxedSimd, resolveKernel, setKernelProfiling, type KernelSetting, type KernelVariant } from './kernel.js';
+export {
+  gemmGflops,
+  kernelProfile,
+  relaxedSimd,
+  resolveKernel,
+  setKernelProfiling,
+  type KernelSetting,
+  type KernelVariant,
+} from './kernel.js';
 export { allowedTransitions, pathAllowed } from './crf.js';
 export { resolveThreads, type ThreadsSetting } from './threads.js';
-export { pretrainedRows, readVectorFile, VectorFileError, type PretrainedRows, type VectorFileSpec } from './vectors.js';
+export {
+  pretrainedRows,
+  readVectorFile,
+  VectorFileError,
+  type PretrainedRows,
+  type VectorFileSpec,
+} from './vectors.js';
 export type { CharSpec } from './spec.js';

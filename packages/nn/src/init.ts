@@ -34,6 +34,7 @@ export function orthogonal(rows: number, cols: number, rand: () => number): Floa
   }
   const out = new Float32Array(rows * cols);
   // rows < cols: row i of the result is vecs[i]; rows ≥ cols: column j is vecs[j]
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = rows < cols ? vecs[r][c] : vecs[c][r];
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) out[r * cols + c] = rows < cols ? vecs[r][c] : vecs[c][r];
   return out;
 }

@@ -11,36 +11,162 @@ import { setFlagsFromString } from 'node:v8';
  */
 export interface KernelExports {
   heapBase(): number;
-  gemm(a: number, sai: number, sak: number, b: number, ldb: number, c: number, ldc: number, M: number, K: number, N: number, acc: number): void;
+  gemm(
+    a: number,
+    sai: number,
+    sak: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    M: number,
+    K: number,
+    N: number,
+    acc: number,
+  ): void;
   transpose(x: number, out: number, R: number, C: number): void;
   colSum(x: number, out: number, R: number, N: number, acc: number): void;
   fillRows(out: number, v: number, R: number, N: number): void;
   tanhInto(x: number, out: number, n: number): void;
   sigmoidInto(x: number, out: number, n: number): void;
-  lstmForward(x: number, wx: number, wh: number, bias: number, rmask: number, T: number, B: number, E: number, H: number,
-    gates: number, cell: number, tc: number, h: number, hin: number): void;
-  lstmBackward(dh: number, x: number, wx: number, wh: number, rmask: number, T: number, B: number, E: number, H: number,
-    gates: number, cell: number, tc: number, hin: number, dz: number, dx: number, dwx: number, dwh: number, dbias: number,
-    whT: number, wxT: number, dhn: number, dcn: number): void;
+  lstmForward(
+    x: number,
+    wx: number,
+    wh: number,
+    bias: number,
+    rmask: number,
+    T: number,
+    B: number,
+    E: number,
+    H: number,
+    gates: number,
+    cell: number,
+    tc: number,
+    h: number,
+    hin: number,
+  ): void;
+  lstmBackward(
+    dh: number,
+    x: number,
+    wx: number,
+    wh: number,
+    rmask: number,
+    T: number,
+    B: number,
+    E: number,
+    H: number,
+    gates: number,
+    cell: number,
+    tc: number,
+    hin: number,
+    dz: number,
+    dx: number,
+    dwx: number,
+    dwh: number,
+    dbias: number,
+    whT: number,
+    wxT: number,
+    dhn: number,
+    dcn: number,
+  ): void;
   joinDirections(hf: number, hb: number, lengths: number, T: number, B: number, H: number, out: number): void;
   splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
   softmaxXent(logits: number, labels: number, pred: number, R: number, K: number, count: number, grad: number): number;
   adam(p: number, g: number, m: number, v: number, n: number, lrT: number, b1: number, b2: number, eps: number): void;
   // the CRF head (assembly/crf.ts)
   crfScratch(T: number, K: number): number;
-  crfNll(emis: number, labels: number, lengths: number, T: number, B: number, K: number, tr: number, start: number, end: number,
-    allowed: number, scale: number, grad: number, dtr: number, dstart: number, dend: number, work: number): number;
-  crfViterbi(emis: number, lengths: number, T: number, B: number, K: number, tr: number, start: number, end: number,
-    allowed: number, pred: number, work: number): void;
+  crfNll(
+    emis: number,
+    labels: number,
+    lengths: number,
+    T: number,
+    B: number,
+    K: number,
+    tr: number,
+    start: number,
+    end: number,
+    allowed: number,
+    scale: number,
+    grad: number,
+    dtr: number,
+    dstart: number,
+    dend: number,
+    work: number,
+  ): number;
+  crfViterbi(
+    emis: number,
+    lengths: number,
+    T: number,
+    B: number,
+    K: number,
+    tr: number,
+    start: number,
+    end: number,
+    allowed: number,
+    pred: number,
+    work: number,
+  ): void;
   embedInputs(emb: number, ids: number, mask: number, T: number, B: number, E: number, out: number): void;
-  joinInputGrads(dxf: number, dxb: number, maskF: number, maskB: number, lengths: number, T: number, B: number, E: number, out: number): void;
-  embeddingAdam(emb: number, m: number, v: number, dx: number, order: number, ids: number, n: number, E: number,
-    lr: number, b1: number, b2: number, eps: number, g: number): void;
+  joinInputGrads(
+    dxf: number,
+    dxb: number,
+    maskF: number,
+    maskB: number,
+    lengths: number,
+    T: number,
+    B: number,
+    E: number,
+    out: number,
+  ): void;
+  embeddingAdam(
+    emb: number,
+    m: number,
+    v: number,
+    dx: number,
+    order: number,
+    ids: number,
+    n: number,
+    E: number,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    g: number,
+  ): void;
   // character CNN (assembly/chars.ts)
-  charCnnForward(ids: number, offsets: number, N: number, emb: number, wconv: number, bias: number, D: number, w: number, F: number,
-    cols: number, conv: number, out: number, arg: number): void;
-  charCnnBackward(dout: number, ids: number, offsets: number, N: number, wconv: number, D: number, w: number, F: number,
-    cols: number, arg: number, dwconv: number, dbias: number, demb: number, dwT: number, dcols: number, wT: number): void;
+  charCnnForward(
+    ids: number,
+    offsets: number,
+    N: number,
+    emb: number,
+    wconv: number,
+    bias: number,
+    D: number,
+    w: number,
+    F: number,
+    cols: number,
+    conv: number,
+    out: number,
+    arg: number,
+  ): void;
+  charCnnBackward(
+    dout: number,
+    ids: number,
+    offsets: number,
+    N: number,
+    wconv: number,
+    D: number,
+    w: number,
+    F: number,
+    cols: number,
+    arg: number,
+    dwconv: number,
+    dbias: number,
+    demb: number,
+    dwT: number,
+    dcols: number,
+    wT: number,
+  ): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);
@@ -61,7 +187,8 @@ const compiled = new Map<KernelVariant, WebAssembly.Module>();
 function wasmModule(variant: KernelVariant): WebAssembly.Module {
   let m = compiled.get(variant);
   if (!m) {
-    if (variant === 'fma' && !relaxedSimd()) throw new Error('the fma kernel needs WebAssembly relaxed SIMD, which this runtime lacks (use the exact kernel)');
+    if (variant === 'fma' && !relaxedSimd())
+      throw new Error('the fma kernel needs WebAssembly relaxed SIMD, which this runtime lacks (use the exact kernel)');
     m = new WebAssembly.Module(readFileSync(variant === 'fma' ? WASM_FMA_FILE : WASM_FILE));
     compiled.set(variant, m);
   }
@@ -73,7 +200,10 @@ export type KernelSetting = 'auto' | KernelVariant;
 
 export function resolveKernel(setting: KernelSetting): KernelVariant {
   if (setting === 'auto') return relaxedSimd() ? 'fma' : 'exact';
-  if (setting === 'fma' && !relaxedSimd()) throw new Error('train.kernel: fma needs WebAssembly relaxed SIMD, which this runtime lacks: set train.kernel: auto or exact');
+  if (setting === 'fma' && !relaxedSimd())
+    throw new Error(
+      'train.kernel: fma needs WebAssembly relaxed SIMD, which this runtime lacks: set train.kernel: auto or exact',
+    );
   return setting;
 }
 
@@ -154,7 +284,8 @@ export class Kernel {
     this.variant = variant;
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.module = wasmModule(variant);
-    this.raw = new WebAssembly.Instance(this.module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.raw = new WebAssembly.Instance(this.module, { env: { memory: this.memory } })
+      .exports as unknown as KernelExports;
     this.profiling = profiling;
     this.k = profiling ? profiled(this.raw, record) : this.raw;
     this.top = (this.k.heapBase() + 15) & ~15; // never over the module's static data

@@ -5,7 +5,13 @@ import { tf } from './backend.js';
  * The wasm backend has no kernel for it (tf.layers' fit throws), and the cpu backend's loops over every
  * segment (the whole vocabulary) for every batch. out[s] = Σ x[i] over i with segmentIds[i] = s.
  */
-export function unsortedSegmentSum(x: Float32Array | Int32Array, segmentIds: ArrayLike<number>, numSegments: number, inner: number, out: Float32Array | Int32Array): void {
+export function unsortedSegmentSum(
+  x: Float32Array | Int32Array,
+  segmentIds: ArrayLike<number>,
+  numSegments: number,
+  inner: number,
+  out: Float32Array | Int32Array,
+): void {
   out.fill(0);
   for (let i = 0; i < segmentIds.length; i++) {
     const s = segmentIds[i];
@@ -44,7 +50,8 @@ export function registerKernels(): void {
         const shape = [numSegments, ...x.shape.slice(1)];
         const xs = be.readSync(x.dataId);
         const ids = be.readSync(segmentIds.dataId);
-        const result = x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
+        const result =
+          x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
         unsortedSegmentSum(xs, ids, numSegments, inner, result);
         if (be.makeOutput && be.typedArrayFromHeap) {
           const out = be.makeOutput(shape, x.dtype);

@@ -13,7 +13,11 @@ let allGradient = false;
 function registerAllGradient(): void {
   if (allGradient || tf.getGradient('All')) return;
   allGradient = true;
-  tf.registerGradient({ kernelName: 'All', inputsToSave: ['x'], gradFunc: (_dy, saved) => ({ x: () => tf.zeros(saved[0].shape, 'float32') }) });
+  tf.registerGradient({
+    kernelName: 'All',
+    inputsToSave: ['x'],
+    gradFunc: (_dy, saved) => ({ x: () => tf.zeros(saved[0].shape, 'float32') }),
+  });
 }
 
 /**
@@ -44,36 +48,88 @@ export class LayersBiLstm {
     registerKernels();
     this.spec = spec;
     const seed = spec.seed;
-    const embedding = tf.layers.embedding({ inputDim: spec.vocabSize, outputDim: spec.embeddingDim, maskZero: true, inputShape: [null as unknown as number], embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }), trainable: !spec.freezeEmbeddings });
+    const embedding = tf.layers.embedding({
+      inputDim: spec.vocabSize,
+      outputDim: spec.embeddingDim,
+      maskZero: true,
+      inputShape: [null as unknown as number],
+      embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }),
+      trainable: !spec.freezeEmbeddings,
+    });
     const layers = [
-        tf.layers.bidirectional({
-          layer: tf.layers.lstm({
-            // TF.js defaults the recurrent activation to hardSigmoid; Keras (TF 2) and the reference notebook use sigmoid
-            units: spec.lstmUnits, returnSequences: true, dropout: spec.dropout, recurrentDropout: spec.recurrentDropout, recurrentActivation: 'sigmoid',
-            kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2 }),
-          }) as tf.RNN,
-          mergeMode: 'concat',
+      tf.layers.bidirectional({
+        layer: tf.layers.lstm({
+          // TF.js defaults the recurrent activation to hardSigmoid; Keras (TF 2) and the reference notebook use sigmoid
+          units: spec.lstmUnits,
+          returnSequences: true,
+          dropout: spec.dropout,
+          recurrentDropout: spec.recurrentDropout,
+          recurrentActivation: 'sigmoid',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+          recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2 }),
+        }) as tf.RNN,
+        mergeMode: 'concat',
+      }),
+      tf.layers.timeDistributed({
+        layer: tf.layers.dense({
+          units: spec.numTags,
+          activation: 'linear',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 3 }),
         }),
-        tf.layers.timeDistributed({ layer: tf.layers.dense({ units: spec.numTags, activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 3 }) }) }),
+      }),
     ];
     const c = spec.chars;
     if (c) registerAllGradient();
     if (!c) this.model = tf.sequential({ layers: [embedding, ...layers] });
     else {
       const tokens = tf.input({ shape: [null as unknown as number], dtype: 'int32', name: 'tokens' });
-      const chars = tf.input({ shape: [null as unknown as number, null as unknown as number], dtype: 'int32', name: 'chars' });
-      const mask = tf.input({ shape: [null as unknown as number, null as unknown as number, c.filters], name: 'char_mask' });
-      const cemb = tf.layers.embedding({ inputDim: c.vocabSize, outputDim: c.dim, embeddingsInitializer: tf.initializers.randomUniform({ minval: -Math.sqrt(3 / c.dim), maxval: Math.sqrt(3 / c.dim), seed: seed + 4 }) }).apply(chars) as tf.SymbolicTensor;
-      const conv = tf.layers.timeDistributed({ layer: tf.layers.conv1d({ filters: c.filters, kernelSize: c.width, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 5 }) }) }).apply(cemb) as tf.SymbolicTensor;
-      const pooled = tf.layers.timeDistributed({ layer: tf.layers.globalMaxPooling1d({}) }).apply(tf.layers.add().apply([conv, mask]) as tf.SymbolicTensor) as tf.SymbolicTensor;
-      let x = tf.layers.concatenate().apply([embedding.apply(tokens) as tf.SymbolicTensor, pooled]) as tf.SymbolicTensor;
+      const chars = tf.input({
+        shape: [null as unknown as number, null as unknown as number],
+        dtype: 'int32',
+        name: 'chars',
+      });
+      const mask = tf.input({
+        shape: [null as unknown as number, null as unknown as number, c.filters],
+        name: 'char_mask',
+      });
+      const cemb = tf.layers
+        .embedding({
+          inputDim: c.vocabSize,
+          outputDim: c.dim,
+          embeddingsInitializer: tf.initializers.randomUniform({
+            minval: -Math.sqrt(3 / c.dim),
+            maxval: Math.sqrt(3 / c.dim),
+            seed: seed + 4,
+          }),
+        })
+        .apply(chars) as tf.SymbolicTensor;
+      const conv = tf.layers
+        .timeDistributed({
+          layer: tf.layers.conv1d({
+            filters: c.filters,
+            kernelSize: c.width,
+            padding: 'same',
+            kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 5 }),
+          }),
+        })
+        .apply(cemb) as tf.SymbolicTensor;
+      const pooled = tf.layers
+        .timeDistributed({ layer: tf.layers.globalMaxPooling1d({}) })
+        .apply(tf.layers.add().apply([conv, mask]) as tf.SymbolicTensor) as tf.SymbolicTensor;
+      let x = tf.layers
+        .concatenate()
+        .apply([embedding.apply(tokens) as tf.SymbolicTensor, pooled]) as tf.SymbolicTensor;
       for (const l of layers) x = l.apply(x) as tf.SymbolicTensor;
       this.model = tf.model({ inputs: [tokens, chars, mask], outputs: x });
     }
     this.optimizer = tf.train.adam(spec.learningRate, spec.adam.beta1, spec.adam.beta2, spec.adam.epsilon);
     if (spec.head === 'crf') {
       const K = spec.numTags;
-      this.crf = { transitions: tf.variable(tf.zeros([K, K])), start: tf.variable(tf.zeros([K])), end: tf.variable(tf.zeros([K])) };
+      this.crf = {
+        transitions: tf.variable(tf.zeros([K, K])),
+        start: tf.variable(tf.zeros([K])),
+        end: tf.variable(tf.zeros([K])),
+      };
       if (spec.crf?.constrain) this.allowed = allowedTransitions(spec.crf.tags);
     }
   }
@@ -118,7 +174,10 @@ export class LayersBiLstm {
 
   train(b: Batch): number {
     const x = this.inputs(b);
-    const loss = this.optimizer.minimize(() => this.lossOf(b, this.model.apply(x, { training: true }) as tf.Tensor), true) as tf.Scalar;
+    const loss = this.optimizer.minimize(
+      () => this.lossOf(b, this.model.apply(x, { training: true }) as tf.Tensor),
+      true,
+    ) as tf.Scalar;
     const v = loss.dataSync()[0];
     tf.dispose([x, loss].flat());
     return v;
@@ -130,9 +189,16 @@ export class LayersBiLstm {
    */
   gradients(b: Batch): { loss: number; grads: Float32Array[] } {
     const x = this.inputs(b);
-    const { value, grads } = tf.variableGrads(() => this.lossOf(b, this.model.apply(x, { training: false }) as tf.Tensor));
-    const crf = this.crf ? [this.crf.transitions, this.crf.start, this.crf.end].map((v) => grads[v.name].dataSync() as Float32Array) : [];
-    const out = { loss: value.dataSync()[0], grads: [...this.model.trainableWeights.map((w) => grads[w.name].dataSync() as Float32Array), ...crf] };
+    const { value, grads } = tf.variableGrads(() =>
+      this.lossOf(b, this.model.apply(x, { training: false }) as tf.Tensor),
+    );
+    const crf = this.crf
+      ? [this.crf.transitions, this.crf.start, this.crf.end].map((v) => grads[v.name].dataSync() as Float32Array)
+      : [];
+    const out = {
+      loss: value.dataSync()[0],
+      grads: [...this.model.trainableWeights.map((w) => grads[w.name].dataSync() as Float32Array), ...crf],
+    };
     tf.dispose([x, value, ...Object.values(grads)].flat());
     return out;
   }
@@ -142,7 +208,11 @@ export class LayersBiLstm {
       const logits = this.model.apply(this.inputs(b), { training: false }) as tf.Tensor;
       const loss = this.lossOf(b, logits).dataSync()[0];
       if (!this.crf) return { loss, predictions: Int32Array.from(tf.argMax(logits, 2).dataSync()) };
-      const p = { transitions: this.crf.transitions.dataSync(), start: this.crf.start.dataSync(), end: this.crf.end.dataSync() };
+      const p = {
+        transitions: this.crf.transitions.dataSync(),
+        start: this.crf.start.dataSync(),
+        end: this.crf.end.dataSync(),
+      };
       return { loss, predictions: viterbi(logits.dataSync(), b.lengths, b.steps, this.spec.numTags, p, this.allowed) };
     });
   }

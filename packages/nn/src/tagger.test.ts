@@ -13,9 +13,22 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const spec: TaggerSpec = { kind: 'fused', vocabSize: 40, numTags: 5, embeddingDim: 6, lstmUnits: 5, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.01, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 9 };
+const spec: TaggerSpec = {
+  kind: 'fused',
+  vocabSize: 40,
+  numTags: 5,
+  embeddingDim: 6,
+  lstmUnits: 5,
+  dropout: 0.1,
+  recurrentDropout: 0.1,
+  learningRate: 0.01,
+  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  seed: 9,
+};
 const batch: Batch = {
-  size: 3, steps: 5, lengths: Int32Array.from([5, 2, 4]),
+  size: 3,
+  steps: 5,
+  lengths: Int32Array.from([5, 2, 4]),
   tokens: Int32Array.from([2, 5, 7, 3, 8, 9, 4, 0, 0, 0, 11, 6, 2, 30, 0]),
   tags: Int32Array.from([0, 1, 2, 0, 3, 4, 0, 0, 0, 0, 1, 1, 0, 2, 0]),
   index: Int32Array.from([0, 1, 2]),
@@ -37,7 +50,9 @@ for (const kind of ['fused', 'layers'] as const) {
     assert.ok(Math.abs(after.loss - before.loss) < 1e-6);
     // the padded positions' predictions are there but never count: real positions were learned
     let correct = 0;
-    for (let r = 0; r < batch.size; r++) for (let s = 0; s < batch.lengths[r]; s++) correct += Number(after.predictions[r * batch.steps + s] === batch.tags[r * batch.steps + s]);
+    for (let r = 0; r < batch.size; r++)
+      for (let s = 0; s < batch.lengths[r]; s++)
+        correct += Number(after.predictions[r * batch.steps + s] === batch.tags[r * batch.steps + s]);
     assert.equal(correct, 11);
     t.dispose();
     u.dispose();
@@ -53,7 +68,8 @@ test('the linear-time UnsortedSegmentSum kernel equals the stock cpu kernel on r
   const stock = tf.unsortedSegmentSum(tf.tensor(xs, [200, 7]), tf.tensor(is, [200], 'int32'), 50).dataSync();
   const ours = new Float32Array(50 * 7);
   unsortedSegmentSum(xs, is, 50, 7, ours);
-  for (let i = 0; i < ours.length; i++) assert.ok(Math.abs(ours[i] - stock[i]) < 1e-5, `${i}: ${ours[i]} vs ${stock[i]}`);
+  for (let i = 0; i < ours.length; i++)
+    assert.ok(Math.abs(ours[i] - stock[i]) < 1e-5, `${i}: ${ours[i]} vs ${stock[i]}`);
   registerKernels();
   const registered = tf.unsortedSegmentSum(tf.tensor(xs, [200, 7]), tf.tensor(is, [200], 'int32'), 50).dataSync();
   assert.deepEqual(Array.from(registered), Array.from(ours));

@@ -33,7 +33,10 @@ interface WeightEntry {
 }
 
 /** Concatenate named float32 arrays into a TF.js weights manifest + one binary. */
-function packWeights(list: { name: string; shape: number[]; data: Float32Array }[]): { manifest: WeightEntry[]; bin: Buffer } {
+function packWeights(list: { name: string; shape: number[]; data: Float32Array }[]): {
+  manifest: WeightEntry[];
+  bin: Buffer;
+} {
   const total = list.reduce((s, w) => s + w.data.length, 0);
   const all = new Float32Array(total);
   let o = 0;
@@ -64,24 +67,56 @@ export const CRF_FILE = 'crf.json';
  * scores tag i followed by tag j (tag ids index `tags`, as tags.json); start[j] / end[j] score tag j first /
  * last. float32 values written as JSON numbers, which read back to the same float32.
  */
-async function writeCrf(dir: string, spec: TaggerSpec, w: { transitions: ArrayLike<number>; start: ArrayLike<number>; end: ArrayLike<number> }): Promise<void> {
+async function writeCrf(
+  dir: string,
+  spec: TaggerSpec,
+  w: { transitions: ArrayLike<number>; start: ArrayLike<number>; end: ArrayLike<number> },
+): Promise<void> {
   const K = spec.numTags;
   const rows = Array.from({ length: K }, (_, i) => Array.from({ length: K }, (_, j) => w.transitions[i * K + j]));
-  await writeFile(path.join(dir, CRF_FILE), JSON.stringify({
-    format: 'nerflow-crf', version: 1, tags: spec.crf?.tags ?? null, constrain: spec.crf?.constrain ?? false,
-    transitions: rows, start: Array.from(w.start), end: Array.from(w.end),
-  }, null, 1) + '\n');
+  await writeFile(
+    path.join(dir, CRF_FILE),
+    JSON.stringify(
+      {
+        format: 'nerflow-crf',
+        version: 1,
+        tags: spec.crf?.tags ?? null,
+        constrain: spec.crf?.constrain ?? false,
+        transitions: rows,
+        start: Array.from(w.start),
+        end: Array.from(w.end),
+      },
+      null,
+      1,
+    ) + '\n',
+  );
 }
 
-async function readCrf(dir: string, spec: TaggerSpec): Promise<{ transitions: Float32Array; start: Float32Array; end: Float32Array }> {
+async function readCrf(
+  dir: string,
+  spec: TaggerSpec,
+): Promise<{ transitions: Float32Array; start: Float32Array; end: Float32Array }> {
   const file = path.join(dir, CRF_FILE);
-  if (!existsSync(file)) throw new Error(`${file}: missing: the model has a CRF head (nerflow.json) but no transitions; train it again`);
+  if (!existsSync(file))
+    throw new Error(`${file}: missing: the model has a CRF head (nerflow.json) but no transitions; train it again`);
   const j = JSON.parse(await readFile(file, 'utf8'));
   const K = spec.numTags;
-  const ok = j.format === 'nerflow-crf' && Array.isArray(j.transitions) && j.transitions.length === K && j.transitions.every((r: unknown) => Array.isArray(r) && r.length === K)
-    && j.start?.length === K && j.end?.length === K;
-  if (!ok) throw new Error(`${file}: not a CRF of ${K} tags (format nerflow-crf: transitions [${K}][${K}], start [${K}], end [${K}])`);
-  return { transitions: Float32Array.from(j.transitions.flat()), start: Float32Array.from(j.start), end: Float32Array.from(j.end) };
+  const ok =
+    j.format === 'nerflow-crf' &&
+    Array.isArray(j.transitions) &&
+    j.transitions.length === K &&
+    j.transitions.every((r: unknown) => Array.isArray(r) && r.length === K) &&
+    j.start?.length === K &&
+    j.end?.length === K;
+  if (!ok)
+    throw new Error(
+      `${file}: not a CRF of ${K} tags (format nerflow-crf: transitions [${K}][${K}], start [${K}], end [${K}])`,
+    );
+  return {
+    transitions: Float32Array.from(j.transitions.flat()),
+    start: Float32Array.from(j.start),
+    end: Float32Array.from(j.end),
+  };
 }
 
 /** The model classes behind a Tagger (FusedBiLstm, LayersBiLstm). */
@@ -119,39 +154,76 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
-    const dense = (region: 'param' | 'm' | 'v', suffix = '') => this.m.shapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
-    const { manifest, bin } = packWeights([{ name: 'embedding/embeddings', shape: [V, E], data: this.m.emb }, ...dense('param')]);
+    const dense = (region: 'param' | 'm' | 'v', suffix = '') =>
+      this.m.shapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
+    const { manifest, bin } = packWeights([
+      { name: 'embedding/embeddings', shape: [V, E], data: this.m.emb },
+      ...dense('param'),
+    ]);
     await writeFile(path.join(dir, 'weights.bin'), bin);
-    await writeFile(path.join(dir, 'model.json'), JSON.stringify({
-      format: 'nerflow-fused-bilstm', generatedBy: '@nerflow/nn', convertedBy: null,
-      modelTopology: {
-        spec: this.m.spec,
-        layout: "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" +
-          (this.m.spec.chars ? "; the LSTM input is [word embedding ; char CNN features] (char_embedding → Conv1D 'same' → max over each word's characters; chars.json)" : ''),
-      },
-      weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
-    }, null, 1) + '\n');
-    await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n');
+    await writeFile(
+      path.join(dir, 'model.json'),
+      JSON.stringify(
+        {
+          format: 'nerflow-fused-bilstm',
+          generatedBy: '@nerflow/nn',
+          convertedBy: null,
+          modelTopology: {
+            spec: this.m.spec,
+            layout:
+              "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" +
+              (this.m.spec.chars
+                ? "; the LSTM input is [word embedding ; char CNN features] (char_embedding → Conv1D 'same' → max over each word's characters; chars.json)"
+                : ''),
+          },
+          weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
+        },
+        null,
+        1,
+      ) + '\n',
+    );
+    await writeFile(
+      path.join(dir, 'nerflow.json'),
+      JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n',
+    );
     if (this.m.spec.head === 'crf') {
-      await writeCrf(dir, this.m.spec, { transitions: this.m.view('param', 'crf/transitions'), start: this.m.view('param', 'crf/start'), end: this.m.view('param', 'crf/end') });
+      await writeCrf(dir, this.m.spec, {
+        transitions: this.m.view('param', 'crf/transitions'),
+        start: this.m.view('param', 'crf/start'),
+        end: this.m.view('param', 'crf/end'),
+      });
     }
     if (opts.withOptimizer) {
-      const head = (region: 'm' | 'v', suffix: string) => this.m.headShapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
+      const head = (region: 'm' | 'v', suffix: string) =>
+        this.m.headShapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
       const opt = packWeights([
-        { name: 'embedding/embeddings/m', shape: [V, E], data: this.m.embM }, { name: 'embedding/embeddings/v', shape: [V, E], data: this.m.embV },
-        ...dense('m', '/m'), ...dense('v', '/v'), ...head('m', '/m'), ...head('v', '/v'),
+        { name: 'embedding/embeddings/m', shape: [V, E], data: this.m.embM },
+        { name: 'embedding/embeddings/v', shape: [V, E], data: this.m.embV },
+        ...dense('m', '/m'),
+        ...dense('v', '/v'),
+        ...head('m', '/m'),
+        ...head('v', '/v'),
       ]);
       await writeFile(path.join(dir, 'optimizer.bin'), opt.bin);
-      await writeFile(path.join(dir, 'optimizer.json'), JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n');
+      await writeFile(
+        path.join(dir, 'optimizer.json'),
+        JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n',
+      );
     }
   }
-  static async load(dir: string, spec: TaggerSpec, withOptimizer: boolean, opts: TaggerOptions = {}): Promise<FusedTagger> {
+  static async load(
+    dir: string,
+    spec: TaggerSpec,
+    withOptimizer: boolean,
+    opts: TaggerOptions = {},
+  ): Promise<FusedTagger> {
     const m = new FusedBiLstm(spec, opts);
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
     const w = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
     const take = (s: Map<string, Float32Array>, name: string) => {
       const v = s.get(name);
-      if (!v) throw new Error(`${dir}: the saved model has no weight ${name} (saved by an older nerflow? train it again)`);
+      if (!v)
+        throw new Error(`${dir}: the saved model has no weight ${name} (saved by an older nerflow? train it again)`);
       return v;
     };
     m.emb.set(take(w, 'embedding/embeddings'));
@@ -181,7 +253,9 @@ class LayersTagger extends ModelTagger<LayersBiLstm> {
   setEmbeddingRows(rows: Map<number, Float32Array>) {
     // the word Embedding layer: the one whose table is [vocabSize, embeddingDim]
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
-    const layer = this.m.model.layers.find((l) => l.getClassName() === 'Embedding' && l.getWeights()[0]?.shape.join() === `${V},${E}`);
+    const layer = this.m.model.layers.find(
+      (l) => l.getClassName() === 'Embedding' && l.getWeights()[0]?.shape.join() === `${V},${E}`,
+    );
     if (!layer) throw new Error('no word embedding layer');
     const table = layer.getWeights()[0].dataSync().slice() as Float32Array;
     for (const [id, v] of rows) table.set(v, id * E);
@@ -191,21 +265,42 @@ class LayersTagger extends ModelTagger<LayersBiLstm> {
   }
   async save(dir: string) {
     await mkdir(dir, { recursive: true });
-    await this.m.model.save(tf.io.withSaveHandler(async (a) => {
-      await writeFile(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
-      await writeFile(path.join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', generatedBy: '@nerflow/nn', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }) + '\n');
-      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
-    }));
-    await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'layers', spec: this.m.spec }, null, 1) + '\n');
+    await this.m.model.save(
+      tf.io.withSaveHandler(async (a) => {
+        await writeFile(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+        await writeFile(
+          path.join(dir, 'model.json'),
+          JSON.stringify({
+            format: 'layers-model',
+            generatedBy: '@nerflow/nn',
+            modelTopology: a.modelTopology,
+            weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+          }) + '\n',
+        );
+        return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+      }),
+    );
+    await writeFile(
+      path.join(dir, 'nerflow.json'),
+      JSON.stringify({ kind: 'layers', spec: this.m.spec }, null, 1) + '\n',
+    );
     const crf = this.m.crf;
-    if (crf) await writeCrf(dir, this.m.spec, { transitions: crf.transitions.dataSync(), start: crf.start.dataSync(), end: crf.end.dataSync() });
+    if (crf)
+      await writeCrf(dir, this.m.spec, {
+        transitions: crf.transitions.dataSync(),
+        start: crf.start.dataSync(),
+        end: crf.end.dataSync(),
+      });
   }
   static async load(dir: string, spec: TaggerSpec): Promise<LayersTagger> {
     registerKernels();
     const t = new LayersTagger(new LayersBiLstm(spec));
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
     const bin = await readFile(path.join(dir, 'weights.bin'));
-    const tensors = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength), model.weightsManifest[0].weights);
+    const tensors = tf.io.decodeWeights(
+      bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+      model.weightsManifest[0].weights,
+    );
     // layer names differ between instances (auto-numbered); the manifest lists weights in the model's order
     t.m.model.setWeights((model.weightsManifest[0].weights as { name: string }[]).map((w) => tensors[w.name]));
     tf.dispose(Object.values(tensors));
@@ -237,11 +332,18 @@ export interface TaggerOptions {
 }
 
 export function createTagger(spec: TaggerSpec, opts: TaggerOptions = {}): Tagger {
-  return spec.kind === 'layers' ? new LayersTagger(new LayersBiLstm(spec)) : new FusedTagger(new FusedBiLstm(spec, { threads: opts.threads, kernel: opts.kernel }));
+  return spec.kind === 'layers'
+    ? new LayersTagger(new LayersBiLstm(spec))
+    : new FusedTagger(new FusedBiLstm(spec, { threads: opts.threads, kernel: opts.kernel }));
 }
 
 /** Load a saved model folder (model.json, weights.bin, nerflow.json). */
 export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } & TaggerOptions = {}): Promise<Tagger> {
-  const meta = JSON.parse(await readFile(path.join(dir, 'nerflow.json'), 'utf8')) as { kind: 'fused' | 'layers'; spec: TaggerSpec };
-  return meta.kind === 'layers' ? LayersTagger.load(dir, meta.spec) : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer, { threads: opts.threads, kernel: opts.kernel });
+  const meta = JSON.parse(await readFile(path.join(dir, 'nerflow.json'), 'utf8')) as {
+    kind: 'fused' | 'layers';
+    spec: TaggerSpec;
+  };
+  return meta.kind === 'layers'
+    ? LayersTagger.load(dir, meta.spec)
+    : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer, { threads: opts.threads, kernel: opts.kernel });
 }

@@ -6,7 +6,18 @@ import { mulberry32 } from '@nerflow/core';
 import type { TaggerSpec } from './spec.js';
 import { resolveThreads } from './threads.js';
 
-const spec: TaggerSpec = { kind: 'fused', vocabSize: 300, numTags: 9, embeddingDim: 13, lstmUnits: 10, dropout: 0.2, recurrentDropout: 0.1, learningRate: 3e-3, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 5 };
+const spec: TaggerSpec = {
+  kind: 'fused',
+  vocabSize: 300,
+  numTags: 9,
+  embeddingDim: 13,
+  lstmUnits: 10,
+  dropout: 0.2,
+  recurrentDropout: 0.1,
+  learningRate: 3e-3,
+  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  seed: 5,
+};
 
 /** A small random corpus: 200 sentences of 1–30 tokens, vocabulary of spec.vocabSize. */
 function corpus(): SplitData {
@@ -42,49 +53,68 @@ function corpus(): SplitData {
 
 /** Every weight, gradient-free: the embedding, its Adam moments, and each dense weight with its moments. */
 function snapshot(m: FusedBiLstm): Float32Array[] {
-  return [m.emb, m.embM, m.embV, ...m.shapes().flatMap(([name]) => (['param', 'm', 'v'] as const).map((r) => m.view(r, name).slice()))].map((a) => a.slice());
+  return [
+    m.emb,
+    m.embM,
+    m.embV,
+    ...m.shapes().flatMap(([name]) => (['param', 'm', 'v'] as const).map((r) => m.view(r, name).slice())),
+  ].map((a) => a.slice());
 }
 
 // the CRF head: tags B-X/I-X/O of 4 types (9 tags), constrained
-const crfSpec: TaggerSpec = { ...spec, head: 'crf', crf: { constrain: true, tags: ['O', ...['A', 'B', 'C', 'D'].flatMap((t) => [`B-${t}`, `I-${t}`])] } };
+const crfSpec: TaggerSpec = {
+  ...spec,
+  head: 'crf',
+  crf: { constrain: true, tags: ['O', ...['A', 'B', 'C', 'D'].flatMap((t) => [`B-${t}`, `I-${t}`])] },
+};
 // a char CNN: its features join the kernel's embedding lookup as the LSTM input; it runs once, before the directions split
 const charSpec: TaggerSpec = { ...spec, chars: { type: 'cnn', vocabSize: 20, dim: 4, filters: 6, width: 3 } };
 
-for (const [kernel, s] of [['exact', spec], ['fma', spec], ['fma', crfSpec], ['exact', charSpec], ['fma', charSpec]] as const) test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}, dropout on, 2 epochs), and evaluate identically`, () => {
-  const split = corpus();
-  const one = new FusedBiLstm(s, { threads: 1, kernel });
-  const two = new FusedBiLstm(s, { threads: 2, kernel });
-  assert.equal(one.threads, 1);
-  assert.equal(two.threads, 2);
-  try {
-    let batches = 0;
-    for (const epoch of [1, 2]) {
-      for (const b of makeBatches(split, { batchSize: 16, seed: 1, epoch, shuffle: true })) {
-        const l1 = one.train(b);
-        const l2 = two.train(b);
-        assert.equal(l2, l1, `loss of batch ${batches}`);
-        batches++;
+for (const [kernel, s] of [
+  ['exact', spec],
+  ['fma', spec],
+  ['fma', crfSpec],
+  ['exact', charSpec],
+  ['fma', charSpec],
+] as const)
+  test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}, dropout on, 2 epochs), and evaluate identically`, () => {
+    const split = corpus();
+    const one = new FusedBiLstm(s, { threads: 1, kernel });
+    const two = new FusedBiLstm(s, { threads: 2, kernel });
+    assert.equal(one.threads, 1);
+    assert.equal(two.threads, 2);
+    try {
+      let batches = 0;
+      for (const epoch of [1, 2]) {
+        for (const b of makeBatches(split, { batchSize: 16, seed: 1, epoch, shuffle: true })) {
+          const l1 = one.train(b);
+          const l2 = two.train(b);
+          assert.equal(l2, l1, `loss of batch ${batches}`);
+          batches++;
+        }
       }
+      assert.ok(batches >= 20, `${batches} batches`);
+      const a = snapshot(one);
+      const b = snapshot(two);
+      for (let i = 0; i < a.length; i++) {
+        assert.ok(
+          Buffer.from(a[i].buffer).equals(Buffer.from(b[i].buffer)),
+          `weight array ${i} differs between 1 and 2 threads`,
+        );
+      }
+      // the weights moved (the comparison is not between two untouched inits)
+      assert.notDeepEqual(a[3], new FusedBiLstm(s).view('param', one.shapes()[0][0]));
+      for (const bt of makeBatches(split, { batchSize: 64, seed: 1, epoch: 1, shuffle: false })) {
+        const e1 = one.evaluate(bt);
+        const e2 = two.evaluate(bt);
+        assert.equal(e2.loss, e1.loss);
+        assert.deepEqual(e2.predictions, e1.predictions);
+      }
+    } finally {
+      one.dispose();
+      two.dispose();
     }
-    assert.ok(batches >= 20, `${batches} batches`);
-    const a = snapshot(one);
-    const b = snapshot(two);
-    for (let i = 0; i < a.length; i++) {
-      assert.ok(Buffer.from(a[i].buffer).equals(Buffer.from(b[i].buffer)), `weight array ${i} differs between 1 and 2 threads`);
-    }
-    // the weights moved (the comparison is not between two untouched inits)
-    assert.notDeepEqual(a[3], new FusedBiLstm(s).view('param', one.shapes()[0][0]));
-    for (const bt of makeBatches(split, { batchSize: 64, seed: 1, epoch: 1, shuffle: false })) {
-      const e1 = one.evaluate(bt);
-      const e2 = two.evaluate(bt);
-      assert.equal(e2.loss, e1.loss);
-      assert.deepEqual(e2.predictions, e1.predictions);
-    }
-  } finally {
-    one.dispose();
-    two.dispose();
-  }
-});
+  });
 
 test('an error inside the second thread surfaces on the main thread, and the model stays usable', () => {
   const m = new FusedBiLstm(spec, { threads: 2 });
@@ -93,7 +123,10 @@ test('an error inside the second thread surfaces on the main thread, and the mod
     const before = m.evaluate(b);
     // an out-of-bounds pointer for the backward direction only: its call traps in the worker
     const thread = (m as unknown as { thread: { pair: (n: string, a: number[], b: number[]) => void } }).thread;
-    assert.throws(() => thread.pair('fillRows', [0, 0, 0, 0], [2 ** 31, 0, 1, 4]), /second thread failed in fillRows: .*out of bounds/i);
+    assert.throws(
+      () => thread.pair('fillRows', [0, 0, 0, 0], [2 ** 31, 0, 1, 4]),
+      /second thread failed in fillRows: .*out of bounds/i,
+    );
     assert.deepEqual(m.evaluate(b), before);
   } finally {
     m.dispose();

@@ -144,7 +144,11 @@ export type ThreadsSetting = 'auto' | 1 | 2;
  * Never more than the cores left free, so a sweep never oversubscribes the machine; `capped` says an
  * explicit setting was lowered.
  */
-export function resolveThreads(setting: ThreadsSetting, parallel = 1, cores = availableParallelism()): { threads: 1 | 2; capped: boolean } {
+export function resolveThreads(
+  setting: ThreadsSetting,
+  parallel = 1,
+  cores = availableParallelism(),
+): { threads: 1 | 2; capped: boolean } {
   const free = Math.max(1, Math.floor(cores / Math.max(1, parallel)));
   const want = setting === 'auto' ? 2 : setting;
   const threads = Math.min(want, free, 2) as 1 | 2;

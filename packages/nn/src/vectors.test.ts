@@ -30,7 +30,10 @@ test('GloVe and word2vec text files, plain or gzip: the matching vocabulary rows
     assert.deepEqual(Array.from(r.rows.get(2)!), [0.1, 0.2, 0.3].map(Math.fround));
     assert.deepEqual(Array.from(r.rows.get(3)!), [4, 5, 6], `${file}: "Paris" takes its exact form, not "paris"`);
     assert.deepEqual(Array.from(r.rows.get(4)!), [-1, -2, -3], 'London found lowercased');
-    assert.ok(!r.rows.has(5) && !r.rows.has(0) && !r.rows.has(1), 'dog is not in the file; padding and unknown are never set');
+    assert.ok(
+      !r.rows.has(5) && !r.rows.has(0) && !r.rows.has(1),
+      'dog is not in the file; padding and unknown are never set',
+    );
     assert.deepEqual([r.foundTypes, r.types, r.foundTokens, r.tokens], [3, 4, 16, 20]);
   }
   const cased = await pretrainedRows({ path: put('c.txt', glove), format: 'glove', lowercase: false }, words, counts);
@@ -38,8 +41,14 @@ test('GloVe and word2vec text files, plain or gzip: the matching vocabulary rows
 });
 
 test('bad vector files are errors that name the file and the line', async () => {
-  const read = (body: string | Buffer, format: 'glove' | 'word2vec-text' = 'glove') => readVectorFile({ path: put(`bad-${Math.random()}.txt`, body), format }, () => true);
-  const fails = async (p: Promise<unknown>, re: RegExp) => assert.rejects(p, (e: unknown) => e instanceof VectorFileError && re.test(e.message) && /bad-[\d.]+\.txt/.test(e.message), String(re));
+  const read = (body: string | Buffer, format: 'glove' | 'word2vec-text' = 'glove') =>
+    readVectorFile({ path: put(`bad-${Math.random()}.txt`, body), format }, () => true);
+  const fails = async (p: Promise<unknown>, re: RegExp) =>
+    assert.rejects(
+      p,
+      (e: unknown) => e instanceof VectorFileError && re.test(e.message) && /bad-[\d.]+\.txt/.test(e.message),
+      String(re),
+    );
   await fails(read('a 1 2 3\nb 1 2\n'), /:2: expected a word and 3 numbers \(the dimension of line 1\), found 2/);
   await fails(read('2 3\na 1 2 3\n'), /:1: "2 3" looks like a word2vec header line.*format: word2vec-text/);
   await fails(read('a 1 2 3\n', 'word2vec-text'), /:1: expected word2vec's header line/);
@@ -47,5 +56,8 @@ test('bad vector files are errors that name the file and the line', async () => 
   await fails(read('Sentence #,Word,POS,Tag\nSentence: 1,Thousands,NNS,O\n'), /:1: not a vector line/);
   await fails(read(Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 1, 2])), /a binary file, not a text vector file/);
   await fails(read(''), /no word vectors in it/);
-  await fails(read(Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from('not really gzip')])), /cannot read it as a gzip-compressed text vector file/);
+  await fails(
+    read(Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from('not really gzip')])),
+    /cannot read it as a gzip-compressed text vector file/,
+  );
 });

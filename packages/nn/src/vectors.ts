@@ -30,7 +30,10 @@ export async function readVectorFile(
   const file = spec.path;
   const head = await firstBytes(file, 4096);
   const gz = head[0] === 0x1f && head[1] === 0x8b;
-  if (!gz && head.includes(0)) throw new VectorFileError(`${file}: a binary file, not a text vector file (GloVe, or word2vec saved as text: binary=False).`);
+  if (!gz && head.includes(0))
+    throw new VectorFileError(
+      `${file}: a binary file, not a text vector file (GloVe, or word2vec saved as text: binary=False).`,
+    );
   const raw = createReadStream(file);
   const input = gz ? raw.pipe(createGunzip()) : raw;
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -44,21 +47,33 @@ export async function readVectorFile(
       if (n === 1) {
         const header = /^(\d+)\s+(\d+)$/.exec(text);
         if (spec.format === 'word2vec-text') {
-          if (!header) throw new VectorFileError(`${file}:1: expected word2vec's header line "<count> <dim>", found "${text.slice(0, 60)}". Is it a GloVe file? Then set format: glove.`);
+          if (!header)
+            throw new VectorFileError(
+              `${file}:1: expected word2vec's header line "<count> <dim>", found "${text.slice(0, 60)}". Is it a GloVe file? Then set format: glove.`,
+            );
           dim = Number(header[2]);
           continue;
         }
-        if (header) throw new VectorFileError(`${file}:1: "${text}" looks like a word2vec header line ("<count> <dim>"); set train.embeddings.format: word2vec-text.`);
+        if (header)
+          throw new VectorFileError(
+            `${file}:1: "${text}" looks like a word2vec header line ("<count> <dim>"); set train.embeddings.format: word2vec-text.`,
+          );
       }
       if (!text) continue;
       const fields = text.split(' ');
       if (dim < 0) {
         dim = fields.length - 1;
-        if (dim < 1 || !Number.isFinite(Number(fields[1]))) throw new VectorFileError(`${file}:${n}: not a vector line ("word v1 v2 …" separated by spaces): "${text.slice(0, 60)}".`);
+        if (dim < 1 || !Number.isFinite(Number(fields[1])))
+          throw new VectorFileError(
+            `${file}:${n}: not a vector line ("word v1 v2 …" separated by spaces): "${text.slice(0, 60)}".`,
+          );
       }
       if (fields.length !== dim + 1) {
         // a few vector sets have words with spaces inside: the last dim fields are the numbers
-        if (fields.length < dim + 1) throw new VectorFileError(`${file}:${n}: expected a word and ${dim} numbers (the dimension of ${spec.format === 'word2vec-text' ? 'the header' : 'line 1'}), found ${fields.length - 1} field(s) after the word.`);
+        if (fields.length < dim + 1)
+          throw new VectorFileError(
+            `${file}:${n}: expected a word and ${dim} numbers (the dimension of ${spec.format === 'word2vec-text' ? 'the header' : 'line 1'}), found ${fields.length - 1} field(s) after the word.`,
+          );
       }
       const word = fields.length === dim + 1 ? fields[0] : fields.slice(0, fields.length - dim).join(' ');
       words++;
@@ -67,14 +82,19 @@ export async function readVectorFile(
       const off = fields.length - dim;
       for (let k = 0; k < dim; k++) {
         const x = Number(fields[off + k]);
-        if (!Number.isFinite(x) || fields[off + k] === '') throw new VectorFileError(`${file}:${n}: field ${off + k + 1} ("${fields[off + k].slice(0, 20)}") is not a number.`);
+        if (!Number.isFinite(x) || fields[off + k] === '')
+          throw new VectorFileError(
+            `${file}:${n}: field ${off + k + 1} ("${fields[off + k].slice(0, 20)}") is not a number.`,
+          );
         v[k] = x;
       }
       onVector(word, v);
     }
   } catch (e) {
     if (e instanceof VectorFileError) throw e;
-    throw new VectorFileError(`${file}:${n + 1}: cannot read it as a ${gz ? 'gzip-compressed ' : ''}text vector file (${(e as Error).message}).`);
+    throw new VectorFileError(
+      `${file}:${n + 1}: cannot read it as a ${gz ? 'gzip-compressed ' : ''}text vector file (${(e as Error).message}).`,
+    );
   } finally {
     lines.close();
     raw.destroy();
@@ -114,7 +134,12 @@ export interface PretrainedRows {
  * `tokenCounts[id]`: how often each id occurs in the train split (for the token coverage); `trainSize`: the ids
  * below it are train words (featurize.pretrained_vocab appends val/test words after them).
  */
-export async function pretrainedRows(spec: VectorFileSpec & { lowercase: boolean }, words: string[], tokenCounts: ArrayLike<number>, trainSize = words.length): Promise<PretrainedRows> {
+export async function pretrainedRows(
+  spec: VectorFileSpec & { lowercase: boolean },
+  words: string[],
+  tokenCounts: ArrayLike<number>,
+  trainSize = words.length,
+): Promise<PretrainedRows> {
   const exact = new Map<string, number[]>();
   const lower = new Map<string, number[]>();
   const add = (m: Map<string, number[]>, k: string, id: number) => {
@@ -129,14 +154,18 @@ export async function pretrainedRows(spec: VectorFileSpec & { lowercase: boolean
   const rows = new Map<number, Float32Array>();
   const exactHit = new Set<number>();
   const lowerOf = (w: string) => (spec.lowercase ? lower.get(w.toLowerCase()) : undefined);
-  const { dim, words: wordsInFile } = await readVectorFile(spec, (w) => exact.has(w) || !!lowerOf(w), (w, v) => {
-    for (const id of exact.get(w) ?? []) {
-      rows.set(id, v);
-      exactHit.add(id);
-    }
-    // case-insensitive match: the file's first such word (files list frequent words first), unless the exact form shows up
-    for (const id of lowerOf(w) ?? []) if (!exactHit.has(id) && !rows.has(id)) rows.set(id, v);
-  });
+  const { dim, words: wordsInFile } = await readVectorFile(
+    spec,
+    (w) => exact.has(w) || !!lowerOf(w),
+    (w, v) => {
+      for (const id of exact.get(w) ?? []) {
+        rows.set(id, v);
+        exactHit.add(id);
+      }
+      // case-insensitive match: the file's first such word (files list frequent words first), unless the exact form shows up
+      for (const id of lowerOf(w) ?? []) if (!exactHit.has(id) && !rows.has(id)) rows.set(id, v);
+    },
+  );
   let foundTokens = 0;
   let tokens = 0;
   for (let id = 1; id < tokenCounts.length; id++) {

@@ -33,7 +33,9 @@ test('two processes log 1,000 metric values each into the same run at once: no l
   const exp = await store.getOrCreateExperiment('shared');
   const run = await store.createRun({ experimentId: exp, runName: 'both' });
   const script = path.join(tmp(), 'writer.mts');
-  writeFileSync(script, `import { FileStore } from ${JSON.stringify(path.join(here, 'index.ts'))};
+  writeFileSync(
+    script,
+    `import { FileStore } from ${JSON.stringify(path.join(here, 'index.ts'))};
 const [root, runId, who, at] = process.argv.slice(2);
 const store = new FileStore(root);
 while (Date.now() < Number(at)) await new Promise((r) => setTimeout(r, 5));
@@ -41,7 +43,8 @@ for (let i = 0; i < 1000; i++) {
   // one call per value: 1,000 separate O_APPEND writes per process into one file
   await store.logBatch(runId, { metrics: [{ key: 'shared/loss', value: Number(who) * 1e6 + i + 0.123456789, step: i, timestamp: 1700000000000 + i }] });
 }
-console.log('done');`);
+console.log('done');`,
+  );
   const at = barrier();
   await Promise.all(['1', '2'].map((who) => child(script, [root, run.run_id, who, at])));
   const text = readFileSync(path.join(root, exp, run.run_id, 'metrics', 'shared', 'loss'), 'utf8');
@@ -73,31 +76,45 @@ console.log('done');`);
 test('four processes creating experiment "nerflow" at once get one experiment id, and each logs its own run', async () => {
   const root = path.join(tmp(), 'mlruns');
   const script = path.join(tmp(), 'creator.mts');
-  writeFileSync(script, `import { FileStore } from ${JSON.stringify(path.join(here, 'index.ts'))};
+  writeFileSync(
+    script,
+    `import { FileStore } from ${JSON.stringify(path.join(here, 'index.ts'))};
 const [root, at] = process.argv.slice(2);
 const store = new FileStore(root);
 while (Date.now() < Number(at)) await new Promise((r) => setTimeout(r, 2));
 const exp = await store.getOrCreateExperiment('nerflow');
 const run = await store.createRun({ experimentId: exp, runName: 'r' + process.pid });
 await store.updateRun(run.run_id, { status: 'FINISHED', endTime: Date.now() });
-console.log(exp + ' ' + run.run_id);`);
+console.log(exp + ' ' + run.run_id);`,
+  );
   const at = barrier();
   const outs = await Promise.all([1, 2, 3, 4].map(() => child(script, [root, at])));
   const ids = new Set(outs.map((o) => o.split(' ')[0]));
   assert.equal(ids.size, 1, `one experiment id, got ${[...ids].join(', ')}`);
   const exps = readStore(root);
-  assert.deepEqual([...exps.values()].map((e) => e.meta.name).sort(), ['Default', 'nerflow'], 'exactly one Default and one nerflow');
+  assert.deepEqual(
+    [...exps.values()].map((e) => e.meta.name).sort(),
+    ['Default', 'nerflow'],
+    'exactly one Default and one nerflow',
+  );
   assert.equal(exps.get([...ids][0])!.runs.length, 4);
   assert.equal(new Set(outs.map((o) => o.split(' ')[1])).size, 4, 'unique run ids');
-  assert.deepEqual(readdirSync(root).filter((f) => f.includes('lock') || f.endsWith('.tmp')), [], 'no lock or temp file left behind');
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.includes('lock') || f.endsWith('.tmp')),
+    [],
+    'no lock or temp file left behind',
+  );
 });
 
 test('a store lock held by a live process is an environment problem (kind "environment"), naming the lock file and the fix', async () => {
   const lock = path.join(tmp(), 'store.lock');
   writeFileSync(lock, String(process.pid)); // this process is alive, so the lock is not stale
-  await assert.rejects(withFileLock(lock, async () => 1, { timeoutMs: 50 }), (e: unknown) => {
-    assert.ok(e instanceof TrackingEnvironmentError && e.kind === 'environment');
-    assert.match(e.message, /store\.lock: held by another process .*delete the file/);
-    return true;
-  });
+  await assert.rejects(
+    withFileLock(lock, async () => 1, { timeoutMs: 50 }),
+    (e: unknown) => {
+      assert.ok(e instanceof TrackingEnvironmentError && e.kind === 'environment');
+      assert.match(e.message, /store\.lock: held by another process .*delete the file/);
+      return true;
+    },
+  );
 });

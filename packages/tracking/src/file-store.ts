@@ -9,11 +9,26 @@ import { parsePyFloat, pyFloat, validateKey } from './keys.js';
 import { truncateValue } from './limits.js';
 import { dumpMeta, loadMeta } from './meta-yaml.js';
 import { matchesFilter } from './search.js';
-import type { ArtifactInfo, CreateRunOptions, DatasetInput, Experiment, LogBatch, MetricPoint, RunInfo, RunRecord, RunStatus, TrackingStore, UpdateRunOptions } from './types.js';
+import type {
+  ArtifactInfo,
+  CreateRunOptions,
+  DatasetInput,
+  Experiment,
+  LogBatch,
+  MetricPoint,
+  RunInfo,
+  RunRecord,
+  RunStatus,
+  TrackingStore,
+  UpdateRunOptions,
+} from './types.js';
 
 /** RunStatus as stored in meta.yaml: the proto enum's int (mlflow/protos/service.proto enum RunStatus). */
 export const STATUS_CODE: Record<RunStatus, number> = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 };
-const STATUS_NAME = Object.fromEntries(Object.entries(STATUS_CODE).map(([k, v]) => [v, k])) as Record<number, RunStatus>;
+const STATUS_NAME = Object.fromEntries(Object.entries(STATUS_CODE).map(([k, v]) => [v, k])) as Record<
+  number,
+  RunStatus
+>;
 /** SourceType.LOCAL (mlflow/entities/source_type.py), written for every run by _make_persisted_run_info_dict. */
 export const SOURCE_TYPE_LOCAL = 4;
 /** FileStore.RESERVED_EXPERIMENT_FOLDERS: folders of an experiment that are not runs. */
@@ -42,7 +57,10 @@ export class FileStore implements TrackingStore {
   private readonly runs = new Map<string, { dir: string; exp: string }>();
   private ready: Promise<void> | null = null;
 
-  constructor(readonly root: string, private readonly o: { warn?: (msg: string) => void } = {}) {
+  constructor(
+    readonly root: string,
+    private readonly o: { warn?: (msg: string) => void } = {},
+  ) {
     this.root = path.resolve(root);
     this.uri = pathToFileURL(this.root).href;
   }
@@ -67,9 +85,17 @@ export class FileStore implements TrackingStore {
     const dir = path.join(this.root, id);
     await mkdir(dir, { recursive: true });
     const now = Date.now();
-    await writeAtomic(path.join(dir, 'meta.yaml'), dumpMeta({
-      artifact_location: `${this.uri}/${id}`, creation_time: now, experiment_id: id, last_update_time: now, lifecycle_stage: 'active', name,
-    }));
+    await writeAtomic(
+      path.join(dir, 'meta.yaml'),
+      dumpMeta({
+        artifact_location: `${this.uri}/${id}`,
+        creation_time: now,
+        experiment_id: id,
+        last_update_time: now,
+        lifecycle_stage: 'active',
+        name,
+      }),
+    );
   }
 
   private async readExperiments(): Promise<Experiment[]> {
@@ -80,9 +106,16 @@ export class FileStore implements TrackingStore {
       if (!existsSync(file)) continue;
       const m = loadMeta(await readFile(file, 'utf8'));
       if (String(m.experiment_id) !== e.name) continue; // FileStore ignores a mismatched id
-      out.push({ experiment_id: e.name, name: String(m.name), artifact_location: String(m.artifact_location), lifecycle_stage: String(m.lifecycle_stage ?? 'active') });
+      out.push({
+        experiment_id: e.name,
+        name: String(m.name),
+        artifact_location: String(m.artifact_location),
+        lifecycle_stage: String(m.lifecycle_stage ?? 'active'),
+      });
     }
-    return out.sort((a, b) => (a.experiment_id.length - b.experiment_id.length) || (a.experiment_id < b.experiment_id ? -1 : 1));
+    return out.sort(
+      (a, b) => a.experiment_id.length - b.experiment_id.length || (a.experiment_id < b.experiment_id ? -1 : 1),
+    );
   }
 
   /** Active experiments, ids ascending. */
@@ -96,7 +129,8 @@ export class FileStore implements TrackingStore {
   }
 
   private validateExperimentName(name: string): void {
-    if (typeof name !== 'string' || !name) throw new Error(`invalid MLflow experiment name ${JSON.stringify(name)}: it must be a non-empty string`);
+    if (typeof name !== 'string' || !name)
+      throw new Error(`invalid MLflow experiment name ${JSON.stringify(name)}: it must be a non-empty string`);
     if (name.length > 500) throw new Error(`MLflow experiment name longer than 500 characters: ${name.slice(0, 40)}…`);
   }
 
@@ -104,7 +138,8 @@ export class FileStore implements TrackingStore {
     this.validateExperimentName(name);
     await this.init();
     return withFileLock(path.join(this.root, LOCK), async () => {
-      if ((await this.readExperiments()).some((e) => e.name === name)) throw new Error(`experiment "${name}" already exists in ${this.root}`);
+      if ((await this.readExperiments()).some((e) => e.name === name))
+        throw new Error(`experiment "${name}" already exists in ${this.root}`);
       return this.allocate(name);
     });
   }
@@ -130,9 +165,15 @@ export class FileStore implements TrackingStore {
   private async experiment(id: string): Promise<Experiment> {
     await this.init();
     const file = path.join(this.root, id, 'meta.yaml');
-    if (!/^[a-zA-Z0-9][\w-]{0,63}$/.test(id) || !existsSync(file)) throw new Error(`experiment ${id} not found in ${this.root}`);
+    if (!/^[a-zA-Z0-9][\w-]{0,63}$/.test(id) || !existsSync(file))
+      throw new Error(`experiment ${id} not found in ${this.root}`);
     const m = loadMeta(await readFile(file, 'utf8'));
-    return { experiment_id: id, name: String(m.name), artifact_location: String(m.artifact_location), lifecycle_stage: String(m.lifecycle_stage ?? 'active') };
+    return {
+      experiment_id: id,
+      name: String(m.name),
+      artifact_location: String(m.artifact_location),
+      lifecycle_stage: String(m.lifecycle_stage ?? 'active'),
+    };
   }
 
   // ---- runs ----------------------------------------------------------------------------------
@@ -161,18 +202,37 @@ export class FileStore implements TrackingStore {
     const id = String(m.run_id ?? m.run_uuid);
     const end = m.end_time === null || m.end_time === undefined ? null : Number(m.end_time);
     return {
-      run_id: id, run_uuid: String(m.run_uuid ?? id), run_name: m.run_name === null || m.run_name === undefined ? '' : String(m.run_name),
-      experiment_id: String(m.experiment_id), user_id: String(m.user_id ?? ''), status: STATUS_NAME[Number(m.status ?? 1)] ?? 'RUNNING',
-      start_time: Number(m.start_time), end_time: end, artifact_uri: String(m.artifact_uri ?? ''), lifecycle_stage: m.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+      run_id: id,
+      run_uuid: String(m.run_uuid ?? id),
+      run_name: m.run_name === null || m.run_name === undefined ? '' : String(m.run_name),
+      experiment_id: String(m.experiment_id),
+      user_id: String(m.user_id ?? ''),
+      status: STATUS_NAME[Number(m.status ?? 1)] ?? 'RUNNING',
+      start_time: Number(m.start_time),
+      end_time: end,
+      artifact_uri: String(m.artifact_uri ?? ''),
+      lifecycle_stage: m.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
     };
   }
 
   /** _make_persisted_run_info_dict (+ deleted_time, which create_run writes as null and later overwrites drop). */
   private async writeInfo(dir: string, info: RunInfo, deletedTime?: number | null): Promise<void> {
     const meta: Record<string, unknown> = {
-      artifact_uri: info.artifact_uri, end_time: info.end_time, entry_point_name: '', experiment_id: info.experiment_id, lifecycle_stage: info.lifecycle_stage,
-      run_id: info.run_id, run_name: info.run_name, run_uuid: info.run_uuid, source_name: '', source_type: SOURCE_TYPE_LOCAL, source_version: '',
-      start_time: info.start_time, status: STATUS_CODE[info.status], tags: [], user_id: info.user_id,
+      artifact_uri: info.artifact_uri,
+      end_time: info.end_time,
+      entry_point_name: '',
+      experiment_id: info.experiment_id,
+      lifecycle_stage: info.lifecycle_stage,
+      run_id: info.run_id,
+      run_name: info.run_name,
+      run_uuid: info.run_uuid,
+      source_name: '',
+      source_type: SOURCE_TYPE_LOCAL,
+      source_version: '',
+      start_time: info.start_time,
+      status: STATUS_CODE[info.status],
+      tags: [],
+      user_id: info.user_id,
     };
     if (deletedTime !== undefined) meta.deleted_time = deletedTime;
     await writeAtomic(path.join(dir, 'meta.yaml'), dumpMeta(meta));
@@ -181,31 +241,44 @@ export class FileStore implements TrackingStore {
   private async activeRun(runId: string): Promise<{ dir: string; info: RunInfo }> {
     const { dir } = await this.findRun(runId);
     const info = await this.readInfo(dir);
-    if (info.lifecycle_stage !== 'active') throw new Error(`The run ${runId} must be in 'active' lifecycle_stage (it is deleted)`);
+    if (info.lifecycle_stage !== 'active')
+      throw new Error(`The run ${runId} must be in 'active' lifecycle_stage (it is deleted)`);
     return { dir, info };
   }
 
   private artifactDir(info: RunInfo): string {
-    if (!info.artifact_uri.startsWith('file:')) throw new Error(`run ${info.run_id} keeps artifacts at ${info.artifact_uri}, not on this machine`);
+    if (!info.artifact_uri.startsWith('file:'))
+      throw new Error(`run ${info.run_id} keeps artifacts at ${info.artifact_uri}, not on this machine`);
     return fileURLToPath(info.artifact_uri);
   }
 
   /** FileStore.create_run: meta.yaml, metrics/ params/ artifacts/, then the tags (mlflow.runName always). */
   async createRun(o: CreateRunOptions): Promise<RunInfo> {
     const exp = await this.experiment(o.experimentId);
-    if (exp.lifecycle_stage !== 'active') throw new Error(`Could not create run under non-active experiment with ID ${o.experimentId}.`);
+    if (exp.lifecycle_stage !== 'active')
+      throw new Error(`Could not create run under non-active experiment with ID ${o.experimentId}.`);
     const tags = { ...o.tags };
     const tagName = tags['mlflow.runName'];
     if (o.runName && tagName && o.runName !== tagName) {
-      throw new Error(`Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='${o.runName}', mlflow.runName='${tagName}').`);
+      throw new Error(
+        `Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='${o.runName}', mlflow.runName='${tagName}').`,
+      );
     }
     const runName = o.runName || tagName || randomRunName();
     tags['mlflow.runName'] = runName;
     const runId = newRunId();
     const dir = path.join(this.root, o.experimentId, runId);
     const info: RunInfo = {
-      run_id: runId, run_uuid: runId, run_name: runName, experiment_id: o.experimentId, user_id: o.userId ?? tags['mlflow.user'] ?? os.userInfo().username,
-      status: 'RUNNING', start_time: Math.round(o.startTime ?? Date.now()), end_time: null, artifact_uri: `${exp.artifact_location}/${runId}/artifacts`, lifecycle_stage: 'active',
+      run_id: runId,
+      run_uuid: runId,
+      run_name: runName,
+      experiment_id: o.experimentId,
+      user_id: o.userId ?? tags['mlflow.user'] ?? os.userInfo().username,
+      status: 'RUNNING',
+      start_time: Math.round(o.startTime ?? Date.now()),
+      end_time: null,
+      artifact_uri: `${exp.artifact_location}/${runId}/artifacts`,
+      lifecycle_stage: 'active',
     };
     await mkdir(dir, { recursive: true });
     await this.writeInfo(dir, info, null);
@@ -222,17 +295,25 @@ export class FileStore implements TrackingStore {
     for (const m of metrics) {
       validateKey('metric', m.key);
       if (typeof m.value !== 'number') throw new Error(`metric ${m.key}: value ${String(m.value)} is not a number`);
-      if (!Number.isFinite(m.timestamp) || m.timestamp < 0) throw new Error(`metric ${m.key}: timestamp ${m.timestamp} must be a non-negative integer (ms)`);
+      if (!Number.isFinite(m.timestamp) || m.timestamp < 0)
+        throw new Error(`metric ${m.key}: timestamp ${m.timestamp} must be a non-negative integer (ms)`);
       if (!Number.isFinite(m.step)) throw new Error(`metric ${m.key}: step ${m.step} must be an integer`);
     }
-    const params = Object.entries(b.params ?? {}).map(([k, v]) => (validateKey('param', k), [k, truncateValue('param', k, String(v), this.o.warn)] as const));
-    const tags = Object.entries(b.tags ?? {}).map(([k, v]) => (validateKey('tag', k), [k, truncateValue('tag', k, String(v), this.o.warn)] as const));
+    const params = Object.entries(b.params ?? {}).map(
+      ([k, v]) => (validateKey('param', k), [k, truncateValue('param', k, String(v), this.o.warn)] as const),
+    );
+    const tags = Object.entries(b.tags ?? {}).map(
+      ([k, v]) => (validateKey('tag', k), [k, truncateValue('tag', k, String(v), this.o.warn)] as const),
+    );
     const { dir, info } = await this.activeRun(runId);
     for (const [k, v] of params) {
       const file = path.join(dir, 'params', k);
       if (existsSync(file)) {
         const old = await readFile(file, 'utf8');
-        if (old !== v) throw new Error(`Changing param values is not allowed. Param with key='${k}' was already logged with value='${old}' for run ID='${runId}'. Attempted logging new value '${v}'.`);
+        if (old !== v)
+          throw new Error(
+            `Changing param values is not allowed. Param with key='${k}' was already logged with value='${old}' for run ID='${runId}'. Attempted logging new value '${v}'.`,
+          );
         continue;
       }
       await writeAtomic(file, v, dir);
@@ -248,7 +329,8 @@ export class FileStore implements TrackingStore {
       await appendLines(file, lines);
     }
     for (const [k, v] of tags) {
-      if (k === 'mlflow.runName' && v !== info.run_name) await this.writeInfo(dir, { ...(await this.readInfo(dir)), run_name: v });
+      if (k === 'mlflow.runName' && v !== info.run_name)
+        await this.writeInfo(dir, { ...(await this.readInfo(dir)), run_name: v });
       await writeAtomic(path.join(dir, 'tags', k), v, dir);
     }
   }
@@ -259,14 +341,30 @@ export class FileStore implements TrackingStore {
     const expDir = path.join(this.root, info.experiment_id);
     for (const d of datasets) {
       const dsId = datasetId(d.name, d.digest);
-      await this.writeOnceDir(dir, path.join(expDir, 'datasets', dsId), dumpMeta({
-        digest: d.digest, name: d.name, profile: d.profile ?? null, schema: d.schema ?? null, source: d.source, source_type: d.source_type,
-      }));
+      await this.writeOnceDir(
+        dir,
+        path.join(expDir, 'datasets', dsId),
+        dumpMeta({
+          digest: d.digest,
+          name: d.name,
+          profile: d.profile ?? null,
+          schema: d.schema ?? null,
+          source: d.source,
+          source_type: d.source_type,
+        }),
+      );
       // _FileStoreInput.write_yaml writes destination_id = source_id (the dataset id), so do we
-      await this.writeOnceDir(dir, path.join(dir, 'inputs', inputId(dsId, runId)), dumpMeta({
-        destination_id: dsId, destination_type: 'RUN', source_id: dsId, source_type: 'DATASET',
-        tags: d.context ? { 'mlflow.data.context': d.context } : {},
-      }));
+      await this.writeOnceDir(
+        dir,
+        path.join(dir, 'inputs', inputId(dsId, runId)),
+        dumpMeta({
+          destination_id: dsId,
+          destination_type: 'RUN',
+          source_id: dsId,
+          source_type: 'DATASET',
+          tags: d.context ? { 'mlflow.data.context': d.context } : {},
+        }),
+      );
     }
   }
 
@@ -299,8 +397,12 @@ export class FileStore implements TrackingStore {
       const ds = loadMeta(await readFile(dsFile, 'utf8'));
       const tags = (link.tags ?? {}) as Record<string, string>;
       out.push({
-        name: String(ds.name), digest: String(ds.digest), source_type: String(ds.source_type), source: String(ds.source),
-        ...(ds.schema ? { schema: String(ds.schema) } : {}), ...(ds.profile ? { profile: String(ds.profile) } : {}),
+        name: String(ds.name),
+        digest: String(ds.digest),
+        source_type: String(ds.source_type),
+        source: String(ds.source),
+        ...(ds.schema ? { schema: String(ds.schema) } : {}),
+        ...(ds.profile ? { profile: String(ds.profile) } : {}),
         ...(tags['mlflow.data.context'] ? { context: tags['mlflow.data.context'] as DatasetInput['context'] } : {}),
       });
     }
@@ -309,7 +411,8 @@ export class FileStore implements TrackingStore {
 
   async logArtifact(runId: string, localPath: string, artifactPath = ''): Promise<void> {
     const { info } = await this.activeRun(runId);
-    if (artifactPath && (path.posix.isAbsolute(artifactPath) || artifactPath.split('/').includes('..'))) throw new Error(`artifact path ${artifactPath}: must be relative, without ".."`);
+    if (artifactPath && (path.posix.isAbsolute(artifactPath) || artifactPath.split('/').includes('..')))
+      throw new Error(`artifact path ${artifactPath}: must be relative, without ".."`);
     const dest = path.join(this.artifactDir(info), artifactPath);
     const st = await stat(localPath);
     await mkdir(dest, { recursive: true });
@@ -353,7 +456,16 @@ export class FileStore implements TrackingStore {
     const metrics: Record<string, number> = {};
     for (const [key, text] of Object.entries(await this.readKeyed(path.join(dir, 'metrics')))) {
       // FileStore._get_metric_from_file: max by (step, timestamp, value)
-      const latest = parseMetricLines(key, text).reduce<MetricPoint | null>((best, p) => (!best || p.step > best.step || (p.step === best.step && (p.timestamp > best.timestamp || (p.timestamp === best.timestamp && p.value > best.value))) ? p : best), null);
+      const latest = parseMetricLines(key, text).reduce<MetricPoint | null>(
+        (best, p) =>
+          !best ||
+          p.step > best.step ||
+          (p.step === best.step &&
+            (p.timestamp > best.timestamp || (p.timestamp === best.timestamp && p.value > best.value)))
+            ? p
+            : best,
+        null,
+      );
       if (latest) metrics[key] = latest.value;
     }
     const tags = await this.readKeyed(path.join(dir, 'tags'));
@@ -402,14 +514,19 @@ export class FileStore implements TrackingStore {
     const out: ArtifactInfo[] = [];
     for (const e of await readdir(d, { withFileTypes: true })) {
       const rel = artifactPath ? `${artifactPath.replace(/\/+$/, '')}/${e.name}` : e.name;
-      out.push(e.isDirectory() ? { path: rel, is_dir: true } : { path: rel, is_dir: false, file_size: (await stat(path.join(d, e.name))).size });
+      out.push(
+        e.isDirectory()
+          ? { path: rel, is_dir: true }
+          : { path: rel, is_dir: false, file_size: (await stat(path.join(d, e.name))).size },
+      );
     }
     return out.sort((a, b) => (a.path < b.path ? -1 : 1));
   }
 
   /** One artifact file's bytes. */
   async readArtifact(runId: string, artifactPath: string): Promise<Uint8Array> {
-    if (path.posix.isAbsolute(artifactPath) || artifactPath.split('/').includes('..')) throw new Error(`artifact path ${artifactPath}: must be relative, without ".."`);
+    if (path.posix.isAbsolute(artifactPath) || artifactPath.split('/').includes('..'))
+      throw new Error(`artifact path ${artifactPath}: must be relative, without ".."`);
     const { dir } = await this.findRun(runId);
     return readFile(path.join(this.artifactDir(await this.readInfo(dir)), artifactPath));
   }
@@ -432,9 +549,20 @@ export class FileStore implements TrackingStore {
 
 /** FileStore._get_metric_from_line: "<timestamp> <value> [<step>]" (step 0 when absent). */
 export function parseMetricLines(key: string, text: string): MetricPoint[] {
-  return text.split('\n').filter((l) => l.trim()).map((line) => {
-    const parts = line.trim().split(' ');
-    if (parts.length !== 2 && parts.length !== 3) throw new Error(`Metric '${key}' is malformed; persisted metric data contained ${parts.length} fields. Expected 2 or 3 fields.`);
-    return { key, timestamp: Number.parseInt(parts[0], 10), value: parsePyFloat(parts[1]), step: parts.length === 3 ? Number.parseInt(parts[2], 10) : 0 };
-  });
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const parts = line.trim().split(' ');
+      if (parts.length !== 2 && parts.length !== 3)
+        throw new Error(
+          `Metric '${key}' is malformed; persisted metric data contained ${parts.length} fields. Expected 2 or 3 fields.`,
+        );
+      return {
+        key,
+        timestamp: Number.parseInt(parts[0], 10),
+        value: parsePyFloat(parts[1]),
+        step: parts.length === 3 ? Number.parseInt(parts[2], 10) : 0,
+      };
+    });
 }

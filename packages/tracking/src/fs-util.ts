@@ -48,7 +48,11 @@ export async function appendLines(file: string, lines: string[]): Promise<void> 
  * only sub-folders of the store root, never mistakes it for an experiment). A lock older than
  * `staleMs` whose owner process is gone is broken.
  */
-export async function withFileLock<T>(lockFile: string, body: () => Promise<T>, o: { timeoutMs?: number; staleMs?: number } = {}): Promise<T> {
+export async function withFileLock<T>(
+  lockFile: string,
+  body: () => Promise<T>,
+  o: { timeoutMs?: number; staleMs?: number } = {},
+): Promise<T> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const staleMs = o.staleMs ?? 10_000;
   const start = Date.now();

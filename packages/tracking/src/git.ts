@@ -27,7 +27,9 @@ export function gitCommit(from = process.cwd()): string | null {
     const ref = /^ref:\s*(.+)$/.exec(head)?.[1];
     if (!ref) return null;
     // a worktree keeps HEAD locally but refs in the common dir
-    const common = existsSync(path.join(git, 'commondir')) ? path.resolve(git, readFileSync(path.join(git, 'commondir'), 'utf8').trim()) : git;
+    const common = existsSync(path.join(git, 'commondir'))
+      ? path.resolve(git, readFileSync(path.join(git, 'commondir'), 'utf8').trim())
+      : git;
     for (const base of [git, common]) {
       const loose = path.join(base, ref);
       if (existsSync(loose)) return readFileSync(loose, 'utf8').trim();
@@ -35,7 +37,9 @@ export function gitCommit(from = process.cwd()): string | null {
     for (const base of [git, common]) {
       const packed = path.join(base, 'packed-refs');
       if (!existsSync(packed)) continue;
-      const line = readFileSync(packed, 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+      const line = readFileSync(packed, 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith(` ${ref}`));
       if (line) return line.split(' ')[0];
     }
     return null; // a branch without commits yet

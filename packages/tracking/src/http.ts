@@ -2,7 +2,12 @@ import { TrackingEnvironmentError } from './errors.js';
 
 /** An MLflow REST call that failed: the HTTP status and MLflow's error_code when the server sent one. */
 export class TrackingServerError extends TrackingEnvironmentError {
-  constructor(message: string, readonly status?: number, readonly errorCode?: string, readonly url?: string) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly errorCode?: string,
+    readonly url?: string,
+  ) {
     super(`MLflow: ${message}`);
     this.name = 'TrackingServerError';
   }
@@ -10,11 +15,18 @@ export class TrackingServerError extends TrackingEnvironmentError {
 
 /** The tracking server could not be reached at all (connection refused, DNS, timeout) after every retry. */
 export class TrackingServerUnreachableError extends TrackingServerError {
-  constructor(readonly trackingUri: string, url: string, cause: string, attempts: number) {
+  constructor(
+    readonly trackingUri: string,
+    url: string,
+    cause: string,
+    attempts: number,
+  ) {
     super(
       `cannot reach the MLflow tracking server at ${trackingUri} (${cause}; ${attempts} attempt${attempts === 1 ? '' : 's'}, last ${url}). ` +
         'Start one with `mlflow server` (e.g. `mlflow server --host 127.0.0.1 --port 5000`) or unset MLFLOW_TRACKING_URI to log to the local file store.',
-      undefined, 'UNREACHABLE', url,
+      undefined,
+      'UNREACHABLE',
+      url,
     );
     this.name = 'TrackingServerUnreachableError';
   }
@@ -41,12 +53,15 @@ export interface HttpOptions {
 export function authHeader(env: NodeJS.ProcessEnv): Record<string, string> {
   if (env.MLFLOW_TRACKING_TOKEN) return { Authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}` };
   if (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD) {
-    return { Authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`).toString('base64')}` };
+    return {
+      Authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`).toString('base64')}`,
+    };
   }
   return {};
 }
 
-const num = (v: string | undefined) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined);
+const num = (v: string | undefined) =>
+  v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
 
 /** fetch with MLflow's auth, bounded exponential backoff on 429/5xx/connection errors, and clear errors. */
 export class HttpClient {
@@ -57,10 +72,17 @@ export class HttpClient {
   private readonly auth: Record<string, string>;
   private readonly fetchImpl: typeof fetch;
 
-  constructor(readonly trackingUri: string, o: HttpOptions = {}) {
+  constructor(
+    readonly trackingUri: string,
+    o: HttpOptions = {},
+  ) {
     const env = o.env ?? process.env;
     this.retries = o.retries ?? num(env.MLFLOW_HTTP_REQUEST_MAX_RETRIES) ?? 4;
-    this.backoffMs = o.backoffMs ?? (num(env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR) !== undefined ? num(env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)! * 1000 : 500);
+    this.backoffMs =
+      o.backoffMs ??
+      (num(env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR) !== undefined
+        ? num(env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)! * 1000
+        : 500);
     this.maxBackoffMs = o.maxBackoffMs ?? 10_000;
     this.timeoutMs = o.timeoutMs ?? (num(env.MLFLOW_HTTP_REQUEST_TIMEOUT) ?? 120) * 1000;
     this.auth = authHeader(env);
@@ -73,12 +95,22 @@ export class HttpClient {
   }
 
   /** One request; returns the body text of a 2xx answer. */
-  async request(method: string, url: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<string> {
+  async request(
+    method: string,
+    url: string,
+    body?: string | Uint8Array,
+    headers: Record<string, string> = {},
+  ): Promise<string> {
     return (await this.requestBytes(method, url, body, headers)).toString('utf8');
   }
 
   /** One request; returns the body bytes of a 2xx answer (artifact downloads). */
-  async requestBytes(method: string, url: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<Buffer> {
+  async requestBytes(
+    method: string,
+    url: string,
+    body?: string | Uint8Array,
+    headers: Record<string, string> = {},
+  ): Promise<Buffer> {
     let lastCause = '';
     let lastServerError: TrackingServerError | null = null;
     let retryAfter: string | null = null;
@@ -86,7 +118,12 @@ export class HttpClient {
       if (attempt) await new Promise((r) => setTimeout(r, this.delay(attempt, retryAfter)));
       let res: Response;
       try {
-        res = await this.fetchImpl(url, { method, headers: { ...headers, ...this.auth }, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        res = await this.fetchImpl(url, {
+          method,
+          headers: { ...headers, ...this.auth },
+          body,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
       } catch (e) {
         const err = e as Error & { cause?: { code?: string; message?: string } };
         lastCause = err.cause?.code ?? err.cause?.message ?? err.message;
@@ -94,7 +131,10 @@ export class HttpClient {
         retryAfter = null;
         continue;
       }
-      const bytes = await res.arrayBuffer().then((b) => Buffer.from(b), () => Buffer.alloc(0));
+      const bytes = await res.arrayBuffer().then(
+        (b) => Buffer.from(b),
+        () => Buffer.alloc(0),
+      );
       if (res.ok) return bytes;
       const text = bytes.toString('utf8');
       let errorCode: string | undefined;
@@ -106,7 +146,12 @@ export class HttpClient {
       } catch {
         /* not JSON */
       }
-      const error = new TrackingServerError(`${method} ${url}: HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}${message ? `: ${message}` : ''}`, res.status, errorCode, url);
+      const error = new TrackingServerError(
+        `${method} ${url}: HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}${message ? `: ${message}` : ''}`,
+        res.status,
+        errorCode,
+        url,
+      );
       if (res.status !== 429 && res.status < 500) throw error;
       lastServerError = error;
       retryAfter = res.headers.get('retry-after');

@@ -12,7 +12,10 @@ export function newRunId(): string {
  * an 18-digit decimal string. The default experiment is '0' (FileStore.DEFAULT_EXPERIMENT_ID).
  */
 export function newExperimentId(): string {
-  const digits = BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString().slice(-18).padStart(18, '0');
+  const digits = BigInt(`0x${randomUUID().replace(/-/g, '')}`)
+    .toString()
+    .slice(-18)
+    .padStart(18, '0');
   let s = digits;
   for (const c of digits) {
     if (c !== '0') break;
@@ -31,7 +34,22 @@ export function inputId(datasetIdHex: string, runId: string): string {
   return createHash('md5').update(datasetIdHex, 'utf8').update(runId, 'utf8').digest('hex');
 }
 
-const ADJECTIVES = ['able', 'bold', 'bright', 'calm', 'clever', 'gentle', 'keen', 'lucky', 'nimble', 'quiet', 'rare', 'swift', 'wise', 'zesty'];
+const ADJECTIVES = [
+  'able',
+  'bold',
+  'bright',
+  'calm',
+  'clever',
+  'gentle',
+  'keen',
+  'lucky',
+  'nimble',
+  'quiet',
+  'rare',
+  'swift',
+  'wise',
+  'zesty',
+];
 const NOUNS = ['ant', 'bat', 'cod', 'crow', 'elk', 'fox', 'hare', 'lynx', 'owl', 'ram', 'seal', 'wren', 'yak', 'zebra'];
 
 /** A run name when none is given, shaped like MLflow's _generate_random_name: <adjective>-<noun>-<0..999>. */

@@ -6,18 +6,47 @@ export { TrackingEnvironmentError } from './errors.js';
 export { TrackingServerError, TrackingServerUnreachableError, type HttpOptions } from './http.js';
 export { openStore, resolveTrackingUri, resolveExperimentName, type OpenStoreOptions } from './open-store.js';
 export {
-  startRun, withRun, activeRun, resumeRun, systemTags, RESUMES_TAG, STATUS_TAG, RunNotResumableError, type ActiveRun, type StartRunOptions,
+  startRun,
+  withRun,
+  activeRun,
+  resumeRun,
+  systemTags,
+  RESUMES_TAG,
+  STATUS_TAG,
+  RunNotResumableError,
+  type ActiveRun,
+  type StartRunOptions,
 } from './run.js';
 export { gitCommit } from './git.js';
 export { flattenParams, pyFloat, pyStr, parsePyFloat, validateKey, InvalidKeyError } from './keys.js';
 export { matchesFilter, parseFilter } from './search.js';
 export {
-  syncStore, describeSync, locateRun, plural, RUN_SYNCERS, STORE_SYNCERS, SYNC_TAG, SYNC_DONE_TAG, SYNC_ARTIFACTS_TAG,
-  type SyncSummary, type RunSyncer, type RunSyncContext, type StoreSyncer, type StoreSyncContext,
+  syncStore,
+  describeSync,
+  locateRun,
+  plural,
+  RUN_SYNCERS,
+  STORE_SYNCERS,
+  SYNC_TAG,
+  SYNC_DONE_TAG,
+  SYNC_ARTIFACTS_TAG,
+  type SyncSummary,
+  type RunSyncer,
+  type RunSyncContext,
+  type StoreSyncer,
+  type StoreSyncContext,
 } from './sync.js';
 export { guardRun, onSignalExit } from './lifecycle.js';
 export {
-  currentOwner, ownerTags, ownerFromTags, ownerIsGone, processStart, OWNER_TAGS, ENDED_BY_TAG, type RunOwner, type OwnerVerdict,
+  currentOwner,
+  ownerTags,
+  ownerFromTags,
+  ownerIsGone,
+  processStart,
+  OWNER_TAGS,
+  ENDED_BY_TAG,
+  type RunOwner,
+  type OwnerVerdict,
 } from './owner.js';
 export { endDeadRuns, type DeadRun, type DeadRunsOptions, type DeadRunsResult } from './gc.js';
 export { downloadArtifacts } from './artifacts.js';

@@ -22,7 +22,11 @@ export function pathNotUnique(name: string): boolean {
 }
 
 export class InvalidKeyError extends Error {
-  constructor(readonly kind: 'metric' | 'param' | 'tag', readonly key: string, why: string) {
+  constructor(
+    readonly kind: 'metric' | 'param' | 'tag',
+    readonly key: string,
+    why: string,
+  ) {
     super(`invalid MLflow ${kind} name ${JSON.stringify(key)}: ${why}`);
     this.name = 'InvalidKeyError';
   }
@@ -30,10 +34,18 @@ export class InvalidKeyError extends Error {
 
 export function validateKey(kind: 'metric' | 'param' | 'tag', key: string): void {
   if (typeof key !== 'string' || !NAME_RE.test(key)) {
-    throw new InvalidKeyError(kind, key, 'names may only contain letters, digits, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)');
+    throw new InvalidKeyError(
+      kind,
+      key,
+      'names may only contain letters, digits, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)',
+    );
   }
   if (pathNotUnique(key)) {
-    throw new InvalidKeyError(kind, key, `names are file paths in the store and must not resolve to another name (this one resolves to "${pyNormpath(key)}"): no empty name, no leading "/" or "..", no "//", "/./" or trailing "/"`);
+    throw new InvalidKeyError(
+      kind,
+      key,
+      `names are file paths in the store and must not resolve to another name (this one resolves to "${pyNormpath(key)}"): no empty name, no leading "/" or "..", no "//", "/./" or trailing "/"`,
+    );
   }
   if (key.length > MAX_KEY_LENGTH) throw new InvalidKeyError(kind, key, `longer than ${MAX_KEY_LENGTH} characters`);
 }
@@ -86,7 +98,10 @@ export function pyStr(v: unknown, nested = false): string {
   if (typeof v === 'string') return nested ? pyStrRepr(v) : v;
   if (v instanceof Date) return nested ? pyStrRepr(v.toISOString()) : v.toISOString();
   if (Array.isArray(v)) return `[${v.map((x) => pyStr(x, true)).join(', ')}]`;
-  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyStrRepr(k)}: ${pyStr(x, true)}`).join(', ')}}`;
+  if (typeof v === 'object')
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${pyStrRepr(k)}: ${pyStr(x, true)}`)
+      .join(', ')}}`;
   return String(v);
 }
 
@@ -97,7 +112,8 @@ export function pyStr(v: unknown, nested = false): string {
 export function flattenParams(obj: unknown, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
   if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(obj instanceof Date)) {
-    for (const [k, v] of Object.entries(obj as Record<string, unknown>)) Object.assign(out, flattenParams(v, prefix ? `${prefix}.${k}` : k));
+    for (const [k, v] of Object.entries(obj as Record<string, unknown>))
+      Object.assign(out, flattenParams(v, prefix ? `${prefix}.${k}` : k));
   } else if (prefix) {
     out[prefix] = pyStr(obj);
   }

@@ -22,11 +22,14 @@ async function meta(store: FileStore, runId: string): Promise<{ status: number; 
 test('lifecycle: a body that throws ends the run FAILED and rethrows; a body that returns ends it FINISHED', async () => {
   const store = new FileStore(path.join(tmp(), 'mlruns'));
   let failedId = '';
-  await assert.rejects(withRun(store, { experiment: 'e', runName: 'boom', env: noEnv }, async (run) => {
-    failedId = run.runId;
-    await run.logMetrics({ loss: 1 }, 1);
-    throw new Error('boom');
-  }), /boom/);
+  await assert.rejects(
+    withRun(store, { experiment: 'e', runName: 'boom', env: noEnv }, async (run) => {
+      failedId = run.runId;
+      await run.logMetrics({ loss: 1 }, 1);
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
   const failed = await meta(store, failedId);
   assert.equal(failed.status, 4, 'FAILED');
   assert.ok(Number.isInteger(failed.end_time));
@@ -45,7 +48,9 @@ test('lifecycle: a body that throws ends the run FAILED and rethrows; a body tha
 /** A child process with a guarded parent run and a guarded nested run, idle until signalled. */
 function sleeper(root: string): Promise<{ child: ReturnType<typeof spawn>; ids: string[] }> {
   const script = path.join(tmp(), 'sleeper.mts');
-  writeFileSync(script, `import { writeFileSync } from 'node:fs';
+  writeFileSync(
+    script,
+    `import { writeFileSync } from 'node:fs';
 import { FileStore, onSignalExit, startRun } from ${JSON.stringify(path.join(here, 'index.ts'))};
 const store = new FileStore(process.argv[2]);
 onSignalExit((signal) => writeFileSync(process.argv[2] + '.hook', signal));
@@ -56,19 +61,31 @@ await parent.guard(async () => {
     console.log(parent.runId + ' ' + trial.runId);
     await new Promise((r) => setTimeout(r, 30000));
   });
-});`);
+});`,
+  );
   const child = spawn(process.execPath, ['--import', 'tsx', script, root], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve) => child.stdout!.once('data', (d) => resolve({ child, ids: String(d).trim().split(' ') })));
+  return new Promise((resolve) =>
+    child.stdout!.once('data', (d) => resolve({ child, ids: String(d).trim().split(' ') })),
+  );
 }
 
-for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+for (const [signal, code] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const) {
   test(`lifecycle: ${signal} mid-run ends the run and its nested run KILLED, then the process dies of ${signal} (a shell shows ${code})`, async () => {
     const root = path.join(tmp(), 'mlruns');
     const { child, ids } = await sleeper(root);
     child.kill(signal);
-    const [exitCode, exitSignal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('close', (c, s) => r([c, s])));
+    const [exitCode, exitSignal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+      child.on('close', (c, s) => r([c, s])),
+    );
     // no other handler in the child: the signal is re-raised with its default action
-    assert.deepEqual([exitCode, exitSignal], [null, signal], `died of ${signal} (exit ${exitCode}, signal ${exitSignal})`);
+    assert.deepEqual(
+      [exitCode, exitSignal],
+      [null, signal],
+      `died of ${signal} (exit ${exitCode}, signal ${exitSignal})`,
+    );
     const store = new FileStore(root);
     for (const id of ids) {
       const m = await meta(store, id);

@@ -10,13 +10,18 @@ import { Document, parseDocument, Scalar, visit } from 'yaml';
 function needsDoubleQuotes(s: string): boolean {
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
-    if ((c < 0x20 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 || c === 0xfeff) return true;
+    if ((c < 0x20 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 || c === 0xfeff)
+      return true;
   }
   return false;
 }
 
 export function dumpMeta(obj: Record<string, unknown>): string {
-  const sorted = Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
+  const sorted = Object.fromEntries(
+    Object.keys(obj)
+      .sort()
+      .map((k) => [k, obj[k]]),
+  );
   const doc = new Document(sorted, { version: '1.1' });
   visit(doc, {
     Scalar(_key, node: Scalar) {
@@ -27,9 +32,15 @@ export function dumpMeta(obj: Record<string, unknown>): string {
       else if (node.value === '=' || node.value === '<<') node.type = Scalar.QUOTE_SINGLE;
     },
   });
-  return doc.toString({ singleQuote: true, lineWidth: 0, minContentWidth: 0, nullStr: 'null' }).replace(/^(\s*[^\s:]+): <<$/gm, "$1: '<<'")
-    // only double-quoted scalars can hold these (see above): escape them as PyYAML does
-    .replace(/[\x7f-\x9f\u2028\u2029\ufeff]/g, (c) => (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16)}` : `\\u${c.charCodeAt(0).toString(16)}`));
+  return (
+    doc
+      .toString({ singleQuote: true, lineWidth: 0, minContentWidth: 0, nullStr: 'null' })
+      .replace(/^(\s*[^\s:]+): <<$/gm, "$1: '<<'")
+      // only double-quoted scalars can hold these (see above): escape them as PyYAML does
+      .replace(/[\x7f-\x9f\u2028\u2029\ufeff]/g, (c) =>
+        c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16)}` : `\\u${c.charCodeAt(0).toString(16)}`,
+      )
+  );
 }
 
 /**
@@ -41,7 +52,13 @@ export function loadMeta(text: string): Record<string, unknown> {
   if (doc.errors.length) throw new Error(doc.errors[0].message);
   visit(doc, {
     Scalar(_key, node: Scalar) {
-      if (node.type === Scalar.PLAIN && typeof node.value === 'number' && node.source && !/^[-+]?(0|[1-9][0-9_]*)$/.test(node.source) && !/\./.test(node.source)) {
+      if (
+        node.type === Scalar.PLAIN &&
+        typeof node.value === 'number' &&
+        node.source &&
+        !/^[-+]?(0|[1-9][0-9_]*)$/.test(node.source) &&
+        !/\./.test(node.source)
+      ) {
         node.value = node.source; // PyYAML's 1.1 float needs a dot: 1e10 is the string '1e10'
       }
     },

@@ -6,7 +6,18 @@ import path from 'node:path';
 import { HttpClient, TrackingServerError, type HttpOptions } from './http.js';
 import { validateKey } from './keys.js';
 import { LIMITS, truncateValue } from './limits.js';
-import type { ArtifactInfo, CreateRunOptions, DatasetInput, Experiment, LogBatch, MetricPoint, RunInfo, RunRecord, TrackingStore, UpdateRunOptions } from './types.js';
+import type {
+  ArtifactInfo,
+  CreateRunOptions,
+  DatasetInput,
+  Experiment,
+  LogBatch,
+  MetricPoint,
+  RunInfo,
+  RunRecord,
+  TrackingStore,
+  UpdateRunOptions,
+} from './types.js';
 
 export interface RestOptions extends HttpOptions {
   /** Where truncation warnings go (default: none). */
@@ -14,8 +25,17 @@ export interface RestOptions extends HttpOptions {
 }
 
 interface WireRun {
-  info: Partial<RunInfo> & { run_id?: string; run_uuid?: string; start_time?: number | string; end_time?: number | string };
-  data?: { params?: { key: string; value: string }[]; metrics?: { key: string; value: number | string }[]; tags?: { key: string; value: string }[] };
+  info: Partial<RunInfo> & {
+    run_id?: string;
+    run_uuid?: string;
+    start_time?: number | string;
+    end_time?: number | string;
+  };
+  data?: {
+    params?: { key: string; value: string }[];
+    metrics?: { key: string; value: number | string }[];
+    tags?: { key: string; value: string }[];
+  };
 }
 
 /** protobuf's JSON for doubles: NaN and ±Infinity travel as strings (what MLflow's own client sends). */
@@ -24,12 +44,30 @@ function wireDouble(v: number): number | string {
 }
 
 function readDouble(v: number | string): number {
-  return typeof v === 'number' ? v : v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : Number(v);
+  return typeof v === 'number'
+    ? v
+    : v === 'NaN'
+      ? NaN
+      : v === 'Infinity'
+        ? Infinity
+        : v === '-Infinity'
+          ? -Infinity
+          : Number(v);
 }
 
 const MIME: Record<string, string> = {
-  '.json': 'application/json', '.html': 'text/html', '.htm': 'text/html', '.md': 'text/markdown', '.txt': 'text/plain', '.csv': 'text/csv',
-  '.yaml': 'text/yaml', '.yml': 'text/yaml', '.png': 'image/png', '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.conll': 'text/plain',
+  '.json': 'application/json',
+  '.html': 'text/html',
+  '.htm': 'text/html',
+  '.md': 'text/markdown',
+  '.txt': 'text/plain',
+  '.csv': 'text/csv',
+  '.yaml': 'text/yaml',
+  '.yml': 'text/yaml',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.jpg': 'image/jpeg',
+  '.conll': 'text/plain',
 };
 
 /**
@@ -48,19 +86,32 @@ export class RestStore implements TrackingStore {
     this.warn = o.warn;
   }
 
-  private async call<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
-    const q = query ? Object.entries(query).filter(([, v]) => v !== undefined) as [string, string][] : [];
+  private async call<T>(
+    method: 'GET' | 'POST',
+    endpoint: string,
+    body?: unknown,
+    query?: Record<string, string | undefined>,
+  ): Promise<T> {
+    const q = query ? (Object.entries(query).filter(([, v]) => v !== undefined) as [string, string][]) : [];
     const url = `${this.uri}/api/2.0/mlflow/${endpoint}${q.length ? `?${new URLSearchParams(q)}` : ''}`;
-    const text = await this.http.request(method, url, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'Content-Type': 'application/json' });
+    const text = await this.http.request(
+      method,
+      url,
+      body === undefined ? undefined : JSON.stringify(body),
+      body === undefined ? {} : { 'Content-Type': 'application/json' },
+    );
     return (text ? JSON.parse(text) : {}) as T;
   }
 
   async getExperimentByName(name: string): Promise<Experiment | null> {
     try {
-      const r = await this.call<{ experiment: Experiment }>('GET', 'experiments/get-by-name', undefined, { experiment_name: name });
+      const r = await this.call<{ experiment: Experiment }>('GET', 'experiments/get-by-name', undefined, {
+        experiment_name: name,
+      });
       return { ...r.experiment, experiment_id: String(r.experiment.experiment_id) };
     } catch (e) {
-      if (e instanceof TrackingServerError && (e.status === 404 || e.errorCode === 'RESOURCE_DOES_NOT_EXIST')) return null;
+      if (e instanceof TrackingServerError && (e.status === 404 || e.errorCode === 'RESOURCE_DOES_NOT_EXIST'))
+        return null;
       throw e;
     }
   }
@@ -70,9 +121,15 @@ export class RestStore implements TrackingStore {
     const out: Experiment[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.call<{ experiments?: Experiment[]; next_page_token?: string }>('POST', 'experiments/search', {
-        max_results: 1000, view_type: 'ACTIVE_ONLY', ...(pageToken ? { page_token: pageToken } : {}),
-      });
+      const r = await this.call<{ experiments?: Experiment[]; next_page_token?: string }>(
+        'POST',
+        'experiments/search',
+        {
+          max_results: 1000,
+          view_type: 'ACTIVE_ONLY',
+          ...(pageToken ? { page_token: pageToken } : {}),
+        },
+      );
       out.push(...(r.experiments ?? []).map((e) => ({ ...e, experiment_id: String(e.experiment_id) })));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -86,7 +143,10 @@ export class RestStore implements TrackingStore {
   async getOrCreateExperiment(name: string): Promise<string> {
     const e = await this.getExperimentByName(name);
     if (e && e.lifecycle_stage !== 'deleted') return e.experiment_id;
-    if (e) throw new TrackingServerError(`experiment "${name}" exists on ${this.uri} but is deleted: restore it (mlflow experiments restore) or choose another name`);
+    if (e)
+      throw new TrackingServerError(
+        `experiment "${name}" exists on ${this.uri} but is deleted: restore it (mlflow experiments restore) or choose another name`,
+      );
     try {
       return await this.createExperiment(name);
     } catch (err) {
@@ -98,8 +158,12 @@ export class RestStore implements TrackingStore {
 
   async createRun(o: CreateRunOptions): Promise<RunInfo> {
     const r = await this.call<{ run: WireRun }>('POST', 'runs/create', {
-      experiment_id: o.experimentId, user_id: o.userId ?? o.tags?.['mlflow.user'] ?? os.userInfo().username, start_time: Math.round(o.startTime ?? Date.now()),
-      tags: Object.entries(o.tags ?? {}).map(([key, value]) => (validateKey('tag', key), { key, value: truncateValue('tag', key, value, this.warn) })),
+      experiment_id: o.experimentId,
+      user_id: o.userId ?? o.tags?.['mlflow.user'] ?? os.userInfo().username,
+      start_time: Math.round(o.startTime ?? Date.now()),
+      tags: Object.entries(o.tags ?? {}).map(
+        ([key, value]) => (validateKey('tag', key), { key, value: truncateValue('tag', key, value, this.warn) }),
+      ),
       ...(o.runName ? { run_name: o.runName } : {}),
     });
     return normalizeRun(r.run).info;
@@ -110,12 +174,29 @@ export class RestStore implements TrackingStore {
    * ≤1 MB per request; params first, then tags, then metrics (each kind keeps its order).
    */
   async logBatch(runId: string, b: LogBatch): Promise<void> {
-    const params = Object.entries(b.params ?? {}).map(([key, value]) => (validateKey('param', key), { key, value: truncateValue('param', key, String(value), this.warn) }));
-    const tags = Object.entries(b.tags ?? {}).map(([key, value]) => (validateKey('tag', key), { key, value: truncateValue('tag', key, String(value), this.warn) }));
-    const metrics = (b.metrics ?? []).map((m) => (validateKey('metric', m.key), { key: m.key, value: wireDouble(m.value), timestamp: Math.round(m.timestamp), step: Math.round(m.step) }));
+    const params = Object.entries(b.params ?? {}).map(
+      ([key, value]) => (
+        validateKey('param', key),
+        { key, value: truncateValue('param', key, String(value), this.warn) }
+      ),
+    );
+    const tags = Object.entries(b.tags ?? {}).map(
+      ([key, value]) => (validateKey('tag', key), { key, value: truncateValue('tag', key, String(value), this.warn) }),
+    );
+    const metrics = (b.metrics ?? []).map(
+      (m) => (
+        validateKey('metric', m.key),
+        { key: m.key, value: wireDouble(m.value), timestamp: Math.round(m.timestamp), step: Math.round(m.step) }
+      ),
+    );
     const base = JSON.stringify({ run_id: runId, metrics: [], params: [], tags: [] }).length;
     while (params.length || tags.length || metrics.length) {
-      const batch = { run_id: runId, metrics: [] as typeof metrics, params: [] as typeof params, tags: [] as typeof tags };
+      const batch = {
+        run_id: runId,
+        metrics: [] as typeof metrics,
+        params: [] as typeof params,
+        tags: [] as typeof tags,
+      };
       let bytes = base;
       const fits = (item: unknown) => {
         const n = JSON.stringify(item).length + 1;
@@ -124,10 +205,26 @@ export class RestStore implements TrackingStore {
         return true;
       };
       const total = () => batch.params.length + batch.tags.length + batch.metrics.length;
-      while (params.length && batch.params.length < LIMITS.paramsPerBatch && total() < LIMITS.totalPerBatch && fits(params[0])) batch.params.push(params.shift()!);
-      while (tags.length && batch.tags.length < LIMITS.tagsPerBatch && total() < LIMITS.totalPerBatch && fits(tags[0])) batch.tags.push(tags.shift()!);
-      while (metrics.length && batch.metrics.length < LIMITS.metricsPerBatch && total() < LIMITS.totalPerBatch && fits(metrics[0])) batch.metrics.push(metrics.shift()!);
-      if (!total()) throw new TrackingServerError(`one param or tag of run ${runId} does not fit in a ${LIMITS.requestBytes}-byte log-batch request`);
+      while (
+        params.length &&
+        batch.params.length < LIMITS.paramsPerBatch &&
+        total() < LIMITS.totalPerBatch &&
+        fits(params[0])
+      )
+        batch.params.push(params.shift()!);
+      while (tags.length && batch.tags.length < LIMITS.tagsPerBatch && total() < LIMITS.totalPerBatch && fits(tags[0]))
+        batch.tags.push(tags.shift()!);
+      while (
+        metrics.length &&
+        batch.metrics.length < LIMITS.metricsPerBatch &&
+        total() < LIMITS.totalPerBatch &&
+        fits(metrics[0])
+      )
+        batch.metrics.push(metrics.shift()!);
+      if (!total())
+        throw new TrackingServerError(
+          `one param or tag of run ${runId} does not fit in a ${LIMITS.requestBytes}-byte log-batch request`,
+        );
       await this.call('POST', 'runs/log-batch', batch);
     }
   }
@@ -138,7 +235,14 @@ export class RestStore implements TrackingStore {
         run_id: runId,
         datasets: datasets.slice(i, i + LIMITS.datasetsPerBatch).map((d) => ({
           tags: d.context ? [{ key: 'mlflow.data.context', value: d.context }] : [],
-          dataset: { name: d.name, digest: d.digest, source_type: d.source_type, source: d.source, ...(d.schema ? { schema: d.schema } : {}), ...(d.profile ? { profile: d.profile } : {}) },
+          dataset: {
+            name: d.name,
+            digest: d.digest,
+            source_type: d.source_type,
+            source: d.source,
+            ...(d.schema ? { schema: d.schema } : {}),
+            ...(d.profile ? { profile: d.profile } : {}),
+          },
         })),
       });
     }
@@ -206,7 +310,9 @@ export class RestStore implements TrackingStore {
     for (const f of files) {
       const rel = [artifactPath.replace(/^\/+|\/+$/g, ''), f.rel].filter(Boolean).join('/');
       const url = `${base}/${rel.split('/').map(encodeURIComponent).join('/')}`;
-      await this.http.request('PUT', url, await readFile(f.file), { 'Content-Type': MIME[path.extname(f.file).toLowerCase()] ?? 'application/octet-stream' });
+      await this.http.request('PUT', url, await readFile(f.file), {
+        'Content-Type': MIME[path.extname(f.file).toLowerCase()] ?? 'application/octet-stream',
+      });
     }
   }
 
@@ -220,7 +326,11 @@ export class RestStore implements TrackingStore {
 
   async updateRun(runId: string, o: UpdateRunOptions): Promise<void> {
     await this.call('POST', 'runs/update', {
-      run_id: runId, run_uuid: runId, ...(o.status ? { status: o.status } : {}), ...(o.endTime ? { end_time: Math.round(o.endTime) } : {}), ...(o.runName ? { run_name: o.runName } : {}),
+      run_id: runId,
+      run_uuid: runId,
+      ...(o.status ? { status: o.status } : {}),
+      ...(o.endTime ? { end_time: Math.round(o.endTime) } : {}),
+      ...(o.runName ? { run_name: o.runName } : {}),
     });
   }
 
@@ -236,10 +346,23 @@ export class RestStore implements TrackingStore {
     const out: MetricPoint[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.call<{ metrics?: { value: number | string; step?: number | string; timestamp: number | string }[]; next_page_token?: string }>('GET', 'metrics/get-history', undefined, {
-        run_id: runId, metric_key: key, max_results: '25000', page_token: pageToken,
+      const r = await this.call<{
+        metrics?: { value: number | string; step?: number | string; timestamp: number | string }[];
+        next_page_token?: string;
+      }>('GET', 'metrics/get-history', undefined, {
+        run_id: runId,
+        metric_key: key,
+        max_results: '25000',
+        page_token: pageToken,
       });
-      out.push(...(r.metrics ?? []).map((m) => ({ key, value: readDouble(m.value), step: Number(m.step ?? 0), timestamp: Number(m.timestamp) })));
+      out.push(
+        ...(r.metrics ?? []).map((m) => ({
+          key,
+          value: readDouble(m.value),
+          step: Number(m.step ?? 0),
+          timestamp: Number(m.timestamp),
+        })),
+      );
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
     return out;
@@ -250,7 +373,11 @@ export class RestStore implements TrackingStore {
     let pageToken: string | undefined;
     do {
       const r = await this.call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', {
-        experiment_ids: experimentIds, filter: filter ?? '', run_view_type: 'ACTIVE_ONLY', max_results: 1000, ...(pageToken ? { page_token: pageToken } : {}),
+        experiment_ids: experimentIds,
+        filter: filter ?? '',
+        run_view_type: 'ACTIVE_ONLY',
+        max_results: 1000,
+        ...(pageToken ? { page_token: pageToken } : {}),
       });
       out.push(...(r.runs ?? []).map(normalizeRun));
       pageToken = r.next_page_token || undefined;
@@ -267,10 +394,21 @@ export class RestStore implements TrackingStore {
     const out: ArtifactInfo[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.call<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[]; next_page_token?: string }>('GET', 'artifacts/list', undefined, {
-        run_id: runId, path: artifactPath || undefined, page_token: pageToken,
+      const r = await this.call<{
+        files?: { path: string; is_dir?: boolean; file_size?: number | string }[];
+        next_page_token?: string;
+      }>('GET', 'artifacts/list', undefined, {
+        run_id: runId,
+        path: artifactPath || undefined,
+        page_token: pageToken,
       });
-      out.push(...(r.files ?? []).map((f) => (f.is_dir ? { path: f.path, is_dir: true } : { path: f.path, is_dir: false, ...(f.file_size !== undefined ? { file_size: Number(f.file_size) } : {}) })));
+      out.push(
+        ...(r.files ?? []).map((f) =>
+          f.is_dir
+            ? { path: f.path, is_dir: true }
+            : { path: f.path, is_dir: false, ...(f.file_size !== undefined ? { file_size: Number(f.file_size) } : {}) },
+        ),
+      );
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
     return out;
@@ -306,9 +444,16 @@ function normalizeRun(r: WireRun): RunRecord {
   const id = String(i.run_id ?? i.run_uuid);
   return {
     info: {
-      run_id: id, run_uuid: String(i.run_uuid ?? id), run_name: i.run_name ?? '', experiment_id: String(i.experiment_id), user_id: i.user_id ?? '',
-      status: i.status ?? 'RUNNING', start_time: Number(i.start_time ?? 0), end_time: i.end_time === undefined || i.end_time === null || Number(i.end_time) === 0 ? null : Number(i.end_time),
-      artifact_uri: i.artifact_uri ?? '', lifecycle_stage: i.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+      run_id: id,
+      run_uuid: String(i.run_uuid ?? id),
+      run_name: i.run_name ?? '',
+      experiment_id: String(i.experiment_id),
+      user_id: i.user_id ?? '',
+      status: i.status ?? 'RUNNING',
+      start_time: Number(i.start_time ?? 0),
+      end_time: i.end_time === undefined || i.end_time === null || Number(i.end_time) === 0 ? null : Number(i.end_time),
+      artifact_uri: i.artifact_uri ?? '',
+      lifecycle_stage: i.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
     },
     data: {
       params: Object.fromEntries((r.data?.params ?? []).map((p) => [p.key, p.value])),

@@ -43,7 +43,12 @@ export interface ActiveRun {
 }
 
 /** MLflow's system tags for a run started from this process (mlflow/utils/mlflow_tags.py names). */
-export function systemTags(o: { runName: string; parentRunId?: string; description?: string; cwd?: string }): Record<string, string> {
+export function systemTags(o: {
+  runName: string;
+  parentRunId?: string;
+  description?: string;
+  cwd?: string;
+}): Record<string, string> {
   const commit = gitCommit(o.cwd);
   return {
     'mlflow.runName': o.runName,
@@ -57,7 +62,11 @@ export function systemTags(o: { runName: string; parentRunId?: string; descripti
 }
 
 /** Create a run (experiment by name, created if needed) with MLflow's system tags and params. */
-export async function startRun(store: TrackingStore, o: StartRunOptions, env: NodeJS.ProcessEnv = o.env ?? process.env): Promise<ActiveRun> {
+export async function startRun(
+  store: TrackingStore,
+  o: StartRunOptions,
+  env: NodeJS.ProcessEnv = o.env ?? process.env,
+): Promise<ActiveRun> {
   const experimentId = await store.getOrCreateExperiment(resolveExperimentName(o.experiment, env));
   const tags = { ...systemTags({ ...o, cwd: o.cwd }), ...ownerTags(currentOwner()), ...o.tags };
   const info = await store.createRun({ experimentId, runName: o.runName, startTime: o.startTime, tags });
@@ -78,7 +87,10 @@ export const STATUS_TAG = 'nerflow.status';
 export const RESUMES_TAG = 'nerflow.resumes';
 
 export class RunNotResumableError extends Error {
-  constructor(readonly runId: string, why: string) {
+  constructor(
+    readonly runId: string,
+    why: string,
+  ) {
     super(`MLflow run ${runId} cannot be resumed: ${why}`);
     this.name = 'RunNotResumableError';
   }
@@ -108,7 +120,11 @@ export async function resumeRun(
 }
 
 /** startRun, then run.guard(body): never leaves the run RUNNING. */
-export async function withRun<T>(store: TrackingStore, o: StartRunOptions, body: (run: ActiveRun) => Promise<T>): Promise<T> {
+export async function withRun<T>(
+  store: TrackingStore,
+  o: StartRunOptions,
+  body: (run: ActiveRun) => Promise<T>,
+): Promise<T> {
   const run = await startRun(store, o);
   return run.guard(() => body(run));
 }
@@ -117,9 +133,15 @@ export async function withRun<T>(store: TrackingStore, o: StartRunOptions, body:
 export function activeRun(store: TrackingStore, runId: string, experimentId: string): ActiveRun {
   let ended: Promise<void> | null = null;
   const run: ActiveRun = {
-    runId, experimentId, store,
+    runId,
+    experimentId,
+    store,
     logMetrics: (values, step, timestamp = Date.now()) =>
-      store.logBatch(runId, { metrics: Object.entries(values).filter(([, v]) => typeof v === 'number').map(([key, value]) => ({ key, value, step, timestamp })) }),
+      store.logBatch(runId, {
+        metrics: Object.entries(values)
+          .filter(([, v]) => typeof v === 'number')
+          .map(([key, value]) => ({ key, value, step, timestamp })),
+      }),
     logParams: (values) => store.logBatch(runId, { params: flattenParams(values) }),
     setTags: (tags) => store.logBatch(runId, { tags }),
     logArtifact: (p, a) => store.logArtifact(runId, p, a),

@@ -86,7 +86,11 @@ export interface UpdateRunOptions {
 export interface TrackingLogger {
   info(msg: string): void;
   warn(msg: string): void;
-  progress(label: string, total: number, unit?: string): { update(done: number, extra?: string): void; finish(extra?: string): void };
+  progress(
+    label: string,
+    total: number,
+    unit?: string,
+  ): { update(done: number, extra?: string): void; finish(extra?: string): void };
 }
 
 /** One interface, two backends (file store, REST), chosen by the tracking URI as MLflow does. */

@@ -24,7 +24,8 @@ export interface EmbeddingsReport {
 /** How often each word id occurs in the train split's real tokens. */
 function tokenCounts(train: SplitData, vocabSize: number): Float64Array {
   const counts = new Float64Array(vocabSize);
-  for (let r = 0; r < train.n; r++) for (let t = 0; t < train.lengths[r]; t++) counts[train.tokens[r * train.maxLen + t]]++;
+  for (let r = 0; r < train.n; r++)
+    for (let t = 0; t < train.lengths[r]; t++) counts[train.tokens[r * train.maxLen + t]]++;
   return counts;
 }
 
@@ -35,12 +36,19 @@ const hashes = new Map<string, Promise<FileEntry | null>>();
  * The vector file as a fingerprint input: its hash (not its absolute path, so the fingerprint is the
  * same in every checkout). A missing file is a user error naming the config key.
  */
-export async function embeddingsInput(cfg: EmbeddingsConfig | null, root: string, configFile: string): Promise<FileEntry[]> {
+export async function embeddingsInput(
+  cfg: EmbeddingsConfig | null,
+  root: string,
+  configFile: string,
+): Promise<FileEntry[]> {
   if (!cfg) return [];
   let hashed = hashes.get(cfg.path);
   if (!hashed) hashes.set(cfg.path, (hashed = fileEntry(cfg.path, root).catch(() => null)));
   const entry = await hashed;
-  if (!entry) throw new ValidationError(`${cfg.path}: no such file (train.embeddings.path in ${configFile}). Paths are relative to the config file.`);
+  if (!entry)
+    throw new ValidationError(
+      `${cfg.path}: no such file (train.embeddings.path in ${configFile}). Paths are relative to the config file.`,
+    );
   return [entry];
 }
 
@@ -48,10 +56,20 @@ export async function embeddingsInput(cfg: EmbeddingsConfig | null, root: string
 export class EmbeddingsCache {
   private readonly loaded = new Map<string, Promise<PretrainedRows>>();
 
-  constructor(private readonly words: string[], private readonly train: SplitData, private readonly log: Logger, private readonly root: string, private readonly trainSize = words.length) {}
+  constructor(
+    private readonly words: string[],
+    private readonly train: SplitData,
+    private readonly log: Logger,
+    private readonly root: string,
+    private readonly trainSize = words.length,
+  ) {}
 
   /** The rows to start a trial from, with what to record; a bad file or dimension is a user error naming the file and line. */
-  async rows(cfg: EmbeddingsConfig, embeddingDim: number, configFile: string): Promise<{ rows: Map<number, Float32Array>; report: EmbeddingsReport }> {
+  async rows(
+    cfg: EmbeddingsConfig,
+    embeddingDim: number,
+    configFile: string,
+  ): Promise<{ rows: Map<number, Float32Array>; report: EmbeddingsReport }> {
     const key = JSON.stringify([cfg.path, cfg.format, cfg.lowercase]);
     let p = this.loaded.get(key);
     if (!p) {
@@ -70,19 +88,32 @@ export class EmbeddingsCache {
     try {
       r = await p;
     } catch (e) {
-      if (e instanceof VectorFileError) throw new ValidationError(`${e.message} (train.embeddings.path in ${configFile})`);
+      if (e instanceof VectorFileError)
+        throw new ValidationError(`${e.message} (train.embeddings.path in ${configFile})`);
       throw e;
     }
     if (r.dim !== embeddingDim) {
-      throw new ValidationError(`${cfg.path}: its vectors have ${r.dim} dimensions, but train.embedding_dim is ${embeddingDim} (${configFile}). Set train.embedding_dim: ${r.dim}.`);
+      throw new ValidationError(
+        `${cfg.path}: its vectors have ${r.dim} dimensions, but train.embedding_dim is ${embeddingDim} (${configFile}). Set train.embedding_dim: ${r.dim}.`,
+      );
     }
     const entry = await fileEntry(cfg.path, this.root);
     return {
       rows: r.rows,
       report: {
-        file: entry.path, sha256: entry.sha256, format: cfg.format, lowercase: cfg.lowercase, freeze: cfg.freeze, dim: r.dim, words_in_file: r.wordsInFile,
-        found_types: r.foundTypes, train_types: r.types, coverage_types: ratio(r.foundTypes, r.types),
-        found_tokens: r.foundTokens, train_tokens: r.tokens, coverage_tokens: ratio(r.foundTokens, r.tokens),
+        file: entry.path,
+        sha256: entry.sha256,
+        format: cfg.format,
+        lowercase: cfg.lowercase,
+        freeze: cfg.freeze,
+        dim: r.dim,
+        words_in_file: r.wordsInFile,
+        found_types: r.foundTypes,
+        train_types: r.types,
+        coverage_types: ratio(r.foundTypes, r.types),
+        found_tokens: r.foundTokens,
+        train_tokens: r.tokens,
+        coverage_tokens: ratio(r.foundTokens, r.tokens),
       },
     };
   }

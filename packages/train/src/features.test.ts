@@ -31,14 +31,31 @@ function split(n: number, seed: number): SplitData {
     }
   }
   return {
-    n, maxLen, sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1), chunks: new Int32Array(n), lengths, tokens, tags, meta: {},
+    n,
+    maxLen,
+    sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1),
+    chunks: new Int32Array(n),
+    lengths,
+    tokens,
+    tags,
+    meta: {},
     chars: { rowOffsets, tokenOffsets: Int32Array.from(tokenOffsets), ids: Uint8Array.from(ids) },
   };
 }
 
-const data: TrialData = { train: split(12, 0), val: split(4, 1), tags: ['O', 'B-x'], vocabSize: words.length, charVocabSize: 6 };
+const data: TrialData = {
+  train: split(12, 0),
+  val: split(4, 1),
+  tags: ['O', 'B-x'],
+  vocabSize: words.length,
+  charVocabSize: 6,
+};
 const silent: Logger = { info() {}, warn() {}, debug() {}, progress: () => ({ update() {}, finish() {} }) };
-const trial = (train: Record<string, unknown>) => ({ id: 'main', overrides: {}, train: TrainSchema.parse({ epochs: 2, lstm_units: 4, embedding_dim: 3, batch_size: 4, ...train }) });
+const trial = (train: Record<string, unknown>) => ({
+  id: 'main',
+  overrides: {},
+  train: TrainSchema.parse({ epochs: 2, lstm_units: 4, embedding_dim: 3, batch_size: 4, ...train }),
+});
 
 test('a char-CNN model saves and loads symmetrically: the char weights and chars spec travel in the model folder', async () => {
   const workDir = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-chars-')), '.main.work');
@@ -46,19 +63,26 @@ test('a char-CNN model saves and loads symmetrically: the char weights and chars
   const out = await runTrial({ trial: t, data, workDir, resume: false, log: silent, fingerprint: 'fp' });
   const model = JSON.parse(readFileSync(path.join(out.modelDir, 'model.json'), 'utf8'));
   const names = model.weightsManifest[0].weights.map((w: { name: string }) => w.name);
-  for (const n of ['char_embedding/embeddings', 'char_conv/kernel', 'char_conv/bias']) assert.ok(names.includes(n), `${n} saved`);
+  for (const n of ['char_embedding/embeddings', 'char_conv/kernel', 'char_conv/bias'])
+    assert.ok(names.includes(n), `${n} saved`);
   const a = await loadTagger(out.modelDir);
   assert.deepEqual(a.spec.chars, { type: 'cnn', vocabSize: 6, dim: 4, filters: 5, width: 3 });
   const again = path.join(path.dirname(workDir), 'again');
   await a.save(again);
-  assert.ok(readFileSync(path.join(again, 'weights.bin')).equals(readFileSync(path.join(out.modelDir, 'weights.bin'))), 'load → save gives the same bytes');
+  assert.ok(
+    readFileSync(path.join(again, 'weights.bin')).equals(readFileSync(path.join(out.modelDir, 'weights.bin'))),
+    'load → save gives the same bytes',
+  );
   const b = await loadTagger(again);
   for (const batch of makeBatches(data.val, { batchSize: 4, seed: 0, epoch: 0, shuffle: false })) {
     const pa = a.evaluateBatch(batch);
     assert.deepEqual(pa, b.evaluateBatch(batch));
   }
   // without its chars column the same data cannot feed this model: a clear error, not a crash
-  assert.throws(() => taggerSpec(t, { ...data, charVocabSize: null }), (e: unknown) => e instanceof ValidationError && /no chars column.*featurize --force/.test(e.message));
+  assert.throws(
+    () => taggerSpec(t, { ...data, charVocabSize: null }),
+    (e: unknown) => e instanceof ValidationError && /no chars column.*featurize --force/.test(e.message),
+  );
 });
 
 test('pre-trained vectors initialise the matching rows; freeze keeps them; a dimension mismatch names the file and the fix', async () => {
@@ -75,15 +99,44 @@ test('pre-trained vectors initialise the matching rows; freeze keeps them; a dim
   assert.equal(report.train_types, 8);
   assert.equal(report.coverage_types, 0.25);
   assert.ok(report.found_tokens > 0 && report.found_tokens < report.train_tokens);
-  assert.match(lines.join('\n'), /pre-trained vectors vectors\.txt: 3 words × 3; found 25\.0% of the train vocabulary \(2\/8 words\) and [\d.]+% of train tokens/);
+  assert.match(
+    lines.join('\n'),
+    /pre-trained vectors vectors\.txt: 3 words × 3; found 25\.0% of the train vocabulary \(2\/8 words\) and [\d.]+% of train tokens/,
+  );
   const workDir = path.join(tmp, '.main.work');
-  const out = await runTrial({ trial: trial({ embeddings: cfg }), data: { ...data, initialEmbeddings: rows }, workDir, resume: false, log: silent, fingerprint: 'fp' });
+  const out = await runTrial({
+    trial: trial({ embeddings: cfg }),
+    data: { ...data, initialEmbeddings: rows },
+    workDir,
+    resume: false,
+    log: silent,
+    fingerprint: 'fp',
+  });
   const m = JSON.parse(readFileSync(path.join(out.modelDir, 'model.json'), 'utf8'));
   const all = new Float32Array(new Uint8Array(readFileSync(path.join(out.modelDir, 'weights.bin'))).buffer);
   assert.equal(m.weightsManifest[0].weights[0].name, 'embedding/embeddings');
-  assert.deepEqual(Array.from(all.slice(2 * 3, 4 * 3)), [0.5, -0.5, 0.25, 1, 2, 3], 'frozen: the pre-trained rows are what was saved after training');
-  await assert.rejects(cache.rows(cfg, 50, 'configs/t.yaml'), (e: unknown) => e instanceof ValidationError && /vectors\.txt: its vectors have 3 dimensions, but train\.embedding_dim is 50 .*Set train\.embedding_dim: 3/.test(e.message));
+  assert.deepEqual(
+    Array.from(all.slice(2 * 3, 4 * 3)),
+    [0.5, -0.5, 0.25, 1, 2, 3],
+    'frozen: the pre-trained rows are what was saved after training',
+  );
+  await assert.rejects(
+    cache.rows(cfg, 50, 'configs/t.yaml'),
+    (e: unknown) =>
+      e instanceof ValidationError &&
+      /vectors\.txt: its vectors have 3 dimensions, but train\.embedding_dim is 50 .*Set train\.embedding_dim: 3/.test(
+        e.message,
+      ),
+  );
   writeFileSync(path.join(tmp, 'bad.txt'), 'a 1 2 3\nb 1 2\n');
-  await assert.rejects(new EmbeddingsCache(words, data.train, silent, tmp).rows({ ...cfg, path: path.join(tmp, 'bad.txt') }, 3, 'configs/t.yaml'),
-    (e: unknown) => e instanceof ValidationError && /bad\.txt:2: expected a word and 3 numbers.*train\.embeddings\.path in configs\/t\.yaml/.test(e.message));
+  await assert.rejects(
+    new EmbeddingsCache(words, data.train, silent, tmp).rows(
+      { ...cfg, path: path.join(tmp, 'bad.txt') },
+      3,
+      'configs/t.yaml',
+    ),
+    (e: unknown) =>
+      e instanceof ValidationError &&
+      /bad\.txt:2: expected a word and 3 numbers.*train\.embeddings\.path in configs\/t\.yaml/.test(e.message),
+  );
 });

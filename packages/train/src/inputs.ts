@@ -1,6 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readManifest, readTags, readVocab, stageDir, ValidationError, type Manifest, type StageContext } from '@nerflow/core';
+import {
+  readManifest,
+  readTags,
+  readVocab,
+  stageDir,
+  ValidationError,
+  type Manifest,
+  type StageContext,
+} from '@nerflow/core';
 
 /** What train reads from featurize (contract: packages/featurize/README.md). */
 export interface FeaturizeOutputs {
@@ -33,13 +41,24 @@ export async function featurizeOutputs(ctx: StageContext): Promise<FeaturizeOutp
   }
   const tags = readTags(dir);
   const vocab = readVocab(dir);
-  if (!tags || !vocab) throw new ValidationError(`${dir}: tags.json or vocab.json is unreadable. Run \`npx nerflow featurize --config ${ctx.config.name} --force\`.`);
+  if (!tags || !vocab)
+    throw new ValidationError(
+      `${dir}: tags.json or vocab.json is unreadable. Run \`npx nerflow featurize --config ${ctx.config.name} --force\`.`,
+    );
   const charsFile = path.join(dir, 'chars.json');
   const charVocabSize = existsSync(charsFile) ? (JSON.parse(readFileSync(charsFile, 'utf8')).size as number) : null;
   return {
-    dir, manifest, tags, vocabSize: vocab.words.length, words: vocab.words, trainSize: vocab.train_size ?? vocab.words.length,
-    charsFile: charVocabSize === null ? null : charsFile, charVocabSize,
-    trainFile: path.join(dir, 'train.arrow'), valFile: path.join(dir, 'val.arrow'),
-    vocabFile: path.join(dir, 'vocab.json'), tagsFile: path.join(dir, 'tags.json'),
+    dir,
+    manifest,
+    tags,
+    vocabSize: vocab.words.length,
+    words: vocab.words,
+    trainSize: vocab.train_size ?? vocab.words.length,
+    charsFile: charVocabSize === null ? null : charsFile,
+    charVocabSize,
+    trainFile: path.join(dir, 'train.arrow'),
+    valFile: path.join(dir, 'val.arrow'),
+    vocabFile: path.join(dir, 'vocab.json'),
+    tagsFile: path.join(dir, 'tags.json'),
   };
 }

@@ -2,9 +2,17 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { relativeData, runsRoot, writeFileAtomic, type EpochRecord, type StageContext } from '@nerflow/core';
 import {
-  endDeadRuns, flattenParams, guardRun, openStore, resolveExperimentName, resumeRun, RunNotResumableError, startRun,
+  endDeadRuns,
+  flattenParams,
+  guardRun,
+  openStore,
+  resolveExperimentName,
+  resumeRun,
+  RunNotResumableError,
+  startRun,
   STATUS_TAG,
-  type ActiveRun, type TrackingStore,
+  type ActiveRun,
+  type TrackingStore,
 } from '@nerflow/tracking';
 import type { FeaturizeOutputs } from './inputs.js';
 import { trialLabel, type Trial } from './sweep.js';
@@ -62,7 +70,9 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
   if (exp) await endDeadRuns(store, { experimentIds: [exp.experiment_id], log: ctx.log });
   /** Reopen a recorded run if it is in this store and not deleted; null (with the reason logged) otherwise. */
   const reopen = async (
-    ref: RunRef | null | undefined, what: string, tags: Record<string, string>,
+    ref: RunRef | null | undefined,
+    what: string,
+    tags: Record<string, string>,
   ): Promise<ActiveRun | null> => {
     if (!ref) return null;
     if (ref.tracking_uri !== store.uri) {
@@ -83,11 +93,17 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
     }
   };
   const refOf = (run: ActiveRun, parent: string | null): RunRef => ({
-    run_id: run.runId, experiment_id: run.experimentId, tracking_uri: store.uri, parent_run_id: parent,
+    run_id: run.runId,
+    experiment_id: run.experimentId,
+    tracking_uri: store.uri,
+    parent_run_id: parent,
   });
   const dataset = {
-    name: `${ctx.config.name}/featurize`, digest: fo.manifest.fingerprint.slice(0, 16), source_type: 'local',
-    source: JSON.stringify({ uri: path.relative(ctx.root, fo.dir) }), context: 'training' as const,
+    name: `${ctx.config.name}/featurize`,
+    digest: fo.manifest.fingerprint.slice(0, 16),
+    source_type: 'local',
+    source: JSON.stringify({ uri: path.relative(ctx.root, fo.dir) }),
+    context: 'training' as const,
     profile: JSON.stringify(fo.manifest.counts),
   };
   const configYaml = async (dir: string, trial?: Trial) => {
@@ -102,12 +118,15 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
     async startSweep(trials: Trial[], resume?: RunRef | null): Promise<SweepRun & { ref: RunRef }> {
       const sets = overridesNote(ctx) ? `\n\n${overridesNote(ctx)}` : '';
       const over = Object.keys(ctx.config.sweep?.params ?? {}).join(', ');
-      const run = (await reopen(resume, 'the sweep', { [STATUS_TAG]: 'running' })) ?? (await startRun(store, {
-        experiment, runName: `${ctx.config.name}-sweep`,
-        description: `Sweep of ${ctx.config.name}: ${trials.length} trials (${ctx.config.sweep?.method}) over ${over}${sets}`,
-        tags: { 'nerflow.config': ctx.config.name, 'nerflow.kind': 'sweep', [STATUS_TAG]: 'running' },
-        params: flattenParams({ sweep: ctx.config.sweep }),
-      }));
+      const run =
+        (await reopen(resume, 'the sweep', { [STATUS_TAG]: 'running' })) ??
+        (await startRun(store, {
+          experiment,
+          runName: `${ctx.config.name}-sweep`,
+          description: `Sweep of ${ctx.config.name}: ${trials.length} trials (${ctx.config.sweep?.method}) over ${over}${sets}`,
+          tags: { 'nerflow.config': ctx.config.name, 'nerflow.kind': 'sweep', [STATUS_TAG]: 'running' },
+          params: flattenParams({ sweep: ctx.config.sweep }),
+        }));
       return { run, release: guardRun(run), ref: refOf(run, null) };
     },
     /** backend: the TF.js backend loaded; engine: what computes this trial's model (engineOf). */
@@ -116,21 +135,32 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
      * a new one. Its parent link follows parentRunId either way.
      */
     async startTrial(
-      trial: Trial, compute: { backend: string; engine: string; threads?: number; kernel?: string }, parentRunId?: string, resume?: RunRef | null,
+      trial: Trial,
+      compute: { backend: string; engine: string; threads?: number; kernel?: string },
+      parentRunId?: string,
+      resume?: RunRef | null,
     ): Promise<TrialTracking> {
       const tags = {
-        'nerflow.backend': compute.backend, 'nerflow.engine': compute.engine, [STATUS_TAG]: 'running',
-        ...(compute.threads ? { 'nerflow.threads': String(compute.threads) } : {}), ...(compute.kernel ? { 'nerflow.kernel': compute.kernel } : {}),
+        'nerflow.backend': compute.backend,
+        'nerflow.engine': compute.engine,
+        [STATUS_TAG]: 'running',
+        ...(compute.threads ? { 'nerflow.threads': String(compute.threads) } : {}),
+        ...(compute.kernel ? { 'nerflow.kernel': compute.kernel } : {}),
         ...(parentRunId ? { 'mlflow.parentRunId': parentRunId } : {}),
       };
       let run = await reopen(resume, `trial ${trial.id}`, tags);
       if (!run) {
         run = await startRun(store, {
-          experiment, runName: trial.id === 'main' ? ctx.config.name : `${ctx.config.name}/${trial.id}`, parentRunId,
+          experiment,
+          runName: trial.id === 'main' ? ctx.config.name : `${ctx.config.name}/${trial.id}`,
+          parentRunId,
           description: runDescription(ctx, trial),
           tags: {
-            'nerflow.config': ctx.config.name, 'nerflow.trial': trial.id, 'nerflow.kind': 'trial',
-            'nerflow.trial_label': trialLabel(trial), ...tags,
+            'nerflow.config': ctx.config.name,
+            'nerflow.trial': trial.id,
+            'nerflow.kind': 'trial',
+            'nerflow.trial_label': trialLabel(trial),
+            ...tags,
           },
           params: flattenParams(resolvedConfig(ctx, trial)),
         });
@@ -166,20 +196,34 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
      * MLflow deletes runs. So the store holds one parent per sweep with every trial under it, however the
      * trials ran: in this process, in workers, as separate Nx tasks, or in an earlier call.
      */
-    async finishSweep(parent: SweepRun, summaries: TrialSummary[], best: { trial: string; overrides: Record<string, unknown>; value: number } | null, trainDir: string, status: 'FINISHED' | 'FAILED') {
+    async finishSweep(
+      parent: SweepRun,
+      summaries: TrialSummary[],
+      best: { trial: string; overrides: Record<string, unknown>; value: number } | null,
+      trainDir: string,
+      status: 'FINISHED' | 'FAILED',
+    ) {
       const { run } = parent;
       if (best) {
-        await run.logParams(Object.fromEntries(Object.entries(best.overrides).map(([k, v]) => [`best.${k}`, String(v)])));
+        await run.logParams(
+          Object.fromEntries(Object.entries(best.overrides).map(([k, v]) => [`best.${k}`, String(v)])),
+        );
         await run.setTags({ 'nerflow.best_trial': best.trial });
-        await run.logMetrics({ [`best_${ctx.config.sweep?.metric ?? 'metric'}`]: best.value, trials: summaries.length }, 0);
+        await run.logMetrics(
+          { [`best_${ctx.config.sweep?.metric ?? 'metric'}`]: best.value, trials: summaries.length },
+          0,
+        );
       }
-      for (const f of ['trials.csv', 'trials.svg', 'trials.png']) await run.logArtifact(path.join(trainDir, f)).catch(() => undefined);
+      for (const f of ['trials.csv', 'trials.svg', 'trials.png'])
+        await run.logArtifact(path.join(trainDir, f)).catch(() => undefined);
       const superseded = new Set<string>();
       for (const t of summaries) {
         if (!t.mlflowRunId) continue;
         const child = await store.getRun(t.mlflowRunId).catch(() => null);
         if (!child) {
-          ctx.log.warn(`train: trial ${t.trial}'s MLflow run ${t.mlflowRunId} is not in this tracking store (trained elsewhere?); it stays out of the sweep's parent run`);
+          ctx.log.warn(
+            `train: trial ${t.trial}'s MLflow run ${t.mlflowRunId} is not in this tracking store (trained elsewhere?); it stays out of the sweep's parent run`,
+          );
           continue;
         }
         const old = child.data.tags['mlflow.parentRunId'];
@@ -189,7 +233,12 @@ export async function openTracking(ctx: StageContext, fo: FeaturizeOutputs) {
       }
       for (const id of superseded) {
         const old = await store.getRun(id).catch(() => null);
-        if (old && old.info.lifecycle_stage === 'active' && old.data.tags['nerflow.kind'] === 'sweep' && old.data.tags['nerflow.config'] === ctx.config.name) {
+        if (
+          old &&
+          old.info.lifecycle_stage === 'active' &&
+          old.data.tags['nerflow.kind'] === 'sweep' &&
+          old.data.tags['nerflow.config'] === ctx.config.name
+        ) {
           await store.deleteRun(id);
         }
       }

@@ -2,9 +2,31 @@ import { existsSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, usableCores, writeFileAtomic,
-  HISTORY, readHistory, readJsonFile, readTrainManifest, readTrainRun,
-  type EpochRecord, type HistoryEntry, type MetricName, type TrainCounts, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
+  ValidationError,
+  bestOf,
+  isImprovement,
+  fmtSeconds,
+  isUpToDate,
+  replaceDirAtomic,
+  runStage,
+  stageCodeVersion,
+  stageDir,
+  stageFingerprint,
+  usableCores,
+  writeFileAtomic,
+  HISTORY,
+  readHistory,
+  readJsonFile,
+  readTrainManifest,
+  readTrainRun,
+  type EpochRecord,
+  type HistoryEntry,
+  type MetricName,
+  type TrainCounts,
+  type StageContext,
+  type StageIdentity,
+  type StageResult,
+  type SweepConfig,
 } from '@nerflow/core';
 import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, type KernelVariant } from '@nerflow/nn';
 import { EmbeddingsCache, embeddingsInput } from './embeddings.js';
@@ -13,7 +35,12 @@ import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
 import { openTracking, type SweepRun, type TrialTracking } from './tracking.js';
 import {
-  readRunRef, removeRunRef, resumableCheckpoint, sweepRunRefFile, trialRunRefFile, writeRunRef,
+  readRunRef,
+  removeRunRef,
+  resumableCheckpoint,
+  sweepRunRefFile,
+  trialRunRefFile,
+  writeRunRef,
 } from './run-ref.js';
 import { warnUntracked } from './untracked.js';
 import { runTrial, type TrialData } from './trial.js';
@@ -31,11 +58,21 @@ export interface TrainOptions {
 
 /** The metrics file that goes into the cached outputs: no clock times, so it is the same on a rerun. */
 export function deterministicHistory(h: EpochRecord[]): HistoryEntry[] {
-  return h.map(({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }) => ({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }));
+  return h.map(({ epoch, loss, val_loss, val_token_accuracy, val_entity_f1 }) => ({
+    epoch,
+    loss,
+    val_loss,
+    val_token_accuracy,
+    val_entity_f1,
+  }));
 }
 
 export async function trialIdentity(
-  trial: Trial, fo: FeaturizeOutputs, code: string, root: string, configFile: string,
+  trial: Trial,
+  fo: FeaturizeOutputs,
+  code: string,
+  root: string,
+  configFile: string,
 ): Promise<StageIdentity> {
   // threads change the speed, never the result (bit-identical): not part of what a trial is; the kernel build
   // changes the last bits: the one that computes is (so a machine with another build trains again)
@@ -45,7 +82,13 @@ export async function trialIdentity(
   const base = emb ? { ...rest, embeddings: { ...emb, path: null } } : rest;
   const train = trial.train.model === 'fused' ? { ...base, kernel: kernelOf(kernel, trial) } : base;
   const inputs = await embeddingsInput(emb, root, configFile);
-  return { stage: 'train', config: { train }, upstream: { featurize: fo.manifest.fingerprint }, code_version: code, inputs };
+  return {
+    stage: 'train',
+    config: { train },
+    upstream: { featurize: fo.manifest.fingerprint },
+    code_version: code,
+    inputs,
+  };
 }
 
 /** The kernel build a trial's train.kernel setting gives on this runtime. */
@@ -71,7 +114,10 @@ export function otherHistories(
   const out: number[][] = [];
   for (const [id, fp] of fingerprints) {
     if (id === self) continue;
-    for (const [f, h] of [[path.join(trainDir, id, 'manifest.json'), path.join(trainDir, id, 'history.json')], [path.join(trainDir, `.${id}.work`, 'state.json'), null]] as const) {
+    for (const [f, h] of [
+      [path.join(trainDir, id, 'manifest.json'), path.join(trainDir, id, 'history.json')],
+      [path.join(trainDir, `.${id}.work`, 'state.json'), null],
+    ] as const) {
       // a file being written reads as null: skip it this time
       const j = readJsonFile<{ fingerprint: string; history?: HistoryEntry[] }>(f);
       if (j?.fingerprint !== fp) continue;
@@ -119,19 +165,29 @@ async function planTrials(ctx: StageContext, opts: TrainOptions): Promise<TrainP
   const fo = await featurizeOutputs(ctx);
   const all = expandTrials(config);
   const trials = opts.trial ? all.filter((t) => t.id === opts.trial) : all;
-  if (opts.trial && !trials.length) throw new ValidationError(`--trial ${opts.trial}: no such trial in ${config.file}. Its trials: ${all.map((t) => t.id).join(', ')} (\`npx nx show project train\` lists them as targets).`);
+  if (opts.trial && !trials.length)
+    throw new ValidationError(
+      `--trial ${opts.trial}: no such trial in ${config.file}. Its trials: ${all.map((t) => t.id).join(', ')} (\`npx nx show project train\` lists them as targets).`,
+    );
   const trainDir = stageDir(ctx.root, config.name, 'train');
   const code = await trainCodeVersion();
   const fingerprints = new Map<string, string>();
-  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
+  for (const t of all)
+    fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
   const pending: Trial[] = [];
   for (const t of trials) {
     if (ctx.force || !(await isUpToDate(path.join(trainDir, t.id), fingerprints.get(t.id)!))) pending.push(t);
   }
-  if (!pending.length) log.info(`train: all ${trials.length} trial(s) up to date (${path.relative(process.cwd(), trainDir)}); use --force to retrain.`);
+  if (!pending.length)
+    log.info(
+      `train: all ${trials.length} trial(s) up to date (${path.relative(process.cwd(), trainDir)}); use --force to retrain.`,
+    );
   // up to date here, but is each trial's run in the tracking store configured now?
   const upToDate = trials.filter((t) => !pending.includes(t));
-  await warnUntracked(ctx, upToDate.map((t) => ({ trial: t.id, dir: path.join(trainDir, t.id) })));
+  await warnUntracked(
+    ctx,
+    upToDate.map((t) => ({ trial: t.id, dir: path.join(trainDir, t.id) })),
+  );
   return { ctx, opts, fo, trainDir, code, all, trials, fingerprints, pending, isSweep: all.length > 1 };
 }
 
@@ -158,18 +214,22 @@ async function openRuns(p: TrainPlan): Promise<TrainRuns> {
 /** The TF.js backend and the train/val splits, loaded once, when the first trial trains. */
 function lazyData(p: TrainPlan): () => Promise<{ data: TrialData; backend: string; vectors: EmbeddingsCache }> {
   let loaded: Promise<{ data: TrialData; backend: string; vectors: EmbeddingsCache }> | null = null;
-  return () => (loaded ??= (async () => {
-    const backend = await initBackend(p.ctx.config.train.backend);
-    p.ctx.log.info(`train: TF.js backend ${backend}; ${p.fo.tags.length} tags, vocabulary ${p.fo.vocabSize}`);
-    const { fo } = p;
-    const data: TrialData = {
-      train: readSplit(fo.trainFile), val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize,
-      charVocabSize: fo.charVocabSize,
-    };
-    // pre-trained vector files, read once per file for every trial that names one
-    const vectors = new EmbeddingsCache(fo.words, data.train, p.ctx.log, p.ctx.root, fo.trainSize);
-    return { data, backend, vectors };
-  })());
+  return () =>
+    (loaded ??= (async () => {
+      const backend = await initBackend(p.ctx.config.train.backend);
+      p.ctx.log.info(`train: TF.js backend ${backend}; ${p.fo.tags.length} tags, vocabulary ${p.fo.vocabSize}`);
+      const { fo } = p;
+      const data: TrialData = {
+        train: readSplit(fo.trainFile),
+        val: readSplit(fo.valFile),
+        tags: fo.tags,
+        vocabSize: fo.vocabSize,
+        charVocabSize: fo.charVocabSize,
+      };
+      // pre-trained vector files, read once per file for every trial that names one
+      const vectors = new EmbeddingsCache(fo.words, data.train, p.ctx.log, p.ctx.root, fo.trainSize);
+      return { data, backend, vectors };
+    })());
 }
 
 /**
@@ -178,11 +238,17 @@ function lazyData(p: TrainPlan): () => Promise<{ data: TrialData; backend: strin
  */
 function trialThreads(p: TrainPlan, parallel: number): (t: Trial) => 1 | 2 {
   const { isSweep, opts, pending } = p;
-  const concurrent = isSweep && parallel > 1 && (opts.trial || pending.length > 1) ? Math.min(parallel, opts.trial ? parallel : pending.length) : 1;
+  const concurrent =
+    isSweep && parallel > 1 && (opts.trial || pending.length > 1)
+      ? Math.min(parallel, opts.trial ? parallel : pending.length)
+      : 1;
   const cores = usableCores();
   return (t) => {
     const r = resolveThreads(t.train.threads, concurrent, cores);
-    if (r.capped) p.ctx.log.warn(`train: train.threads ${t.train.threads} lowered to ${r.threads}: ${concurrent} trial(s) at once on ${cores} core(s) leave ${r.threads} each (set train.threads: auto)`);
+    if (r.capped)
+      p.ctx.log.warn(
+        `train: train.threads ${t.train.threads} lowered to ${r.threads}: ${concurrent} trial(s) at once on ${cores} core(s) leave ${r.threads} each (set train.threads: auto)`,
+      );
     return t.train.model === 'fused' ? r.threads : 1;
   };
 }
@@ -220,30 +286,47 @@ async function trainTrial(
   const sweep = p.isSweep ? config.sweep : null;
   const id = await trialIdentity(trial, p.fo, p.code, p.ctx.root, config.file);
   // --resume continues the checkpoint AND its MLflow run (also when it was killed before its first checkpoint)
-  const continues = !!p.opts.resume
-    && (!!resumableCheckpoint(workDir, fingerprint) || !existsSync(path.join(workDir, 'state.json')));
+  const continues =
+    !!p.opts.resume && (!!resumableCheckpoint(workDir, fingerprint) || !existsSync(path.join(workDir, 'state.json')));
   const resumeRef = continues ? readRunRef(trialRunRefFile(workDir)) : null;
-  const run: TrialTracking = await runs.tracking!.startTrial(trial, { backend, engine, threads, kernel }, runs.parentRunId, resumeRef);
+  const run: TrialTracking = await runs.tracking!.startTrial(
+    trial,
+    { backend, engine, threads, kernel },
+    runs.parentRunId,
+    resumeRef,
+  );
   return run.guard(() =>
     runStage({
-      id, dir: path.join(p.trainDir, trial.id), force: true, log,
+      id,
+      dir: path.join(p.trainDir, trial.id),
+      force: true,
+      log,
       build: async (staging) => {
         const t0 = performance.now();
         const outcome = await runTrial({
-          trial, data: trialData, workDir, resume: !!p.opts.resume, log, fingerprint, threads, kernel,
+          trial,
+          data: trialData,
+          workDir,
+          resume: !!p.opts.resume,
+          log,
+          fingerprint,
+          threads,
+          kernel,
           onStart: () => writeRunRef(trialRunRefFile(workDir), run.ref),
           onResume: async (history) => {
             const n = await run.backfill(history);
             if (n) log.info(`train: logged ${n} checkpointed epoch(s) that MLflow run ${run.runId} lacked`);
           },
           onEpoch: (r) => run.logEpoch(r),
-          prune: sweep ? {
-            sweep,
-            check: async (epoch, value) => {
-              const others = otherHistories(p.trainDir, p.fingerprints, trial.id, sweep.metric);
-              return shouldPrune(sweep.pruner, sweep.goal, epoch, value, others);
-            },
-          } : undefined,
+          prune: sweep
+            ? {
+                sweep,
+                check: async (epoch, value) => {
+                  const others = otherHistories(p.trainDir, p.fingerprints, trial.id, sweep.metric);
+                  return shouldPrune(sweep.pruner, sweep.goal, epoch, value, others);
+                },
+              }
+            : undefined,
         });
         const modelDir = path.join(staging, 'model');
         await cp(outcome.modelDir, modelDir, { recursive: true });
@@ -252,11 +335,13 @@ async function trainTrial(
         // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
         await cp(p.fo.vocabFile, path.join(modelDir, 'vocab.json'));
         await cp(p.fo.tagsFile, path.join(modelDir, 'tags.json'));
-        if (trial.train.chars.type !== 'none' && p.fo.charsFile) await cp(p.fo.charsFile, path.join(modelDir, 'chars.json'));
+        if (trial.train.chars.type !== 'none' && p.fo.charsFile)
+          await cp(p.fo.charsFile, path.join(modelDir, 'chars.json'));
         if (pretrained) {
           const r = pretrained.report;
           await run.logMetrics({
-            embeddings_coverage_types: r.coverage_types, embeddings_coverage_tokens: r.coverage_tokens,
+            embeddings_coverage_types: r.coverage_types,
+            embeddings_coverage_tokens: r.coverage_tokens,
             embeddings_words_in_file: r.words_in_file,
           });
         }
@@ -267,19 +352,31 @@ async function trainTrial(
         const seconds = (performance.now() - t0) / 1000;
         const { monitor } = trial.train.early_stopping;
         const best = `best ${monitor} ${outcome.bestValue?.toFixed(4)} at epoch ${outcome.bestEpoch}`;
-        log.info(`train: ${trial.id} ${outcome.status} after ${history.length} epoch(s) in ${fmtSeconds(seconds)}; ${best}`);
+        log.info(
+          `train: ${trial.id} ${outcome.status} after ${history.length} epoch(s) in ${fmtSeconds(seconds)}; ${best}`,
+        );
         const counts: TrainCounts = {
-          epochs: history.length, best_epoch: outcome.bestEpoch, best_value: outcome.bestValue, status: outcome.status,
+          epochs: history.length,
+          best_epoch: outcome.bestEpoch,
+          best_value: outcome.bestValue,
+          status: outcome.status,
           overrides: trial.overrides,
         };
         return {
           counts: { ...counts, ...(pretrained ? { embeddings: pretrained.report } : {}) },
           timings_s: { train: seconds, epochs: outcome.history.reduce((s, r) => s + r.epoch_seconds, 0) },
           run: {
-            mlflow_run_id: run.runId, mlflow_parent_run_id: runs.parentRunId ?? null, mlflow_tracking_uri: run.ref.tracking_uri,
-            backend, engine, threads, kernel,
+            mlflow_run_id: run.runId,
+            mlflow_parent_run_id: runs.parentRunId ?? null,
+            mlflow_tracking_uri: run.ref.tracking_uri,
+            backend,
+            engine,
+            threads,
+            kernel,
             epoch_timings: outcome.history.map((r) => ({
-              epoch: r.epoch, seconds: r.epoch_seconds, tokens_per_s: r.tokens_per_s,
+              epoch: r.epoch,
+              seconds: r.epoch_seconds,
+              tokens_per_s: r.tokens_per_s,
             })),
           },
         };
@@ -388,8 +485,13 @@ async function summarize(trainDir: string, trials: Trial[]): Promise<TrialSummar
     const run = readTrainRun(dir);
     const history = readHistory(dir);
     out.push({
-      trial: t.id, label: trialLabel(t), overrides: t.overrides, history, status: manifest.counts.status,
-      seconds: run?.timings_s.train ?? null, mlflowRunId: run?.mlflow_run_id ?? null,
+      trial: t.id,
+      label: trialLabel(t),
+      overrides: t.overrides,
+      history,
+      status: manifest.counts.status,
+      seconds: run?.timings_s.train ?? null,
+      mlflowRunId: run?.mlflow_run_id ?? null,
     });
   }
   return out;

@@ -21,7 +21,16 @@ function split(n: number, seed: number): SplitData {
       tags[i * maxLen + t] = tokens[i * maxLen + t] % 2;
     }
   }
-  return { n, maxLen, sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1), chunks: new Int32Array(n), lengths, tokens, tags, meta: {} };
+  return {
+    n,
+    maxLen,
+    sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1),
+    chunks: new Int32Array(n),
+    lengths,
+    tokens,
+    tags,
+    meta: {},
+  };
 }
 
 const data: TrialData = { train: split(12, 0), val: split(4, 1), tags: ['O', 'B-x'], vocabSize: 10 };
@@ -31,22 +40,58 @@ function logger(lines: string[]): Logger {
   return { info: (m) => lines.push(m), warn: (m) => lines.push(`WARN ${m}`), debug() {}, progress: () => progress };
 }
 
-const trial = (epochs: number) => ({ id: 'main', overrides: {}, train: TrainSchema.parse({ epochs, lstm_units: 4, embedding_dim: 4, batch_size: 4 }) });
+const trial = (epochs: number) => ({
+  id: 'main',
+  overrides: {},
+  train: TrainSchema.parse({ epochs, lstm_units: 4, embedding_dim: 4, batch_size: 4 }),
+});
 
 test('--resume continues only a checkpoint made with the same settings and code (its fingerprint); any other starts over, saying why', async () => {
   const workDir = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-trial-')), '.main.work');
   const lines: string[] = [];
-  const first = await runTrial({ trial: trial(1), data, workDir, resume: false, log: logger(lines), fingerprint: 'fp-A' });
-  assert.deepEqual(first.history.map((h) => h.epoch), [1]);
+  const first = await runTrial({
+    trial: trial(1),
+    data,
+    workDir,
+    resume: false,
+    log: logger(lines),
+    fingerprint: 'fp-A',
+  });
+  assert.deepEqual(
+    first.history.map((h) => h.epoch),
+    [1],
+  );
 
-  const same = await runTrial({ trial: trial(2), data, workDir, resume: true, log: logger(lines), fingerprint: 'fp-A' });
+  const same = await runTrial({
+    trial: trial(2),
+    data,
+    workDir,
+    resume: true,
+    log: logger(lines),
+    fingerprint: 'fp-A',
+  });
   assert.match(lines.join('\n'), /resuming main after epoch 1/);
-  assert.deepEqual(same.history.map((h) => h.epoch), [1, 2], 'epoch 1 is not trained again');
+  assert.deepEqual(
+    same.history.map((h) => h.epoch),
+    [1, 2],
+    'epoch 1 is not trained again',
+  );
 
   lines.length = 0;
-  const other = await runTrial({ trial: trial(2), data, workDir, resume: true, log: logger(lines), fingerprint: 'fp-B' });
+  const other = await runTrial({
+    trial: trial(2),
+    data,
+    workDir,
+    resume: true,
+    log: logger(lines),
+    fingerprint: 'fp-B',
+  });
   assert.match(lines.join('\n'), /WARN train: not resuming main: its checkpoint was made with other settings or code/);
-  assert.deepEqual(other.history.map((h) => h.epoch), [1, 2], 'trained from the start');
+  assert.deepEqual(
+    other.history.map((h) => h.epoch),
+    [1, 2],
+    'trained from the start',
+  );
 });
 
 test('pruning compares a trial only with trials of the current settings and code: finished or still running, not leftovers', () => {
@@ -56,23 +101,39 @@ test('pruning compares a trial only with trials of the current settings and code
     writeFileSync(path.join(dir, rel), JSON.stringify(value));
   };
   put('t-a/manifest.json', { fingerprint: 'fa' }); // finished, current
-  put('t-a/history.json', [{ epoch: 1, val_entity_f1: 0.5 }, { epoch: 2, val_entity_f1: 0.6 }]);
+  put('t-a/history.json', [
+    { epoch: 1, val_entity_f1: 0.5 },
+    { epoch: 2, val_entity_f1: 0.6 },
+  ]);
   put('t-b/manifest.json', { fingerprint: 'old-b' }); // finished under an earlier version: ignored
   put('t-b/history.json', [{ epoch: 1, val_entity_f1: 0.9 }]);
   put('.t-c.work/state.json', { fingerprint: 'fc', history: [{ epoch: 1, val_entity_f1: 0.7 }] }); // running, current
   put('.t-d.work/state.json', { fingerprint: 'old-d', history: [{ epoch: 1, val_entity_f1: 0.95 }] }); // an abandoned old run: ignored
-  const expected = new Map([['t-a', 'fa'], ['t-b', 'fb'], ['t-c', 'fc'], ['t-d', 'fd'], ['t-self', 'fs']]);
+  const expected = new Map([
+    ['t-a', 'fa'],
+    ['t-b', 'fb'],
+    ['t-c', 'fc'],
+    ['t-d', 'fd'],
+    ['t-self', 'fs'],
+  ]);
   assert.deepEqual(otherHistories(dir, expected, 't-self', 'val_entity_f1'), [[0.5, 0.6], [0.7]]);
 });
 
-test('taggerSpec takes every hyperparameter from the trial\'s train config (Adam\'s included)', () => {
-  const s = taggerSpec({ train: TrainSchema.parse({ lstm_units: 7, optimizer: { learning_rate: 0.01, beta2: 0.98 } }) }, data);
+test("taggerSpec takes every hyperparameter from the trial's train config (Adam's included)", () => {
+  const s = taggerSpec(
+    { train: TrainSchema.parse({ lstm_units: 7, optimizer: { learning_rate: 0.01, beta2: 0.98 } }) },
+    data,
+  );
   assert.deepEqual([s.lstmUnits, s.learningRate, s.adam], [7, 0.01, { beta1: 0.9, beta2: 0.98, epsilon: 1e-7 }]);
 });
 
 test('head crf: a trial trains the CRF (crf.json in its model), validates with Viterbi, and a tag set the constraint cannot read is a config error', async () => {
   const workDir = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-trial-')), '.main.work');
-  const crf = { id: 'main', overrides: {}, train: TrainSchema.parse({ epochs: 2, lstm_units: 4, embedding_dim: 4, batch_size: 4, head: 'crf' }) };
+  const crf = {
+    id: 'main',
+    overrides: {},
+    train: TrainSchema.parse({ epochs: 2, lstm_units: 4, embedding_dim: 4, batch_size: 4, head: 'crf' }),
+  };
   assert.equal(crf.train.crf.constrain, true, 'the constraint is on by default');
   const spec = taggerSpec(crf, data);
   assert.deepEqual(spec.crf, { constrain: true, tags: ['O', 'B-x'] });
@@ -81,6 +142,11 @@ test('head crf: a trial trains the CRF (crf.json in its model), validates with V
   assert.ok(out.history.every((h) => Number.isFinite(h.val_loss) && h.val_entity_f1 >= 0));
   assert.ok(existsSync(path.join(out.modelDir, 'crf.json')));
   assert.equal(taggerSpec(trial(1), data).crf, undefined, 'softmax: no CRF in the spec');
-  assert.throws(() => taggerSpec(crf, { ...data, tags: ['O', 'PER'] }), (e: Error) => e instanceof ValidationError && /train\.crf\.constrain: tag "PER"/.test(e.message));
-  assert.doesNotThrow(() => taggerSpec({ ...crf, train: { ...crf.train, crf: { constrain: false } } }, { ...data, tags: ['O', 'PER'] }));
+  assert.throws(
+    () => taggerSpec(crf, { ...data, tags: ['O', 'PER'] }),
+    (e: Error) => e instanceof ValidationError && /train\.crf\.constrain: tag "PER"/.test(e.message),
+  );
+  assert.doesNotThrow(() =>
+    taggerSpec({ ...crf, train: { ...crf.train, crf: { constrain: false } } }, { ...data, tags: ['O', 'PER'] }),
+  );
 });

@@ -1,9 +1,28 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fmtInt, fmtSeconds, isImprovement, ValidationError, writeJsonAtomic, type EpochRecord, type Logger, type SweepConfig } from '@nerflow/core';
+import {
+  fmtInt,
+  fmtSeconds,
+  isImprovement,
+  ValidationError,
+  writeJsonAtomic,
+  type EpochRecord,
+  type Logger,
+  type SweepConfig,
+} from '@nerflow/core';
 import { entityF1FromIds } from '@nerflow/metrics';
-import { allowedTransitions, createTagger, loadTagger, makeBatches, type Batch, type SplitData, type KernelVariant, type Tagger, type TaggerSpec } from '@nerflow/nn';
+import {
+  allowedTransitions,
+  createTagger,
+  loadTagger,
+  makeBatches,
+  type Batch,
+  type SplitData,
+  type KernelVariant,
+  type Tagger,
+  type TaggerSpec,
+} from '@nerflow/nn';
 import type { Trial } from './sweep.js';
 
 export interface TrialData {
@@ -57,7 +76,10 @@ interface TrainState {
   badEpochs: number;
 }
 
-export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 'tags' | 'vocabSize' | 'charVocabSize'>): TaggerSpec {
+export function taggerSpec(
+  trial: Pick<Trial, 'train'>,
+  data: Pick<TrialData, 'tags' | 'vocabSize' | 'charVocabSize'>,
+): TaggerSpec {
   const t = trial.train;
   if (t.head === 'crf' && t.crf.constrain) {
     try {
@@ -68,14 +90,26 @@ export function taggerSpec(trial: Pick<Trial, 'train'>, data: Pick<TrialData, 't
   }
   const c = t.chars;
   if (c.type !== 'none' && !data.charVocabSize) {
-    throw new ValidationError(`train.chars.type is ${c.type}, but the featurize output has no chars column (chars.json): it was written by an older nerflow. Run \`npx nerflow featurize --force\` with this config.`);
+    throw new ValidationError(
+      `train.chars.type is ${c.type}, but the featurize output has no chars column (chars.json): it was written by an older nerflow. Run \`npx nerflow featurize --force\` with this config.`,
+    );
   }
   return {
-    kind: t.model, vocabSize: data.vocabSize, numTags: data.tags.length, embeddingDim: t.embedding_dim, lstmUnits: t.lstm_units,
-    dropout: t.dropout, recurrentDropout: t.recurrent_dropout, learningRate: t.optimizer.learning_rate,
-    adam: { beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, epsilon: t.optimizer.epsilon }, seed: t.seed,
-    head: t.head, ...(t.head === 'crf' ? { crf: { constrain: t.crf.constrain, tags: data.tags } } : {}),
-    ...(c.type === 'cnn' ? { chars: { type: 'cnn', vocabSize: data.charVocabSize!, dim: c.dim, filters: c.filters, width: c.width } } : {}),
+    kind: t.model,
+    vocabSize: data.vocabSize,
+    numTags: data.tags.length,
+    embeddingDim: t.embedding_dim,
+    lstmUnits: t.lstm_units,
+    dropout: t.dropout,
+    recurrentDropout: t.recurrent_dropout,
+    learningRate: t.optimizer.learning_rate,
+    adam: { beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, epsilon: t.optimizer.epsilon },
+    seed: t.seed,
+    head: t.head,
+    ...(t.head === 'crf' ? { crf: { constrain: t.crf.constrain, tags: data.tags } } : {}),
+    ...(c.type === 'cnn'
+      ? { chars: { type: 'cnn', vocabSize: data.charVocabSize!, dim: c.dim, filters: c.filters, width: c.width } }
+      : {}),
     ...(t.embeddings?.freeze ? { freezeEmbeddings: true } : {}),
   };
 }
@@ -88,7 +122,12 @@ function realTokens(b: Batch): number {
 }
 
 /** Loss, token accuracy and entity F1 on a split, padding never counted. */
-export function validate(tagger: Tagger, split: SplitData, tags: string[], batchSize: number): { loss: number; tokenAccuracy: number; entityF1: number } {
+export function validate(
+  tagger: Tagger,
+  split: SplitData,
+  tags: string[],
+  batchSize: number,
+): { loss: number; tokenAccuracy: number; entityF1: number } {
   const batches = makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
   let lossSum = 0;
   let tokens = 0;
@@ -109,7 +148,11 @@ export function validate(tagger: Tagger, split: SplitData, tags: string[], batch
       pred.push(p);
     }
   }
-  return { loss: lossSum / Math.max(1, tokens), tokenAccuracy: correct / Math.max(1, tokens), entityF1: entityF1FromIds(gold, pred, tags) };
+  return {
+    loss: lossSum / Math.max(1, tokens),
+    tokenAccuracy: correct / Math.max(1, tokens),
+    entityF1: entityF1FromIds(gold, pred, tags),
+  };
 }
 
 /** Replace `dir` with a fresh save, written beside it first so a kill mid-write leaves the old one. */
@@ -133,16 +176,32 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
   const cfg = o.trial.train;
   const spec = taggerSpec(o.trial, o.data);
   await mkdir(o.workDir, { recursive: true });
-  let state: TrainState = { fingerprint: o.fingerprint, epochsDone: 0, history: [], bestEpoch: 0, bestValue: null, badEpochs: 0 };
+  let state: TrainState = {
+    fingerprint: o.fingerprint,
+    epochsDone: 0,
+    history: [],
+    bestEpoch: 0,
+    bestValue: null,
+    badEpochs: 0,
+  };
   let tagger: Tagger;
   const stateFile = path.join(o.workDir, 'state.json');
-  const saved: Partial<TrainState> | null = o.resume && existsSync(stateFile) && existsSync(path.join(o.workDir, 'last')) ? JSON.parse(await readFile(stateFile, 'utf8')) : null;
+  const saved: Partial<TrainState> | null =
+    o.resume && existsSync(stateFile) && existsSync(path.join(o.workDir, 'last'))
+      ? JSON.parse(await readFile(stateFile, 'utf8'))
+      : null;
   if (saved && saved.fingerprint !== o.fingerprint) {
-    o.log.warn(`train: not resuming ${o.trial.id}: its checkpoint was made with other settings or code (the train config or nerflow changed since); training it from the start`);
+    o.log.warn(
+      `train: not resuming ${o.trial.id}: its checkpoint was made with other settings or code (the train config or nerflow changed since); training it from the start`,
+    );
   }
   if (saved && saved.fingerprint === o.fingerprint) {
     state = saved as TrainState;
-    tagger = await loadTagger(path.join(o.workDir, 'last'), { withOptimizer: true, threads: o.threads, kernel: o.kernel });
+    tagger = await loadTagger(path.join(o.workDir, 'last'), {
+      withOptimizer: true,
+      threads: o.threads,
+      kernel: o.kernel,
+    });
     o.log.info(`train: resuming ${o.trial.id} after epoch ${state.epochsDone}`);
   } else {
     await rm(o.workDir, { recursive: true, force: true });
@@ -171,10 +230,17 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
       const trainSeconds = (performance.now() - t0) / 1000;
       const v = validate(tagger, o.data.val, o.data.tags, cfg.val_batch_size);
       const record: EpochRecord = {
-        epoch, loss: lossSum / Math.max(1, tokens), val_loss: v.loss, val_token_accuracy: v.tokenAccuracy, val_entity_f1: v.entityF1,
-        epoch_seconds: trainSeconds, tokens_per_s: tokens / trainSeconds,
+        epoch,
+        loss: lossSum / Math.max(1, tokens),
+        val_loss: v.loss,
+        val_token_accuracy: v.tokenAccuracy,
+        val_entity_f1: v.entityF1,
+        epoch_seconds: trainSeconds,
+        tokens_per_s: tokens / trainSeconds,
       };
-      bar.finish(`loss ${record.loss.toFixed(4)} val_loss ${v.loss.toFixed(4)} val_acc ${v.tokenAccuracy.toFixed(4)} val_entity_f1 ${v.entityF1.toFixed(4)} (${fmtSeconds(trainSeconds)}, ${fmtInt(Math.round(record.tokens_per_s))} tok/s)`);
+      bar.finish(
+        `loss ${record.loss.toFixed(4)} val_loss ${v.loss.toFixed(4)} val_acc ${v.tokenAccuracy.toFixed(4)} val_entity_f1 ${v.entityF1.toFixed(4)} (${fmtSeconds(trainSeconds)}, ${fmtInt(Math.round(record.tokens_per_s))} tok/s)`,
+      );
       state.history.push(record);
       state.epochsDone = epoch;
       const monitor = cfg.early_stopping.monitor;
@@ -189,18 +255,25 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
       const metric = o.prune?.sweep.metric;
       if (o.prune && metric && (await o.prune.check(epoch, record[metric]))) {
         status = 'pruned';
-        o.log.info(`train: ${o.trial.id} pruned after epoch ${epoch} (${metric} ${record[metric].toFixed(4)} is worse than the other trials)`);
+        o.log.info(
+          `train: ${o.trial.id} pruned after epoch ${epoch} (${metric} ${record[metric].toFixed(4)} is worse than the other trials)`,
+        );
         break;
       }
       if (state.badEpochs > cfg.early_stopping.patience) {
         status = 'early_stopped';
-        o.log.info(`train: early stop after epoch ${epoch}: ${monitor} did not improve for ${state.badEpochs} epochs (best ${state.bestValue?.toFixed(4)} at epoch ${state.bestEpoch})`);
+        o.log.info(
+          `train: early stop after epoch ${epoch}: ${monitor} did not improve for ${state.badEpochs} epochs (best ${state.bestValue?.toFixed(4)} at epoch ${state.bestEpoch})`,
+        );
         break;
       }
     }
   } finally {
     tagger.dispose();
   }
-  const modelDir = path.join(o.workDir, cfg.early_stopping.restore_best && existsSync(path.join(o.workDir, 'best')) ? 'best' : 'last');
+  const modelDir = path.join(
+    o.workDir,
+    cfg.early_stopping.restore_best && existsSync(path.join(o.workDir, 'best')) ? 'best' : 'last',
+  );
   return { history: state.history, bestEpoch: state.bestEpoch, bestValue: state.bestValue, status, modelDir };
 }

@@ -9,17 +9,38 @@ import type { Trial } from './sweep.js';
  * --parent-run <run>` writing its own trial folder and MLflow child run, so trials never share a file
  * but the store's lock and append-only metric files. Resolves when all finish; rejects naming the failed trials.
  */
-export async function runWorkers(ctx: StageContext, trials: Trial[], parallel: number, parentRunId: string | undefined, log: Logger, o: { resume?: boolean } = {}): Promise<void> {
+export async function runWorkers(
+  ctx: StageContext,
+  trials: Trial[],
+  parallel: number,
+  parentRunId: string | undefined,
+  log: Logger,
+  o: { resume?: boolean } = {},
+): Promise<void> {
   const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
   const queue = [...trials];
   const failed: string[] = [];
   const worker = async () => {
     for (let t = queue.shift(); t; t = queue.shift()) {
       const trial = t;
-      const args = [bin, 'train', '--config', ctx.config.file, '--trial', trial.id, ...(parentRunId ? ['--parent-run', parentRunId] : []), ...(ctx.force ? ['--force'] : []), ...(o.resume ? ['--resume'] : []), ...ctx.config.overrides.flatMap((o) => ['--set', o])];
+      const args = [
+        bin,
+        'train',
+        '--config',
+        ctx.config.file,
+        '--trial',
+        trial.id,
+        ...(parentRunId ? ['--parent-run', parentRunId] : []),
+        ...(ctx.force ? ['--force'] : []),
+        ...(o.resume ? ['--resume'] : []),
+        ...ctx.config.overrides.flatMap((o) => ['--set', o]),
+      ];
       log.info(`train: worker starts ${trial.id}`);
       const code = await new Promise<number | null>((resolve) => {
-        const p = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, NERFLOW_ROOT: ctx.root } });
+        const p = spawn(process.execPath, args, {
+          stdio: ['ignore', 'inherit', 'pipe'],
+          env: { ...process.env, NERFLOW_ROOT: ctx.root },
+        });
         // a SIGINT/SIGTERM that stops this process stops the worker too (it ends its own run KILLED)
         const release = onSignalExit((signal) => p.kill(signal));
         // prefix each worker's messages with its trial, one line at a time
@@ -39,5 +60,6 @@ export async function runWorkers(ctx: StageContext, trials: Trial[], parallel: n
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, trials.length) }, worker));
-  if (failed.length) throw new ExitError(`train: ${failed.length} trial(s) failed: ${failed.join(', ')}; their output is above.`);
+  if (failed.length)
+    throw new ExitError(`train: ${failed.length} trial(s) failed: ${failed.join(', ')}; their output is above.`);
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { pngSize, svgToPng } from './png.js';
 
 test('svgToPng renders text with the bundled font at the SVG size (or scaled)', () => {
-  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="4" y="28" font-size="20">B-geo</text></svg>';
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="4" y="28" font-size="20">B-geo</text></svg>';
   const png = svgToPng(svg);
   assert.deepEqual(pngSize(png), { width: 120, height: 40 });
   assert.deepEqual(pngSize(svgToPng(svg, { scale: 2 })), { width: 240, height: 80 });

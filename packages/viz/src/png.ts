@@ -14,7 +14,13 @@ export function svgToPng(svg: string, opts: { scale?: number; background?: strin
   const r = new Resvg(svg, {
     fitTo: opts.scale && opts.scale !== 1 ? { mode: 'zoom', value: opts.scale } : { mode: 'original' },
     background: opts.background ?? 'white',
-    font: { loadSystemFonts: false, fontFiles: FONT_FILES, defaultFontFamily: FONT_FAMILY, sansSerifFamily: FONT_FAMILY, monospaceFamily: 'DejaVu Sans Mono' },
+    font: {
+      loadSystemFonts: false,
+      fontFiles: FONT_FILES,
+      defaultFontFamily: FONT_FAMILY,
+      sansSerifFamily: FONT_FAMILY,
+      monospaceFamily: 'DejaVu Sans Mono',
+    },
   });
   return r.render().asPng();
 }

@@ -25,7 +25,8 @@ const CONFIG_EXTENSIONS = ['.yaml', '.yml'];
  */
 export function resolveConfigPath(ref: string, root: string, cwd = process.cwd(), from?: string): string {
   const candidates: string[] = [];
-  const withExt = (p: string) => (CONFIG_EXTENSIONS.includes(path.extname(p)) ? [p] : CONFIG_EXTENSIONS.map((e) => p + e));
+  const withExt = (p: string) =>
+    CONFIG_EXTENSIONS.includes(path.extname(p)) ? [p] : CONFIG_EXTENSIONS.map((e) => p + e);
   if (from) candidates.push(...withExt(path.resolve(path.dirname(from), ref)));
   if (path.isAbsolute(ref)) candidates.push(...withExt(ref));
   else {
@@ -54,7 +55,9 @@ function readLayer(file: string): Layer {
   }
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ValidationError(`${file}:1: a config must be a YAML mapping (key: value lines), got ${Array.isArray(raw) ? 'a list' : typeof raw}.`);
+    throw new ValidationError(
+      `${file}:1: a config must be a YAML mapping (key: value lines), got ${Array.isArray(raw) ? 'a list' : typeof raw}.`,
+    );
   }
   return { file, raw, doc, lines };
 }
@@ -64,7 +67,7 @@ function lineOf(layer: Layer, keyPath: (string | number)[]): string {
   // Walk down as far as the path exists; point at the key if we can, else the value.
   for (let n = keyPath.length; n >= 0; n--) {
     const parentPath = keyPath.slice(0, n - 1);
-    const parent = n === 0 ? null : (n === 1 ? layer.doc.contents : layer.doc.getIn(parentPath, true));
+    const parent = n === 0 ? null : n === 1 ? layer.doc.contents : layer.doc.getIn(parentPath, true);
     if (n > 0 && isMap(parent)) {
       const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === keyPath[n - 1]);
       const range = (pair?.key as { range?: [number, number] } | undefined)?.range;
@@ -88,7 +91,8 @@ function objectShapeAt(schema: z.ZodType, keyPath: (string | number)[]): Record<
     for (;;) {
       const t = s?._zod?.def?.type;
       if (t === 'default' || t === 'nullable' || t === 'optional' || t === 'prefault') s = s._zod.def.innerType;
-      else if (t === 'pipe') s = s._zod.def.in; // a .transform()
+      else if (t === 'pipe')
+        s = s._zod.def.in; // a .transform()
       else break;
     }
   };
@@ -165,13 +169,15 @@ function describeIssues(
     }
     const got = getIn(value, p);
     let expected = issue.message;
-    if (issue.code === 'invalid_value' && 'values' in issue) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    if (issue.code === 'invalid_value' && 'values' in issue)
+      expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     else if (issue.code === 'invalid_type') {
       const names: Record<string, string> = { object: 'a mapping', array: 'a list', int: 'an integer' };
       expected = names[issue.expected] ?? `a ${issue.expected}`;
-    }
-    else if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'a value ');
-    else if (issue.code === 'invalid_union') expected = 'a list of values, a {min, max, log, int} range, or {choices: [...]}';
+    } else if (issue.code === 'too_small' || issue.code === 'too_big')
+      expected = issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'a value ');
+    else if (issue.code === 'invalid_union')
+      expected = 'a list of values, a {min, max, log, int} range, or {choices: [...]}';
     out.push(`${where(p)}: ${dotted || '(top level)'}: expected ${expected}, got ${describe(got)}.`);
   }
   return out;
@@ -186,7 +192,8 @@ function problemsOf(layer: Layer, value: Record<string, unknown>): string[] {
 /** `train.epochs=3` → {train: {epochs: 3}}; the value is read as YAML (numbers, booleans, lists). */
 export function parseOverride(text: string): Record<string, unknown> {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw new ValidationError(`--set ${text}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3.`);
+  if (eq <= 0)
+    throw new ValidationError(`--set ${text}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3.`);
   const doc = parseDocument(text.slice(eq + 1));
   return nestKeys(overrideKeys(text.slice(0, eq)), doc.errors.length ? text.slice(eq + 1) : doc.toJS());
 }
@@ -215,13 +222,19 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const seen = new Set<string>();
   let current: string | undefined = file;
   while (current) {
-    if (seen.has(current)) throw new ValidationError(`${current}: extends: makes a cycle (${[...seen, current].join(' → ')}). Remove one of the extends: lines.`);
+    if (seen.has(current))
+      throw new ValidationError(
+        `${current}: extends: makes a cycle (${[...seen, current].join(' → ')}). Remove one of the extends: lines.`,
+      );
     seen.add(current);
     const layer = readLayer(current);
     layers.push(layer);
     const ext = layer.raw.extends;
     if (ext === undefined) current = undefined;
-    else if (typeof ext !== 'string') throw new ValidationError(`${lineOf(layer, ['extends'])}: extends: expected the name or path of another config, got ${describe(ext)}.`);
+    else if (typeof ext !== 'string')
+      throw new ValidationError(
+        `${lineOf(layer, ['extends'])}: extends: expected the name or path of another config, got ${describe(ext)}.`,
+      );
     else current = resolveConfigPath(ext, opts.root, opts.cwd, current);
   }
   if (opts.overrides?.length) {
@@ -234,12 +247,18 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
 
   // data.path and data.splits name the corpus two exclusive ways: both in one file is an error; across
   // files the nearest one that names the corpus wins (a config may extend one with data.path and set data.splits).
-  const corpusKeys = (l: Layer) => ['path', 'splits'].filter((k) => isPlainObject(l.raw.data) && (l.raw.data as Record<string, unknown>)[k] != null);
+  const corpusKeys = (l: Layer) =>
+    ['path', 'splits'].filter((k) => isPlainObject(l.raw.data) && (l.raw.data as Record<string, unknown>)[k] != null);
   const both = layers.filter((l) => corpusKeys(l).length === 2);
   if (both.length) {
-    throw new ValidationError(both.map((l) =>
-      `${lineOf(l, ['data', 'splits'])}: data.path and data.splits are both set; a corpus is one file (data.path, split by featurize.split) ` +
-        `or its own files (data.splits: {train, val, test}). Remove one of the two keys.`), `Invalid config ${file}:`);
+    throw new ValidationError(
+      both.map(
+        (l) =>
+          `${lineOf(l, ['data', 'splits'])}: data.path and data.splits are both set; a corpus is one file (data.path, split by featurize.split) ` +
+          `or its own files (data.splits: {train, val, test}). Remove one of the two keys.`,
+      ),
+      `Invalid config ${file}:`,
+    );
   }
   const nearest = layers.find((l) => corpusKeys(l).length)?.file;
   // Relative data paths are relative to the file that wrote them.
@@ -250,7 +269,8 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
     const base = path.dirname(l.file === '--set' ? file : l.file);
     if (data && typeof data.path === 'string' && l.file !== '--set') data.path = path.resolve(base, data.path);
     if (data && isPlainObject(data.splits)) {
-      for (const [k, v] of Object.entries(data.splits)) if (typeof v === 'string') data.splits[k] = path.resolve(base, v);
+      for (const [k, v] of Object.entries(data.splits))
+        if (typeof v === 'string') data.splits[k] = path.resolve(base, v);
     }
     if (data && l.file === nearest) {
       if (data.splits != null) data.path = null;
@@ -263,8 +283,15 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const parsed = ConfigSchema.parse(merged);
   const { extends: _ignored, ...body } = parsed;
   if (body.data.path !== null) body.data.path = path.resolve(path.dirname(file), body.data.path);
-  for (const f of [body.train.embeddings, body.featurize.pretrained_vocab]) if (f) f.path = path.resolve(path.dirname(file), f.path);
-  const config: Config = { ...(body as ConfigBody), name: configName(file), file, files: layers.filter((l) => l.file !== '--set').map((l) => l.file), overrides: opts.overrides ?? [] };
+  for (const f of [body.train.embeddings, body.featurize.pretrained_vocab])
+    if (f) f.path = path.resolve(path.dirname(file), f.path);
+  const config: Config = {
+    ...(body as ConfigBody),
+    name: configName(file),
+    file,
+    files: layers.filter((l) => l.file !== '--set').map((l) => l.file),
+    overrides: opts.overrides ?? [],
+  };
   // where a key was written: the first layer (--set, then the named file, then what it extends) that has it
   const where = (keyPath: string[]) => {
     const layer = layers.find((l) => getIn(l.raw, keyPath) !== undefined);
@@ -278,7 +305,8 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
 /** The vector-file sections of a raw layer whose `path` is relative to the file that wrote it. */
 function vectorFiles(raw: Record<string, unknown>): Record<string, unknown>[] {
   const at = (section: string, key: string) => {
-    const v = (raw[section] as Record<string, unknown> | undefined)?.[key] as Record<string, unknown> | null | undefined;
+    const v = (raw[section] as Record<string, unknown> | undefined)?.[key] as
+      Record<string, unknown> | null | undefined;
     return v && typeof v === 'object' && typeof v.path === 'string' ? [v] : [];
   };
   return [...at('train', 'embeddings'), ...at('featurize', 'pretrained_vocab')];
@@ -290,13 +318,20 @@ export function configName(file: string): string {
 
 function checkSemantics(c: Config): string[] {
   const out: string[] = [];
-  if (c.data.path === null && c.data.splits === null) out.push(`${c.file}: data: no corpus. Set data.path (one file) or data.splits: {train, val, test} (a corpus's own files).`);
+  if (c.data.path === null && c.data.splits === null)
+    out.push(
+      `${c.file}: data: no corpus. Set data.path (one file) or data.splits: {train, val, test} (a corpus's own files).`,
+    );
   for (const k of ['train', 'test'] as const) {
-    if (c.data.splits && c.data.splits[k] === null) out.push(`${c.file}: data.splits.${k} is missing: data.splits needs a train and a test file (val is optional).`);
+    if (c.data.splits && c.data.splits[k] === null)
+      out.push(`${c.file}: data.splits.${k} is missing: data.splits needs a train and a test file (val is optional).`);
   }
   const s = c.featurize.split;
   const sum = s.train + s.val + s.test;
-  if (Math.abs(sum - 1) > 1e-9) out.push(`${c.file}: featurize.split: train + val + test must add up to 1, got ${+sum.toFixed(6)} (${s.train} + ${s.val} + ${s.test}).`);
+  if (Math.abs(sum - 1) > 1e-9)
+    out.push(
+      `${c.file}: featurize.split: train + val + test must add up to 1, got ${+sum.toFixed(6)} (${s.train} + ${s.val} + ${s.test}).`,
+    );
   if (s.train <= 0) out.push(`${c.file}: featurize.split.train must be above 0.`);
   if (c.sweep) {
     for (const [key, spec] of Object.entries(c.sweep.params)) {
@@ -304,14 +339,22 @@ function checkSemantics(c: Config): string[] {
       const section = keyPath[0];
       const shape = objectShapeAt(ConfigSchema, keyPath.slice(0, -1));
       if (section !== 'train' || !shape || !(keyPath[keyPath.length - 1] in shape)) {
-        out.push(`${c.file}: sweep.params: "${key}" is not a train.* config key (trials share one featurized dataset). Use a dotted path such as train.lstm_units or train.optimizer.learning_rate.`);
+        out.push(
+          `${c.file}: sweep.params: "${key}" is not a train.* config key (trials share one featurized dataset). Use a dotted path such as train.lstm_units or train.optimizer.learning_rate.`,
+        );
         continue;
       }
-      if (!Array.isArray(spec) && 'min' in spec && spec.min > spec.max) out.push(`${c.file}: sweep.params.${key}: min (${spec.min}) is above max (${spec.max}).`);
-      if (!Array.isArray(spec) && 'min' in spec && spec.log && spec.min <= 0) out.push(`${c.file}: sweep.params.${key}: a log range needs min > 0.`);
-      if (c.sweep.method === 'grid' && !Array.isArray(spec) && 'min' in spec) out.push(`${c.file}: sweep.params.${key}: a grid sweep needs a list of values or {choices}; a {min, max} range needs method: random.`);
+      if (!Array.isArray(spec) && 'min' in spec && spec.min > spec.max)
+        out.push(`${c.file}: sweep.params.${key}: min (${spec.min}) is above max (${spec.max}).`);
+      if (!Array.isArray(spec) && 'min' in spec && spec.log && spec.min <= 0)
+        out.push(`${c.file}: sweep.params.${key}: a log range needs min > 0.`);
+      if (c.sweep.method === 'grid' && !Array.isArray(spec) && 'min' in spec)
+        out.push(
+          `${c.file}: sweep.params.${key}: a grid sweep needs a list of values or {choices}; a {min, max} range needs method: random.`,
+        );
     }
-    if (c.sweep.method === 'random' && !c.sweep.max_trials) out.push(`${c.file}: sweep.max_trials: a random sweep needs max_trials (how many trials to draw).`);
+    if (c.sweep.method === 'random' && !c.sweep.max_trials)
+      out.push(`${c.file}: sweep.max_trials: a random sweep needs max_trials (how many trials to draw).`);
   }
   return out;
 }
@@ -352,7 +395,9 @@ function checkSweepValues(c: Config, where: (keyPath: string[]) => string): stri
   }
   if (out.length || keys.length !== Object.keys(c.sweep.params).length) return out;
   for (const point of sweepPoints(c.sweep)) {
-    const label = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+    const label = Object.entries(point)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
     out.push(...trialProblems(c, point, `${where(['sweep', 'params'])}: sweep trial ${label}`));
   }
   return out;
@@ -365,6 +410,10 @@ export function relativeData(data: Config['data'], root: string): Config['data']
   return {
     ...data,
     path: data.path === null ? null : rel(data.path),
-    splits: data.splits && { train: relOrNull(data.splits.train), val: relOrNull(data.splits.val), test: relOrNull(data.splits.test) },
+    splits: data.splits && {
+      train: relOrNull(data.splits.train),
+      val: relOrNull(data.splits.val),
+      test: relOrNull(data.splits.test),
+    },
   };
 }

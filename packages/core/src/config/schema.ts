@@ -13,7 +13,8 @@ const metricName = z.enum(METRIC_NAMES);
 /** Which way the metric is better; left out, the metric's own direction (EPOCH_METRICS: loss minimizes). */
 const goal = z.enum(['maximize', 'minimize']).optional();
 /** Fills a left-out goal from the metric named by `key`. */
-const withGoal = <K extends string>(key: K) =>
+const withGoal =
+  <K extends string>(key: K) =>
   <T extends Record<K, MetricName> & { goal?: Goal }>(o: T): T & { goal: Goal } => ({
     ...o,
     goal: o.goal ?? EPOCH_METRICS[o[key]],
@@ -48,12 +49,14 @@ export const DataSchema = z.strictObject({
   format: z.enum(['auto', 'csv', 'conll']).default('auto'),
   /** auto = windows-1252 for CSV (the bundled corpus), utf-8 for CoNLL. */
   encoding: z.enum(['auto', 'windows-1252', 'latin1', 'utf-8']).default('auto'),
-  columns: z.strictObject({
-    sentence: z.string().min(1).default('Sentence #'),
-    word: z.string().min(1).default('Word'),
-    pos: z.string().min(1).default('POS'),
-    tag: z.string().min(1).default('Tag'),
-  }).prefault({}),
+  columns: z
+    .strictObject({
+      sentence: z.string().min(1).default('Sentence #'),
+      word: z.string().min(1).default('Word'),
+      pos: z.string().min(1).default('POS'),
+      tag: z.string().min(1).default('Tag'),
+    })
+    .prefault({}),
   conll: ConllColumnsSchema.prefault({}),
   /** The tag scheme the file is written in; ingest checks it and stores IOB2. */
   scheme: z.enum(['iob2', 'iob1', 'bioes', 'bilou', 'io']).default('iob2'),
@@ -91,12 +94,15 @@ export const FeaturizeSchema = z.strictObject({
    * initialises their rows from the file. Off (null) by default; set it to the same file as
    * train.embeddings.path. Standard practice (Lample et al. 2016), but it looks at val/test words.
    */
-  pretrained_vocab: z.strictObject({
-    /** A GloVe / word2vec text file (.gz allowed), relative to the config file. */
-    path: z.string().min(1),
-    format: z.enum(['glove', 'word2vec-text']).default('glove'),
-    lowercase: z.boolean().default(false),
-  }).nullable().default(null),
+  pretrained_vocab: z
+    .strictObject({
+      /** A GloVe / word2vec text file (.gz allowed), relative to the config file. */
+      path: z.string().min(1),
+      format: z.enum(['glove', 'word2vec-text']).default('glove'),
+      lowercase: z.boolean().default(false),
+    })
+    .nullable()
+    .default(null),
 });
 
 /** Character features concatenated to the word embedding (train.chars). */
@@ -108,7 +114,12 @@ export const CharsSchema = z.strictObject({
   /** CNN: number of filters = the size of the char feature vector per token. */
   filters: z.number().int().positive().default(30),
   /** CNN: window width in characters (odd: 'same' padding, centred). */
-  width: z.number().int().positive().refine((w) => w % 2 === 1, 'must be odd (a window centred on each character)').default(3),
+  width: z
+    .number()
+    .int()
+    .positive()
+    .refine((w) => w % 2 === 1, 'must be odd (a window centred on each character)')
+    .default(3),
 });
 
 /** Pre-trained word vectors that initialise the embedding rows of the words they have (train.embeddings). */
@@ -136,39 +147,46 @@ export const TrainSchema = z.strictObject({
   chars: CharsSchema.default(CharsSchema.parse({})),
   /** Pre-trained word vectors; null = random initialisation. */
   embeddings: EmbeddingsSchema.nullable().default(null),
-  optimizer: z.strictObject({
-    name: z.enum(['adam']).default('adam'),
-    learning_rate: z.number().positive().default(0.001),
-    /** Adam's moment decay rates and epsilon (Keras' defaults; both models use them). */
-    beta1: z.number().min(0).lt(1).default(0.9),
-    beta2: z.number().min(0).lt(1).default(0.999),
-    epsilon: z.number().positive().default(1e-7),
-  }).prefault({}),
+  optimizer: z
+    .strictObject({
+      name: z.enum(['adam']).default('adam'),
+      learning_rate: z.number().positive().default(0.001),
+      /** Adam's moment decay rates and epsilon (Keras' defaults; both models use them). */
+      beta1: z.number().min(0).lt(1).default(0.9),
+      beta2: z.number().min(0).lt(1).default(0.999),
+      epsilon: z.number().positive().default(1e-7),
+    })
+    .prefault({}),
   batch_size: z.number().int().positive().default(32),
   /** Batch size for scoring the validation split after each epoch (no gradients, so larger is faster). */
   val_batch_size: z.number().int().positive().default(256),
   epochs: z.number().int().positive().default(10),
   /** Stop an epoch after this many batches (null = the whole split). For smoke runs and benchmarks. */
   max_batches_per_epoch: z.number().int().positive().nullable().default(null),
-  early_stopping: z.strictObject({
-    monitor: metricName.default('val_entity_f1'),
-    goal,
-    patience: z.number().int().min(0).default(3),
-    restore_best: z.boolean().default(true),
-  }).transform(withGoal('monitor')).prefault({}),
+  early_stopping: z
+    .strictObject({
+      monitor: metricName.default('val_entity_f1'),
+      goal,
+      patience: z.number().int().min(0).default(3),
+      restore_best: z.boolean().default(true),
+    })
+    .transform(withGoal('monitor'))
+    .prefault({}),
   seed: z.number().int().default(42),
   /**
    * The output layer: softmax = an independent softmax per token; crf = a linear-chain CRF over the sentence
    * (tag-to-tag transition scores learned with the rest, Viterbi decoding). Both run in the fused kernel.
    */
   head: z.enum(['softmax', 'crf']).default('softmax'),
-  crf: z.strictObject({
-    /**
-     * Rule out the moves the data's tag scheme forbids (IOB2: O → I-X, B-X → I-Y, I-X → I-Y, I-X first), in
-     * training and in decoding, so every decoded sentence is well-formed. Only read with head: crf.
-     */
-    constrain: z.boolean().default(true),
-  }).prefault({}),
+  crf: z
+    .strictObject({
+      /**
+       * Rule out the moves the data's tag scheme forbids (IOB2: O → I-X, B-X → I-Y, I-X → I-Y, I-X first), in
+       * training and in decoding, so every decoded sentence is well-formed. Only read with head: crf.
+       */
+      constrain: z.boolean().default(true),
+    })
+    .prefault({}),
   /**
    * Kernel threads of one trial (fused model): 2 runs the BiLSTM's two directions at once, bit-identical to 1.
    * auto = the cores left free by the trials running at once (sweep.parallel), at most 2.
@@ -194,28 +212,40 @@ const RangeSchema = z.strictObject({
   int: z.boolean().default(false),
 });
 const ChoicesSchema = z.strictObject({ choices: z.array(z.union([z.number(), z.string(), z.boolean()])).min(1) });
-export const SweepParamSchema = z.union([z.array(z.union([z.number(), z.string(), z.boolean()])).min(1), RangeSchema, ChoicesSchema]);
+export const SweepParamSchema = z.union([
+  z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
+  RangeSchema,
+  ChoicesSchema,
+]);
 
-export const SweepSchema = z.strictObject({
-  method: z.enum(['grid', 'random']).default('grid'),
-  /** Dotted train.* config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
-  params: z.record(z.string(), SweepParamSchema).default({}),
-  max_trials: z.number().int().positive().nullable().default(null),
-  /** A per-epoch metric (EPOCH_METRICS); its best value over a trial's epochs ranks the trials. */
-  metric: metricName.default('val_entity_f1'),
-  goal,
-  pruner: z.strictObject({
-    type: z.enum(['none', 'median', 'halving']).default('none'),
-    warmup_epochs: z.number().int().min(0).default(1),
-    min_trials: z.number().int().min(1).default(2),
-  }).prefault({}),
-  parallel: z.number().int().positive().default(1),
-  seed: z.number().int().default(0),
-  /** A Redis URL (redis://host:port/db) of a BullMQ trial queue: trials go to `nerflow worker`s on any machine. */
-  queue: z.string().regex(/^rediss?:\/\//, 'a Redis URL: redis://host:port/db').nullable().default(null),
-  /** Queued trials: how many times a trial is tried (a crash, a dead worker) before it is marked failed. */
-  attempts: z.number().int().positive().default(3),
-}).transform(withGoal('metric'));
+export const SweepSchema = z
+  .strictObject({
+    method: z.enum(['grid', 'random']).default('grid'),
+    /** Dotted train.* config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
+    params: z.record(z.string(), SweepParamSchema).default({}),
+    max_trials: z.number().int().positive().nullable().default(null),
+    /** A per-epoch metric (EPOCH_METRICS); its best value over a trial's epochs ranks the trials. */
+    metric: metricName.default('val_entity_f1'),
+    goal,
+    pruner: z
+      .strictObject({
+        type: z.enum(['none', 'median', 'halving']).default('none'),
+        warmup_epochs: z.number().int().min(0).default(1),
+        min_trials: z.number().int().min(1).default(2),
+      })
+      .prefault({}),
+    parallel: z.number().int().positive().default(1),
+    seed: z.number().int().default(0),
+    /** A Redis URL (redis://host:port/db) of a BullMQ trial queue: trials go to `nerflow worker`s on any machine. */
+    queue: z
+      .string()
+      .regex(/^rediss?:\/\//, 'a Redis URL: redis://host:port/db')
+      .nullable()
+      .default(null),
+    /** Queued trials: how many times a trial is tried (a crash, a dead worker) before it is marked failed. */
+    attempts: z.number().int().positive().default(3),
+  })
+  .transform(withGoal('metric'));
 
 export const TrackingSchema = z.strictObject({
   /** MLflow tracking URI; null = file store at runs/mlruns. MLFLOW_TRACKING_URI overrides. */

@@ -1,6 +1,13 @@
 import type { Job } from 'bullmq';
 import { ExitError, fmtSeconds, hashValue, runsRoot, ValidationError, type StageContext } from '@nerflow/core';
-import { flattenParams, openStore, resolveExperimentName, resolveTrackingUri, resumeRun, startRun } from '@nerflow/tracking';
+import {
+  flattenParams,
+  openStore,
+  resolveExperimentName,
+  resolveTrackingUri,
+  resumeRun,
+  startRun,
+} from '@nerflow/tracking';
 import { expandTrials, trialLabel } from '../sweep.js';
 import { trainCodeVersion } from '../train.js';
 import { collectSweep, type CollectHooks } from './collect.js';
@@ -105,7 +112,8 @@ export async function enqueueSweep(
     const parent = old?.parentRunId ? await store.getRun(old.parentRunId).catch(() => null) : null;
     if (parent && parent.info.lifecycle_stage === 'active') {
       parentRunId = parent.info.run_id;
-      if (parent.info.status !== 'RUNNING' && (fresh.length || retried.length)) await resumeRun(store, parent.info.run_id);
+      if (parent.info.status !== 'RUNNING' && (fresh.length || retried.length))
+        await resumeRun(store, parent.info.run_id);
     } else {
       const run = await startRun(store, {
         experiment,

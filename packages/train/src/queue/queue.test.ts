@@ -196,7 +196,10 @@ test('checkpoints in the run: two slots and a pointer; best/ is uploaded only wh
   save(path.join(work, 'best'), 'w1', false);
   writeFileSync(path.join(work, 'state.json'), '{"epochsDone":1}');
   await uploadCheckpoint(run, work, 1);
-  assert.deepEqual((await store.listArtifacts(run.runId, 'checkpoint/a')).map((a) => a.path), ['checkpoint/a/last', 'checkpoint/a/state.json']);
+  assert.deepEqual(
+    (await store.listArtifacts(run.runId, 'checkpoint/a')).map((a) => a.path),
+    ['checkpoint/a/last', 'checkpoint/a/state.json'],
+  );
   // epoch 2 did not improve: best/ stays w1 and goes into slot b
   save(path.join(work, 'last'), 'w2', true);
   writeFileSync(path.join(work, 'state.json'), '{"epochsDone":2}');

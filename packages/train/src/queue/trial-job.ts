@@ -155,7 +155,8 @@ export async function runQueuedTrial(
   const fo = await featurizeOutputs(ctx);
   const code = await trainCodeVersion();
   const fingerprints = new Map<string, string>();
-  for (const t of all) fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
+  for (const t of all)
+    fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
   const fingerprint = fingerprints.get(trial.id)!;
   const store = openStore({ uri: data.trackingUri, root: runsRoot(ctx.root), warn: (m) => log.warn(m) });
   const experimentId = await store.getOrCreateExperiment(resolveExperimentName(data.experiment));
@@ -221,9 +222,19 @@ export async function runQueuedTrial(
   );
   const sweep = config.sweep;
   const trainSplit = readSplit(fo.trainFile);
-  const pretrained = trial.train.embeddings ? await new EmbeddingsCache(fo.words, trainSplit, log, ctx.root, fo.trainSize).rows(trial.train.embeddings, trial.train.embedding_dim, config.file) : null;
+  const pretrained = trial.train.embeddings
+    ? await new EmbeddingsCache(fo.words, trainSplit, log, ctx.root, fo.trainSize).rows(
+        trial.train.embeddings,
+        trial.train.embedding_dim,
+        config.file,
+      )
+    : null;
   const data_ = {
-    train: trainSplit, val: readSplit(fo.valFile), tags: fo.tags, vocabSize: fo.vocabSize, charVocabSize: fo.charVocabSize,
+    train: trainSplit,
+    val: readSplit(fo.valFile),
+    tags: fo.tags,
+    vocabSize: fo.vocabSize,
+    charVocabSize: fo.charVocabSize,
     ...(pretrained ? { initialEmbeddings: pretrained.rows } : {}),
   };
   const t0 = performance.now();
@@ -287,7 +298,8 @@ export async function runQueuedTrial(
         for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
         await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
         await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
-        if (trial.train.chars.type !== 'none' && fo.charsFile) await cp(fo.charsFile, path.join(modelDir, 'chars.json'));
+        if (trial.train.chars.type !== 'none' && fo.charsFile)
+          await cp(fo.charsFile, path.join(modelDir, 'chars.json'));
         await writeFileAtomic(
           path.join(staging, 'history.json'),
           JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n',

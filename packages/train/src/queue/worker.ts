@@ -79,8 +79,13 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const child = spawn(process.execPath, args, {
         stdio: ['pipe', 'inherit', 'pipe', 'ipc'],
         // each of `concurrency` trials plans its kernel threads for its share of the cores (train.threads auto)
-        env: { ...process.env, NERFLOW_ROOT: ctx.root, NERFLOW_WORKER_NAME: name, MLFLOW_TRACKING_URI: d.trackingUri,
-          NERFLOW_CPUS: String(Math.max(1, Math.floor(usableCores() / Math.max(1, o.concurrency)))) },
+        env: {
+          ...process.env,
+          NERFLOW_ROOT: ctx.root,
+          NERFLOW_WORKER_NAME: name,
+          MLFLOW_TRACKING_URI: d.trackingUri,
+          NERFLOW_CPUS: String(Math.max(1, Math.floor(usableCores() / Math.max(1, o.concurrency)))),
+        },
       });
       children.add(child);
       let buf = '';
