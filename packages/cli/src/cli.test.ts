@@ -105,7 +105,7 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
   const root = workspace({});
   const first = nerflow(root, 'pipeline', '--config', 'tiny.yaml');
   assert.equal(first.code, 0, first.err);
-  for (const f of ['ingest/corpus.duckdb', 'featurize/train.arrow', 'train/main/model/model.json', 'train/main/model/vocab.json', 'train/main/history.json', 'evaluate/main/report.html', 'evaluate/main/predictions.conll']) {
+  for (const f of ['ingest/corpus.duckdb', 'featurize/train.arrow', 'train/main/model/model.json', 'train/main/model/nerflow.json', 'train/main/history.json', 'evaluate/main/report.html', 'evaluate/main/predictions.conll']) {
     assert.ok(existsSync(path.join(root, 'runs', 'tiny', f)), f);
   }
   const runs = mlflowRuns(root);

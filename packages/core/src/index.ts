@@ -12,3 +12,4 @@ export * from './config/trials.js';
 export * from './rng.js';
 export * from './history.js';
 export * from './contracts.js';
+export * from './tokenize.js';

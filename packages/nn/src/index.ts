@@ -5,3 +5,7 @@ export type { TaggerSpec } from './spec.js';
 export { registerKernels, unsortedSegmentSum } from './kernels.js';
 export { kernelProfile, setKernelProfiling } from './kernel.js';
 export { allowedTransitions, pathAllowed } from './crf.js';
+export {
+  MODEL_FORMAT, MODEL_FORMAT_VERSION, NERFLOW_VERSION, KNOWN_PARTS, ModelFolderError, readModelMeta, readPredictionMeta, writeModelMeta,
+  type ModelMeta, type ModelPart,
+} from './model-folder.js';
