@@ -91,7 +91,7 @@ export function splitSentences(text: string): { start: number; end: number }[] {
     while (tokens[j + 1] && tokens[j + 1].start === tokens[j].end && /^["')\]]$/.test(tokens[j + 1].text)) j++;
     const after = tokens[j + 1];
     if (!after || after.start === tokens[j].end) continue;
-    if (/^[\p{Lu}\p{N}"'(\[]/u.test(after.text)) {
+    if (/^[\p{Lu}\p{N}"'([]/u.test(after.text)) {
       flush(j);
       i = j;
     }
