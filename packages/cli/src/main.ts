@@ -92,6 +92,19 @@ export async function main(argv: string[]): Promise<number> {
       await queueTrialCommand(a as unknown as import('./queue.js').QueueTrialArgs);
     },
   });
+  cli = cli.command('predict', 'tag raw text, JSON lines or CoNLL with a trained model (folder, runs:/, models:/)', (y) =>
+    y.option('model', { type: 'string', demandOption: true, describe: 'a trial folder (runs/<config>/train/<trial>), runs:/<run_id>/model, models:/<name>@<alias> or models:/<name>/<version>' })
+      .option('input', { alias: 'i', type: 'string', describe: 'input file (default: stdin)' })
+      .option('output', { alias: 'o', type: 'string', describe: 'output file (default: stdout; written whole or not at all)' })
+      .option('input-format', { choices: ['text', 'jsonl', 'conll'] as const, describe: 'text: one sentence or document per line; jsonl: {"text"} or {"tokens"} per line; conll: a token per line (default: by file extension, else text)' })
+      .option('format', { alias: 'f', choices: ['jsonl', 'conll', 'table'] as const, default: 'jsonl' as const, describe: 'output: JSON lines (entities with offsets and confidence), CoNLL, or a table' })
+      .option('batch-size', { type: 'number', default: 1024, describe: 'inputs read and tagged per group (memory stays bounded by it)' })
+      .option('config', { type: 'string', describe: 'a config whose tracking.uri resolves runs:/ and models:/ (default: MLFLOW_TRACKING_URI, else runs/mlruns)' })
+      .option('verbose', { type: 'boolean', default: false })
+      .option('quiet', { type: 'boolean', default: false }), async (a) => {
+    const { predictCommand } = await import('./predict-cmd.js');
+    await predictCommand(a as never);
+  });
   cli = cli.command('pipeline', `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`, (y) => common(y), (a) =>
     runStages(Object.keys(STAGES) as StageName[], a as unknown as CommonArgs),
   );

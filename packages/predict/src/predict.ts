@@ -67,12 +67,15 @@ export async function predictStream(o: PredictOptions): Promise<{ inputs: number
   };
   try {
     const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 16 }) : (o.stdin ?? process.stdin);
-    for await (const r of readRecords(stream as AsyncIterable<Buffer>, format, source, (n) => (bytes = n))) {
-      pending.push(r);
-      pendingChars += r.input.text?.length ?? r.input.tokens!.length * 8;
-      if (pending.length >= group || pendingChars > 1 << 20) await flush();
+    try {
+      for await (const r of readRecords(stream as AsyncIterable<Buffer>, format, source, (n) => (bytes = n))) {
+        pending.push(r);
+        pendingChars += r.input.text?.length ?? r.input.tokens!.length * 8;
+        if (pending.length >= group || pendingChars > 1 << 20) await flush();
+      }
+    } finally {
+      await flush(); // what came before a bad line is still written (to stdout; a file output is dropped)
     }
-    await flush();
     bar?.finish(`${fmtInt(inputs)} inputs`);
     if (fh) {
       await fh.close();
