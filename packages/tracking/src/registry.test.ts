@@ -57,7 +57,7 @@ test('file store registry: versions, champion alias only on a better F1; MLflow\
   const { c } = await championMoves(store, tmp);
   {
     // MLflow's own client on the folder (no server needed for a file store)
-    const python = async (code: string) => (await promisify(execFile)(mlflowSh, ['python', '-c', code], { timeout: 120_000 })).stdout;
+    const python = async (code: string) => (await promisify(execFile)(mlflowSh, ['python', '-c', code], { timeout: 120_000, cwd: tmp, env: { ...process.env, MLFLOW_TRACKING_URI: `file://${root}` } })).stdout;
     const seen = JSON.parse((await python(`
 import json
 from mlflow import MlflowClient
