@@ -8,6 +8,12 @@ import { Predictor } from './predictor.js';
 import { createServer } from './serve.js';
 import { tinyModelDir } from './test-helpers/tiny-model.js';
 
+// browser globals used inside page callbacks (this file is compiled without the DOM lib)
+declare const document: any;
+declare const getComputedStyle: any;
+declare const Image: any;
+type HTMLElement = any;
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (Debian: apt-get install chromium; .ci/run installs it)`;
 
