@@ -25,3 +25,4 @@ export {
   openRegistry, fetchRunArtifacts, registerRunModel, mlmodelYaml, FileRegistry, RestRegistry, CHAMPION, F1_TAG,
   type ModelRegistry, type ModelVersion, type RegisteredModel,
 } from './registry.js';
+export { syncRegistry, REGISTRY_SYNC_TAG, type RegistrySyncSummary } from './registry-sync.js';
