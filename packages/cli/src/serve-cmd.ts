@@ -32,7 +32,8 @@ export async function serveCommand(a: ServeArgs): Promise<void> {
     accessLog: a.quiet ? () => undefined : (l) => process.stderr.write(l + '\n'),
   });
   const address = await app.listen({ host: a.host, port: a.port });
-  log.info(`nerflow serve: ${model.uri}${model.version ? ` (version ${model.version.version})` : ''} listening on ${address} — POST /invocations, POST /v1/ner, GET /ping /health /version, page at ${address}/`);
+  // always printed (also with --quiet, which only drops the access log): scripts wait for this line
+  process.stderr.write(`nerflow serve: ${model.uri}${model.version ? ` (version ${model.version.version})` : ''} listening on ${address} — POST /invocations, POST /v1/ner, GET /ping /health /version, page at ${address}/\n`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info(`nerflow serve: ${sig}: finishing requests in flight, then stopping`);
