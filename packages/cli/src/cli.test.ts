@@ -76,13 +76,15 @@ test('--help lists every command; a bad config is exit 1 with one message and no
   const root = workspace({ 'bad.yaml': 'train:\n  lstm_unit: 3\n' });
   const help = nerflow(root, '--help');
   assert.equal(help.code, 0);
-  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow']) assert.match(help.out, new RegExp(`nerflow ${c}`));
+  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow', 'predict', 'serve']) assert.match(help.out, new RegExp(`nerflow ${c}`));
   for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report']) {
     const h = nerflow(root, c, '--help');
     assert.equal(h.code, 0, `${c} --help`);
     assert.match(h.out, /--config\s+config name in configs\/ .* or a path to one/, `${c} --help names --config`);
   }
   assert.match(nerflow(root, 'train', '--help').out, /--resume/);
+  assert.match(nerflow(root, 'predict', '--help').out, /--model\s+a trial folder .*models:\/<name>@<alias>/s);
+  assert.match(nerflow(root, 'serve', '--help').out, /--max-tokens\s+tokens per request/);
   assert.match(nerflow(root, 'mlflow', 'sync', '--help').out, /--to\s+tracking server URI/);
   const gcHelp = nerflow(root, 'mlflow', 'gc', '--help').out;
   for (const flag of ['--uri', '--other-hosts', '--dry-run']) assert.match(gcHelp, new RegExp(flag));
