@@ -63,6 +63,7 @@ function mlflowRuns(root: string): { meta: Record<string, unknown>; dir: string 
   const store = path.join(root, 'runs', 'mlruns');
   const out: { meta: Record<string, unknown>; dir: string }[] = [];
   for (const exp of readdirSync(store)) {
+    if (exp === 'models') continue; // MLflow's Model Registry, not an experiment
     const ed = path.join(store, exp);
     for (const run of readdirSync(ed)) {
       const m = path.join(ed, run, 'meta.yaml');
