@@ -21,7 +21,7 @@ const tags: string[] = JSON.parse(readFileSync(path.join(featDir, 'tags.json'), 
 if (!existsSync(path.join(modelDir, 'nerflow.json')) || !JSON.parse(readFileSync(path.join(modelDir, 'nerflow.json'), 'utf8')).vocab) {
   trainedModel = false;
   modelDir = path.join(work, 'model');
-  const t = createTagger({ kind: 'fused', vocabSize: vocab.words.length, numTags: tags.length, embeddingDim: 50, lstmUnits: 100, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.001, seed: 42 });
+  const t = createTagger({ kind: 'fused', vocabSize: vocab.words.length, numTags: tags.length, embeddingDim: 50, lstmUnits: 100, dropout: 0.1, recurrentDropout: 0.1, learningRate: 0.001, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 42 });
   await t.save(modelDir);
   await writeModelMeta(modelDir, { vocab: { lowercase: vocab.lowercase, words: vocab.words, padding_id: 0, unknown_id: 1 }, tags, max_len: 104, tokenizer: { ...TOKENIZER }, training: { untrained: true } });
 }

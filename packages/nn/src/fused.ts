@@ -161,8 +161,12 @@ export class FusedBiLstm {
     return { loss: r.loss, predictions: r.predictions! };
   }
 
-  /** Tag probabilities per position ([B·T·K] row-major, like the batch; padding positions hold 0), no dropout. */
+  /**
+   * Tag probabilities per position ([B·T·K] row-major, like the batch; padding positions hold 0), no dropout:
+   * the softmax of the emissions, or with a CRF head its marginals.
+   */
   probabilities(b: Batch): Float32Array {
+    if (this.spec.head === 'crf') return this.marginals(b);
     const mark = this.kern.mark();
     const r = this.pass(b, false, false, false, true);
     this.kern.reset(mark);

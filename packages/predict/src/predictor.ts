@@ -17,7 +17,7 @@ export interface Entity {
   /** Token span, end exclusive, indexes into `tokens`. */
   token_start: number;
   token_end: number;
-  /** Mean over the entity's tokens of the model's probability for the tag it chose (0–1). */
+  /** Mean over the entity's tokens of the model's probability for the tag it chose (0–1; a CRF head: its marginals). */
   confidence: number;
 }
 
@@ -122,11 +122,14 @@ export class Predictor {
       };
       rows.forEach((r, i) => b.tokens.set(r.ids, i * steps));
       const p = this.tagger.probabilities(b);
+      // a CRF head decodes the best sequence (Viterbi); a softmax head takes each token's argmax
+      const viterbi = this.tagger.spec.head === 'crf' ? this.tagger.evaluateBatch(b).predictions : null;
       rows.forEach((r, i) => {
         for (let t = 0; t < r.ids.length; t++) {
           const o = (i * steps + t) * K;
           let best = 0;
-          for (let k = 1; k < K; k++) if (p[o + k] > p[o + best]) best = k;
+          if (viterbi) best = viterbi[i * steps + t];
+          else for (let k = 1; k < K; k++) if (p[o + k] > p[o + best]) best = k;
           tagIds[r.input][r.first + t] = best;
           probs[r.input][r.first + t] = p[o + best];
         }

@@ -20,7 +20,7 @@ export function tinyModelDir(): Promise<string> {
     const words = ['<PAD>', '<UNK>', ...[...counts].filter(([, n]) => n >= 2).map(([w]) => w)];
     const tags = ['O', ...[...new Set(train.flatMap((s) => s.tags))].filter((t) => t !== 'O').sort((a, b) => a.slice(2).localeCompare(b.slice(2)) || a.localeCompare(b))];
     const wid = new Map(words.map((w, i) => [w, i]));
-    const tagger = createTagger({ kind: 'fused', vocabSize: words.length, numTags: tags.length, embeddingDim: 16, lstmUnits: 16, dropout: 0, recurrentDropout: 0, learningRate: 0.01, seed: 1 });
+    const tagger = createTagger({ kind: 'fused', vocabSize: words.length, numTags: tags.length, embeddingDim: 16, lstmUnits: 16, dropout: 0, recurrentDropout: 0, learningRate: 0.01, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, seed: 1 });
     const sorted = [...train].sort((a, b) => a.words.length - b.words.length);
     for (let epoch = 0; epoch < 4; epoch++) {
       for (let i = 0; i < sorted.length; i += 32) {
