@@ -104,8 +104,8 @@ test('model folders: a missing file, a newer format, an unknown part, damaged JS
   await tagger.save(dir);
   writeFileSync(metaFile, JSON.stringify({ ...JSON.parse(good), format_version: 99, nerflow_version: '9.0.0' }));
   await assert.rejects(loadTagger(dir), /written by nerflow 9\.0\.0 in model format 99; this nerflow \(.*\) reads format ≤ 2\. Upgrade nerflow/);
-  writeFileSync(metaFile, JSON.stringify({ ...JSON.parse(good), parts: [{ name: 'crf', file: 'model.json', format: 'x', description: 'y' }] }));
-  await assert.rejects(loadTagger(dir), /has a part "crf" \(model\.json\) that this nerflow .* cannot load/);
+  writeFileSync(metaFile, JSON.stringify({ ...JSON.parse(good), parts: [{ name: 'char-cnn', file: 'model.json', format: 'x', description: 'y' }] }));
+  await assert.rejects(loadTagger(dir), /has a part "char-cnn" \(model\.json\) that this nerflow .* cannot load/);
   writeFileSync(metaFile, '{oops');
   await assert.rejects(loadTagger(dir), /nerflow\.json: not valid JSON/);
   await assert.rejects(loadTagger(path.join(dir, 'nope')), /no such model folder/);
