@@ -214,7 +214,7 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
  * featurize's vocabulary (DuckDB's lower() when lowercase) and tags, max_len, the tokenizer matching
  * the corpus, and the config it was trained with.
  */
-function modelMetadata(fo: FeaturizeOutputs, config: StageContext['config'], trial: Trial) {
+export function modelMetadata(fo: FeaturizeOutputs, config: StageContext['config'], trial: Trial) {
   const vocab = JSON.parse(readFileSync(fo.vocabFile, 'utf8'));
   const words: string[] = Array.isArray(vocab) ? vocab : vocab.words;
   return {
