@@ -47,7 +47,7 @@ test('pipeline → registry → predict (folder, models:/) → serve answering /
   assert.match(nofolder.err, /no such folder\. Trained models here: runs\/tiny\/train\/best, runs\/tiny\/train\/main\./);
 
   // serve: MLflow's protocol from models:/, then SIGTERM while a request is in flight
-  const server = spawn(process.execPath, [bin, 'serve', '--model', 'models:/nerflow-e2e@champion', '--port', '0'], { cwd: root, env: env(root) });
+  const server = spawn(process.execPath, [bin, 'serve', '--model', 'models:/nerflow-e2e@champion', '--port', '0', '--max-inputs', '5000', '--max-sentences', '5000'], { cwd: root, env: env(root) });
   let err = '';
   server.stderr.on('data', (d) => (err += d));
   const closed = new Promise<number | null>((r) => server.on('close', (c) => r(c)));
@@ -64,13 +64,13 @@ test('pipeline → registry → predict (folder, models:/) → serve answering /
     const j = (await r.json()) as { predictions: { entities: { start: number; end: number; text: string }[] }[] };
     for (const e of j.predictions[0].entities) assert.equal(sentence.slice(e.start, e.end), e.text);
     assert.equal(((await (await fetch(`${address}/version`)).json()) as { model_version: string }).model_version, '1');
-    const big = Array.from({ length: 800 }, (_, i) => `Bush visited Iraq ${i} times .`);
+    const big = Array.from({ length: 4000 }, (_, i) => `Bush visited Iraq ${i} times .`);
     const inFlight = fetch(`${address}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: big }) });
-    await new Promise((res) => setTimeout(res, 30));
+    await new Promise((res) => setTimeout(res, 100));
     server.kill('SIGTERM');
     const late = await inFlight;
     assert.equal(late.status, 200, 'the request in flight is answered');
-    assert.equal(((await late.json()) as { predictions: unknown[] }).predictions.length, 800);
+    assert.equal(((await late.json()) as { predictions: unknown[] }).predictions.length, 4000);
     assert.equal(await closed, 0, err);
     assert.match(err, /SIGTERM: finishing requests in flight/);
     assert.equal((err.match(/"POST \/invocations" 200/g) ?? []).length, 2, 'one access-log line per request');

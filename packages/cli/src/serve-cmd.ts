@@ -37,7 +37,9 @@ export async function serveCommand(a: ServeArgs): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info(`nerflow serve: ${sig}: finishing requests in flight, then stopping`);
-      app.close().then(() => resolve(), () => resolve());
+      // a short drain first: requests whose bytes already arrived (while the kernel was busy) get parsed
+      // and count as in flight, instead of being dropped as idle connections by close()
+      setTimeout(() => app.close().then(() => resolve(), () => resolve()), 200);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
