@@ -41,6 +41,9 @@ export async function serveCommand(a: ServeArgs): Promise<void> {
       // and count as in flight, instead of being dropped as idle connections by close()
       setTimeout(() => app.close().then(() => resolve(), () => resolve()), 200);
     };
+    // the CLI's own handler (main.ts: end MLflow runs KILLED, remove staging, exit at once) does not apply:
+    // serve has no run and no staging, and must finish its requests first
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.removeAllListeners(sig);
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
