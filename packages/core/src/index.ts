@@ -13,3 +13,4 @@ export * from './rng.js';
 export * from './history.js';
 export * from './contracts.js';
 export { usableCores } from './cpus.js';
+export * from './tokenize.js';

@@ -6,3 +6,7 @@ export { registerKernels, unsortedSegmentSum } from './kernels.js';
 export { gemmGflops, kernelProfile, relaxedSimd, resolveKernel, setKernelProfiling, type KernelSetting, type KernelVariant } from './kernel.js';
 export { allowedTransitions, pathAllowed } from './crf.js';
 export { resolveThreads, type ThreadsSetting } from './threads.js';
+export {
+  MODEL_FORMAT, MODEL_FORMAT_VERSION, NERFLOW_VERSION, KNOWN_PARTS, ModelFolderError, readModelMeta, readPredictionMeta, writeModelMeta,
+  type ModelMeta, type ModelPart,
+} from './model-folder.js';

@@ -7,6 +7,7 @@ import { FusedBiLstm } from './fused.js';
 import type { KernelVariant } from './kernel.js';
 import { registerKernels } from './kernels.js';
 import { LayersBiLstm } from './layers.js';
+import { NERFLOW_VERSION, nerflowWeightName, readModelMeta, standardTopology, standardWeightName, writeBaseMeta, type ModelPart } from './model-folder.js';
 import type { TaggerSpec } from './spec.js';
 
 /** A sequence tagger: what train and evaluate call. */
@@ -16,12 +17,21 @@ export interface Tagger {
   trainBatch(b: Batch): number;
   /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
   evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
+  /** Tag probabilities per position, [size·steps·numTags] row-major (padding positions: unspecified), no dropout. */
+  probabilities(b: Batch): Float32Array;
   /**
    * TensorFlow.js format (model.json + weights.bin), nerflow.json and, with head crf, crf.json; with the
    * optimizer state for --resume.
    */
   save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   dispose(): void;
+}
+
+/** The CRF head is a part beside the standard TF.js files (model-folder.ts): the Dense layer gives its emissions. */
+function crfParts(spec: TaggerSpec): ModelPart[] {
+  return spec.head === 'crf'
+    ? [{ name: 'crf', file: 'crf.json', format: 'nerflow-crf', description: "linear-chain CRF over the Dense layer's emissions (transitions, start, end): Viterbi decoding; TF.js layers cannot express it" }]
+    : [];
 }
 
 interface WeightEntry {
@@ -93,18 +103,22 @@ class FusedTagger implements Tagger {
   evaluateBatch(b: Batch) {
     return this.m.evaluate(b);
   }
+  probabilities(b: Batch) {
+    return this.m.probabilities(b);
+  }
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
     const dense = (region: 'param' | 'm' | 'v', suffix = '') => this.m.shapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
     const { manifest, bin } = packWeights([{ name: 'embedding/embeddings', shape: [V, E], data: this.m.emb }, ...dense('param')]);
     await writeFile(path.join(dir, 'weights.bin'), bin);
+    // a standard TF.js Layers model (tf.loadLayersModel loads it): see model-folder.ts
     await writeFile(path.join(dir, 'model.json'), JSON.stringify({
-      format: 'nerflow-fused-bilstm', generatedBy: '@nerflow/nn', convertedBy: null,
-      modelTopology: { spec: this.m.spec, layout: "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" },
-      weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
-    }, null, 1) + '\n');
-    await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n');
+      format: 'layers-model', generatedBy: `@nerflow/nn ${NERFLOW_VERSION}`, convertedBy: null,
+      modelTopology: standardTopology(this.m.spec),
+      weightsManifest: [{ paths: ['weights.bin'], weights: manifest.map((w) => ({ ...w, name: standardWeightName(w.name) })) }],
+    }) + '\n');
+    await writeBaseMeta(dir, 'fused', this.m.spec, crfParts(this.m.spec));
     if (this.m.spec.head === 'crf') {
       await writeCrf(dir, this.m.spec, { transitions: this.m.view('param', 'crf/transitions'), start: this.m.view('param', 'crf/start'), end: this.m.view('param', 'crf/end') });
     }
@@ -121,7 +135,8 @@ class FusedTagger implements Tagger {
   static async load(dir: string, spec: TaggerSpec, withOptimizer: boolean, opts: TaggerOptions = {}): Promise<FusedTagger> {
     const m = new FusedBiLstm(spec, opts);
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
-    const w = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
+    const saved = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
+    const w = new Map([...saved].map(([name, v]) => [nerflowWeightName(name), v]));
     const take = (s: Map<string, Float32Array>, name: string) => {
       const v = s.get(name);
       if (!v) throw new Error(`${dir}: the saved model has no weight ${name} (saved by an older nerflow? train it again)`);
@@ -164,6 +179,12 @@ class LayersTagger implements Tagger {
   evaluateBatch(b: Batch) {
     return this.m.evaluate(b);
   }
+  probabilities(b: Batch) {
+    return tf.tidy(() => {
+      const logits = this.m.model.apply(tf.tensor2d(b.tokens, [b.size, b.steps], 'int32'), { training: false }) as tf.Tensor;
+      return tf.softmax(logits).dataSync() as Float32Array;
+    });
+  }
   async save(dir: string) {
     await mkdir(dir, { recursive: true });
     await this.m.model.save(tf.io.withSaveHandler(async (a) => {
@@ -171,7 +192,7 @@ class LayersTagger implements Tagger {
       await writeFile(path.join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', generatedBy: '@nerflow/nn', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }) + '\n');
       return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
     }));
-    await writeFile(path.join(dir, 'nerflow.json'), JSON.stringify({ kind: 'layers', spec: this.m.spec }, null, 1) + '\n');
+    await writeBaseMeta(dir, 'layers', this.m.spec, crfParts(this.m.spec));
     const crf = this.m.crf;
     if (crf) await writeCrf(dir, this.m.spec, { transitions: crf.transitions.dataSync(), start: crf.start.dataSync(), end: crf.end.dataSync() });
   }
@@ -220,6 +241,6 @@ export function createTagger(spec: TaggerSpec, opts: TaggerOptions = {}): Tagger
 
 /** Load a saved model folder (model.json, weights.bin, nerflow.json). */
 export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } & TaggerOptions = {}): Promise<Tagger> {
-  const meta = JSON.parse(await readFile(path.join(dir, 'nerflow.json'), 'utf8')) as { kind: 'fused' | 'layers'; spec: TaggerSpec };
+  const meta = await readModelMeta(dir);
   return meta.kind === 'layers' ? LayersTagger.load(dir, meta.spec) : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer, { threads: opts.threads, kernel: opts.kernel });
 }

@@ -48,11 +48,16 @@ export class RestStore implements TrackingStore {
     this.warn = o.warn;
   }
 
-  private async call<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', endpoint: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
     const q = query ? Object.entries(query).filter(([, v]) => v !== undefined) as [string, string][] : [];
     const url = `${this.uri}/api/2.0/mlflow/${endpoint}${q.length ? `?${new URLSearchParams(q)}` : ''}`;
     const text = await this.http.request(method, url, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'Content-Type': 'application/json' });
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** Any REST API 2.0 endpoint under /api/2.0/mlflow/ (the model registry uses it). */
+  api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', endpoint: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+    return this.call<T>(method, endpoint, body, query);
   }
 
   async getExperimentByName(name: string): Promise<Experiment | null> {

@@ -1,12 +1,12 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, usableCores, writeFileAtomic,
+  TOKENIZER, ValidationError, bestOf, isImprovement, fmtSeconds, isUpToDate, replaceDirAtomic, runStage, stageCodeVersion, stageDir, stageFingerprint, usableCores, writeFileAtomic,
   readHistory, readJsonFile, readTrainManifest, readTrainRun,
   type EpochRecord, type HistoryEntry, type MetricName, type TrainCounts, type StageContext, type StageIdentity, type StageResult, type SweepConfig,
 } from '@nerflow/core';
-import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, type KernelVariant } from '@nerflow/nn';
+import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, writeModelMeta, type KernelVariant } from '@nerflow/nn';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
 import { expandTrials, trialLabel, type Trial } from './sweep.js';
@@ -182,9 +182,8 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
             await cp(outcome.modelDir, modelDir, { recursive: true });
             // the published model is weights only (last/ also holds the optimizer state for --resume)
             for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
-            // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
-            await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
-            await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
+            // The model folder stands alone for prediction: vocabulary, tags and tokenizer in nerflow.json
+            await writeModelMeta(modelDir, modelMetadata(fo, config, trial));
             await writeFileAtomic(path.join(staging, 'history.json'), JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n');
             await run.finish(outcome, staging);
             await rm(workDir, { recursive: true, force: true });
@@ -232,6 +231,23 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   }
   if (failed) throw failed;
   return results;
+}
+
+/**
+ * What a model needs beyond its weights to tag raw text (nerflow.json, packages/nn/src/model-folder.ts):
+ * featurize's vocabulary (DuckDB's lower() when lowercase) and tags, max_len, the tokenizer matching
+ * the corpus, and the config it was trained with.
+ */
+export function modelMetadata(fo: FeaturizeOutputs, config: StageContext['config'], trial: Trial) {
+  const vocab = JSON.parse(readFileSync(fo.vocabFile, 'utf8'));
+  const words: string[] = Array.isArray(vocab) ? vocab : vocab.words;
+  return {
+    vocab: { lowercase: !!vocab.lowercase, words, padding_id: 0, unknown_id: 1 },
+    tags: fo.tags,
+    max_len: Number(fo.manifest.counts?.max_len ?? 0),
+    tokenizer: { ...TOKENIZER },
+    training: { config: config.name, trial: trial.id, overrides: trial.overrides, train: trial.train, featurize: config.featurize, featurize_fingerprint: fo.manifest.fingerprint },
+  };
 }
 
 /** runs/<name>/train/sweep-run.json: the sweep's parent run and the trials it holds. */
