@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const STAGES = ['ingest', 'featurize', 'train', 'evaluate'];
+const STAGES = ['ingest', 'featurize', 'train', 'evaluate', 'predict'];
 const SHARED_MAY_NOT_IMPORT = [...STAGES, 'cli'];
 
 const boundary = (pkg, forbidden) => ({

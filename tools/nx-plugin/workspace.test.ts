@@ -55,7 +55,7 @@ test('Nx sees the targets; `affected` picks only what a change can break', () =>
   const affected = nx('show', 'projects', '--affected', '--files=packages/metrics/src/entity.ts', '-t', 'test');
   assert.deepEqual(
     affected,
-    ['@nerflow/cli', '@nerflow/metrics', 'evaluate', 'ingest', 'tools', 'train'],
-    'metrics and what imports it (ingest checks tag schemes with it), not featurize, core or nn',
+    ['@nerflow/cli', '@nerflow/metrics', 'evaluate', 'ingest', 'predict', 'tools', 'train'],
+    'metrics and what imports it (ingest checks tag schemes with it, predict decodes entities with it), not featurize, core or nn',
   );
 });

@@ -72,6 +72,7 @@ function mlflowRuns(root: string): { meta: Record<string, unknown>; dir: string 
   const store = path.join(root, 'runs', 'mlruns');
   const out: { meta: Record<string, unknown>; dir: string }[] = [];
   for (const exp of readdirSync(store)) {
+    if (exp === 'models') continue; // MLflow's Model Registry, not an experiment
     const ed = path.join(store, exp);
     for (const run of readdirSync(ed)) {
       const m = path.join(ed, run, 'meta.yaml');
@@ -86,7 +87,7 @@ test('--help lists every command; a bad config is exit 1 with one message and no
   const root = workspace({ 'bad.yaml': 'train:\n  lstm_unit: 3\n' });
   const help = nerflow(root, '--help');
   assert.equal(help.code, 0);
-  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow'])
+  for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report', 'mlflow', 'predict', 'serve'])
     assert.match(help.out, new RegExp(`nerflow ${c}`));
   for (const c of ['ingest', 'featurize', 'train', 'evaluate', 'pipeline', 'report']) {
     const h = nerflow(root, c, '--help');
@@ -94,6 +95,8 @@ test('--help lists every command; a bad config is exit 1 with one message and no
     assert.match(h.out, /--config\s+config name in configs\/ .* or a path to one/, `${c} --help names --config`);
   }
   assert.match(nerflow(root, 'train', '--help').out, /--resume/);
+  assert.match(nerflow(root, 'predict', '--help').out, /--model\s+a trial folder .*models:\/<name>@<alias>/s);
+  assert.match(nerflow(root, 'serve', '--help').out, /--max-tokens\s+tokens per request/);
   assert.match(nerflow(root, 'mlflow', 'sync', '--help').out, /--to\s+tracking server URI/);
   const gcHelp = nerflow(root, 'mlflow', 'gc', '--help').out;
   for (const flag of ['--uri', '--other-hosts', '--dry-run']) assert.match(gcHelp, new RegExp(flag));
@@ -120,7 +123,7 @@ test('pipeline on real data: every stage output, MLflow run with params and per-
     'ingest/corpus.duckdb',
     'featurize/train.arrow',
     'train/main/model/model.json',
-    'train/main/model/vocab.json',
+    'train/main/model/nerflow.json',
     'train/main/history.json',
     'evaluate/main/report.html',
     'evaluate/main/predictions.conll',

@@ -50,10 +50,16 @@ test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predi
   assert.equal(first.code, 0, first.err);
   const model = path.join(root, 'runs/tcrf/train/main/model');
   const crf = JSON.parse(readFileSync(path.join(model, 'crf.json'), 'utf8'));
-  const tags: string[] = JSON.parse(readFileSync(path.join(model, 'tags.json'), 'utf8')).tags;
+  const meta = JSON.parse(readFileSync(path.join(model, 'nerflow.json'), 'utf8'));
+  const tags: string[] = meta.tags; // the model folder's tag list lives in nerflow.json (format 2)
   assert.deepEqual(crf.tags, tags);
   assert.equal(crf.constrain, true);
-  assert.equal(JSON.parse(readFileSync(path.join(model, 'nerflow.json'), 'utf8')).spec.head, 'crf');
+  assert.equal(meta.spec.head, 'crf');
+  assert.deepEqual(
+    meta.parts.map((p: { name: string; file: string }) => [p.name, p.file]),
+    [['crf', 'crf.json']],
+    'crf.json is a listed part',
+  );
 
   assertValidIob2(root);
 

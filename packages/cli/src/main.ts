@@ -167,6 +167,85 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   cli = cli.command(
+    'predict',
+    'tag raw text, JSON lines or CoNLL with a trained model (folder, runs:/, models:/)',
+    (y) =>
+      y
+        .option('model', {
+          type: 'string',
+          demandOption: true,
+          describe:
+            'a trial folder (runs/<config>/train/<trial>), runs:/<run_id>/model, models:/<name>@<alias> or models:/<name>/<version>',
+        })
+        .option('input', { alias: 'i', type: 'string', describe: 'input file (default: stdin)' })
+        .option('output', {
+          alias: 'o',
+          type: 'string',
+          describe: 'output file (default: stdout; written whole or not at all)',
+        })
+        .option('input-format', {
+          choices: ['text', 'jsonl', 'conll'] as const,
+          describe:
+            'text: one sentence or document per line; jsonl: {"text"} or {"tokens"} per line; conll: a token per line (default: by file extension, else text)',
+        })
+        .option('format', {
+          alias: 'f',
+          choices: ['jsonl', 'conll', 'table'] as const,
+          default: 'jsonl' as const,
+          describe: 'output: JSON lines (entities with offsets and confidence), CoNLL, or a table',
+        })
+        .option('batch-size', {
+          type: 'number',
+          default: 1024,
+          describe: 'inputs read and tagged per group (memory stays bounded by it)',
+        })
+        .option('config', {
+          type: 'string',
+          describe:
+            'a config whose tracking.uri resolves runs:/ and models:/ (default: MLFLOW_TRACKING_URI, else runs/mlruns)',
+        })
+        .option('verbose', { type: 'boolean', default: false })
+        .option('quiet', { type: 'boolean', default: false }),
+    async (a) => {
+      const { predictCommand } = await import('./predict-cmd.js');
+      await predictCommand(a as never);
+    },
+  );
+  cli = cli.command(
+    'serve',
+    "serve a model over HTTP: MLflow's scoring protocol (/invocations), /v1/ner and a page at /",
+    (y) =>
+      y
+        .option('model', {
+          type: 'string',
+          demandOption: true,
+          describe:
+            'as for predict: a trial folder, runs:/<run_id>/model, models:/<name>@<alias> or models:/<name>/<version>',
+        })
+        .option('host', { type: 'string', default: '127.0.0.1', describe: 'interface to listen on (0.0.0.0 for all)' })
+        .option('port', { type: 'number', default: 8080, describe: 'port (0 = any free port)' })
+        .option('max-body-bytes', { type: 'number', default: 1 << 20, describe: 'largest request body; larger → 413' })
+        .option('max-inputs', { type: 'number', default: 1000, describe: 'texts per request; more → 413' })
+        .option('max-sentences', {
+          type: 'number',
+          default: 1000,
+          describe: 'sentences per request (after splitting); more → 413',
+        })
+        .option('max-tokens', { type: 'number', default: 50_000, describe: 'tokens per request; more → 413' })
+        .option('batch-window-ms', {
+          type: 'number',
+          default: 1,
+          describe: 'how long a request waits for others to share its kernel batch',
+        })
+        .option('config', { type: 'string', describe: 'a config whose tracking.uri resolves runs:/ and models:/' })
+        .option('verbose', { type: 'boolean', default: false })
+        .option('quiet', { type: 'boolean', default: false, describe: 'no access log' }),
+    async (a) => {
+      const { serveCommand } = await import('./serve-cmd.js');
+      await serveCommand(a as never);
+    },
+  );
+  cli = cli.command(
     'pipeline',
     `run ${Object.keys(STAGES).join(' → ')} in order (each skips itself when up to date)`,
     (y) => common(y),

@@ -210,7 +210,7 @@ print(json.dumps(dict(runs=out)))`);
       const best = JSON.parse(readFileSync(path.join(trainDir, 'best/best.json'), 'utf8'));
       assert.ok(trials.some((r) => r.id === best.mlflow_run_id));
       assert.ok(existsSync(path.join(trainDir, 'best/model/model.json')));
-      assert.ok(existsSync(path.join(trainDir, 'best/model/vocab.json')));
+      assert.ok(existsSync(path.join(trainDir, 'best/model/nerflow.json')));
 
       // enqueue again: nothing new
       const again = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url, '--no-wait']);

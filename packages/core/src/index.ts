@@ -14,3 +14,4 @@ export * from './history.js';
 export * from './contracts.js';
 export { usableCores } from './cpus.js';
 export * from './config/describe.js';
+export * from './tokenize.js';

@@ -19,9 +19,10 @@ import {
 } from '@nerflow/core';
 import type { TagScheme } from '@nerflow/metrics';
 import { readSplit, resolveKernel, resolveThreads } from '@nerflow/nn';
-import type { TrackingStore } from '@nerflow/tracking';
+import { locateRun, type TrackingStore } from '@nerflow/tracking';
 import { logEvaluation, openEvaluateStore } from './log-evaluation.js';
 import { predictSplit } from './predict.js';
+import { registerModel } from './register.js';
 import { writeEvaluation } from './write.js';
 import { wordsForRows } from './words.js';
 
@@ -132,6 +133,23 @@ export async function evaluate(ctx: StageContext): Promise<StageResult[]> {
         const loggedTo = runId
           ? await logEvaluation(ctx, (store ??= await openEvaluateStore(ctx)), { trial, runId, metrics, staging })
           : null;
+        if (loggedTo && config.tracking.register) {
+          // the model artifacts live in the trial's run (loggedTo may be a nested evaluate run)
+          const trialRun = await locateRun(store!, runId!, config.tracking.experiment);
+          if (trialRun && cfg.split === 'test')
+            await registerModel(store!, {
+              runId: trialRun,
+              trial,
+              config,
+              modelDir: path.join(trialDir, 'model'),
+              f1: report.entity.micro.f1,
+              log,
+            });
+          else if (trialRun)
+            log.info(
+              `evaluate: ${trial}: not registered in the Model Registry (evaluate.split is ${cfg.split}; the champion is chosen by test entity F1)`,
+            );
+        }
         log.info(
           `evaluate: ${trial}: entity F1 ${report.entity.micro.f1.toFixed(4)}, token macro F1 ${report.token.macro_f1.toFixed(4)}, accuracy ${report.token.accuracy.toFixed(4)} on ${fmtInt(report.sentences)} ${cfg.split} sentences → ${path.relative(process.cwd(), path.join(stageDir(ctx.root, config.name, 'evaluate', trial), 'report.html'))}`,
         );

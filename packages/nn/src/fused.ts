@@ -41,6 +41,23 @@ export function crfShapes(spec: TaggerSpec): [string, number[]][] {
 
 type Region = 'param' | 'grad' | 'm' | 'v';
 
+/** Softmax of time-major logits [T·B, K] into row-major [B·T·K], real positions only. */
+function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
+  const out = new Float32Array(b.size * b.steps * K);
+  for (let r = 0; r < b.size; r++) {
+    for (let t = 0; t < b.lengths[r]; t++) {
+      const src = (t * b.size + r) * K;
+      const dst = (r * b.steps + t) * K;
+      let mx = -Infinity;
+      for (let k = 0; k < K; k++) mx = Math.max(mx, logits[src + k]);
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += out[dst + k] = Math.exp(logits[src + k] - mx);
+      for (let k = 0; k < K; k++) out[dst + k] /= sum;
+    }
+  }
+  return out;
+}
+
 /**
  * nerflow's fused BiLSTM tagger: Embedding → BiLSTM → per-token softmax or a linear-chain CRF, trained by explicit
  * backpropagation through time in nerflow's WebAssembly SIMD kernel (packages/nn/assembly/lstm.ts).
@@ -225,6 +242,18 @@ export class FusedBiLstm {
   }
 
   /**
+   * Tag probabilities per position ([B·T·K] row-major, like the batch; padding positions hold 0), no dropout:
+   * the softmax of the emissions, or with a CRF head its marginals.
+   */
+  probabilities(b: Batch): Float32Array {
+    if (this.spec.head === 'crf') return this.marginals(b);
+    const mark = this.kern.mark();
+    const r = this.pass(b, false, false, false, true);
+    this.kern.reset(mark);
+    return r.probs!;
+  }
+
+  /**
    * Head crf: each token's tag marginals p(y_t = j | sentence) under the CRF (constrained when the constraint
    * is on), [B·T·K] row-major like the batch, zeros on padding; what the CRF gives as tag probabilities.
    */
@@ -257,14 +286,15 @@ export class FusedBiLstm {
 
   /**
    * Forward (and backward when `train`: gradients left in the grad region, and the word embeddings' gradient
-   * at dxAt, [B·T, We] row-major) for one batch.
+   * at dxAt, [B·T, We] row-major) for one batch; with `probs`, forward only, returning the emissions' softmax.
    */
   private pass(
     b: Batch,
     train: boolean,
     useDropout: boolean,
     marginals = false,
-  ): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array } {
+    probs = false,
+  ): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array; probs?: Float32Array } {
     const { embeddingDim: We, lstmUnits: H, numTags: K } = this.spec;
     const E = inputDim(this.spec); // the LSTM input: word embedding (We), then char features
     const G = 4 * H;
@@ -428,6 +458,7 @@ export class FusedBiLstm {
     const wo = this.ptr('param', 'dense/kernel');
     k.fillRows(logits, this.ptr('param', 'dense/bias'), TB, K);
     k.gemm(hcat, 2 * H, 1, wo, K, logits, K, TB, 2 * H, K, 1);
+    if (probs) return { loss: NaN, probs: softmaxRows(kern.f32(logits, TB * K), b, K), dxAt: 0 };
     if (train) kern.f32(this.base.grad, this.total).fill(0);
     let loss: number;
     if (this.spec.head === 'crf') {

@@ -22,3 +22,15 @@ export {
   type VectorFileSpec,
 } from './vectors.js';
 export type { CharSpec } from './spec.js';
+export {
+  MODEL_FORMAT,
+  MODEL_FORMAT_VERSION,
+  NERFLOW_VERSION,
+  KNOWN_PARTS,
+  ModelFolderError,
+  readModelMeta,
+  readPredictionMeta,
+  writeModelMeta,
+  type ModelMeta,
+  type ModelPart,
+} from './model-folder.js';

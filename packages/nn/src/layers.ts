@@ -135,7 +135,7 @@ export class LayersBiLstm {
   }
 
   /** The model's inputs for a batch: the tokens, and with chars their ids and max-pool mask. */
-  private inputs(b: Batch): tf.Tensor | tf.Tensor[] {
+  inputs(b: Batch): tf.Tensor | tf.Tensor[] {
     const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
     const c = this.spec.chars;
     if (!c) return x;

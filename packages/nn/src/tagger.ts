@@ -7,6 +7,15 @@ import { FusedBiLstm } from './fused.js';
 import type { KernelVariant } from './kernel.js';
 import { registerKernels } from './kernels.js';
 import { LayersBiLstm } from './layers.js';
+import {
+  NERFLOW_VERSION,
+  nerflowWeightName,
+  readModelMeta,
+  standardTopology,
+  standardWeightName,
+  writeBaseMeta,
+  type ModelPart,
+} from './model-folder.js';
 import type { TaggerSpec } from './spec.js';
 
 /** A sequence tagger: what train and evaluate call. */
@@ -16,6 +25,8 @@ export interface Tagger {
   trainBatch(b: Batch): number;
   /** Loss and argmax tag per position ([size·steps] row-major), no dropout. */
   evaluateBatch(b: Batch): { loss: number; predictions: Int32Array };
+  /** Tag probabilities per position, [size·steps·numTags] row-major (padding positions: unspecified), no dropout. */
+  probabilities(b: Batch): Float32Array;
   /**
    * model.json + weights.bin (fused: nerflow's own format with a TF.js-style weights manifest; layers: a TF.js
    * layers model), nerflow.json and, with head crf, crf.json; with the optimizer state for --resume.
@@ -24,6 +35,21 @@ export interface Tagger {
   /** Overwrite word-embedding rows (pre-trained vectors): word id → vector of embeddingDim. */
   setEmbeddingRows(rows: Map<number, Float32Array>): void;
   dispose(): void;
+}
+
+/** The CRF head is a part beside the standard TF.js files (model-folder.ts): the Dense layer gives its emissions. */
+function crfParts(spec: TaggerSpec): ModelPart[] {
+  return spec.head === 'crf'
+    ? [
+        {
+          name: 'crf',
+          file: 'crf.json',
+          format: 'nerflow-crf',
+          description:
+            "linear-chain CRF over the Dense layer's emissions (transitions, start, end): Viterbi decoding; TF.js layers cannot express it",
+        },
+      ]
+    : [];
 }
 
 interface WeightEntry {
@@ -142,6 +168,8 @@ abstract class ModelTagger<M extends Model> implements Tagger {
   dispose() {
     this.m.dispose();
   }
+  /** Tag probabilities per position (see Tagger.probabilities). */
+  abstract probabilities(b: Batch): Float32Array;
   abstract save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   abstract setEmbeddingRows(rows: Map<number, Float32Array>): void;
 }
@@ -150,6 +178,9 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
   setEmbeddingRows(rows: Map<number, Float32Array>) {
     const E = this.m.spec.embeddingDim;
     for (const [id, v] of rows) this.m.emb.set(v, id * E);
+  }
+  probabilities(b: Batch) {
+    return this.m.probabilities(b);
   }
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });
@@ -161,31 +192,20 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
       ...dense('param'),
     ]);
     await writeFile(path.join(dir, 'weights.bin'), bin);
+    // a standard TF.js Layers model (tf.loadLayersModel loads it): see model-folder.ts
     await writeFile(
       path.join(dir, 'model.json'),
-      JSON.stringify(
-        {
-          format: 'nerflow-fused-bilstm',
-          generatedBy: '@nerflow/nn',
-          convertedBy: null,
-          modelTopology: {
-            spec: this.m.spec,
-            layout:
-              "Keras Embedding → Bidirectional(LSTM) → TimeDistributed(Dense): kernels [in, 4·units] in Keras' gate order i, f, c, o" +
-              (this.m.spec.chars
-                ? "; the LSTM input is [word embedding ; char CNN features] (char_embedding → Conv1D 'same' → max over each word's characters; chars.json)"
-                : ''),
-          },
-          weightsManifest: [{ paths: ['weights.bin'], weights: manifest }],
-        },
-        null,
-        1,
-      ) + '\n',
+      JSON.stringify({
+        format: 'layers-model',
+        generatedBy: `@nerflow/nn ${NERFLOW_VERSION}`,
+        convertedBy: null,
+        modelTopology: standardTopology(this.m.spec),
+        weightsManifest: [
+          { paths: ['weights.bin'], weights: manifest.map((w) => ({ ...w, name: standardWeightName(w.name) })) },
+        ],
+      }) + '\n',
     );
-    await writeFile(
-      path.join(dir, 'nerflow.json'),
-      JSON.stringify({ kind: 'fused', spec: this.m.spec }, null, 1) + '\n',
-    );
+    await writeBaseMeta(dir, 'fused', this.m.spec, crfParts(this.m.spec));
     if (this.m.spec.head === 'crf') {
       await writeCrf(dir, this.m.spec, {
         transitions: this.m.view('param', 'crf/transitions'),
@@ -219,7 +239,8 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
   ): Promise<FusedTagger> {
     const m = new FusedBiLstm(spec, opts);
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
-    const w = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
+    const saved = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
+    const w = new Map([...saved].map(([name, v]) => [nerflowWeightName(name), v]));
     const take = (s: Map<string, Float32Array>, name: string) => {
       const v = s.get(name);
       if (!v)
@@ -263,6 +284,12 @@ class LayersTagger extends ModelTagger<LayersBiLstm> {
     layer.setWeights([t]);
     t.dispose();
   }
+  probabilities(b: Batch) {
+    return tf.tidy(() => {
+      const logits = this.m.model.apply(this.m.inputs(b), { training: false }) as tf.Tensor;
+      return tf.softmax(logits).dataSync() as Float32Array;
+    });
+  }
   async save(dir: string) {
     await mkdir(dir, { recursive: true });
     await this.m.model.save(
@@ -280,10 +307,7 @@ class LayersTagger extends ModelTagger<LayersBiLstm> {
         return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
       }),
     );
-    await writeFile(
-      path.join(dir, 'nerflow.json'),
-      JSON.stringify({ kind: 'layers', spec: this.m.spec }, null, 1) + '\n',
-    );
+    await writeBaseMeta(dir, 'layers', this.m.spec, crfParts(this.m.spec));
     const crf = this.m.crf;
     if (crf)
       await writeCrf(dir, this.m.spec, {
@@ -339,10 +363,7 @@ export function createTagger(spec: TaggerSpec, opts: TaggerOptions = {}): Tagger
 
 /** Load a saved model folder (model.json, weights.bin, nerflow.json). */
 export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } & TaggerOptions = {}): Promise<Tagger> {
-  const meta = JSON.parse(await readFile(path.join(dir, 'nerflow.json'), 'utf8')) as {
-    kind: 'fused' | 'layers';
-    spec: TaggerSpec;
-  };
+  const meta = await readModelMeta(dir);
   return meta.kind === 'layers'
     ? LayersTagger.load(dir, meta.spec)
     : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer, { threads: opts.threads, kernel: opts.kernel });

@@ -77,7 +77,7 @@ for (const [kernel, s] of [
   ['exact', charSpec],
   ['fma', charSpec],
 ] as const)
-  test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}, dropout on, 2 epochs), and evaluate identically`, () => {
+  test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}, dropout on, 2 epochs), and evaluate and give tag probabilities identically`, () => {
     const split = corpus();
     const one = new FusedBiLstm(s, { threads: 1, kernel });
     const two = new FusedBiLstm(s, { threads: 2, kernel });
@@ -109,6 +109,21 @@ for (const [kernel, s] of [
         const e2 = two.evaluate(bt);
         assert.equal(e2.loss, e1.loss);
         assert.deepEqual(e2.predictions, e1.predictions);
+        // tag probabilities (softmax of the emissions, or the CRF's marginals): bit-identical, each real token's summing to 1
+        const p1 = one.probabilities(bt);
+        const p2 = two.probabilities(bt);
+        assert.equal(p1.length, bt.size * bt.steps * s.numTags);
+        assert.ok(
+          Buffer.from(p1.buffer).equals(Buffer.from(p2.buffer)),
+          'probabilities differ between 1 and 2 threads',
+        );
+        for (let r = 0; r < bt.size; r++) {
+          for (let t = 0; t < bt.lengths[r]; t++) {
+            let sum = 0;
+            for (let j = 0; j < s.numTags; j++) sum += p1[(r * bt.steps + t) * s.numTags + j];
+            assert.ok(Math.abs(sum - 1) < 1e-4, `row ${r} step ${t}: probabilities sum to ${sum}`);
+          }
+        }
       }
     } finally {
       one.dispose();

@@ -531,6 +531,12 @@ export class FileStore implements TrackingStore {
     return readFile(path.join(this.artifactDir(await this.readInfo(dir)), artifactPath));
   }
 
+  /** The local folder holding a run's artifacts (file:// artifact URIs only). */
+  async artifactRoot(runId: string): Promise<string> {
+    const { dir } = await this.findRun(runId);
+    return this.artifactDir(await this.readInfo(dir));
+  }
+
   /** Every artifact file of a run, recursively (for sync). */
   async listArtifactFiles(runId: string): Promise<{ path: string; file: string }[]> {
     const { dir } = await this.findRun(runId);

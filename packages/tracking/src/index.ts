@@ -50,3 +50,17 @@ export {
 } from './owner.js';
 export { endDeadRuns, type DeadRun, type DeadRunsOptions, type DeadRunsResult } from './gc.js';
 export { downloadArtifacts } from './artifacts.js';
+export {
+  openRegistry,
+  fetchRunArtifacts,
+  registerRunModel,
+  mlmodelYaml,
+  FileRegistry,
+  RestRegistry,
+  CHAMPION,
+  F1_TAG,
+  type ModelRegistry,
+  type ModelVersion,
+  type RegisteredModel,
+} from './registry.js';
+export { syncRegistry, REGISTRY_SYNC_TAG, type RegistrySyncSummary } from './registry-sync.js';

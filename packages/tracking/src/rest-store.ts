@@ -87,7 +87,7 @@ export class RestStore implements TrackingStore {
   }
 
   private async call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     endpoint: string,
     body?: unknown,
     query?: Record<string, string | undefined>,
@@ -101,6 +101,16 @@ export class RestStore implements TrackingStore {
       body === undefined ? {} : { 'Content-Type': 'application/json' },
     );
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** Any REST API 2.0 endpoint under /api/2.0/mlflow/ (the model registry uses it). */
+  api<T>(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    endpoint: string,
+    body?: unknown,
+    query?: Record<string, string | undefined>,
+  ): Promise<T> {
+    return this.call<T>(method, endpoint, body, query);
   }
 
   async getExperimentByName(name: string): Promise<Experiment | null> {

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  TOKENIZER,
   ValidationError,
   bestOf,
   isImprovement,
@@ -28,7 +29,15 @@ import {
   type StageResult,
   type SweepConfig,
 } from '@nerflow/core';
-import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, type KernelVariant } from '@nerflow/nn';
+import {
+  engineOf,
+  initBackend,
+  readSplit,
+  resolveKernel,
+  resolveThreads,
+  writeModelMeta,
+  type KernelVariant,
+} from '@nerflow/nn';
 import { EmbeddingsCache, embeddingsInput } from './embeddings.js';
 import { featurizeOutputs, type FeaturizeOutputs } from './inputs.js';
 import { shouldPrune } from './pruner.js';
@@ -332,11 +341,11 @@ async function trainTrial(
         await cp(outcome.modelDir, modelDir, { recursive: true });
         // the published model is weights only (last/ also holds the optimizer state for --resume)
         for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
-        // The model folder stands alone for prediction: vocabulary and tag index beside the weights.
-        await cp(p.fo.vocabFile, path.join(modelDir, 'vocab.json'));
-        await cp(p.fo.tagsFile, path.join(modelDir, 'tags.json'));
+        // The model folder stands alone for prediction: vocabulary, tags and tokenizer in nerflow.json,
+        // the character vocabulary (chars.json, a part of nerflow.json) for a char model
         if (trial.train.chars.type !== 'none' && p.fo.charsFile)
           await cp(p.fo.charsFile, path.join(modelDir, 'chars.json'));
+        await writeModelMeta(modelDir, modelMetadata(p.fo, p.ctx.config, trial));
         if (pretrained) {
           const r = pretrained.report;
           await run.logMetrics({
@@ -459,6 +468,30 @@ export async function train(ctx: StageContext, opts: TrainOptions = {}): Promise
   }
   if (trained.failed) throw trained.failed;
   return trained.results;
+}
+
+/**
+ * What a model needs beyond its weights to tag raw text (nerflow.json, packages/nn/src/model-folder.ts):
+ * featurize's vocabulary (DuckDB's lower() when lowercase) and tags, max_len, the tokenizer matching
+ * the corpus, and the config it was trained with.
+ */
+export function modelMetadata(fo: FeaturizeOutputs, config: StageContext['config'], trial: Trial) {
+  const vocab = JSON.parse(readFileSync(fo.vocabFile, 'utf8'));
+  const words: string[] = Array.isArray(vocab) ? vocab : vocab.words;
+  return {
+    vocab: { lowercase: !!vocab.lowercase, words, padding_id: 0, unknown_id: 1 },
+    tags: fo.tags,
+    max_len: Number(fo.manifest.counts?.max_len ?? 0),
+    tokenizer: { ...TOKENIZER },
+    training: {
+      config: config.name,
+      trial: trial.id,
+      overrides: trial.overrides,
+      train: trial.train,
+      featurize: config.featurize,
+      featurize_fingerprint: fo.manifest.fingerprint,
+    },
+  };
 }
 
 /** runs/<name>/train/sweep-run.json: the sweep's parent run and the trials it holds. */

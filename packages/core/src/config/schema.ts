@@ -251,6 +251,15 @@ export const TrackingSchema = z.strictObject({
   /** MLflow tracking URI; null = file store at runs/mlruns. MLFLOW_TRACKING_URI overrides. */
   uri: z.string().nullable().default(null),
   experiment: z.string().min(1).default('nerflow'),
+  /** After evaluate, register each trial's model in MLflow's Model Registry (alias champion on a better test F1). */
+  register: z.boolean().default(true),
+  /** Registered model name; null = nerflow-<experiment>. */
+  registered_model: z
+    .string()
+    .min(1)
+    .regex(/^[^/:\\]+$/, 'no "/", ":" or "\\" in a registered model name')
+    .nullable()
+    .default(null),
 });
 
 export const ConfigSchema = z.strictObject({

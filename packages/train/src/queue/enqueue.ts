@@ -169,8 +169,11 @@ const DONE: JobState[] = ['completed', 'failed'];
 export async function sweepJobs({ queue }: QueueHandle, record: SweepRecord) {
   return Promise.all(
     record.trials.map(async (t) => {
+      // the state first, then the job: a job read before a state it has since left (a retry that then failed)
+      // would pair the last attempt's state with an earlier attempt's count and reason
+      const known = await queue.getJobState(t.jobId);
       const job = (await queue.getJob(t.jobId)) as Job<TrialJobData, TrialJobResult> | undefined;
-      const state: JobState | 'missing' = job ? await job.getState() : 'missing';
+      const state: JobState | 'missing' = job && known !== 'unknown' ? (known as JobState) : 'missing';
       return {
         ...t,
         job,

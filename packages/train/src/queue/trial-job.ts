@@ -16,7 +16,7 @@ import {
   type MetricName,
   type StageContext,
 } from '@nerflow/core';
-import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads } from '@nerflow/nn';
+import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, writeModelMeta } from '@nerflow/nn';
 import {
   downloadArtifacts,
   flattenParams,
@@ -32,7 +32,7 @@ import { featurizeOutputs } from '../inputs.js';
 import { shouldPrune } from '../pruner.js';
 import { expandTrials, trialLabel } from '../sweep.js';
 import { resolvedConfig } from '../tracking.js';
-import { deterministicHistory, trainCodeVersion, trialIdentity } from '../train.js';
+import { deterministicHistory, modelMetadata, trainCodeVersion, trialIdentity } from '../train.js';
 import { EmbeddingsCache } from '../embeddings.js';
 import { runTrial } from '../trial.js';
 import type { TrialJobData, TrialJobProgress, TrialJobResult } from './identity.js';
@@ -296,10 +296,10 @@ export async function runQueuedTrial(
         const modelDir = path.join(staging, 'model');
         await cp(outcome.modelDir, modelDir, { recursive: true });
         for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });
-        await cp(fo.vocabFile, path.join(modelDir, 'vocab.json'));
-        await cp(fo.tagsFile, path.join(modelDir, 'tags.json'));
+        // vocabulary, tags and tokenizer in nerflow.json, as train writes them; chars.json for a char model
         if (trial.train.chars.type !== 'none' && fo.charsFile)
           await cp(fo.charsFile, path.join(modelDir, 'chars.json'));
+        await writeModelMeta(modelDir, modelMetadata(fo, config, trial));
         await writeFileAtomic(
           path.join(staging, 'history.json'),
           JSON.stringify(deterministicHistory(outcome.history), null, 2) + '\n',

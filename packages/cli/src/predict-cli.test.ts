@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '@nerflow/core';
+
+const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
+const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
+const env = (root: string) => ({ ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' });
+
+function nerflow(root: string, args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: env(root), input });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test(
+  'pipeline → registry → predict (folder, models:/) → serve answering /invocations, stopping gracefully on SIGTERM',
+  { timeout: 240_000 },
+  async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'nerflow-serve-e2e-'));
+    mkdirSync(path.join(root, 'configs'));
+    writeFileSync(path.join(root, 'nx.json'), '{}');
+    writeFileSync(
+      path.join(root, 'configs', 'tiny.yaml'),
+      `data:\n  path: ${corpus}\n  limit_sentences: 400\ntrain:\n  epochs: 2\n  lstm_units: 16\n  embedding_dim: 16\n  optimizer: { name: adam, learning_rate: 0.01 }\ntracking:\n  experiment: e2e\n`,
+    );
+    const p = nerflow(root, ['pipeline', '--config', 'tiny.yaml']);
+    assert.equal(p.code, 0, p.err);
+    assert.match(
+      p.err,
+      /evaluate: registered nerflow-e2e version 1 \(test entity F1 [\d.]+\) → now @champion \(previous champion: none yet\)/,
+    );
+    const again = nerflow(root, ['evaluate', '--config', 'tiny.yaml', '--force']);
+    assert.match(
+      again.err,
+      /registered nerflow-e2e version 2 .*@champion stays at version 1/,
+      'an equal F1 does not move the alias',
+    );
+    const models = path.join(root, 'runs', 'mlruns', 'models', 'nerflow-e2e');
+    assert.equal(readFileSync(path.join(models, 'aliases', 'champion'), 'utf8'), '1');
+    const runDir = readFileSync(path.join(models, 'version-1', 'meta.yaml'), 'utf8').match(
+      /^source: file:\/\/(.+)$/m,
+    )![1];
+    assert.match(readFileSync(path.join(runDir, 'MLmodel'), 'utf8'), /flavors:\n {2}nerflow:/);
+
+    // the issue's check: entities with exact character offsets, from raw text on stdin
+    const sentence = 'Angela Merkel met Emmanuel Macron in Paris on Tuesday .';
+    for (const model of ['runs/tiny/train/main', 'models:/nerflow-e2e@champion', 'models:/nerflow-e2e/2']) {
+      const r = nerflow(root, ['predict', '--model', model], sentence + '\n');
+      assert.equal(r.code, 0, r.err);
+      const j = JSON.parse(r.out);
+      assert.equal(j.text, sentence);
+      for (const e of j.entities) assert.equal(sentence.slice(e.start, e.end), e.text);
+    }
+    const missing = nerflow(root, ['predict', '--model', 'models:/nerflow-e2e@prod'], 'x\n');
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.err,
+      /no alias @prod of "nerflow-e2e"\. It has versions 1, 2 and aliases @champion \(version 1\)/,
+    );
+    assert.doesNotMatch(missing.err, /\n\s+at /);
+    const nofolder = nerflow(root, ['predict', '--model', 'runs/tiny/train/nope'], 'x\n');
+    assert.match(
+      nofolder.err,
+      /no such folder\. Trained models here: runs\/tiny\/train\/best, runs\/tiny\/train\/main\./,
+    );
+
+    // serve: MLflow's protocol from models:/, then SIGTERM while a request is in flight
+    const server = spawn(
+      process.execPath,
+      [
+        bin,
+        'serve',
+        '--model',
+        'models:/nerflow-e2e@champion',
+        '--port',
+        '0',
+        '--max-inputs',
+        '5000',
+        '--max-sentences',
+        '5000',
+      ],
+      { cwd: root, env: env(root) },
+    );
+    let err = '';
+    server.stderr.on('data', (d) => (err += d));
+    const closed = new Promise<number | null>((r) => server.on('close', (c) => r(c)));
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        server.stderr.on('data', () => {
+          const m = /listening on (http:\/\/[\d.:]+)/.exec(err);
+          if (m) resolve(m[1]);
+        });
+        server.on('close', () => reject(new Error(err)));
+      });
+      const r = await fetch(`${address}/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ dataframe_records: [{ text: sentence }] }),
+      });
+      assert.equal(r.status, 200);
+      const j = (await r.json()) as { predictions: { entities: { start: number; end: number; text: string }[] }[] };
+      for (const e of j.predictions[0].entities) assert.equal(sentence.slice(e.start, e.end), e.text);
+      assert.equal(
+        ((await (await fetch(`${address}/version`)).json()) as { model_version: string }).model_version,
+        '1',
+      );
+      const big = Array.from({ length: 4000 }, (_, i) => `Bush visited Iraq ${i} times .`);
+      const inFlight = fetch(`${address}/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: big }),
+      });
+      await new Promise((res) => setTimeout(res, 100));
+      server.kill('SIGTERM');
+      const late = await inFlight;
+      assert.equal(late.status, 200, 'the request in flight is answered');
+      assert.equal(((await late.json()) as { predictions: unknown[] }).predictions.length, 4000);
+      assert.equal(await closed, 0, err);
+      assert.match(err, /SIGTERM: finishing requests in flight/);
+      assert.equal((err.match(/"POST \/invocations" 200/g) ?? []).length, 2, 'one access-log line per request');
+    } finally {
+      if (server.exitCode === null) server.kill('SIGKILL');
+    }
+    assert.ok(existsSync(root));
+  },
+);

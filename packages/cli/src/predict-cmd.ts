@@ -1,0 +1,41 @@
+import { createLogger, fmtInt, fmtSeconds, loadConfig, workspaceRoot } from '@nerflow/core';
+
+export interface PredictArgs {
+  model: string;
+  input?: string;
+  output?: string;
+  inputFormat?: string;
+  format: 'jsonl' | 'conll' | 'table';
+  batchSize: number;
+  config?: string;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** The tracking URI for models:/ and runs:/ — the config's (when --config is given), MLFLOW_TRACKING_URI overriding. */
+export function trackingUriOf(config: string | undefined, root: string): string | null {
+  return config ? loadConfig(config, { root, overrides: [] }).tracking.uri : null;
+}
+
+/** `nerflow predict --model <uri> [--input f] [--output f] [--format jsonl|conll|table]`. */
+export async function predictCommand(a: PredictArgs): Promise<void> {
+  const { resolveModel, predictStream } = await import('@nerflow/predict');
+  const root = workspaceRoot();
+  const log = createLogger({ verbose: a.verbose, quiet: a.quiet });
+  const model = await resolveModel(a.model, { root, trackingUri: trackingUriOf(a.config, root) });
+  log.debug(`predict: model ${model.uri} → ${model.dir}`);
+  const s = await predictStream({
+    modelDir: model.dir,
+    input: a.input,
+    output: a.output,
+    inputFormat: a.inputFormat,
+    format: a.format,
+    batchSize: a.batchSize,
+    log,
+  });
+  if (s.inputs >= 1000 || a.verbose) {
+    log.info(
+      `predict: ${fmtInt(s.inputs)} inputs, ${fmtInt(s.sentences)} sentences, ${fmtInt(s.entities)} entities in ${fmtSeconds(s.seconds)} (${fmtInt(Math.round(s.sentences / Math.max(s.seconds, 1e-9)))} sentences/s)`,
+    );
+  }
+}

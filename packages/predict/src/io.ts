@@ -1,0 +1,156 @@
+import { ValidationError } from '@nerflow/core';
+import type { PredictInput, Prediction } from './predictor.js';
+
+export type InputFormat = 'text' | 'jsonl' | 'conll';
+export type OutputFormat = 'jsonl' | 'conll' | 'table';
+
+/** One input with where it came from (for error messages and output). */
+export interface Record {
+  line: number;
+  input: PredictInput;
+  /** JSON lines: an "id" field, carried to the output. */
+  id?: unknown;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Lines of a byte stream, decoded strictly (invalid UTF-8 is an error naming the line), never holding
+ * more than one line plus one read chunk in memory.
+ */
+export async function* lines(
+  stream: AsyncIterable<Buffer | string>,
+  source: string,
+): AsyncGenerator<{ line: number; text: string; bytes: number }> {
+  let pending: Buffer = Buffer.alloc(0);
+  let line = 0;
+  let bytes = 0;
+  const decode = (b: Buffer) => {
+    line++;
+    try {
+      return decoder.decode(b[b.length - 1] === 13 ? b.subarray(0, -1) : b);
+    } catch {
+      throw new ValidationError(
+        `${source}:${line}: not valid UTF-8. Convert the input to UTF-8 first (e.g. iconv -f latin1 -t utf-8).`,
+      );
+    }
+  };
+  for await (const chunk of stream) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    bytes += buf.length;
+    let data = pending.length ? Buffer.concat([pending, buf]) : buf;
+    let nl = data.indexOf(10);
+    while (nl >= 0) {
+      yield { line: line + 1, text: decode(data.subarray(0, nl)), bytes };
+      data = data.subarray(nl + 1);
+      nl = data.indexOf(10);
+    }
+    pending = Buffer.from(data);
+  }
+  if (pending.length) yield { line: line + 1, text: decode(pending), bytes };
+}
+
+const KNOWN_FIELDS = new Set(['text', 'tokens', 'id']);
+
+/** A JSON value from a JSON line or a request: a string, {"text"}, {"tokens"} or an array of tokens. */
+export function inputFromJson(v: unknown, where: string): { input: PredictInput; id?: unknown } {
+  if (typeof v === 'string') return { input: { text: v } };
+  if (Array.isArray(v)) {
+    if (!v.every((t) => typeof t === 'string'))
+      throw new ValidationError(`${where}: a list of tokens must hold strings only`);
+    return { input: { tokens: v as string[] } };
+  }
+  if (v && typeof v === 'object') {
+    const o = v as { text?: unknown; tokens?: unknown; id?: unknown };
+    const unknown = Object.keys(o).filter((k) => !KNOWN_FIELDS.has(k));
+    if (unknown.length)
+      throw new ValidationError(
+        `${where}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; an input has "text" (a string) or "tokens" (a list of strings), and optionally "id"`,
+      );
+    if (typeof o.text === 'string' && o.tokens === undefined) return { input: { text: o.text }, id: o.id };
+    if (Array.isArray(o.tokens) && o.text === undefined && o.tokens.every((t) => typeof t === 'string'))
+      return { input: { tokens: o.tokens as string[] }, id: o.id };
+  }
+  throw new ValidationError(
+    `${where}: expected a string, a list of token strings, or an object with "text" (a string) or "tokens" (a list of strings)`,
+  );
+}
+
+/**
+ * Records of an input stream: text (one sentence or document per line), JSON lines (see inputFromJson) or
+ * CoNLL (a token in the first column of each line, a blank line between sentences, -DOCSTART- lines skipped).
+ */
+export async function* readRecords(
+  stream: AsyncIterable<Buffer | string>,
+  format: InputFormat,
+  source: string,
+  onBytes?: (n: number) => void,
+): AsyncGenerator<Record> {
+  let sentence: string[] = [];
+  let start = 0;
+  for await (const { line, text, bytes } of lines(stream, source)) {
+    onBytes?.(bytes);
+    if (format === 'text') {
+      yield { line, input: { text } };
+    } else if (format === 'jsonl') {
+      if (!text.trim()) continue;
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (e) {
+        throw new ValidationError(
+          `${source}:${line}: not valid JSON (${(e as Error).message}). Each line must be one JSON value, e.g. {"text": "Angela Merkel visited Paris ."}`,
+        );
+      }
+      yield { line, ...inputFromJson(v, `${source}:${line}`) };
+    } else {
+      const t = text.trim();
+      if (!t) {
+        if (sentence.length) yield { line: start, input: { tokens: sentence } };
+        sentence = [];
+        continue;
+      }
+      if (t.startsWith('-DOCSTART-')) continue;
+      if (!sentence.length) start = line;
+      sentence.push(t.split(/\s+/)[0]);
+    }
+  }
+  if (sentence.length) yield { line: start, input: { tokens: sentence } };
+}
+
+export function inputFormatOf(file: string | undefined, given?: string): InputFormat {
+  if (given) return given as InputFormat;
+  if (file && /\.(jsonl|ndjson|json)$/i.test(file)) return 'jsonl';
+  if (file && /\.(conll|iob|bio)$/i.test(file)) return 'conll';
+  return 'text';
+}
+
+/** The JSON an API or JSON-lines output gives per input. */
+export function predictionJson(p: Prediction, id?: unknown, withTokens = true): object {
+  return {
+    ...(id !== undefined ? { id } : {}),
+    text: p.text,
+    entities: p.entities,
+    ...(withTokens ? { tokens: p.tokens, tags: p.tags } : {}),
+  };
+}
+
+/** One output record in the chosen format. */
+export function formatPrediction(p: Prediction, format: OutputFormat, id?: unknown): string {
+  if (format === 'jsonl') return JSON.stringify(predictionJson(p, id)) + '\n';
+  if (format === 'conll') {
+    let out = '';
+    for (const [s, e] of p.sentences) {
+      for (let t = s; t < e; t++) out += `${p.tokens[t]}\t${p.tags[t]}\n`;
+      out += '\n';
+    }
+    return out;
+  }
+  const head = `${id !== undefined ? `[${String(id)}] ` : ''}${p.text.length > 200 ? p.text.slice(0, 200) + '…' : p.text}\n`;
+  if (!p.entities.length) return `${head}  (no entities)\n\n`;
+  const w = Math.max(4, ...p.entities.map((e) => e.type.length));
+  const rows = p.entities.map(
+    (e) => `  ${e.type.padEnd(w)}  ${`${e.start}-${e.end}`.padEnd(11)}  ${e.confidence.toFixed(3)}  ${e.text}`,
+  );
+  return `${head}  ${'type'.padEnd(w)}  ${'chars'.padEnd(11)}  conf.  text\n${rows.join('\n')}\n\n`;
+}

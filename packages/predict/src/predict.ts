@@ -1,0 +1,98 @@
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fmtInt, ValidationError, type Logger } from '@nerflow/core';
+import { formatPrediction, inputFormatOf, readRecords, type OutputFormat, type Record } from './io.js';
+import { Predictor } from './predictor.js';
+
+export interface PredictOptions {
+  /** A model folder (already resolved: see resolveModel). */
+  modelDir: string;
+  /** Input file; undefined or '-' = stdin. */
+  input?: string;
+  /** Output file; undefined or '-' = stdout. Written to a temporary file and renamed when complete. */
+  output?: string;
+  inputFormat?: string;
+  format: OutputFormat;
+  /** Inputs per kernel batch group (memory stays bounded by it). */
+  batchSize?: number;
+  log: Logger;
+  stdin?: NodeJS.ReadableStream;
+  stdout?: NodeJS.WritableStream;
+}
+
+/**
+ * `nerflow predict`: stream inputs → batches → the model → one output record per input, in input order.
+ * Memory holds one group of inputs (batchSize inputs or ~1 MB of text) at a time, whatever the input size.
+ */
+export async function predictStream(
+  o: PredictOptions,
+): Promise<{ inputs: number; sentences: number; entities: number; seconds: number }> {
+  const fromFile = o.input && o.input !== '-';
+  if (fromFile && !existsSync(o.input!)) throw new ValidationError(`--input ${o.input}: no such file`);
+  const format = inputFormatOf(fromFile ? o.input : undefined, o.inputFormat);
+  const predictor = await Predictor.load(o.modelDir, { batchSize: 256 });
+  const group = o.batchSize ?? 1024;
+  const source = fromFile ? o.input! : 'stdin';
+  const total = fromFile ? statSync(o.input!).size : 0;
+  const bar = total > 4 << 20 ? o.log.progress('predict', Math.ceil(total / 1e6), 'MB') : null;
+  const toFile = o.output && o.output !== '-';
+  const tmp = toFile
+    ? path.join(path.dirname(path.resolve(o.output!)), `.${path.basename(o.output!)}.${process.pid}.tmp`)
+    : '';
+  if (toFile) await mkdir(path.dirname(tmp), { recursive: true });
+  const fh = toFile ? await open(tmp, 'w') : null;
+  const out = o.stdout ?? process.stdout;
+  const write = async (s: string) => {
+    if (fh) await fh.write(s);
+    else if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
+  };
+  const t0 = performance.now();
+  let inputs = 0;
+  let sentences = 0;
+  let entities = 0;
+  let bytes = 0;
+  let pending: Record[] = [];
+  let pendingChars = 0;
+  const flush = async () => {
+    if (!pending.length) return;
+    const preds = predictor.predict(pending.map((r) => r.input));
+    let text = '';
+    preds.forEach((p, i) => {
+      sentences += p.sentences.length;
+      entities += p.entities.length;
+      text += formatPrediction(p, o.format, pending[i].id);
+    });
+    inputs += pending.length;
+    pending = [];
+    pendingChars = 0;
+    await write(text);
+    bar?.update(Math.round(bytes / 1e6), `${fmtInt(inputs)} inputs`);
+  };
+  try {
+    const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 16 }) : (o.stdin ?? process.stdin);
+    try {
+      for await (const r of readRecords(stream as AsyncIterable<Buffer>, format, source, (n) => (bytes = n))) {
+        pending.push(r);
+        pendingChars += r.input.text?.length ?? r.input.tokens!.length * 8;
+        if (pending.length >= group || pendingChars > 1 << 20) await flush();
+      }
+    } finally {
+      await flush(); // what came before a bad line is still written (to stdout; a file output is dropped)
+    }
+    bar?.finish(`${fmtInt(inputs)} inputs`);
+    if (fh) {
+      await fh.close();
+      await rename(tmp, o.output!);
+    }
+  } catch (e) {
+    if (fh) {
+      await fh.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+    }
+    throw e;
+  } finally {
+    predictor.dispose();
+  }
+  return { inputs, sentences, entities, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { before, after, test } from 'node:test';
+import { Predictor } from './predictor.js';
+import { createServer, parseInvocation } from './serve.js';
+import { tinyModelDir } from './test-helpers/tiny-model.js';
+
+let predictor: Predictor;
+let app: ReturnType<typeof createServer>;
+const logLines: string[] = [];
+
+before(async () => {
+  predictor = await Predictor.load(await tinyModelDir());
+  app = createServer({
+    predictor,
+    model: { uri: 'models:/nerflow-test@champion', version: '3', runId: 'abc' },
+    limits: { maxBodyBytes: 200_000, maxSentences: 50, maxTokens: 2000, maxInputs: 100 },
+    accessLog: (l) => logLines.push(l),
+  });
+  await app.ready();
+});
+after(() => app.close());
+
+const post = (url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  app.inject({
+    method: 'POST',
+    url,
+    headers,
+    payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+  });
+
+test("MLflow's scoring protocol: inputs, instances, dataframe_split, dataframe_records → {predictions}, same answer for the same text", async () => {
+  const text = 'Bush visited Iraq on Monday .';
+  const shapes = [
+    { inputs: text },
+    { inputs: [text, 'He left .'] },
+    { inputs: { text: [text, 'He left .'] } },
+    { instances: [text, 'He left .'] },
+    { instances: [{ text }, { text: 'He left .' }] },
+    { dataframe_split: { columns: ['text'], data: [[text], ['He left .']] } },
+    {
+      dataframe_split: {
+        index: [0, 1],
+        columns: ['id', 'text'],
+        data: [
+          [1, text],
+          [2, 'He left .'],
+        ],
+      },
+    },
+    { dataframe_records: [{ text }, { text: 'He left .' }] },
+    { inputs: [{ tokens: ['Bush', 'visited', 'Iraq', 'on', 'Monday', '.'] }] },
+  ];
+  let first: unknown = null;
+  for (const body of shapes) {
+    const r = await post('/invocations', body);
+    assert.equal(r.statusCode, 200, `${JSON.stringify(body)} → ${r.body}`);
+    const j = r.json() as { predictions: { text: string; entities: { start: number; end: number; text: string }[] }[] };
+    assert.ok(Array.isArray(j.predictions) && j.predictions.length >= 1);
+    for (const p of j.predictions) for (const e of p.entities) assert.equal(p.text.slice(e.start, e.end), e.text);
+    first ??= j.predictions[0].entities;
+    assert.deepEqual(j.predictions[0].entities, first, JSON.stringify(body));
+  }
+  const ner = await post('/v1/ner', { text });
+  assert.equal(ner.statusCode, 200);
+  assert.deepEqual(ner.json().entities, first);
+  assert.deepEqual(parseInvocation({ inputs: { tokens: [['a', 'b']] } }), [{ tokens: ['a', 'b'] }]);
+});
+
+test('GET /ping, /health, /version, / answer; one access-log line per request', async () => {
+  const n = logLines.length;
+  assert.equal((await app.inject({ url: '/ping' })).statusCode, 200);
+  const health = await app.inject({ url: '/health' });
+  assert.equal(health.json().status, 'ok');
+  const v = (await app.inject({ url: '/version' })).json();
+  assert.equal(v.model_uri, 'models:/nerflow-test@champion');
+  assert.equal(v.model_version, '3');
+  assert.match(v.nerflow_version, /^\d+\.\d+\.\d+/);
+  const page = await app.inject({ url: '/' });
+  assert.match(page.headers['content-type'] as string, /text\/html/);
+  assert.match(page.body, /\/v1\/ner/);
+  assert.equal(logLines.length, n + 4);
+  assert.match(logLines.at(-1)!, /^\d{4}-\d\d-\d\dT[\d:.]+Z \S+ "GET \/" 200 \d+ [\d.]+ms$/);
+});
+
+test('bad requests: 400/413/415/404 JSON errors naming the problem or limit; the server keeps answering', async () => {
+  const cases: [string, () => Promise<{ statusCode: number; json(): any }>, number, RegExp][] = [
+    ['empty text', () => post('/v1/ner', { text: '' }), 400, /input 0: the text is empty/],
+    ['whitespace text', () => post('/invocations', { inputs: ['ok', ' \n\t '] }), 400, /input 1: the text is empty/],
+    ['invalid JSON', () => post('/invocations', '{"inputs": [}'), 400, /not valid JSON/],
+    [
+      'invalid UTF-8',
+      () => post('/v1/ner', Buffer.concat([Buffer.from('{"text": "a'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])),
+      400,
+      /not valid UTF-8/,
+    ],
+    [
+      'wrong content type',
+      () => post('/v1/ner', 'Bush visited Iraq', { 'content-type': 'text/plain' }),
+      415,
+      /unsupported content type "text\/plain"/,
+    ],
+    ['unknown top-level field', () => post('/invocations', { inputs: 'x', extra: 1 }), 400, /unknown field "extra"/],
+    [
+      'unknown record field',
+      () => post('/invocations', { dataframe_records: [{ txt: 'x' }] }),
+      400,
+      /dataframe_records\[0\]: unknown field "txt"/,
+    ],
+    ['no protocol key', () => post('/invocations', { text: 'x' }), 400, /unknown field "text"/],
+    [
+      'wrong column',
+      () => post('/invocations', { dataframe_split: { columns: ['sentence'], data: [['x']] } }),
+      400,
+      /no "text" \(or "tokens"\) column; the columns are \["sentence"\]/,
+    ],
+    ['not an object', () => post('/v1/ner', [1, 2]), 400, /expected a JSON object/],
+    [
+      '100,000-character line',
+      () => post('/v1/ner', { text: 'word '.repeat(20_000) }),
+      413,
+      /20000 tokens in one request, over the limit of 2000 \(server flag --max-tokens\)/,
+    ],
+    [
+      'body too large',
+      () => post('/v1/ner', { text: 'x'.repeat(300_000) }),
+      413,
+      /larger than the limit of 200000 bytes \(server flag --max-body-bytes\)/,
+    ],
+    [
+      'too many sentences',
+      () => post('/v1/ner', { text: 'He left . '.repeat(60) }),
+      413,
+      /60 sentences in one request, over the limit of 50 \(server flag --max-sentences\)/,
+    ],
+    [
+      'too many inputs',
+      () => post('/invocations', { inputs: Array(101).fill('x') }),
+      413,
+      /101 inputs in one request, over the limit of 100/,
+    ],
+    ['no route', () => app.inject({ url: '/nope' }), 404, /no route GET \/nope/],
+  ];
+  for (const [what, call, status, re] of cases) {
+    const r = await call();
+    assert.equal(r.statusCode, status, what);
+    const j = r.json();
+    assert.match(j.message, re, what);
+    assert.ok(j.error_code, what);
+  }
+  assert.equal((await post('/v1/ner', { text: 'Bush visited Iraq .' })).statusCode, 200, 'still serving');
+});
+
+test('concurrent requests are micro-batched into fewer kernel calls, each answered with its own result', async () => {
+  const server = createServer({ predictor, model: { uri: 'x' }, accessLog: () => undefined });
+  const address = await server.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const texts = Array.from({ length: 40 }, (_, i) => `Bush visited Iraq ${i} times in ${1990 + i} .`);
+    const answers = await Promise.all(
+      texts.map((text) =>
+        fetch(`${address}/v1/ner`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text }),
+        }).then((r) => r.json() as Promise<{ text: string }>),
+      ),
+    );
+    answers.forEach((a, i) => assert.equal(a.text, texts[i]));
+    const health = (await (await fetch(`${address}/health`)).json()) as { requests: number; batches: number };
+    assert.equal(health.requests, 40);
+    assert.ok(health.batches < 40, `${health.batches} kernel batches for 40 concurrent requests`);
+    console.log(`micro-batching: 40 concurrent requests → ${health.batches} batches`);
+  } finally {
+    await server.close();
+  }
+});
