@@ -9,26 +9,10 @@
 // allowed (0 = no constraint) is i32 [K·K + 2K]: 1 where a transition i → j (at i·K + j), a first tag (at
 // K·K + j) or a last tag (at K·K + K + j) is allowed by the tag scheme, 0 where it is forbidden.
 
+import { vexp } from './simd-math';
+
 /** Stands for log 0: finite, so max-subtraction never computes −∞ − (−∞). */
 const NEG: f32 = -1e30;
-
-// exp in f32x4: the same Cephes expf as lstm.ts's vexp (kept private there, so repeated here)
-@inline
-function vexp(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  let fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
-  let y = f32x4.splat(1.9875691500e-4);
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, x), x), x), f32x4.splat(1));
-  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
-  return f32x4.mul(y, pow2);
-}
 
 /** exp, exactly 0 below −87.3 (vexp clamps there to 1.2e−38, which a large factor could bring back). */
 @inline
