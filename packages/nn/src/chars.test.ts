@@ -5,25 +5,15 @@ import { encodeChars, type Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
 import { LayersBiLstm } from './layers.js';
 import type { TaggerSpec } from './spec.js';
+import { embeddingRowGrads, gradCheck, relError, roughen } from './test-helpers/grad-check.js';
+import { tinySpec } from './test-helpers/tiny.js';
 
 before(async () => {
   // cpu: the wasm backend has no Conv2DBackpropFilter kernel, which tf.layers' Conv1D gradient needs
   await initBackend('cpu');
 });
 
-const spec: TaggerSpec = {
-  kind: 'fused',
-  vocabSize: 12,
-  numTags: 5,
-  embeddingDim: 4,
-  lstmUnits: 3,
-  dropout: 0,
-  recurrentDropout: 0,
-  learningRate: 1e-3,
-  seed: 3,
-  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-  chars: { type: 'cnn', vocabSize: 9, dim: 3, filters: 5, width: 3 },
-};
+const spec: TaggerSpec = { ...tinySpec, chars: { type: 'cnn', vocabSize: 9, dim: 3, filters: 5, width: 3 } };
 
 /** A batch whose token slots carry the characters of `words` (row-major [size, steps]; '' = padding). */
 function charBatch(
@@ -68,26 +58,6 @@ const batch = charBatch(
   4,
 );
 
-function relError(a: ArrayLike<number>, n: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - n[i]) ** 2;
-    den += (a[i] + n[i]) ** 2;
-  }
-  return Math.sqrt(num) / Math.sqrt(den);
-}
-
-function roughen(m: FusedBiLstm, seed: number): void {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 0.6 - 0.3;
-  for (const [name] of m.shapes()) {
-    const w = m.view('param', name);
-    for (let i = 0; i < w.length; i++) w[i] += rand();
-  }
-  m.view('param', 'char_embedding/embeddings').fill(0, 0, m.spec.chars!.dim); // padding row stays zero
-}
-
 test('char CNN + BiLSTM gradients match finite differences (char embeddings, conv kernel and bias, every LSTM weight)', () => {
   for (const s of [
     spec,
@@ -95,47 +65,22 @@ test('char CNN + BiLSTM gradients match finite differences (char embeddings, con
   ]) {
     const m = new FusedBiLstm(s);
     roughen(m, 7);
-    const draws = Array.from({ length: 4096 }, m.rand);
-    const fixed = () => {
-      let k = 0;
-      m.rand = () => draws[k++];
-    };
-    fixed();
-    const { grads } = m.compute(batch, true);
-    const eps = 1e-2;
-    const analytic: number[] = [];
-    const numeric: number[] = [];
-    const lossAt = () => {
-      fixed();
-      return m.compute(batch, false, { dropout: true }).loss;
-    };
     const charWeights = ['char_embedding/embeddings', 'char_conv/kernel', 'char_conv/bias'];
-    for (const [name] of m.shapes()) {
-      const w = m.view('param', name);
-      const every = charWeights.includes(name) ? 1 : Math.max(1, Math.floor(w.length / 23));
-      const start = name === 'char_embedding/embeddings' ? s.chars!.dim : 0; // row 0 (padding) is never read
+    const { analytic, err, grads } = gradCheck(m, batch, {
+      everyEntry: (name) => charWeights.includes(name),
+      // row 0 (padding) of the char embedding is never read
+      firstEntry: (name) => (name === 'char_embedding/embeddings' ? s.chars!.dim : 0),
       // max-pooling has kinks where two positions tie: a smaller step for the char weights keeps the
       // central difference on one side of them
-      const h = charWeights.includes(name) ? 1e-3 : eps;
-      for (let j = start; j < w.length; j += every) {
-        const v = w[j];
-        w[j] = v + h;
-        const up = lossAt();
-        w[j] = v - h;
-        const down = lossAt();
-        w[j] = v;
-        analytic.push(grads![name][j]);
-        numeric.push((up - down) / (2 * h));
-      }
-    }
+      stepOf: (name) => (charWeights.includes(name) ? 1e-3 : undefined),
+    });
     assert.equal(
-      grads!['char_embedding/embeddings'].slice(0, s.chars!.dim).some((g) => g !== 0),
+      grads['char_embedding/embeddings'].slice(0, s.chars!.dim).some((g) => g !== 0),
       false,
       'no gradient reaches the padding row',
     );
-    const charGrad = grads!['char_conv/kernel'].reduce((a, g) => a + Math.abs(g), 0);
+    const charGrad = grads['char_conv/kernel'].reduce((a, g) => a + Math.abs(g), 0);
     assert.ok(charGrad > 1e-3, `the conv kernel gets a gradient (${charGrad})`);
-    const err = relError(analytic, numeric);
     assert.ok(analytic.length > 150, `${analytic.length} entries checked`);
     assert.ok(err < 1e-3, `relative error ${err} (width ${s.chars!.width}, dropout ${s.dropout})`);
   }
@@ -174,12 +119,7 @@ test('the char CNN kernel computes what stock tf.layers computes (TimeDistribute
   assert.ok(Math.abs(a.loss - b.loss) < 1e-5 * Math.abs(b.loss), `loss ${a.loss} vs tf.layers ${b.loss}`);
   names.forEach((name, i) => {
     if (name === 'embedding') {
-      const demb = new Float32Array(s.vocabSize * E);
-      for (let r = 0; r < batch.size; r++)
-        for (let t = 0; t < batch.lengths[r]; t++) {
-          const pos = r * batch.steps + t;
-          for (let k = 0; k < E; k++) demb[batch.tokens[pos] * E + k] += a.dx![pos * E + k];
-        }
+      const demb = embeddingRowGrads(batch, a.dx!, s.vocabSize, E);
       assert.ok(relError(demb, b.grads[i]) < 1e-4, `embedding: relative error ${relError(demb, b.grads[i])}`);
       return;
     }

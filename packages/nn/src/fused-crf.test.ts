@@ -5,11 +5,19 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { initBackend, tf } from './backend.js';
 import { allowedTransitions, pathAllowed } from './crf.js';
-import type { Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
 import { LayersBiLstm } from './layers.js';
 import type { TaggerSpec } from './spec.js';
 import { createTagger, loadTagger } from './tagger.js';
+import {
+  assertSameAsReference,
+  assertSameGrads,
+  copyIntoReference,
+  gradCheck,
+  roughen,
+  weightNames,
+} from './test-helpers/grad-check.js';
+import { padSteps, TINY_EMBEDDING_CHECKS, TINY_TAGS, tinyBatch, tinySpec } from './test-helpers/tiny.js';
 
 // The whole model with the CRF head: the same checks as fused.test.ts gives the softmax head.
 
@@ -17,50 +25,9 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const TAGS = ['O', 'B-a', 'I-a', 'B-b', 'I-b'];
-const spec: TaggerSpec = {
-  kind: 'fused',
-  vocabSize: 12,
-  numTags: 5,
-  embeddingDim: 4,
-  lstmUnits: 3,
-  dropout: 0,
-  recurrentDropout: 0,
-  learningRate: 1e-3,
-  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-  seed: 3,
-  head: 'crf',
-  crf: { constrain: true, tags: TAGS },
-};
-// three rows of lengths 4, 2, 3 padded to 4 steps; gold paths valid IOB2
-const batch: Batch = {
-  size: 3,
-  steps: 4,
-  lengths: Int32Array.from([4, 2, 3]),
-  tokens: Int32Array.from([2, 5, 7, 3, 9, 4, 0, 0, 11, 6, 2, 0]),
-  tags: Int32Array.from([0, 1, 2, 0, 3, 4, 0, 0, 1, 1, 0, 0]),
-  index: Int32Array.from([0, 1, 2]),
-};
-
-function relError(a: ArrayLike<number>, n: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - n[i]) ** 2;
-    den += (a[i] + n[i]) ** 2;
-  }
-  return Math.sqrt(num) / Math.sqrt(den);
-}
-
-/** Weights less tame than the init (the CRF's zeros included), so every path matters. */
-function roughen(m: FusedBiLstm, seed: number): void {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 0.6 - 0.3;
-  for (const [name] of [...m.shapes(), ...m.headShapes()]) {
-    const w = m.view('param', name);
-    for (let i = 0; i < w.length; i++) w[i] += name.startsWith('crf/') ? 5 * rand() : rand();
-  }
-}
+const TAGS = TINY_TAGS;
+const spec: TaggerSpec = { ...tinySpec, head: 'crf', crf: { constrain: true, tags: TAGS } };
+const batch = tinyBatch;
 
 test('fused BiLSTM-CRF gradients match finite differences (every weight, the CRF and the embedding rows)', () => {
   for (const s of [
@@ -76,55 +43,10 @@ test('fused BiLSTM-CRF gradients match finite differences (every weight, the CRF
   ]) {
     const m = new FusedBiLstm(s);
     roughen(m, 7);
-    const draws = Array.from({ length: 4096 }, m.rand);
-    const fixed = () => {
-      let k = 0;
-      m.rand = () => draws[k++];
-    };
-    fixed();
-    const { grads, dx } = m.compute(batch, true);
-    const eps = 1e-2;
-    const analytic: number[] = [];
-    const numeric: number[] = [];
-    const lossAt = () => {
-      fixed();
-      return m.compute(batch, false, { dropout: true }).loss;
-    };
-    for (const [name] of [...m.shapes(), ...m.headShapes()]) {
-      const w = m.view('param', name);
-      const step = name.startsWith('crf/') ? 1 : Math.max(1, Math.floor(w.length / 23));
-      for (let j = 0; j < w.length; j += step) {
-        const v = w[j];
-        w[j] = v + eps;
-        const up = lossAt();
-        w[j] = v - eps;
-        const down = lossAt();
-        w[j] = v;
-        analytic.push(grads![name][j]);
-        numeric.push((up - down) / (2 * eps));
-      }
-    }
-    const E = s.embeddingDim;
-    for (const [pos, k] of [
-      [0, 0],
-      [1, 2],
-      [4, 3],
-      [9, 1],
-    ]) {
-      const id = batch.tokens[pos];
-      m.emb[id * E + k] += eps;
-      const up = lossAt();
-      m.emb[id * E + k] -= 2 * eps;
-      const down = lossAt();
-      m.emb[id * E + k] += eps;
-      let sum = 0;
-      for (let p = 0; p < batch.tokens.length; p++)
-        if (batch.tokens[p] === id && p % batch.steps < batch.lengths[Math.floor(p / batch.steps)])
-          sum += dx![p * E + k];
-      analytic.push(sum);
-      numeric.push((up - down) / (2 * eps));
-    }
-    const err = relError(analytic, numeric);
+    const { analytic, err } = gradCheck(m, batch, {
+      everyEntry: (name) => name.startsWith('crf/'),
+      embedding: TINY_EMBEDDING_CHECKS,
+    });
     assert.ok(analytic.length > 130, `${analytic.length} entries checked`);
     assert.ok(err < 1e-3, `relative error ${err} (constrained ${s.crf?.constrain}, dropout ${s.dropout})`);
   }
@@ -136,35 +58,13 @@ test('the fused BiLSTM-CRF computes what tf.layers + a TF.js-ops CRF computes: s
     const m = new FusedBiLstm(s);
     roughen(m, 11);
     const ref = new LayersBiLstm({ ...s, kind: 'layers' });
-    const E = s.embeddingDim;
-    const shapes = m.shapes();
-    ref.model.setWeights([
-      tf.tensor(m.emb, [s.vocabSize, E]),
-      ...shapes.map(([name, shape]) => tf.tensor(m.view('param', name).slice(), shape)),
-    ]);
+    copyIntoReference(m, ref);
     ref.crf!.transitions.assign(tf.tensor(m.view('param', 'crf/transitions').slice(), [5, 5]));
     ref.crf!.start.assign(tf.tensor(m.view('param', 'crf/start').slice()));
     ref.crf!.end.assign(tf.tensor(m.view('param', 'crf/end').slice()));
     const ours = m.compute(batch, true);
     const theirs = ref.gradients(batch);
-    assert.ok(
-      Math.abs(ours.loss - theirs.loss) < 1e-5 * Math.abs(theirs.loss),
-      `loss ${ours.loss} vs TF.js ${theirs.loss}`,
-    );
-    const demb = new Float32Array(s.vocabSize * E);
-    for (let r = 0; r < batch.size; r++)
-      for (let t = 0; t < batch.lengths[r]; t++) {
-        const pos = r * batch.steps + t;
-        for (let k = 0; k < E; k++) demb[batch.tokens[pos] * E + k] += ours.dx![pos * E + k];
-      }
-    assert.ok(
-      relError(demb, theirs.grads[0]) < 1e-4,
-      `embedding gradient: relative error ${relError(demb, theirs.grads[0])}`,
-    );
-    [...shapes, ...m.headShapes()].forEach(([name], i) => {
-      const err = relError(ours.grads![name], theirs.grads[i + 1]);
-      assert.ok(err < 1e-4, `${name}: relative error ${err} against TF.js (constrained ${constrain})`);
-    });
+    assertSameAsReference(batch, m, ours, theirs, weightNames(m), `TF.js (constrained ${constrain})`);
     const real = (p: Int32Array) => Array.from(p).filter((_, q) => q % 4 < batch.lengths[Math.floor(q / 4)]);
     // tag probabilities: the CRF's marginals, each real token's summing to 1, padding 0
     const marg = m.marginals(batch);
@@ -184,19 +84,8 @@ test('BiLSTM-CRF: padding never matters, and the softmax head is untouched by th
   const m = new FusedBiLstm(spec);
   roughen(m, 5);
   const a = m.compute(batch, true);
-  const wider: Batch = { ...batch, steps: 6, tokens: new Int32Array(18), tags: new Int32Array(18) };
-  for (let r = 0; r < 3; r++)
-    for (let t = 0; t < 4; t++) {
-      wider.tokens[r * 6 + t] = batch.tokens[r * 4 + t];
-      wider.tags[r * 6 + t] = batch.tags[r * 4 + t];
-    }
-  const b = m.compute(wider, true);
-  assert.ok(Math.abs(a.loss - b.loss) < 1e-6, `${a.loss} vs ${b.loss}`);
-  for (const [name] of [...m.shapes(), ...m.headShapes()]) {
-    const x = a.grads![name];
-    const y = b.grads![name];
-    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) < 1e-6, `${name}[${i}]`);
-  }
+  const b = m.compute(padSteps(batch, 6), true);
+  assertSameGrads(a, b, weightNames(m));
   // the same seed draws the same LSTM and dense weights with either head (the CRF starts at zeros)
   const soft = new FusedBiLstm({ ...spec, head: 'softmax', crf: undefined });
   for (const [name] of soft.shapes())
