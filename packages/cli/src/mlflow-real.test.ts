@@ -137,44 +137,60 @@ const epochsDone = (n: number) => (text: string) => JSON.parse(text).epochsDone 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 const stagingIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.includes('.staging-')) : []);
 
+/**
+ * Prepares config `name` and trains it against the real server (experiment real-<name>) until `epochs` epochs
+ * are checkpointed, then sends the trainer `signal`; asserts it died of it.
+ */
+async function trainKilledAfter(name: string, epochs: number, signal: NodeJS.Signals) {
+  await prepare(name);
+  const trainDir = path.join(root, `runs/${name}/train`);
+  const state = path.join(trainDir, '.main.work/state.json');
+  const killed = await nerflow(
+    {
+      uri: m.uri,
+      experiment: `real-${name}`,
+      until: { file: state, test: epochsDone(epochs), act: (pid) => process.kill(pid, signal) },
+    },
+    'train',
+    '--config',
+    name,
+  );
+  assert.equal(killed.signal, signal, `died of ${signal}: ${killed.code} ${killed.err}`);
+  return { trainDir, state };
+}
+
+/**
+ * `train --resume` finishes the killed run `runId` of config `name`: still ONE run, FINISHED, one resume counted,
+ * and every epoch's val_entity_f1 once in its history (checkpointed epochs the run lacked logged, none twice).
+ */
+async function resumeToEnd(name: string, runId: string) {
+  const resumed = await nerflow({ uri: m.uri, experiment: `real-${name}` }, 'train', '--config', name, '--resume');
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.match(resumed.err, new RegExp(`continues MLflow run ${runId}`));
+  const runs = await runsOf(`real-${name}`);
+  assert.equal(runs.length, 1, 'one run per trial');
+  assert.equal(runs[0].id, runId);
+  assert.equal(runs[0].status, 'FINISHED');
+  assert.equal(runs[0].tags['nerflow.resumes'], '1');
+  assert.deepEqual(runs[0].steps, range(1, 30), 'every epoch once, in one history');
+  return { err: resumed.err, run: runs[0] };
+}
+
 test(
   'real server: SIGTERM mid-training, then --resume: ONE run, FINISHED, continuous val_entity_f1 history, resumes counted',
   { skip: realMlflowSkip },
   async () => {
-    await prepare('term');
-    const state = path.join(root, 'runs/term/train/.main.work/state.json');
-    const killed = await nerflow(
-      {
-        uri: m.uri,
-        experiment: 'real-term',
-        until: { file: state, test: epochsDone(3), act: (pid) => process.kill(pid, 'SIGTERM') },
-      },
-      'train',
-      '--config',
-      'term',
-    );
-    assert.equal(killed.signal, 'SIGTERM', `died of SIGTERM: ${killed.code} ${killed.err}`);
-    assert.deepEqual(stagingIn(path.join(root, 'runs/term/train')), [], 'no staging folder outlives the process');
+    const { trainDir, state } = await trainKilledAfter('term', 3, 'SIGTERM');
+    assert.deepEqual(stagingIn(trainDir), [], 'no staging folder outlives the process');
     const [run] = await runsOf('real-term');
     assert.equal(run.status, 'KILLED');
     assert.equal(run.tags['nerflow.status'], 'killed', 'the tag agrees with the status');
     const done = JSON.parse(readFileSync(state, 'utf8')).epochsDone;
 
-    const resumed = await nerflow({ uri: m.uri, experiment: 'real-term' }, 'train', '--config', 'term', '--resume');
-    assert.equal(resumed.code, 0, resumed.err);
-    assert.match(resumed.err, new RegExp(`continues MLflow run ${run.id}`));
+    const resumed = await resumeToEnd('term', run.id);
     assert.match(resumed.err, new RegExp(`resuming main after epoch ${done}`));
-    const runs = await runsOf('real-term');
-    assert.equal(runs.length, 1, 'one run per trial');
-    assert.equal(runs[0].id, run.id);
-    assert.equal(runs[0].status, 'FINISHED');
-    assert.equal(runs[0].tags['nerflow.status'], 'finished');
-    assert.equal(runs[0].tags['nerflow.resumes'], '1');
-    assert.deepEqual(runs[0].steps, range(1, 30), 'every epoch once, in one history');
-    assert.equal(
-      JSON.parse(readFileSync(path.join(root, 'runs/term/train/main/run.json'), 'utf8')).mlflow_run_id,
-      run.id,
-    );
+    assert.equal(resumed.run.tags['nerflow.status'], 'finished');
+    assert.equal(JSON.parse(readFileSync(path.join(trainDir, 'main/run.json'), 'utf8')).mlflow_run_id, run.id);
   },
 );
 
@@ -182,20 +198,7 @@ test(
   'real server: kill -9 mid-training leaves a RUNNING run; the next nerflow command ends it KILLED; --resume finishes the same run',
   { skip: realMlflowSkip },
   async () => {
-    await prepare('nine');
-    const trainDir = path.join(root, 'runs/nine/train');
-    const state = path.join(trainDir, '.main.work/state.json');
-    const killed = await nerflow(
-      {
-        uri: m.uri,
-        experiment: 'real-nine',
-        until: { file: state, test: epochsDone(2), act: (pid) => process.kill(pid, 'SIGKILL') },
-      },
-      'train',
-      '--config',
-      'nine',
-    );
-    assert.equal(killed.signal, 'SIGKILL');
+    const { trainDir } = await trainKilledAfter('nine', 2, 'SIGKILL');
     const [run] = await runsOf('real-nine');
     assert.equal(run.status, 'RUNNING', 'nothing could end it');
     assert.equal(stagingIn(trainDir).length, 1, 'kill -9 leaves the staging folder');
@@ -208,21 +211,14 @@ test(
     );
     assert.equal((await runsOf('real-nine'))[0].status, 'RUNNING', '--dry-run changes nothing');
 
-    const resumed = await nerflow({ uri: m.uri, experiment: 'real-nine' }, 'train', '--config', 'nine', '--resume');
-    assert.equal(resumed.code, 0, resumed.err);
+    const resumed = await resumeToEnd('nine', run.id);
     assert.match(
       resumed.err,
       new RegExp(
         `run nine \\(${run.id}\\) was still RUNNING but its owner process \\d+ on \\S+ no longer exists: marked KILLED`,
       ),
     );
-    assert.match(resumed.err, new RegExp(`continues MLflow run ${run.id}`));
-    const runs = await runsOf('real-nine');
-    assert.equal(runs.length, 1);
-    assert.equal(runs[0].status, 'FINISHED');
-    assert.equal(runs[0].tags['nerflow.resumes'], '1');
-    assert.match(runs[0].tags['nerflow.ended_by'], /no longer exists; ended KILLED at .*; resumed after that/);
-    assert.deepEqual(runs[0].steps, range(1, 30), 'checkpointed epochs the run lacked are logged; none twice');
+    assert.match(resumed.run.tags['nerflow.ended_by'], /no longer exists; ended KILLED at .*; resumed after that/);
     assert.deepEqual(stagingIn(trainDir), [], "the dead process's staging folder is removed");
   },
 );
