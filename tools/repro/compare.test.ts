@@ -5,15 +5,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { compareRunDirs } from './compare.js';
 
-function fakeRun(): string {
+/** A run folder with one trained trial: its manifest (fingerprint, output hashes), history and run.json. */
+function fakeRun({ fingerprint = 'f1', weights = 'aaa', loss = 0.5 } = {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'nerflow-repro-'));
   mkdirSync(path.join(dir, 'train', 'main'), { recursive: true });
   writeFileSync(
     path.join(dir, 'train', 'main', 'manifest.json'),
     JSON.stringify({
-      fingerprint: 'f1',
+      fingerprint,
       outputs: [
-        { path: 'model/weights.bin', sha256: 'aaa' },
+        { path: 'model/weights.bin', sha256: weights },
         { path: 'history.json', sha256: 'bbb' },
       ],
       counts: { epochs: 1 },
@@ -21,7 +22,7 @@ function fakeRun(): string {
   );
   writeFileSync(
     path.join(dir, 'train', 'main', 'history.json'),
-    JSON.stringify([{ epoch: 1, loss: 0.5, val_entity_f1: 0.7 }]),
+    JSON.stringify([{ epoch: 1, loss, val_entity_f1: 0.7 }]),
   );
   writeFileSync(path.join(dir, 'train', 'main', 'run.json'), JSON.stringify({ started_at: String(Math.random()) }));
   return dir;
@@ -42,22 +43,7 @@ test('identical runs (clock times aside) reproduce', () => {
 
 test('a planted difference in weights, a metric or a fingerprint is reported', () => {
   const a = fakeRun();
-  const b = copyOf(a);
-  writeFileSync(
-    path.join(b, 'train', 'main', 'manifest.json'),
-    JSON.stringify({
-      fingerprint: 'f2',
-      outputs: [
-        { path: 'model/weights.bin', sha256: 'zzz' },
-        { path: 'history.json', sha256: 'bbb' },
-      ],
-      counts: { epochs: 1 },
-    }),
-  );
-  writeFileSync(
-    path.join(b, 'train', 'main', 'history.json'),
-    JSON.stringify([{ epoch: 1, loss: 0.5000001, val_entity_f1: 0.7 }]),
-  );
+  const b = fakeRun({ fingerprint: 'f2', weights: 'zzz', loss: 0.5000001 });
   const d = compareRunDirs(a, b);
   assert.ok(
     d.some((l) => l.includes('train/main/model/weights.bin: sha256 aaa ≠ zzz')),

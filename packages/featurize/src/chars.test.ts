@@ -1,40 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { loadConfig, silentLogger } from '@nerflow/core';
 import { makeBatches, readSplit } from '@nerflow/nn';
-import { featurize } from './featurize.js';
+import { type FixtureToken, ingestFixture } from './test-helpers/ingest-fixture.js';
 
 /** A workspace whose ingest output is a hand-made corpus.duckdb (one sentence per list, words tagged O). */
 async function fixture(sentences: string[][], yaml: string) {
-  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-chars-'));
-  mkdirSync(path.join(root, 'configs'));
-  writeFileSync(path.join(root, 'configs', 't.yaml'), yaml);
-  const ingest = path.join(root, 'runs', 't', 'ingest');
-  mkdirSync(ingest, { recursive: true });
-  const db = await DuckDBInstance.create(path.join(ingest, 'corpus.duckdb'));
-  const c = await db.connect();
-  await c.run('CREATE TABLE tokens(sentence_id INTEGER, position INTEGER, word VARCHAR, pos VARCHAR, tag VARCHAR)');
-  const app = await c.createAppender('tokens');
-  sentences.forEach((s, i) =>
-    s.forEach((w, p) => {
-      app.appendInteger(i + 1);
-      app.appendInteger(p);
-      app.appendVarchar(w);
-      app.appendVarchar('NN');
-      app.appendVarchar('O');
-      app.endRow();
-    }),
+  const f = await ingestFixture(
+    sentences.map((s) => ({ toks: s.map((w): FixtureToken => [w, 'O']) })),
+    yaml,
+    { prefix: 'nerflow-chars-' },
   );
-  app.closeSync();
-  c.closeSync();
-  db.closeSync();
-  writeFileSync(path.join(ingest, 'manifest.json'), JSON.stringify({ fingerprint: 'fixture', outputs: [] }));
-  const r = await featurize({ config: loadConfig('t', { root }), root, log: silentLogger, force: false });
-  return { dir: path.join(root, 'runs', 't', 'featurize'), manifest: r.manifest };
+  const r = await f.run();
+  return { dir: f.dir, manifest: r.manifest };
 }
 
 test("the chars column: each token's characters as written (not lowercased), train-split character vocabulary, unknown 1, cut at max_word_len, chunks aligned", async () => {

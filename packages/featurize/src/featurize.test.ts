@@ -10,42 +10,14 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig, repoRoot, silentLogger, ValidationError } from '@nerflow/core';
 import { pngSize } from '@nerflow/viz';
 import { featurize } from './featurize.js';
+import { ingestFixture } from './test-helpers/ingest-fixture.js';
 
 /** A workspace whose ingest output is a small hand-made corpus.duckdb (the ingest contract). */
-async function fixture(
-  sentences: [string, string][][],
-  yaml = '',
-): Promise<{ root: string; dir: string; run: (force?: boolean) => ReturnType<typeof featurize> }> {
-  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-feat-'));
-  mkdirSync(path.join(root, 'configs'));
-  writeFileSync(path.join(root, 'configs', 't.yaml'), yaml);
-  const ingest = path.join(root, 'runs', 't', 'ingest');
-  mkdirSync(ingest, { recursive: true });
-  const db = await DuckDBInstance.create(path.join(ingest, 'corpus.duckdb'));
-  const c = await db.connect();
-  await c.run('CREATE TABLE tokens(sentence_id INTEGER, position INTEGER, word VARCHAR, pos VARCHAR, tag VARCHAR)');
-  const app = await c.createAppender('tokens');
-  sentences.forEach((s, i) =>
-    s.forEach(([w, t], p) => {
-      app.appendInteger(i + 1);
-      app.appendInteger(p);
-      app.appendVarchar(w);
-      app.appendVarchar('NN');
-      app.appendVarchar(t);
-      app.endRow();
-    }),
+const fixture = (sentences: [string, string][][], yaml = '') =>
+  ingestFixture(
+    sentences.map((toks) => ({ toks })),
+    yaml,
   );
-  app.closeSync();
-  c.closeSync();
-  db.closeSync();
-  writeFileSync(path.join(ingest, 'manifest.json'), JSON.stringify({ fingerprint: 'fixture', outputs: [] }));
-  const dir = path.join(root, 'runs', 't', 'featurize');
-  return {
-    root,
-    dir,
-    run: (force = false) => featurize({ config: loadConfig('t', { root }), root, log: silentLogger, force }),
-  };
-}
 
 const S = (...ws: string[]): [string, string][] =>
   ws.map((w) => (w.includes('/') ? (w.split('/') as [string, string]) : [w, 'O']));

@@ -1,56 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { loadConfig, silentLogger } from '@nerflow/core';
-import { featurize } from './featurize.js';
+import { type FixtureToken, ingestFixture } from './test-helpers/ingest-fixture.js';
 
-type Tok = [word: string, tag: string];
+type Tok = FixtureToken;
 /** An ingest output (the contract, with doc_id and split) made by hand: sentences with their split. */
 async function fixture(sentences: { split: string | null; toks: Tok[] }[], yaml = '') {
-  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-feat-splits-'));
-  mkdirSync(path.join(root, 'configs'));
-  writeFileSync(path.join(root, 'configs', 't.yaml'), yaml);
-  const ingest = path.join(root, 'runs', 't', 'ingest');
-  mkdirSync(ingest, { recursive: true });
-  const db = await DuckDBInstance.create(path.join(ingest, 'corpus.duckdb'));
-  const c = await db.connect();
-  await c.run(
-    'CREATE TABLE tokens(sentence_id INTEGER, position INTEGER, word VARCHAR, pos VARCHAR, tag VARCHAR, doc_id INTEGER, split VARCHAR)',
-  );
-  const app = await c.createAppender('tokens');
-  sentences.forEach((s, i) =>
-    s.toks.forEach(([w, t], p) => {
-      app.appendInteger(i + 1);
-      app.appendInteger(p);
-      app.appendVarchar(w);
-      app.appendVarchar('_');
-      app.appendVarchar(t);
-      app.appendInteger(0);
-      if (s.split === null) app.appendNull();
-      else app.appendVarchar(s.split);
-      app.endRow();
-    }),
-  );
-  app.closeSync();
-  c.closeSync();
-  db.closeSync();
-  writeFileSync(path.join(ingest, 'manifest.json'), JSON.stringify({ fingerprint: 'fixture', outputs: [] }));
-  const dir = path.join(root, 'runs', 't', 'featurize');
+  const f = await ingestFixture(sentences, yaml, { prefix: 'nerflow-feat-splits-', pos: '_', splits: true });
   const ids = (split: string) =>
     Array.from(
-      tableFromIPC(readFileSync(path.join(dir, `${split}.arrow`)))
+      tableFromIPC(readFileSync(path.join(f.dir, `${split}.arrow`)))
         .getChild('sentence_id')!
         .toArray() as Int32Array,
     );
-  return {
-    dir,
-    ids,
-    run: () => featurize({ config: loadConfig('t', { root }), root, log: silentLogger, force: false }),
-  };
+  return { dir: f.dir, ids, run: () => f.run() };
 }
 
 const sent = (split: string | null, ...words: string[]) => ({ split, toks: words.map((w): Tok => [w, 'O']) });
