@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig, silentLogger, ValidationError, type Logger } from '@nerflow/core';
 import { tagsOf, type TagScheme } from '@nerflow/metrics';
 import { ingest } from './ingest.js';
+import { corpusRows as rows } from './test-helpers/workspace.js';
 
 /** A workspace with the given files and a config t.yaml whose data section is `data` (YAML lines). */
 function workspace(files: Record<string, string | Buffer>, data: string) {
@@ -18,19 +18,6 @@ function workspace(files: Record<string, string | Buffer>, data: string) {
   const warnings: string[] = [];
   const log: Logger = { ...silentLogger, warn: (m) => warnings.push(m.replace(root + path.sep, '')) };
   return { root, warnings, run: (force = false) => ingest({ config: loadConfig('t', { root }), root, log, force }) };
-}
-
-async function rows(root: string, sql: string): Promise<unknown[][]> {
-  const db = await DuckDBInstance.create(path.join(root, 'runs', 't', 'ingest', 'corpus.duckdb'), {
-    access_mode: 'READ_ONLY',
-  });
-  const c = await db.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
-  } finally {
-    c.closeSync();
-    db.closeSync();
-  }
 }
 
 async function error(files: Record<string, string | Buffer>, data: string): Promise<string> {

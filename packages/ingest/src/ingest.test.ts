@@ -3,10 +3,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { repoRoot, ValidationError } from '@nerflow/core';
 import { ingest } from './ingest.js';
-import { tempWorkspace } from './testing.js';
+import { corpusRows as rows, tempWorkspace } from './test-helpers/workspace.js';
 
 const CRLF = (lines: string[]) => Buffer.from(lines.join('\r\n') + '\r\n', 'latin1');
 const HEADER = 'Sentence #,Word,POS,Tag';
@@ -20,19 +19,6 @@ const GOOD = [
   ',Smith,NNP,I-per',
   ',\x85,:,O',
 ];
-
-async function rows(root: string, sql: string): Promise<unknown[][]> {
-  const db = await DuckDBInstance.create(path.join(root, 'runs', 't', 'ingest', 'corpus.duckdb'), {
-    access_mode: 'READ_ONLY',
-  });
-  const c = await db.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
-  } finally {
-    c.closeSync();
-    db.closeSync();
-  }
-}
 
 async function ingestError(csv: string | Buffer, opts: Parameters<typeof tempWorkspace>[1] = {}): Promise<string> {
   const ws = tempWorkspace(csv, opts);
