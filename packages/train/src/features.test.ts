@@ -4,48 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { TrainSchema, ValidationError, type Logger } from '@nerflow/core';
-import { loadTagger, makeBatches, type SplitData } from '@nerflow/nn';
+import { loadTagger, makeBatches } from '@nerflow/nn';
 import { EmbeddingsCache } from './embeddings.js';
 import { runTrial, taggerSpec, type TrialData } from './trial.js';
+import { tinySplit } from './test-helpers/tiny-split.js';
 
 const words = ['<PAD>', '<UNK>', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9'];
 
-/** A tiny split with a chars column: word id k is spelled with k+1 characters of ids 2..5. */
-function split(n: number, seed: number): SplitData {
-  const maxLen = 4;
-  const tokens = new Int32Array(n * maxLen);
-  const tags = new Int8Array(n * maxLen).fill(-1);
-  const lengths = new Int32Array(n);
-  const rowOffsets = new Int32Array(n + 1);
-  const tokenOffsets: number[] = [0];
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    lengths[i] = 2 + ((i + seed) % 3);
-    rowOffsets[i + 1] = rowOffsets[i] + lengths[i];
-    for (let t = 0; t < lengths[i]; t++) {
-      const id = 2 + ((i * 3 + t + seed) % 8);
-      tokens[i * maxLen + t] = id;
-      tags[i * maxLen + t] = id % 2;
-      for (let c = 0; c <= id % 4; c++) ids.push(2 + ((id + c) % 4));
-      tokenOffsets.push(ids.length);
-    }
-  }
-  return {
-    n,
-    maxLen,
-    sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1),
-    chunks: new Int32Array(n),
-    lengths,
-    tokens,
-    tags,
-    meta: {},
-    chars: { rowOffsets, tokenOffsets: Int32Array.from(tokenOffsets), ids: Uint8Array.from(ids) },
-  };
-}
-
 const data: TrialData = {
-  train: split(12, 0),
-  val: split(4, 1),
+  train: tinySplit(12, 0, { chars: true }),
+  val: tinySplit(4, 1, { chars: true }),
   tags: ['O', 'B-x'],
   vocabSize: words.length,
   charVocabSize: 6,

@@ -4,36 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { TrainSchema, ValidationError, type Logger } from '@nerflow/core';
-import type { SplitData } from '@nerflow/nn';
 import { otherHistories } from './train.js';
 import { runTrial, taggerSpec, type TrialData } from './trial.js';
+import { tinySplit } from './test-helpers/tiny-split.js';
 
-/** A tiny split: n sentences of lengths 2..4 over a 10-word vocabulary, tags alternating O / B-x. */
-function split(n: number, seed: number): SplitData {
-  const maxLen = 4;
-  const tokens = new Int32Array(n * maxLen);
-  const tags = new Int8Array(n * maxLen).fill(-1);
-  const lengths = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    lengths[i] = 2 + ((i + seed) % 3);
-    for (let t = 0; t < lengths[i]; t++) {
-      tokens[i * maxLen + t] = 2 + ((i * 3 + t + seed) % 8);
-      tags[i * maxLen + t] = tokens[i * maxLen + t] % 2;
-    }
-  }
-  return {
-    n,
-    maxLen,
-    sentenceIds: Int32Array.from({ length: n }, (_, i) => i + 1),
-    chunks: new Int32Array(n),
-    lengths,
-    tokens,
-    tags,
-    meta: {},
-  };
-}
-
-const data: TrialData = { train: split(12, 0), val: split(4, 1), tags: ['O', 'B-x'], vocabSize: 10 };
+const data: TrialData = { train: tinySplit(12, 0), val: tinySplit(4, 1), tags: ['O', 'B-x'], vocabSize: 10 };
 
 function logger(lines: string[]): Logger {
   const progress = { update() {}, finish() {} };
