@@ -12,8 +12,7 @@ import sys
 import time
 
 import torch
-from torch import nn
-from torch_tagger import Tagger, masked_targets, read_batches, read_header
+from torch_tagger import Tagger, batch_loss, read_batches, read_header
 
 threads = int(os.environ.get("BENCH_THREADS", "2"))
 torch.set_num_threads(threads)
@@ -25,16 +24,11 @@ with open(sys.argv[1], "rb") as f:
 
 V, E, H, K = header["vocab"], header["embedding_dim"], header["lstm_units"], header["tags"]
 head = header.get("head", "softmax")
-loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
 
 
 def step(tokens, tags, lengths):
     opt.zero_grad()
-    logits = model(tokens, lengths)
-    if head == "crf":
-        loss = model.crf.nll(logits, tags, lengths) / lengths.sum()
-    else:
-        loss = loss_fn(logits.reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
+    loss = batch_loss(model, tokens, tags, lengths)
     loss.backward()
     opt.step()
     return loss.item()

@@ -11,8 +11,7 @@ import sys
 import time
 
 import torch
-from torch import nn
-from torch_tagger import Tagger, masked_targets, read_batches, read_header
+from torch_tagger import Tagger, batch_loss, read_batches, read_header
 
 here = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("score", os.path.join(here, "..", "conlleval-check", "score.py"))
@@ -32,7 +31,6 @@ names = header["tag_names"]
 head = header.get("head", "softmax")
 model = Tagger(V, E, H, K, header["dropout"], packed=True, head=head, names=names if header.get("crf_constrain") else None)
 opt = torch.optim.Adam(model.parameters(), lr=header["learning_rate"])
-loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
 
 
 def entity_f1():
@@ -60,11 +58,7 @@ for e, batches in enumerate(epochs):
     t0 = time.perf_counter()
     for tokens, tags, lengths in batches:
         opt.zero_grad()
-        logits = model(tokens, lengths)
-        if head == "crf":
-            loss = model.crf.nll(logits, tags, lengths) / lengths.sum()
-        else:
-            loss = loss_fn(logits.reshape(-1, K), masked_targets(tags, lengths).reshape(-1))
+        loss = batch_loss(model, tokens, tags, lengths)
         loss.backward()
         opt.step()
     seconds = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""What both PyTorch benchmark scripts share: the reference BiLSTM and the batch file nerflow writes.
+"""What the PyTorch benchmark scripts share: the reference BiLSTM, its training loss and the batch file nerflow writes.
 
 Embedding(V, E, padding_idx=0) -> bidirectional LSTM(E, H) -> Linear(2H, K), dropout on the embeddings;
 head "softmax" (cross-entropy per token) or "crf" (the linear-chain CRF below, as nerflow's train.head: crf).
@@ -159,3 +159,15 @@ def masked_targets(tags, lengths):
     """Tags with padding set to -100, which CrossEntropyLoss(ignore_index=-100) leaves out."""
     mask = torch.arange(tags.shape[1])[None, :] < lengths[:, None]
     return torch.where(mask, tags, torch.full_like(tags, -100))
+
+
+_cross_entropy = nn.CrossEntropyLoss(ignore_index=-100)
+
+
+def batch_loss(model, tokens, tags, lengths):
+    """The training loss of one batch, as nerflow's: with the CRF head its NLL divided by the real tokens, else the
+    mean cross-entropy over the real tokens."""
+    logits = model(tokens, lengths)
+    if model.crf is not None:
+        return model.crf.nll(logits, tags, lengths) / lengths.sum()
+    return _cross_entropy(logits.reshape(-1, logits.shape[-1]), masked_targets(tags, lengths).reshape(-1))
