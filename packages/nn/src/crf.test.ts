@@ -320,6 +320,46 @@ test('padding invariance: more padded steps change neither the loss, the gradien
     );
 });
 
+type CrfPart = 'emissions' | 'transitions' | 'start' | 'end';
+
+/** The independent CRF in TF.js ops on a case: its loss and the autodiff gradients of the parts named. */
+function tfNllGrads(c: Case, allowed: Int32Array | null, parts: CrfPart[]) {
+  const vars = {
+    transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])),
+    start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))),
+    end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))),
+  };
+  const emissions = tf.variable(tf.tensor3d(Float32Array.from(c.emissions), [LENGTHS.length, c.T, K]));
+  const of: Record<CrfPart, tf.Variable> = { emissions, ...vars };
+  const { value, grads } = tf.variableGrads(
+    () => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed),
+    parts.map((p) => of[p]),
+  );
+  const out = { loss: value.dataSync()[0], grads: new Map(parts.map((p) => [p, grads[of[p].name].dataSync()])) };
+  tf.dispose([value, ...Object.values(grads), emissions, ...Object.values(vars)]);
+  return out;
+}
+
+/** The kernel's gradients of the parts named equal TF.js's entry by entry, to `tol`. */
+function assertSameCrfGrads(
+  ours: ReturnType<typeof kernelRun>,
+  theirs: ReturnType<typeof tfNllGrads>,
+  tol: number,
+  context: string,
+): void {
+  const kernel: Record<CrfPart, ArrayLike<number>> = {
+    emissions: ours.demis,
+    transitions: ours.dtr,
+    start: ours.dstart,
+    end: ours.dend,
+  };
+  for (const [name, t] of theirs.grads) {
+    const g = kernel[name];
+    for (let i = 0; i < t.length; i++)
+      assert.ok(Math.abs(g[i] - t[i]) < tol, `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (${context})`);
+  }
+}
+
 test('the kernel agrees with an independent CRF written in TF.js ops: same loss, autodiff gradients equal', () => {
   // the last two: scores up to ±60, where states are reached only from far less likely ones (the kernel's
   // rescaled products would overflow there, so it must take its term-by-term path)
@@ -331,33 +371,12 @@ test('the kernel agrees with an independent CRF written in TF.js ops: same loss,
   ] as const) {
     const c = randomCase(15, 4, spread);
     const ours = kernelRun(c, labelsOf(c.T), allowed);
-    const vars = {
-      transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])),
-      start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))),
-      end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))),
-    };
-    const emissions = tf.variable(tf.tensor3d(Float32Array.from(c.emissions), [LENGTHS.length, c.T, K]));
-    const { value, grads } = tf.variableGrads(
-      () => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed),
-      [emissions, vars.transitions, vars.start, vars.end],
+    const theirs = tfNllGrads(c, allowed, ['emissions', 'transitions', 'start', 'end']);
+    assert.ok(
+      Math.abs(theirs.loss - ours.loss) < 1e-4 * Math.abs(theirs.loss),
+      `loss ${ours.loss} vs TF.js ${theirs.loss}`,
     );
-    const loss = value.dataSync()[0];
-    assert.ok(Math.abs(loss - ours.loss) < 1e-4 * Math.abs(loss), `loss ${ours.loss} vs TF.js ${loss}`);
-    const pairs: [string, ArrayLike<number>, tf.Variable][] = [
-      ['emissions', ours.demis, emissions],
-      ['transitions', ours.dtr, vars.transitions],
-      ['start', ours.dstart, vars.start],
-      ['end', ours.dend, vars.end],
-    ];
-    for (const [name, g, v] of pairs) {
-      const t = grads[v.name].dataSync();
-      for (let i = 0; i < t.length; i++)
-        assert.ok(
-          Math.abs(g[i] - t[i]) < (spread > 2 ? 1e-4 : 1e-5),
-          `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (constrained ${!!allowed}, spread ${spread})`,
-        );
-    }
-    tf.dispose([value, ...Object.values(grads), emissions, ...Object.values(vars)]);
+    assertSameCrfGrads(ours, theirs, spread > 2 ? 1e-4 : 1e-5, `constrained ${!!allowed}, spread ${spread}`);
   }
 });
 
@@ -377,29 +396,7 @@ test('a tag reached only from a far less likely one (scores ±100) keeps its exa
     const ours = kernelRun(c, labelsOf(c.T), allowed);
     const brute = bruteNll(c, GOLD, allowed);
     assert.ok(Math.abs(ours.loss - brute) < 1e-4 * brute, `loss ${ours.loss} vs brute force ${brute}`);
-    const vars = {
-      transitions: tf.variable(tf.tensor2d(Float32Array.from(c.p.transitions), [K, K])),
-      start: tf.variable(tf.tensor1d(Float32Array.from(c.p.start))),
-      end: tf.variable(tf.tensor1d(Float32Array.from(c.p.end))),
-    };
-    const emissions = tf.variable(tf.tensor3d(Float32Array.from(c.emissions), [LENGTHS.length, c.T, K]));
-    const { value, grads } = tf.variableGrads(
-      () => crfNllTf(emissions, labelsOf(c.T), LENGTHS, vars, allowed),
-      [emissions, vars.transitions],
-    );
-    const pairs: [string, ArrayLike<number>, tf.Variable][] = [
-      ['emissions', ours.demis, emissions],
-      ['transitions', ours.dtr, vars.transitions],
-    ];
-    for (const [name, g, v] of pairs) {
-      const t = grads[v.name].dataSync();
-      for (let i = 0; i < t.length; i++)
-        assert.ok(
-          Math.abs(g[i] - t[i]) < 1e-4,
-          `${name}[${i}]: kernel ${g[i]} vs TF.js ${t[i]} (constrained ${!!allowed})`,
-        );
-    }
-    tf.dispose([value, ...Object.values(grads), emissions, ...Object.values(vars)]);
+    assertSameCrfGrads(ours, tfNllGrads(c, allowed, ['emissions', 'transitions']), 1e-4, `constrained ${!!allowed}`);
   }
 });
 
