@@ -1,12 +1,12 @@
 // The nerflow side of `npm run bench:train -- --epochs N`: the baseline model trained N full epochs on the
 // real train split (the train stage's batches: bucketed, batch 32, seed 42, reshuffled every epoch), val
 // entity F1 (conlleval rules) after each epoch. Writes the same batches, and the val split, for PyTorch.
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { entityF1FromIds } from '@nerflow/metrics';
 import { loadConfig, repoRoot, TrainSchema } from '@nerflow/core';
 import { createTagger, makeBatches, readSplit, type Batch } from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
+import { modelHeader, writeBatchFile } from './torch-batches.js';
 
 // with --config FILE: that config's model (its train section, head included)
 const [featDir, outFile, nEpochs, ...opts] = process.argv.slice(2);
@@ -23,27 +23,12 @@ const perEpoch = Array.from({ length: epochs }, (_, e) =>
 );
 const valBatches = makeBatches(val, { batchSize: 32, seed: 0, epoch: 0, shuffle: false });
 
-// [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32]: every epoch's batches, then val's
+// for PyTorch (torch-batches.ts): every epoch's batches, then val's
 const meta = (bs: Batch[]) => bs.map((b) => ({ size: b.size, steps: b.steps }));
-const header = Buffer.from(
-  JSON.stringify({
-    vocab: spec.vocabSize,
-    tags: spec.numTags,
-    tag_names: tags,
-    embedding_dim: spec.embeddingDim,
-    lstm_units: spec.lstmUnits,
-    dropout: spec.dropout,
-    learning_rate: spec.learningRate,
-    head: spec.head,
-    crf_constrain: spec.crf?.constrain ?? false,
-    epochs: perEpoch.map(meta),
-    val: meta(valBatches),
-  }),
-);
-const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
-for (const b of [...perEpoch.flat(), ...valBatches])
-  for (const a of [b.tokens, b.tags, b.lengths]) parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-writeFileSync(outFile, Buffer.concat(parts));
+writeBatchFile(outFile, { ...modelHeader(spec, tags), epochs: perEpoch.map(meta), val: meta(valBatches) }, [
+  ...perEpoch.flat(),
+  ...valBatches,
+]);
 
 const tagger = createTagger(spec);
 const history: { epoch: number; seconds: number; val_entity_f1: number }[] = [];

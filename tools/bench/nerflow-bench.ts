@@ -1,7 +1,7 @@
 // The nerflow side of `npm run bench:train`: the baseline model (or, with --config FILE, that config's model:
 // its train section, head included) on the real train split's bucketed batches; writes the timed batches for
 // the PyTorch side and prints one JSON line.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { loadConfig, repoRoot, TrainSchema } from '@nerflow/core';
@@ -18,6 +18,7 @@ import {
   type KernelVariant,
 } from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
+import { modelHeader, writeBatchFile } from './torch-batches.js';
 
 const [featDir, outFile, nTimed, nWarm, ...opts] = process.argv.slice(2);
 const profile = opts.includes('--profile');
@@ -43,7 +44,7 @@ if (chars && !split.chars)
     `${featDir}/train.arrow has no chars column: run \`npx nerflow featurize --config baseline.yaml --force\``,
   );
 
-// batches for PyTorch: [u32 header length][header JSON][per batch: tokens i32, tags i32, lengths i32 (, chars i32 [size, steps, width])]
+// batches for PyTorch (torch-batches.ts), each with its chars i32 [size, steps, width] padded to the widest word
 const width = (b: Batch) => {
   let w = 1;
   for (let i = 0; i + 1 < b.chars!.offsets.length; i++) w = Math.max(w, b.chars!.offsets[i + 1] - b.chars!.offsets[i]);
@@ -56,27 +57,17 @@ const padded = (b: Batch) => {
     out.set(b.chars!.ids.subarray(b.chars!.offsets[i], b.chars!.offsets[i + 1]), i * W);
   return out;
 };
-const header = Buffer.from(
-  JSON.stringify({
-    vocab,
-    tags: tags.length,
-    tag_names: tags,
-    embedding_dim: spec.embeddingDim,
-    lstm_units: spec.lstmUnits,
-    dropout: spec.dropout,
-    learning_rate: spec.learningRate,
-    head: spec.head,
-    crf_constrain: spec.crf?.constrain ?? false,
+writeBatchFile(
+  outFile,
+  {
+    ...modelHeader(spec, tags),
     warmup: warm,
     chars,
     batches: sample.map((b) => ({ size: b.size, steps: b.steps, ...(chars ? { width: width(b) } : {}) })),
-  }),
+  },
+  sample,
+  (b) => (chars ? [padded(b)] : []),
 );
-const parts: Buffer[] = [Buffer.from(Uint32Array.of(header.length).buffer), header];
-for (const b of sample)
-  for (const a of [b.tokens, b.tags, b.lengths, ...(chars ? [padded(b)] : [])])
-    parts.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-writeFileSync(outFile, Buffer.concat(parts));
 
 // The kernel's calls are always timed (a timer per call, ~15 calls per batch): that gives the LSTM's GFLOP/s.
 setKernelProfiling(true);
