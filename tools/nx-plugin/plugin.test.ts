@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { linkNodeModules } from '../../packages/core/src/test-helpers/linked-workspace.js';
 import { readStore, statusName, type ReadRun } from '../../packages/tracking/src/test-helpers/mlflow-layout-reader.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -32,15 +24,7 @@ function workspace(configs: Record<string, string>): string {
     recursive: true,
     filter: (src) => path.basename(src) !== 'node_modules',
   });
-  mkdirSync(path.join(root, 'node_modules', '@nerflow'), { recursive: true });
-  for (const name of readdirSync(path.join(repo, 'node_modules'))) {
-    if (name !== '@nerflow') symlinkSync(path.join(repo, 'node_modules', name), path.join(root, 'node_modules', name));
-  }
-  for (const p of readdirSync(path.join(repo, 'packages'))) {
-    symlinkSync(path.join(root, 'packages', p), path.join(root, 'node_modules', '@nerflow', p));
-    const nm = path.join(repo, 'packages', p, 'node_modules');
-    if (existsSync(nm)) symlinkSync(nm, path.join(root, 'packages', p, 'node_modules'));
-  }
+  linkNodeModules(repo, root);
   mkdirSync(path.join(root, 'configs'));
   for (const [name, text] of Object.entries(configs)) writeFileSync(path.join(root, 'configs', name), text);
   return root;

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '@nerflow/core';
+import { linkNodeModules } from '../../core/src/test-helpers/linked-workspace.js';
 import { realMlflowSkip, startRealMlflow } from '../../tracking/src/test-helpers/real-mlflow.js';
 import { redisSkip, startRedis } from '../../train/src/queue/test-helpers/redis-server.js';
 
@@ -41,15 +32,7 @@ function copyWorkspace(dest: string): string {
           .some((s) => skip.has(s)),
     });
   }
-  mkdirSync(path.join(dest, 'node_modules/@nerflow'), { recursive: true });
-  for (const e of readdirSync(path.join(src, 'node_modules'))) {
-    if (e !== '@nerflow') symlinkSync(path.join(src, 'node_modules', e), path.join(dest, 'node_modules', e));
-  }
-  for (const p of readdirSync(path.join(src, 'packages'))) {
-    symlinkSync(path.join(dest, 'packages', p), path.join(dest, 'node_modules/@nerflow', p));
-    if (existsSync(path.join(src, 'packages', p, 'node_modules')))
-      symlinkSync(path.join(src, 'packages', p, 'node_modules'), path.join(dest, 'packages', p, 'node_modules'));
-  }
+  linkNodeModules(src, dest);
   return dest;
 }
 
