@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -14,6 +13,7 @@ import {
   TrackingServerUnreachableError,
 } from './index.js';
 import { startFakeMlflowServer } from './test-helpers/fake-mlflow-server.js';
+import { freePort } from './test-helpers/free-port.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'nerflow-rest-'));
 const fast = { retries: 3, backoffMs: 1 };
@@ -290,12 +290,7 @@ test('REST: retries with backoff on 503 and 429 (Retry-After), not on 4xx; auth 
 });
 
 test('REST: an unreachable server is a clear error naming the URL, after bounded retries', async () => {
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p)); // a port nothing listens on
-    });
-  });
+  const port = await freePort(); // a port nothing listens on
   const uri = `http://127.0.0.1:${port}`;
   const store = new RestStore(uri, { retries: 2, backoffMs: 1, env: {} });
   const t0 = performance.now();

@@ -1,10 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 /**
  * A real MLflow server (3.6 from source, `../shared/tools/mlflow/mlflow.sh`) for end-to-end tests.
@@ -31,18 +33,6 @@ function probe(): string | false {
 
 /** false when a real server can be started; otherwise the reason, for `test(name, { skip }, ...)`. */
 export const realMlflowSkip: string | false = probe();
-
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RealMlflow {
   /** http://127.0.0.1:PORT */

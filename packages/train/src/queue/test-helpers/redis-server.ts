@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../../../tracking/src/test-helpers/free-port.js';
 
 /**
  * A real redis-server (Debian's `redis-server`; `.ci/run` installs it) for tests: a fresh, empty one on a free
@@ -24,17 +25,6 @@ export interface RealRedis {
   stop(): Promise<void>;
 }
 
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -50,7 +40,7 @@ async function answers(port: number): Promise<boolean> {
 export async function startRedis(): Promise<RealRedis> {
   if (redisSkip) throw new Error(redisSkip);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nerflow-redis-'));
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const p = spawn(
     BIN,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
