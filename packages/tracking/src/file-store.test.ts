@@ -56,16 +56,15 @@ test('file store: the layout MLflow FileStore writes, field by field, read back 
   await run.logMetrics({ loss: 0.5, val_entity_f1: 1e-5 }, 1, 1700000000123);
   await run.logMetrics({ loss: 0.25, 'per_type/geo': 0.75 }, 2, 1700000000456);
   await run.setTags({ 'stage/name': 'train' });
-  await run.logInputs([
-    {
-      name: 'baseline/featurize',
-      digest: 'abc123',
-      source_type: 'local',
-      source: '{"uri": "runs/baseline/featurize"}',
-      profile: '{"rows": 3}',
-      context: 'training',
-    },
-  ]);
+  const input = Object.freeze({
+    name: 'baseline/featurize',
+    digest: 'abc123',
+    source_type: 'local',
+    source: '{"uri": "runs/baseline/featurize"}',
+    profile: '{"rows": 3}',
+    context: 'training',
+  }); // frozen: logging it cannot change what it is compared with
+  await run.logInputs([input]);
   const report = path.join(tmp(), 'report.html');
   writeFileSync(report, '<html></html>');
   await run.logArtifact(report, 'evaluation');
@@ -177,16 +176,7 @@ test('file store: the layout MLflow FileStore writes, field by field, read back 
       [2, 0.25, 1700000000456],
     ],
   );
-  assert.deepEqual(await store.readInputs(run.runId), [
-    {
-      name: 'baseline/featurize',
-      digest: 'abc123',
-      source_type: 'local',
-      source: '{"uri": "runs/baseline/featurize"}',
-      profile: '{"rows": 3}',
-      context: 'training',
-    },
-  ]);
+  assert.deepEqual(await store.readInputs(run.runId), [input], 'the dataset input reads back as logged');
   assert.deepEqual(await store.listArtifacts(run.runId), [{ path: 'evaluation', is_dir: true }]);
   assert.deepEqual(await store.listArtifacts(run.runId, 'evaluation'), [
     { path: 'evaluation/report.html', is_dir: false, file_size: 13 },
