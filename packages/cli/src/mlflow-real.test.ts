@@ -110,6 +110,11 @@ async function prepare(name: string, extra = ''): Promise<void> {
   }
 }
 
+/** `nerflow train --config <name> --set train.epochs=2` (+ extra flags), with the given tracking settings. */
+function trainTwoEpochs(opts: Parameters<typeof nerflow>[0], name: string, ...extra: string[]) {
+  return nerflow(opts, 'train', '--config', name, '--set', 'train.epochs=2', ...extra);
+}
+
 interface PyRun {
   id: string;
   status: string;
@@ -407,32 +412,15 @@ test(
   { skip: realMlflowSkip },
   async () => {
     await prepare('moved');
-    assert.equal(
-      (await nerflow({ experiment: 'real-moved' }, 'train', '--config', 'moved', '--set', 'train.epochs=2')).code,
-      0,
-    );
-    const r = await nerflow(
-      { uri: m.uri, experiment: 'real-moved' },
-      'train',
-      '--config',
-      'moved',
-      '--set',
-      'train.epochs=2',
-    );
+    assert.equal((await trainTwoEpochs({ experiment: 'real-moved' }, 'moved')).code, 0);
+    const r = await trainTwoEpochs({ uri: m.uri, experiment: 'real-moved' }, 'moved');
     assert.equal(r.code, 0, r.err);
     assert.match(
       r.err,
       /train: 1 up-to-date trial\(s\) \(main\) have no MLflow run in http:\/\/127\.0\.0\.1:\d+: they were logged to file:\/\/\S+\. `npx nerflow mlflow sync --to http:\/\/127\.0\.0\.1:\d+` copies them there/,
     );
     assert.equal((await nerflow({}, 'mlflow', 'sync', '--to', m.uri)).code, 0);
-    const again = await nerflow(
-      { uri: m.uri, experiment: 'real-moved' },
-      'train',
-      '--config',
-      'moved',
-      '--set',
-      'train.epochs=2',
-    );
+    const again = await trainTwoEpochs({ uri: m.uri, experiment: 'real-moved' }, 'moved');
     assert.doesNotMatch(again.err, /have no MLflow run/, 'found by its synced copy');
   },
 );
@@ -448,14 +436,7 @@ from mlflow import MlflowClient
 c = MlflowClient()
 c.create_experiment('real-plain', artifact_location=${JSON.stringify(reachable)})
 c.create_experiment('real-unreachable', artifact_location='/nonexistent-nerflow-root/x')`);
-    const ok = await nerflow(
-      { uri: m.uri, experiment: 'real-plain' },
-      'train',
-      '--config',
-      'plain',
-      '--set',
-      'train.epochs=2',
-    );
+    const ok = await trainTwoEpochs({ uri: m.uri, experiment: 'real-plain' }, 'plain');
     assert.equal(ok.code, 0, ok.err);
     const files = await m.pythonJson<string[]>(`
 import json
@@ -464,15 +445,7 @@ c = MlflowClient()
 r = c.search_runs([c.get_experiment_by_name('real-plain').experiment_id])[0]
 print(json.dumps(sorted(f.path for f in c.list_artifacts(r.info.run_id, 'model'))))`);
     assert.ok(files.includes('model/model.json'), files.join(', '));
-    const bad = await nerflow(
-      { uri: m.uri, experiment: 'real-unreachable' },
-      'train',
-      '--config',
-      'plain',
-      '--set',
-      'train.epochs=2',
-      '--force',
-    );
+    const bad = await trainTwoEpochs({ uri: m.uri, experiment: 'real-unreachable' }, 'plain', '--force');
     assert.equal(bad.code, 1, bad.err);
     assert.match(
       bad.err,
