@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { parse } from 'yaml';
 import { repoRoot, sha256File } from '@nerflow/core';
 import { startFakeMlflowServer } from '../../tracking/src/test-helpers/fake-mlflow-server.js';
+import { cliEnv, nerflowBin as bin, runNerflow } from './test-helpers/run-cli.js';
 
-const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
 
 /** A workspace of its own (configs/, runs/) with a tiny config on the real corpus. */
@@ -40,14 +40,7 @@ function nerflowAsync(root: string, ...args: string[]): Promise<{ code: number |
   });
 }
 
-/** The environment of a nerflow run in a test workspace: its own root, the local store, no TTY. */
-const childEnv = (root: string, env: Record<string, string> = {}) => ({
-  ...process.env,
-  NERFLOW_ROOT: root,
-  MLFLOW_TRACKING_URI: '',
-  CI: 'true',
-  ...env,
-});
+const childEnv = cliEnv;
 
 /** Start nerflow and resolve once its stderr matches `until` (then the test interrupts it). */
 async function startUntil(root: string, until: RegExp, ...args: string[]) {
@@ -64,8 +57,7 @@ async function startUntil(root: string, until: RegExp, ...args: string[]) {
 }
 
 function nerflowEnv(root: string, env: Record<string, string>, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: childEnv(root, env) });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runNerflow(root, args, { env });
 }
 
 function mlflowRuns(root: string): { meta: Record<string, unknown>; dir: string }[] {

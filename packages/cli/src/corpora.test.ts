@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,19 +7,11 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { repoRoot } from '@nerflow/core';
 import { tagsOf, type TagScheme } from '@nerflow/metrics';
+import { runNerflow } from './test-helpers/run-cli.js';
 
 // Bring-your-own-corpus, end to end on the real CLI: corpora written by the test in each layout and scheme.
 
-const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
-
-function nerflow(root: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const nerflow = (root: string, ...args: string[]) => runNerflow(root, args);
 
 type Span = { start: number; end: number; type: string };
 type Sentence = { words: string[]; pos: string[]; spans: Span[] };

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '@nerflow/core';
+import { runNerflow } from './test-helpers/run-cli.js';
 
 // The CRF head through every stage on real data: train, evaluate (Viterbi), the model folder, MLflow.
 
-const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
+const run = (root: string, ...args: string[]) => runNerflow(root, args);
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
 
 /** Every predicted sentence of predictions.conll is well-formed IOB2 (read from the file, not through nerflow). */
@@ -27,15 +27,6 @@ function assertValidIob2(root: string): void {
     prev = p;
   }
   assert.ok(entities > 0, 'the model predicts entities');
-}
-
-function run(root: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' },
-  });
-  return { code: r.status, err: r.stderr };
 }
 
 test('head crf end to end: crf.json in the model and in MLflow, valid IOB2 predictions, and the head is part of the fingerprint', () => {

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '@nerflow/core';
+import { runNerflow } from './test-helpers/run-cli.js';
 
-const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
+const nerflow = (root: string, ...args: string[]) => runNerflow(root, args);
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
-
-function nerflow(root: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' },
-  });
-  return { code: r.status, err: r.stderr };
-}
 
 /** A GloVe file of 8-dimensional vectors for some common words, one of them only in capitals. */
 function vectors(file: string, scale: number): void {

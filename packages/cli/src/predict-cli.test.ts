@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '@nerflow/core';
+import { cliEnv, nerflowBin as bin, runNerflow } from './test-helpers/run-cli.js';
 
-const bin = path.join(repoRoot(), 'packages/cli/bin/nerflow.js');
 const corpus = path.join(repoRoot(), 'data/ner_dataset.csv.gz');
-const env = (root: string) => ({ ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true' });
-
-function nerflow(root: string, args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: env(root), input });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const env = (root: string) => cliEnv(root);
+const nerflow = (root: string, args: string[], input?: string) => runNerflow(root, args, { input });
 
 test(
   'pipeline → registry → predict (folder, models:/) → serve answering /invocations, stopping gracefully on SIGTERM',
