@@ -1,5 +1,5 @@
 import { escapeXml } from '@nerflow/viz';
-import type { EntityReport, TokenReport } from '@nerflow/metrics';
+import type { EntityReport, LabelScores, TokenReport } from '@nerflow/metrics';
 
 export interface Report {
   token: TokenReport;
@@ -24,6 +24,15 @@ export interface Confusion {
 const pct = (v: number) => (100 * v).toFixed(2);
 const f4 = (v: number) => v.toFixed(4);
 
+/** A precision / recall / F1 / support table, one row per entity type or tag (the first column's name). */
+const prfTable = (what: string, scores: Record<string, LabelScores>) => [
+  `| ${what} | precision | recall | F1 | support |`,
+  '| --- | ---: | ---: | ---: | ---: |',
+  ...Object.entries(scores).map(
+    ([t, s]) => `| ${t} | ${f4(s.precision)} | ${f4(s.recall)} | ${f4(s.f1)} | ${s.support} |`,
+  ),
+];
+
 /** report.md: headline scores, per-type and per-tag tables, the heatmap and training curves (files beside it), top confusions, the config. */
 export function reportMarkdown(r: Report, config: string, figures: { curves: boolean } = { curves: false }): string {
   const lines = [
@@ -40,19 +49,11 @@ export function reportMarkdown(r: Report, config: string, figures: { curves: boo
     '',
     '## Entities (exact span and type)',
     '',
-    '| type | precision | recall | F1 | support |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...Object.entries(r.entity.per_type).map(
-      ([t, s]) => `| ${t} | ${f4(s.precision)} | ${f4(s.recall)} | ${f4(s.f1)} | ${s.support} |`,
-    ),
+    ...prfTable('type', r.entity.per_type),
     '',
     '## Tags (token level)',
     '',
-    '| tag | precision | recall | F1 | support |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...Object.entries(r.token.per_tag).map(
-      ([t, s]) => `| ${t} | ${f4(s.precision)} | ${f4(s.recall)} | ${f4(s.f1)} | ${s.support} |`,
-    ),
+    ...prfTable('tag', r.token.per_tag),
     `| macro avg | ${f4(r.token.macro_avg.precision)} | ${f4(r.token.macro_avg.recall)} | ${f4(r.token.macro_avg.f1)} | ${r.token.tokens} |`,
     `| weighted avg | ${f4(r.token.weighted_avg.precision)} | ${f4(r.token.weighted_avg.recall)} | ${f4(r.token.weighted_avg.f1)} | ${r.token.tokens} |`,
     '',

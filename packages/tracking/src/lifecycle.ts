@@ -45,14 +45,19 @@ function unlisten(): void {
   if (!guarded.length && !exitHooks.length && !stopping) for (const s of SIGNALS) process.removeListener(s, onSignal);
 }
 
-export function guardRun(run: Endable): () => void {
+/** Adds `item` to `list` with the signal handling installed; returns a remover that uninstalls it when none is left. */
+function register<T>(list: T[], item: T): () => void {
   listen();
-  guarded.push(run);
+  list.push(item);
   return () => {
-    const i = guarded.indexOf(run);
-    if (i >= 0) guarded.splice(i, 1);
+    const i = list.indexOf(item);
+    if (i >= 0) list.splice(i, 1);
     unlisten();
   };
+}
+
+export function guardRun(run: Endable): () => void {
+  return register(guarded, run);
 }
 
 /**
@@ -61,11 +66,5 @@ export function guardRun(run: Endable): () => void {
  * the signal. Installs the signal handling even when no run is guarded. Returns a remover.
  */
 export function onSignalExit(hook: (signal: NodeJS.Signals) => void): () => void {
-  listen();
-  exitHooks.push(hook);
-  return () => {
-    const i = exitHooks.indexOf(hook);
-    if (i >= 0) exitHooks.splice(i, 1);
-    unlisten();
-  };
+  return register(exitHooks, hook);
 }

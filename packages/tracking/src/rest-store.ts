@@ -215,22 +215,14 @@ export class RestStore implements TrackingStore {
         return true;
       };
       const total = () => batch.params.length + batch.tags.length + batch.metrics.length;
-      while (
-        params.length &&
-        batch.params.length < LIMITS.paramsPerBatch &&
-        total() < LIMITS.totalPerBatch &&
-        fits(params[0])
-      )
-        batch.params.push(params.shift()!);
-      while (tags.length && batch.tags.length < LIMITS.tagsPerBatch && total() < LIMITS.totalPerBatch && fits(tags[0]))
-        batch.tags.push(tags.shift()!);
-      while (
-        metrics.length &&
-        batch.metrics.length < LIMITS.metricsPerBatch &&
-        total() < LIMITS.totalPerBatch &&
-        fits(metrics[0])
-      )
-        batch.metrics.push(metrics.shift()!);
+      // the queue's head into this request while the request has room for it (per kind, in total, in bytes)
+      const take = <T>(queue: T[], into: T[], max: number) => {
+        while (queue.length && into.length < max && total() < LIMITS.totalPerBatch && fits(queue[0]))
+          into.push(queue.shift()!);
+      };
+      take(params, batch.params, LIMITS.paramsPerBatch);
+      take(tags, batch.tags, LIMITS.tagsPerBatch);
+      take(metrics, batch.metrics, LIMITS.metricsPerBatch);
       if (!total())
         throw new TrackingServerError(
           `one param or tag of run ${runId} does not fit in a ${LIMITS.requestBytes}-byte log-batch request`,
