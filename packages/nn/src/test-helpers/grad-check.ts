@@ -123,17 +123,26 @@ export function gradCheck(m: FusedBiLstm, batch: Batch, o: GradCheckOptions = {}
   return { analytic, numeric, err: relError(analytic, numeric), grads: grads! };
 }
 
-/** m's word embedding, then its BiLSTM and dense weights, into the tf.layers reference model (its weight order). */
+/**
+ * m's word embedding, then its BiLSTM and dense weights, into the tf.layers reference model (its weight order);
+ * with the CRF head, the transition, start and end scores into the reference's TF.js-ops CRF too.
+ */
 export function copyIntoReference(m: FusedBiLstm, ref: LayersBiLstm): void {
   ref.model.setWeights([
     tf.tensor(m.emb, [m.spec.vocabSize, m.spec.embeddingDim]),
     ...m.shapes().map(([name, shape]) => tf.tensor(m.view('param', name).slice(), shape)),
   ]);
+  if (ref.crf) {
+    const K = m.spec.numTags;
+    ref.crf.transitions.assign(tf.tensor(m.view('param', 'crf/transitions').slice(), [K, K]));
+    ref.crf.start.assign(tf.tensor(m.view('param', 'crf/start').slice()));
+    ref.crf.end.assign(tf.tensor(m.view('param', 'crf/end').slice()));
+  }
 }
 
 /**
  * The fused model's loss and gradients against the reference's on the same batch: the loss to 1e-5 (relative),
- * the embedding rows' gradient and each named weight's (in the reference's order after the embedding) to a
+ * the embedding rows' gradient and every weight's (weightNames order, the reference's after its embedding) to a
  * relative error of 1e-4.
  */
 export function assertSameAsReference(
@@ -141,7 +150,6 @@ export function assertSameAsReference(
   m: FusedBiLstm,
   ours: { loss: number; grads?: Record<string, Float32Array>; dx?: Float32Array },
   theirs: { loss: number; grads: Float32Array[] },
-  names: string[],
   what: string,
 ): void {
   assert.ok(
@@ -152,20 +160,20 @@ export function assertSameAsReference(
   const demb = embeddingRowGrads(batch, ours.dx!, m.spec.vocabSize, m.spec.embeddingDim);
   const embErr = relError(demb, theirs.grads[0]);
   assert.ok(embErr < 1e-4, `embedding gradient: relative error ${embErr}`);
-  names.forEach((name, i) => {
+  weightNames(m).forEach((name, i) => {
     const err = relError(ours.grads![name], theirs.grads[i + 1]);
     assert.ok(err < 1e-4, `${name}: relative error ${err} against ${what}`);
   });
 }
 
-/** Two passes' losses and every named weight's gradients agree to 1e-6 (absolute, entry by entry). */
+/** Two passes of m: the same loss and every weight's gradients (weightNames) to 1e-6, absolute, entry by entry. */
 export function assertSameGrads(
+  m: FusedBiLstm,
   a: { loss: number; grads?: Record<string, Float32Array> },
   b: { loss: number; grads?: Record<string, Float32Array> },
-  names: string[],
 ): void {
   assert.ok(Math.abs(a.loss - b.loss) < 1e-6, `${a.loss} vs ${b.loss}`);
-  for (const name of names) {
+  for (const name of weightNames(m)) {
     const x = a.grads![name];
     const y = b.grads![name];
     for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) < 1e-6, `${name}[${i}]`);
