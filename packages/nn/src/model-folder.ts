@@ -43,6 +43,8 @@ export interface ModelMeta {
   /** The rest is written by train (writeModelMeta) and needed for raw text. */
   vocab?: { lowercase: boolean; words: string[]; unknown_id: number; padding_id: number };
   tags?: string[];
+  /** What the tag ids mean: featurize.tag_scheme ('iob2' or 'bioes'); absent in older folders (then: from the tags). */
+  tag_scheme?: string;
   max_len?: number;
   tokenizer?: { name: string; version: string };
   training?: Record<string, unknown>;
@@ -200,7 +202,7 @@ export async function writeBaseMeta(
 /** Add what raw text needs (vocabulary, tags, tokenizer, …) to a saved folder's nerflow.json. */
 export async function writeModelMeta(
   dir: string,
-  extra: Pick<ModelMeta, 'vocab' | 'tags' | 'max_len' | 'tokenizer' | 'training'>,
+  extra: Pick<ModelMeta, 'vocab' | 'tags' | 'tag_scheme' | 'max_len' | 'tokenizer' | 'training'>,
 ): Promise<void> {
   const meta = await readModelMeta(dir);
   // a char model's chars.json (copied beside the weights after they were saved) becomes a listed part

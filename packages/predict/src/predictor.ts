@@ -1,14 +1,20 @@
 import { splitSentences, tokenize, ValidationError, type Token } from '@nerflow/core';
-import { tagCodes, chunkIds, type TagCodes } from '@nerflow/metrics';
+import { tagCodes, chunkIds, tagsOf, TAG_SCHEMES, type TagCodes, type TagScheme } from '@nerflow/metrics';
 import {
+  encodeChars,
   initBackend,
   loadTagger,
   ModelFolderError,
   readPredictionMeta,
+  resolveKernel,
+  resolveThreads,
   type Batch,
+  type KernelSetting,
   type ModelMeta,
   type Tagger,
+  type ThreadsSetting,
 } from '@nerflow/nn';
+import { readCharVocab, tagSchemeOf, type CharVocabFile } from './model-parts.js';
 
 /** One thing to tag: raw text (one sentence or a whole document), or tokens already split. */
 export interface PredictInput {
@@ -25,7 +31,10 @@ export interface Entity {
   /** Token span, end exclusive, indexes into `tokens`. */
   token_start: number;
   token_end: number;
-  /** Mean over the entity's tokens of the model's probability for the tag it chose (0–1; a CRF head: its marginals). */
+  /**
+   * Mean over the entity's tokens of the probability the model gives the tag it chose (0–1): the softmax
+   * head's probability, or with a CRF head the CRF's marginal p(y_t = tag | sentence) (forward-backward).
+   */
   confidence: number;
 }
 
@@ -51,33 +60,60 @@ interface Segment {
  * A loaded model and what it needs for raw text (nerflow.json): tokenizer, vocabulary, tags. `predict`
  * tags a list of inputs in one go (sentences sorted by length, batched, one kernel call per batch).
  */
+/** How the kernel computes (never what it computes up to float rounding): as train.threads / train.kernel. */
+export interface PredictorOptions {
+  /** Sentences per kernel call (default 256). */
+  batchSize?: number;
+  /** Kernel threads: auto (default) = 2 when the machine has 2 cores free, else 1. */
+  threads?: ThreadsSetting;
+  /** Kernel build: auto (default) = fma where WebAssembly relaxed SIMD runs, else exact. */
+  kernel?: KernelSetting;
+  /**
+   * The scheme of the output `tags` (iob2, iob1, bioes, bilou, io): default the model's own (tag_scheme);
+   * another one rewrites each sentence's tags from its entities, so tags and entities always agree.
+   */
+  tagScheme?: string;
+}
+
 export class Predictor {
   private readonly vocab: Map<string, number>;
   private readonly codes: TagCodes;
   readonly maxLen: number;
+  /** What the tag ids mean (nerflow.json tag_scheme): entities are decoded by its rules. */
+  readonly scheme: string;
 
   private constructor(
     readonly dir: string,
     readonly meta: Required<ModelMeta>,
     readonly tagger: Tagger,
     readonly batchSize: number,
+    /** A char model's character vocabulary (chars.json). */
+    readonly chars: CharVocabFile | null,
+    /** What computes: kernel threads and build (fused models), for logs and /version. */
+    readonly engine: { threads: number; kernel: string },
+    /** The scheme output tags are written in (null: the model's tags as they are). */
+    readonly outScheme: TagScheme | null,
   ) {
     this.vocab = new Map(meta.vocab.words.map((w, i) => [w, i]));
     this.codes = tagCodes(meta.tags);
     this.maxLen = Math.max(1, meta.max_len || 128);
+    this.scheme = tagSchemeOf(meta);
   }
 
-  static async load(dir: string, opts: { batchSize?: number } = {}): Promise<Predictor> {
+  static async load(dir: string, opts: PredictorOptions = {}): Promise<Predictor> {
     try {
       const meta = await readPredictionMeta(dir);
-      if (meta.spec.chars) {
-        throw new ModelFolderError(
-          `${dir}: a char-CNN model (train.chars.type: ${meta.spec.chars.type}): nerflow predict and serve do not encode characters yet; score it with nerflow evaluate, or train a model without train.chars to predict or serve`,
-        );
-      }
+      const want = opts.tagScheme;
+      if (want !== undefined && !TAG_SCHEMES.includes(want as TagScheme))
+        throw new ValidationError(`--tag-scheme ${want}: unknown; use one of ${TAG_SCHEMES.join(', ')}`);
+      const outScheme = want === undefined || want === tagSchemeOf(meta) ? null : (want as TagScheme);
+      const chars = meta.spec.chars ? await readCharVocab(dir, meta.spec.chars.vocabSize) : null;
       await initBackend('wasm');
-      const tagger = await loadTagger(dir);
-      return new Predictor(dir, meta, tagger, opts.batchSize ?? 256);
+      const threads = resolveThreads(opts.threads ?? 'auto').threads;
+      const kernel = resolveKernel(opts.kernel ?? 'auto');
+      const tagger = await loadTagger(dir, { threads, kernel });
+      const engine = meta.kind === 'fused' ? { threads, kernel } : { threads: 1, kernel: 'tfjs' };
+      return new Predictor(dir, meta, tagger, opts.batchSize ?? 256, chars, engine, outScheme);
     } catch (e) {
       if (e instanceof ModelFolderError) throw new ValidationError(e.message);
       throw e;
@@ -144,6 +180,12 @@ export class Predictor {
         index: Int32Array.from(rows.keys()),
       };
       rows.forEach((r, i) => b.tokens.set(r.ids, i * steps));
+      // a char model reads each token's characters as written (chars.json ids; unknown = 1, cut at max_word_len)
+      if (this.chars) {
+        const words = rows.map((r) => prepared[r.input].tokens.slice(r.first, r.first + r.ids.length).map((t) => t.text));
+        b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
+      }
+      // tag probabilities: the softmax head's, or a CRF head's marginals (see Entity.confidence)
       const p = this.tagger.probabilities(b);
       // a CRF head decodes the best sequence (Viterbi); a softmax head takes each token's argmax
       const viterbi = this.tagger.spec.head === 'crf' ? this.tagger.evaluateBatch(b).predictions : null;
@@ -160,11 +202,14 @@ export class Predictor {
     }
     return prepared.map((p, i) => {
       const entities: Entity[] = [];
-      // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own)
+      const tags = Array.from(tagIds[i], (t) => this.meta.tags[t]);
+      // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own); the span
+      // rules are conlleval's for the model's scheme: IOB2 (B-/I-), or BIOES (E- closes, S- is a one-token entity)
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
           const flat = chunkIds(tagIds[i].subarray(first, last), this.codes);
+          const spans: { start: number; end: number; type: string }[] = [];
           for (let c = 0; c < flat.length; c += 3) {
             const ts = first + flat[c];
             const te = first + flat[c + 1] + 1;
@@ -172,6 +217,7 @@ export class Predictor {
             for (let t = ts; t < te; t++) conf += probs[i][t];
             const start = p.tokens[ts].start;
             const end = p.tokens[te - 1].end;
+            if (this.outScheme) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
             entities.push({
               type: this.codes.types[flat[c + 2]],
               text: p.text.slice(start, end),
@@ -182,13 +228,15 @@ export class Predictor {
               confidence: round(conf / (te - ts)),
             });
           }
+          // --tag-scheme: this piece's tags rewritten from its entities in the scheme asked for
+          if (this.outScheme) tags.splice(first, last - first, ...tagsOf(spans, last - first, this.outScheme));
         }
       }
       return {
         text: p.text,
         tokens: p.tokens.map((t) => t.text),
         offsets: p.tokens.map((t) => [t.start, t.end] as [number, number]),
-        tags: Array.from(tagIds[i], (t) => this.meta.tags[t]),
+        tags,
         sentences: p.sentences,
         entities,
       };

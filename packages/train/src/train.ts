@@ -481,6 +481,7 @@ export function modelMetadata(fo: FeaturizeOutputs, config: StageContext['config
   return {
     vocab: { lowercase: !!vocab.lowercase, words, padding_id: 0, unknown_id: 1 },
     tags: fo.tags,
+    tag_scheme: config.featurize.tag_scheme,
     max_len: Number(fo.manifest.counts?.max_len ?? 0),
     tokenizer: { ...TOKENIZER },
     training: {
