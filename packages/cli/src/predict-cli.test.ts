@@ -123,3 +123,56 @@ test(
     assert.ok(existsSync(root));
   },
 );
+
+test(
+  'a BiLSTM-CRF char-CNN model trained on BIOES tags predicts through the CLI (char features, BIOES spans, CRF marginals; --threads, --kernel, --tag-scheme)',
+  { timeout: 240_000 },
+  async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'nerflow-char-e2e-'));
+    mkdirSync(path.join(root, 'configs'));
+    writeFileSync(path.join(root, 'nx.json'), '{}');
+    writeFileSync(
+      path.join(root, 'configs', 'char.yaml'),
+      `data:\n  path: ${corpus}\n  limit_sentences: 400\nfeaturize:\n  tag_scheme: bioes\ntrain:\n  epochs: 2\n  lstm_units: 16\n  embedding_dim: 16\n  head: crf\n  chars: { type: cnn, dim: 8, filters: 8, width: 3 }\n  optimizer: { name: adam, learning_rate: 0.01 }\ntracking:\n  experiment: e2e-char\n`,
+    );
+    const p = nerflow(root, ['pipeline', '--config', 'char.yaml']);
+    assert.equal(p.code, 0, p.err);
+    const model = path.join(root, 'runs/char/train/main/model');
+    const meta = JSON.parse(readFileSync(path.join(model, 'nerflow.json'), 'utf8'));
+    assert.equal(meta.tag_scheme, 'bioes');
+    assert.deepEqual(meta.parts.map((x: { name: string }) => x.name).sort(), ['chars', 'crf']);
+    const text = 'Angela Merkel met Emmanuel Macron in Paris on Tuesday .\nThe U.S. army left Iraq in 2011 .\n';
+    const out = (args: string[]) => {
+      const r = nerflow(root, ['predict', '--model', 'runs/char/train/main', ...args], text);
+      assert.equal(r.code, 0, r.err);
+      return r.out;
+    };
+    const lines = out([])
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    for (const [i, j] of lines.entries()) {
+      assert.equal(j.text, text.split('\n')[i]);
+      assert.ok(j.tags.every((t: string) => t === 'O' || /^[BIES]-/.test(t)), j.tags.join(' '));
+      for (const e of j.entities) {
+        assert.equal(j.text.slice(e.start, e.end), e.text);
+        assert.ok(e.confidence > 0 && e.confidence <= 1);
+      }
+    }
+    // the two kernel threads compute the same as one (bit-identical); the exact build within float rounding
+    assert.equal(out(['--threads', '2', '--kernel', 'exact']), out(['--threads', '1', '--kernel', 'exact']));
+    const conll = out(['-f', 'conll', '--tag-scheme', 'iob2', '--threads', '1']);
+    assert.ok(
+      conll
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => /\t(O|[BI]-\w+)$/.test(l)),
+      conll,
+    );
+    const bad = nerflow(root, ['predict', '--model', 'runs/char/train/main', '--threads', '3'], 'x\n');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /threads/);
+  },
+);

@@ -7,6 +7,9 @@ export interface PredictArgs {
   inputFormat?: string;
   format: 'jsonl' | 'conll' | 'table';
   batchSize: number;
+  threads?: string;
+  kernel?: string;
+  tagScheme?: string;
   config?: string;
   verbose?: boolean;
   quiet?: boolean;
@@ -15,6 +18,17 @@ export interface PredictArgs {
 /** The tracking URI for models:/ and runs:/ — the config's (when --config is given), MLFLOW_TRACKING_URI overriding. */
 export function trackingUriOf(config: string | undefined, root: string): string | null {
   return config ? loadConfig(config, { root, overrides: [] }).tracking.uri : null;
+}
+
+/** --threads / --kernel / --tag-scheme (yargs checked the choices) as Predictor options. */
+export function engineOptions(a: { threads?: string; kernel?: string; tagScheme?: string }): {
+  threads: 'auto' | 1 | 2;
+  kernel: 'auto' | 'exact' | 'fma';
+  tagScheme?: string;
+} {
+  const threads = a.threads === '1' ? 1 : a.threads === '2' ? 2 : 'auto';
+  const kernel = a.kernel === 'exact' || a.kernel === 'fma' ? a.kernel : 'auto';
+  return { threads, kernel, tagScheme: a.tagScheme };
 }
 
 /** `nerflow predict --model <uri> [--input f] [--output f] [--format jsonl|conll|table]`. */
@@ -31,6 +45,7 @@ export async function predictCommand(a: PredictArgs): Promise<void> {
     inputFormat: a.inputFormat,
     format: a.format,
     batchSize: a.batchSize,
+    ...engineOptions(a),
     log,
   });
   if (s.inputs >= 1000 || a.verbose) {

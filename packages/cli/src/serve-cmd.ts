@@ -1,5 +1,5 @@
 import { createLogger, workspaceRoot } from '@nerflow/core';
-import { trackingUriOf } from './predict-cmd.js';
+import { engineOptions, trackingUriOf } from './predict-cmd.js';
 
 export interface ServeArgs {
   model: string;
@@ -10,6 +10,9 @@ export interface ServeArgs {
   maxSentences: number;
   maxTokens: number;
   batchWindowMs: number;
+  threads?: string;
+  kernel?: string;
+  tagScheme?: string;
   config?: string;
   verbose?: boolean;
   quiet?: boolean;
@@ -24,7 +27,10 @@ export async function serveCommand(a: ServeArgs): Promise<void> {
   const root = workspaceRoot();
   const log = createLogger({ verbose: a.verbose, quiet: a.quiet });
   const model = await resolveModel(a.model, { root, trackingUri: trackingUriOf(a.config, root) });
-  const predictor = await Predictor.load(model.dir);
+  const predictor = await Predictor.load(model.dir, engineOptions(a));
+  log.info(
+    `nerflow serve: ${predictor.meta.kind} model, ${predictor.scheme} tags, head ${predictor.meta.spec.head ?? 'softmax'}${predictor.chars ? ', char CNN' : ''}; kernel ${predictor.engine.kernel} on ${predictor.engine.threads} thread(s)`,
+  );
   const app = createServer({
     predictor,
     model: { uri: model.uri, version: model.version?.version, runId: model.runId },

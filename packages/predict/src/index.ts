@@ -1,4 +1,4 @@
-export { Predictor, type PredictInput, type Prediction, type Entity } from './predictor.js';
+export { Predictor, type PredictInput, type Prediction, type Entity, type PredictorOptions } from './predictor.js';
 export { resolveModel, type ResolvedModel, type ResolveOptions } from './model-uri.js';
 export { predictStream, type PredictOptions } from './predict.js';
 export {

@@ -3,9 +3,9 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fmtInt, ValidationError, type Logger } from '@nerflow/core';
 import { formatPrediction, inputFormatOf, readRecords, type OutputFormat, type Record } from './io.js';
-import { Predictor } from './predictor.js';
+import { Predictor, type PredictorOptions } from './predictor.js';
 
-export interface PredictOptions {
+export interface PredictOptions extends Pick<PredictorOptions, 'threads' | 'kernel' | 'tagScheme'> {
   /** A model folder (already resolved: see resolveModel). */
   modelDir: string;
   /** Input file; undefined or '-' = stdin. */
@@ -31,7 +31,15 @@ export async function predictStream(
   const fromFile = o.input && o.input !== '-';
   if (fromFile && !existsSync(o.input!)) throw new ValidationError(`--input ${o.input}: no such file`);
   const format = inputFormatOf(fromFile ? o.input : undefined, o.inputFormat);
-  const predictor = await Predictor.load(o.modelDir, { batchSize: 256 });
+  const predictor = await Predictor.load(o.modelDir, {
+    batchSize: 256,
+    threads: o.threads,
+    kernel: o.kernel,
+    tagScheme: o.tagScheme,
+  });
+  o.log.debug(
+    `predict: ${predictor.meta.kind} model, ${predictor.scheme} tags, head ${predictor.meta.spec.head ?? 'softmax'}${predictor.chars ? ', char CNN' : ''}; kernel ${predictor.engine.kernel} on ${predictor.engine.threads} thread(s)`,
+  );
   const group = o.batchSize ?? 1024;
   const source = fromFile ? o.input! : 'stdin';
   const total = fromFile ? statSync(o.input!).size : 0;

@@ -173,3 +173,53 @@ test('concurrent requests are micro-batched into fewer kernel calls, each answer
     await server.close();
   }
 });
+
+test("POST /invocations with text/csv (MLflow's CSV input): the text column, else the first; quoted commas and line breaks; CSV errors are 400s", async () => {
+  const text = 'Bush visited Iraq on Monday .';
+  const json = (await post('/invocations', { inputs: [text, 'He met Blair, then left .'] })).json();
+  const csv = (body: string, type = 'text/csv') => post('/invocations', body, { 'content-type': type });
+  for (const body of [
+    `text\n${text}\n"He met Blair, then left ."\n`,
+    `id,text,lang\r\n1,${text},en\r\n2,"He met Blair, then left .",en\r\n`,
+    `sentence\n"${text}"\n\n"He met Blair, then left ."`,
+  ]) {
+    const r = await csv(body, 'text/csv; charset=utf-8');
+    assert.equal(r.statusCode, 200, `${body} → ${r.body}`);
+    assert.deepEqual(r.json(), json, body);
+  }
+  const multi = await csv('text\n"He said ""Bush visited Iraq"".\nThen he left ."\n');
+  assert.equal(multi.statusCode, 200, multi.body);
+  assert.equal(multi.json().predictions[0].text, 'He said "Bush visited Iraq".\nThen he left .');
+  for (const [body, re] of [
+    ['', /the CSV body is empty/],
+    ['text\n', /has a header \(text\) but no rows/],
+    ['id,text\n1,a,b\n', /CSV line 2: 3 field\(s\), but the header has 2 \(id,text\); quote a text that holds commas/],
+    ['text\n"open\n', /CSV line 2: a quoted field is never closed/],
+    ['text\n"a"b\n', /CSV line 2: text after a closing quote/],
+    ['text\n  \n', /the text is empty/],
+  ] as const) {
+    const r = await csv(body);
+    assert.equal(r.statusCode, 400, `${JSON.stringify(body)} → ${r.body}`);
+    assert.match(r.json().message, re);
+  }
+  const bin = await post('/invocations', Buffer.concat([Buffer.from('text\na'), Buffer.from([0xff]), Buffer.from('\n')]), {
+    'content-type': 'text/csv',
+  });
+  assert.equal(bin.statusCode, 400);
+  assert.match(bin.json().message, /not valid UTF-8/);
+  // CSV is MLflow's scoring input; /v1/ner takes JSON; other types → 415 JSON naming what is accepted
+  const v1 = await csv('text\nBush\n');
+  assert.equal(v1.statusCode, 200);
+  assert.equal((await post('/v1/ner', 'text\nBush\n', { 'content-type': 'text/csv' })).statusCode, 415);
+  for (const type of ['application/xml', 'text/plain', 'application/x-www-form-urlencoded']) {
+    const r = await post('/invocations', 'text=Bush', { 'content-type': type });
+    assert.equal(r.statusCode, 415, type);
+    assert.equal(r.json().error_code, 'BAD_REQUEST');
+    assert.match(r.json().message, /unsupported content type .* application\/json .* text\/csv/);
+  }
+  const version = (await app.inject({ url: '/version' })).json();
+  assert.equal(version.tag_scheme, 'iob2');
+  assert.equal(version.head, 'softmax');
+  assert.equal(version.chars, false);
+  assert.ok([1, 2].includes(version.engine.threads) && ['exact', 'fma'].includes(version.engine.kernel));
+});

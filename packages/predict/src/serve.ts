@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { NERFLOW_VERSION } from '@nerflow/nn';
+import { CsvError, csvTexts } from './csv.js';
 import { inputFromJson, predictionJson } from './io.js';
 import { PAGE_HTML } from './page.js';
 import type { PredictInput, Prediction, Predictor } from './predictor.js';
@@ -53,6 +54,11 @@ class HttpError extends Error {
 }
 
 const bad = (message: string) => new HttpError(400, message);
+
+/** A `text/csv` body (MLflow's CSV input): the texts of its `text` column, else of its first column. */
+class CsvBody {
+  constructor(readonly texts: string[]) {}
+}
 const MLFLOW_KEYS = ['inputs', 'instances', 'dataframe_split', 'dataframe_records'];
 
 /** A column-oriented or record value → inputs ({"text": …} or {"tokens": […]} per row). */
@@ -217,6 +223,16 @@ export function createServer(o: ServeOptions): FastifyInstance & { batcher: { ba
     }
   });
 
+  // CSV bodies (POST /invocations only): a header row, then one text per row
+  app.addContentTypeParser(['text/csv'], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    try {
+      done(null, new CsvBody(csvTexts(utf8.decode(body))));
+    } catch (e) {
+      const why = e instanceof CsvError ? e.message : 'the request body is not valid UTF-8';
+      done(new HttpError(400, why), undefined);
+    }
+  });
+
   app.addHook('onResponse', (req, reply, done) => {
     const ms = reply.elapsedTime.toFixed(1);
     accessLog(
@@ -240,7 +256,7 @@ export function createServer(o: ServeOptions): FastifyInstance & { batcher: { ba
       return sendError(
         reply,
         415,
-        `unsupported content type ${JSON.stringify(_req.headers['content-type'] ?? '')}: send JSON with Content-Type: application/json`,
+        `unsupported content type ${JSON.stringify(_req.headers['content-type'] ?? '')}: send JSON with Content-Type: application/json (POST /invocations also takes text/csv with a header row)`,
       );
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return sendError(reply, e.statusCode, e.message);
@@ -288,13 +304,18 @@ export function createServer(o: ServeOptions): FastifyInstance & { batcher: { ba
   };
 
   app.post('/invocations', async (req) => {
-    const inputs = parseInvocation(req.body);
+    const inputs =
+      req.body instanceof CsvBody
+        ? req.body.texts.map((t, i) => inputOf(t, `CSV row ${i + 1}`))
+        : parseInvocation(req.body);
     checkLimits(inputs);
     const preds = await batcher.run(inputs);
     return { predictions: preds.map((p) => predictionJson(p)) };
   });
 
   app.post('/v1/ner', async (req) => {
+    if (req.body instanceof CsvBody)
+      throw new HttpError(415, 'POST /v1/ner takes JSON ({"text": "..."}); CSV is for POST /invocations');
     const body = req.body as Record<string, unknown> | null;
     if (!body || typeof body !== 'object' || Array.isArray(body))
       throw bad('expected a JSON object: {"text": "..."} or {"tokens": ["...", ...]}');
@@ -314,6 +335,11 @@ export function createServer(o: ServeOptions): FastifyInstance & { batcher: { ba
     format_version: predictor.meta.format_version,
     tokenizer: predictor.meta.tokenizer,
     tags: predictor.tags,
+    tag_scheme: predictor.scheme,
+    output_tag_scheme: predictor.outScheme ?? predictor.scheme,
+    chars: !!predictor.chars,
+    head: predictor.meta.spec.head ?? 'softmax',
+    engine: predictor.engine,
     limits,
   }));
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(PAGE_HTML));
