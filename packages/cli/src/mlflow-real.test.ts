@@ -299,6 +299,28 @@ test(
     const s1 = await sync();
     assert.equal(s1.code, 0, s1.err);
     assert.match(s1.err, /mlflow sync: 1 run created, 0 updated, \d+ unchanged/);
+    // the Model Registry goes too: evaluate registered the model locally (runs/mlruns/models)
+    assert.match(s1.err, /mlflow sync: registry: 1 registered model, 1 version created, 0 already there, 1 alias set/);
+
+    /** The registry as MLflow's client reads it, locally and on the server (runs as the local run ids). */
+    const registries = () =>
+      m.pythonJson<{ local: Record<string, unknown>; remote: Record<string, unknown> }>(`
+import json
+from mlflow import MlflowClient
+def view(c, local_id):
+    out = {}
+    for rm in c.search_registered_models():
+        vs = sorted(c.search_model_versions(f"name='{rm.name}'"), key=lambda v: int(v.version))
+        out[rm.name] = dict(
+          versions=[(local_id(c, v.run_id), v.tags.get('nerflow.test_entity_f1')) for v in vs],
+          champion=local_id(c, c.get_model_version_by_alias(rm.name, 'champion').run_id))
+    return out
+print(json.dumps(dict(
+  local=view(MlflowClient(${JSON.stringify(store)}), lambda c, r: r),
+  remote=view(MlflowClient(), lambda c, r: c.get_run(r).data.tags['nerflow.run_uuid']))))`);
+    const reg = await registries();
+    assert.deepEqual(reg.remote, reg.local, "the server's registry equals the local one");
+    assert.deepEqual(Object.keys(reg.remote), ['nerflow-real-sync']);
 
     /** The local run and its server copy as MLflow's client reads them: everything sync must carry. */
     const compare = () =>
@@ -404,6 +426,10 @@ print(json.dumps(out))`);
 
     const s4 = await sync();
     assert.match(s4.err, /mlflow sync: 0 runs created, 0 updated, 2 unchanged \(1 experiment; nothing to send\)/);
+    assert.match(s4.err, /mlflow sync: registry: 1 registered model, 0 versions created, \d+ already there, 0 aliases set/);
+    const reg2 = await registries();
+    assert.deepEqual(reg2.remote, reg2.local, 'later versions and the alias carried too');
+    assert.ok((reg2.local['nerflow-real-sync'] as { versions: unknown[] }).versions.length >= 2);
   },
 );
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, ExitError, runsRoot, workspaceRoot } from '@nerflow/core';
-import { describeSync, syncRegistry, syncStore, TrackingServerError } from '@nerflow/tracking';
+import { describeSync, plural, syncRegistry, syncStore, TrackingServerError } from '@nerflow/tracking';
 
 /** `nerflow mlflow sync [--to URI] [--from DIR]`: the local file store → a tracking server. */
 export async function syncCommand(a: { to?: string; from?: string; verbose?: boolean }): Promise<void> {
@@ -19,7 +19,6 @@ export async function syncCommand(a: { to?: string; from?: string; verbose?: boo
   const log = createLogger({ verbose: a.verbose });
   const s = await syncStore({ from, to, log });
   log.info(`mlflow sync: ${describeSync(s)} → ${to}`);
-  const n = (k: number, what: string) => `${k.toLocaleString('en-US')} ${what}${k === 1 ? '' : 's'}`;
   // the Model Registry (runs/mlruns/models), after the runs its versions point at
   const r = await syncRegistry({ from, to, log }).catch((e) => {
     if (!(e instanceof TrackingServerError && e.status === 404)) throw e;
@@ -30,8 +29,8 @@ export async function syncCommand(a: { to?: string; from?: string; verbose?: boo
   });
   if (r?.models) {
     log.info(
-      `mlflow sync: registry: ${n(r.models, 'registered model')}, ${n(r.versionsCreated, 'version')} created, ${r.versionsSkipped} already there` +
-        `${r.versionsMissingRun ? `, ${r.versionsMissingRun} without their run on the server` : ''}, ${n(r.aliasesSet, 'alias')} set`,
+      `mlflow sync: registry: ${plural(r.models, 'registered model')}, ${plural(r.versionsCreated, 'version')} created, ${r.versionsSkipped} already there` +
+        `${r.versionsMissingRun ? `, ${r.versionsMissingRun} without their run on the server` : ''}, ${plural(r.aliasesSet, 'alias', 'aliases')} set`,
     );
   }
 }
