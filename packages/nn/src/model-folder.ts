@@ -12,10 +12,9 @@ import type { TaggerSpec } from './spec.js';
  * - Parts TF.js layers cannot express (a CRF's transition matrix, character features, …) are files beside
  *   them, each listed in nerflow.json `parts` ({name, file, format, description}); a loader that does not
  *   know a listed part refuses the folder with an error naming it, rather than predicting without it.
- * - A char-CNN model (spec.chars) also feeds each word's character features into the LSTM; the standard
- *   topology cannot express that, so stock tf.loadLayersModel covers models without chars only: a char model
- *   loads through nerflow (loadTagger), its char weights (char_embedding/*, char_conv/*) in weights.bin and
- *   its character vocabulary in chars.json (part "chars").
+ * - A char-CNN model (spec.chars) is a functional model with a second input, `chars` (charTopology): stock
+ *   tf.loadLayersModel loads it too; its character vocabulary (data, not a layer) is chars.json (part "chars").
+ *   Folders written before this (the Sequential topology with char weights beside it) still load in nerflow.
  */
 export const MODEL_FORMAT = 'nerflow-model';
 /** Bumped whenever a reader of an older format could misread the folder. */
@@ -56,6 +55,120 @@ export class ModelFolderError extends Error {
 
 /** The Keras/TF.js topology of a trained tagger (what model.json's modelTopology holds). */
 export function standardTopology(spec: TaggerSpec): Record<string, unknown> {
+  return spec.chars ? charTopology(spec) : wordTopology(spec);
+}
+
+/**
+ * The values of the char model's fixed `char_mask` embedding ([chars, filters]): row 0 (padding) −1e9, the
+ * rest 0; added to the conv outputs so that the max over positions sees only the word's own characters
+ * (the kernel's max-pool), as layers.ts's char_mask input does.
+ */
+export function charMaskTable(spec: TaggerSpec): Float32Array {
+  const c = spec.chars!;
+  return new Float32Array(c.vocabSize * c.filters).fill(-1e9, 0, c.filters);
+}
+
+/**
+ * A char-CNN model as a stock TF.js functional model with two inputs — `tokens` [batch, steps] (word ids)
+ * and `chars` [batch, steps, W] (chars.json ids of each token's first max_word_len characters, 0-padded to
+ * any W ≥ the longest) — computing what the kernel computes: char Embedding → TimeDistributed(Conv1D
+ * 'same') (layer char_conv) → + char_mask (a fixed Embedding: −1e9 on padding) → TimeDistributed(
+ * GlobalMaxPooling1D) → Concatenate after the word Embedding(mask_zero) → Bidirectional(LSTM) →
+ * TimeDistributed(Dense softmax).
+ */
+function charTopology(spec: TaggerSpec): Record<string, unknown> {
+  const c = spec.chars!;
+  const [embedding, bidirectional, dense] = (
+    (wordTopology(spec).config as { layers: { class_name: string; config: Record<string, unknown> }[] }).layers
+  ).map((l) => ({ ...l, config: { ...l.config } }));
+  delete embedding.config.batch_input_shape;
+  const zeros = { class_name: 'Zeros', config: {} };
+  const node = (...names: string[]) => [names.map((n) => [n, 0, 0, {}])];
+  const input = (name: string, rank: number) => ({
+    name,
+    class_name: 'InputLayer',
+    config: { batch_input_shape: new Array(rank).fill(null), dtype: 'int32', sparse: false, name },
+    inbound_nodes: [],
+  });
+  const emb = (name: string, inputDim: number, outputDim: number, trainable: boolean) => ({
+    name,
+    class_name: 'Embedding',
+    config: {
+      name,
+      input_dim: inputDim,
+      output_dim: outputDim,
+      mask_zero: false,
+      input_length: null,
+      embeddings_initializer: zeros,
+      trainable,
+      dtype: 'float32',
+    },
+    inbound_nodes: node('chars'),
+  });
+  const timeDistributed = (name: string, layer: Record<string, unknown>, from: string) => ({
+    name,
+    class_name: 'TimeDistributed',
+    config: { name, trainable: true, layer },
+    inbound_nodes: node(from),
+  });
+  return {
+    class_name: 'Model',
+    config: {
+      name: 'nerflow_bilstm_chars',
+      layers: [
+        input('tokens', 2),
+        input('chars', 3),
+        { ...embedding, name: 'embedding', inbound_nodes: node('tokens') },
+        emb('char_embedding', c.vocabSize, c.dim, true),
+        emb('char_mask', c.vocabSize, c.filters, false),
+        timeDistributed(
+          'char_conv',
+          {
+            class_name: 'Conv1D',
+            config: {
+              name: 'conv1d',
+              filters: c.filters,
+              kernel_size: [c.width],
+              strides: [1],
+              padding: 'same',
+              dilation_rate: [1],
+              activation: 'linear',
+              use_bias: true,
+              kernel_initializer: zeros,
+              bias_initializer: zeros,
+              trainable: true,
+            },
+          },
+          'char_embedding',
+        ),
+        { name: 'char_masked', class_name: 'Add', config: { name: 'char_masked' }, inbound_nodes: node('char_conv', 'char_mask') },
+        timeDistributed(
+          'char_pool',
+          { class_name: 'GlobalMaxPooling1D', config: { name: 'global_max_pooling1d', trainable: true } },
+          'char_masked',
+        ),
+        {
+          name: 'word_and_chars',
+          class_name: 'Concatenate',
+          config: { name: 'word_and_chars', axis: -1 },
+          inbound_nodes: node('embedding', 'char_pool'),
+        },
+        { ...bidirectional, name: 'bidirectional', inbound_nodes: node('word_and_chars') },
+        { ...dense, name: 'time_distributed', inbound_nodes: node('bidirectional') },
+      ],
+      input_layers: [
+        ['tokens', 0, 0],
+        ['chars', 0, 0],
+      ],
+      output_layers: [['time_distributed', 0, 0]],
+    },
+    keras_version: 'tfjs-layers 4.22.0',
+    backend: 'tensor_flow.js',
+  };
+}
+
+/** Embedding → Bidirectional(LSTM) → TimeDistributed(Dense softmax), a Sequential model. */
+function wordTopology(spec: TaggerSpec): Record<string, unknown> {
   const zeros = { class_name: 'Zeros', config: {} };
   return {
     class_name: 'Sequential',
@@ -159,11 +272,11 @@ export const CHARS_PART: ModelPart = {
   file: 'chars.json',
   format: 'nerflow-chars',
   description:
-    "the character vocabulary (id → character) of the char CNN (spec.chars) whose features join the word embedding as the LSTM input; TF.js layers' standard topology cannot express it: load this model with nerflow, not stock tf.loadLayersModel",
+    "the character vocabulary of the char CNN ({max_word_len, size, chars}: chars[i] is the character of id i, 0 = padding, 1 = unknown): model.json's `chars` input takes these ids for each token's first max_word_len characters, 0-padded; the vocabulary itself is data, not a layer",
 };
 
 const CHAR_MODEL_JSON =
-  "TF.js Layers model topology and weights manifest; this char-CNN model's LSTM input also takes the char features (char_embedding, char_conv weights), which the standard topology cannot express: stock tf.loadLayersModel covers models without chars only, load this one with nerflow (loadTagger)";
+  "TF.js Layers functional model (tf.loadLayersModel loads it): inputs `tokens` [batch, steps] word ids and `chars` [batch, steps, W] character ids (chars.json) of each token, 0-padded; char Embedding → TimeDistributed(Conv1D 'same') → + char_mask (a fixed Embedding: -1e9 on padding) → max over the word's characters → concatenated to the word Embedding → Bidirectional(LSTM) → TimeDistributed(Dense softmax); output = tag probabilities";
 
 /** The chars part, for a char model whose folder holds chars.json. */
 function withCharsPart(dir: string, spec: TaggerSpec, parts: ModelPart[]): ModelPart[] {

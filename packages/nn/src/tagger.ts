@@ -8,6 +8,7 @@ import type { KernelVariant } from './kernel.js';
 import { registerKernels } from './kernels.js';
 import { LayersBiLstm } from './layers.js';
 import {
+  charMaskTable,
   NERFLOW_VERSION,
   nerflowWeightName,
   readModelMeta,
@@ -187,9 +188,12 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
     const { vocabSize: V, embeddingDim: E } = this.m.spec;
     const dense = (region: 'param' | 'm' | 'v', suffix = '') =>
       this.m.shapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
+    const c = this.m.spec.chars;
     const { manifest, bin } = packWeights([
       { name: 'embedding/embeddings', shape: [V, E], data: this.m.emb },
       ...dense('param'),
+      // a char model's fixed max-pool mask, a layer of the standard functional topology (model-folder.ts)
+      ...(c ? [{ name: 'char_mask/embeddings', shape: [c.vocabSize, c.filters], data: charMaskTable(this.m.spec) }] : []),
     ]);
     await writeFile(path.join(dir, 'weights.bin'), bin);
     // a standard TF.js Layers model (tf.loadLayersModel loads it): see model-folder.ts
