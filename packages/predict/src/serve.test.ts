@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { before, after, test } from 'node:test';
+import { mlflowSh, realMlflowSkip } from '../../tracking/src/test-helpers/real-mlflow.js';
 import { Predictor } from './predictor.js';
 import { createServer, parseInvocation } from './serve.js';
 import { tinyModelDir } from './test-helpers/tiny-model.js';
@@ -222,4 +225,30 @@ test("POST /invocations with text/csv (MLflow's CSV input): the text column, els
   assert.equal(version.head, 'softmax');
   assert.equal(version.chars, false);
   assert.ok([1, 2].includes(version.engine.threads) && ['exact', 'fma'].includes(version.engine.kernel));
+});
+
+test("MLflow's own scoring client (ScoringServerClient: a pandas DataFrame in, predictions out) talks to nerflow serve", { skip: realMlflowSkip }, async () => {
+  const server = createServer({ predictor, model: { uri: 'x' }, accessLog: () => undefined });
+  const address = await server.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const texts = ['Angela Merkel met Emmanuel Macron in Paris on Tuesday .', 'Bush visited Iraq .'];
+    const { port } = new URL(address);
+    const { stdout } = await promisify(execFile)(mlflowSh, [
+      'python',
+      '-c',
+      `
+import json, pandas as pd
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+c = ScoringServerClient('127.0.0.1', ${port})
+c.wait_server_ready(timeout=30)
+p = c.invoke(pd.DataFrame({'text': ${JSON.stringify(texts)}})).get_predictions()
+print(json.dumps(p.to_dict('records')))`,
+    ]);
+    const got = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    const ours = (await post('/invocations', { inputs: texts })).json().predictions;
+    assert.deepEqual(got, ours);
+    assert.equal(got.length, 2);
+  } finally {
+    await server.close();
+  }
 });
