@@ -203,16 +203,18 @@ export async function main(argv: string[]): Promise<number> {
           type: 'string',
           choices: ['auto', '1', '2'] as const,
           default: 'auto' as const,
-          describe: "kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)",
+          describe: 'kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)',
         })
         .option('kernel', {
           choices: ['auto', 'exact', 'fma'] as const,
           default: 'auto' as const,
-          describe: 'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
+          describe:
+            'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
         })
         .option('tag-scheme', {
           choices: ['iob2', 'iob1', 'bioes', 'bilou', 'io'] as const,
-          describe: "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
+          describe:
+            "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
         })
         .option('config', {
           type: 'string',
@@ -256,16 +258,18 @@ export async function main(argv: string[]): Promise<number> {
           type: 'string',
           choices: ['auto', '1', '2'] as const,
           default: 'auto' as const,
-          describe: "kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)",
+          describe: 'kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)',
         })
         .option('kernel', {
           choices: ['auto', 'exact', 'fma'] as const,
           default: 'auto' as const,
-          describe: 'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
+          describe:
+            'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
         })
         .option('tag-scheme', {
           choices: ['iob2', 'iob1', 'bioes', 'bilou', 'io'] as const,
-          describe: "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
+          describe:
+            "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
         })
         .option('config', { type: 'string', describe: 'a config whose tracking.uri resolves runs:/ and models:/' })
         .option('verbose', { type: 'boolean', default: false })

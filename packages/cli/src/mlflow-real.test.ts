@@ -426,7 +426,10 @@ print(json.dumps(out))`);
 
     const s4 = await sync();
     assert.match(s4.err, /mlflow sync: 0 runs created, 0 updated, 2 unchanged \(1 experiment; nothing to send\)/);
-    assert.match(s4.err, /mlflow sync: registry: 1 registered model, 0 versions created, \d+ already there, 0 aliases set/);
+    assert.match(
+      s4.err,
+      /mlflow sync: registry: 1 registered model, 0 versions created, \d+ already there, 0 aliases set/,
+    );
     const reg2 = await registries();
     assert.deepEqual(reg2.remote, reg2.local, 'later versions and the alias carried too');
     assert.ok((reg2.local['nerflow-real-sync'] as { versions: unknown[] }).versions.length >= 2);

@@ -154,7 +154,10 @@ test(
     assert.equal(lines.length, 2);
     for (const [i, j] of lines.entries()) {
       assert.equal(j.text, text.split('\n')[i]);
-      assert.ok(j.tags.every((t: string) => t === 'O' || /^[BIES]-/.test(t)), j.tags.join(' '));
+      assert.ok(
+        j.tags.every((t: string) => t === 'O' || /^[BIES]-/.test(t)),
+        j.tags.join(' '),
+      );
       for (const e of j.entities) {
         assert.equal(j.text.slice(e.start, e.end), e.text);
         assert.ok(e.confidence > 0 && e.confidence <= 1);

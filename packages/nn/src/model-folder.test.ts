@@ -197,7 +197,7 @@ test('model folders: a missing file, a newer format, an unknown part, damaged JS
   rmSync(dir, { recursive: true });
 });
 
-test("a char-CNN model folder loads with stock tf.loadLayersModel too (inputs tokens and chars) and equals the kernel (< 1e-5)", async () => {
+test('a char-CNN model folder loads with stock tf.loadLayersModel too (inputs tokens and chars) and equals the kernel (< 1e-5)', async () => {
   const { tagger, tags, test: sentences, ids, charIds, batchOf } = tinyModel({ chars: true });
   const dir = mkdtempSync(path.join(tmpdir(), 'nerflow-char-model-'));
   try {
@@ -226,7 +226,9 @@ test("a char-CNN model folder loads with stock tf.loadLayersModel too (inputs to
         for (let k = 0; k < K; k++)
           maxDiff = Math.max(maxDiff, Math.abs(ours[(r * batch.steps + t) * K + k] - stock.out[r][t * K + k]));
     });
-    console.log(`char model: stock TF.js vs nerflow kernel on ${sentences.length} test sentences, max |Δp| = ${maxDiff.toExponential(2)}`);
+    console.log(
+      `char model: stock TF.js vs nerflow kernel on ${sentences.length} test sentences, max |Δp| = ${maxDiff.toExponential(2)}`,
+    );
     assert.ok(maxDiff < 1e-5, `max abs difference ${maxDiff}`);
     // the chars input matters: the same ids with every character unknown give other probabilities
     const blind = await stockPredict(

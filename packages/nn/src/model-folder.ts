@@ -79,8 +79,8 @@ export function charMaskTable(spec: TaggerSpec): Float32Array {
 function charTopology(spec: TaggerSpec): Record<string, unknown> {
   const c = spec.chars!;
   const [embedding, bidirectional, dense] = (
-    (wordTopology(spec).config as { layers: { class_name: string; config: Record<string, unknown> }[] }).layers
-  ).map((l) => ({ ...l, config: { ...l.config } }));
+    wordTopology(spec).config as { layers: { class_name: string; config: Record<string, unknown> }[] }
+  ).layers.map((l) => ({ ...l, config: { ...l.config } }));
   delete embedding.config.batch_input_shape;
   const zeros = { class_name: 'Zeros', config: {} };
   const node = (...names: string[]) => [names.map((n) => [n, 0, 0, {}])];
@@ -141,7 +141,12 @@ function charTopology(spec: TaggerSpec): Record<string, unknown> {
           },
           'char_embedding',
         ),
-        { name: 'char_masked', class_name: 'Add', config: { name: 'char_masked' }, inbound_nodes: node('char_conv', 'char_mask') },
+        {
+          name: 'char_masked',
+          class_name: 'Add',
+          config: { name: 'char_masked' },
+          inbound_nodes: node('char_conv', 'char_mask'),
+        },
         timeDistributed(
           'char_pool',
           { class_name: 'GlobalMaxPooling1D', config: { name: 'global_max_pooling1d', trainable: true } },

@@ -193,7 +193,9 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
       { name: 'embedding/embeddings', shape: [V, E], data: this.m.emb },
       ...dense('param'),
       // a char model's fixed max-pool mask, a layer of the standard functional topology (model-folder.ts)
-      ...(c ? [{ name: 'char_mask/embeddings', shape: [c.vocabSize, c.filters], data: charMaskTable(this.m.spec) }] : []),
+      ...(c
+        ? [{ name: 'char_mask/embeddings', shape: [c.vocabSize, c.filters], data: charMaskTable(this.m.spec) }]
+        : []),
     ]);
     await writeFile(path.join(dir, 'weights.bin'), bin);
     // a standard TF.js Layers model (tf.loadLayersModel loads it): see model-folder.ts

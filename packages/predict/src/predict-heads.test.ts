@@ -89,7 +89,8 @@ test('a char model without its chars.json, or with one of another size, is refus
     writeFileSync(path.join(dir, 'chars.json'), JSON.stringify({ ...JSON.parse(chars), chars: ['<PAD>', '<UNK>'] }));
     await assert.rejects(
       Predictor.load(dir),
-      (e: Error) => e instanceof ValidationError && /chars\.json: not the character vocabulary of this model/.test(e.message),
+      (e: Error) =>
+        e instanceof ValidationError && /chars\.json: not the character vocabulary of this model/.test(e.message),
     );
     rmSync(path.join(dir, 'chars.json'));
     await assert.rejects(
@@ -129,7 +130,10 @@ test('a BIOES model: entities follow BIOES rules (S- is one token, E- closes), t
     const conv = iob2.predict(inputs);
     assert.deepEqual(conv.map(spans), out.map(spans));
     for (const x of conv) {
-      assert.ok(x.tags.every((t) => t === 'O' || /^[BI]-/.test(t)), x.tags.join(' '));
+      assert.ok(
+        x.tags.every((t) => t === 'O' || /^[BI]-/.test(t)),
+        x.tags.join(' '),
+      );
       assert.deepEqual(
         spansOf(x.tags, 'iob2').map((c) => `${c.type}:${c.start}-${c.end + 1}`),
         spans(x),
@@ -160,8 +164,7 @@ function crfMarginals(
   const st = (j: number) => (allowed[K * K + j] ? crf.start[j] : -Infinity);
   const en = (j: number) => (allowed[K * K + K + j] ? crf.end[j] : -Infinity);
   const alpha: number[][] = [em[0].map((e, j) => st(j) + e)];
-  for (let t = 1; t < T; t++)
-    alpha.push(em[t].map((e, j) => lse(alpha[t - 1].map((a, i) => a + tr(i, j))) + e));
+  for (let t = 1; t < T; t++) alpha.push(em[t].map((e, j) => lse(alpha[t - 1].map((a, i) => a + tr(i, j))) + e));
   const beta: number[][] = new Array(T);
   beta[T - 1] = em[0].map((_, j) => en(j));
   for (let t = T - 2; t >= 0; t--)

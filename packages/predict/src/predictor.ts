@@ -182,7 +182,9 @@ export class Predictor {
       rows.forEach((r, i) => b.tokens.set(r.ids, i * steps));
       // a char model reads each token's characters as written (chars.json ids; unknown = 1, cut at max_word_len)
       if (this.chars) {
-        const words = rows.map((r) => prepared[r.input].tokens.slice(r.first, r.first + r.ids.length).map((t) => t.text));
+        const words = rows.map((r) =>
+          prepared[r.input].tokens.slice(r.first, r.first + r.ids.length).map((t) => t.text),
+        );
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
       // tag probabilities: the softmax head's, or a CRF head's marginals (see Entity.confidence)

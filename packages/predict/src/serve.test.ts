@@ -205,9 +205,13 @@ test("POST /invocations with text/csv (MLflow's CSV input): the text column, els
     assert.equal(r.statusCode, 400, `${JSON.stringify(body)} → ${r.body}`);
     assert.match(r.json().message, re);
   }
-  const bin = await post('/invocations', Buffer.concat([Buffer.from('text\na'), Buffer.from([0xff]), Buffer.from('\n')]), {
-    'content-type': 'text/csv',
-  });
+  const bin = await post(
+    '/invocations',
+    Buffer.concat([Buffer.from('text\na'), Buffer.from([0xff]), Buffer.from('\n')]),
+    {
+      'content-type': 'text/csv',
+    },
+  );
   assert.equal(bin.statusCode, 400);
   assert.match(bin.json().message, /not valid UTF-8/);
   // CSV is MLflow's scoring input; /v1/ner takes JSON; other types → 415 JSON naming what is accepted
@@ -227,28 +231,32 @@ test("POST /invocations with text/csv (MLflow's CSV input): the text column, els
   assert.ok([1, 2].includes(version.engine.threads) && ['exact', 'fma'].includes(version.engine.kernel));
 });
 
-test("MLflow's own scoring client (ScoringServerClient: a pandas DataFrame in, predictions out) talks to nerflow serve", { skip: realMlflowSkip }, async () => {
-  const server = createServer({ predictor, model: { uri: 'x' }, accessLog: () => undefined });
-  const address = await server.listen({ port: 0, host: '127.0.0.1' });
-  try {
-    const texts = ['Angela Merkel met Emmanuel Macron in Paris on Tuesday .', 'Bush visited Iraq .'];
-    const { port } = new URL(address);
-    const { stdout } = await promisify(execFile)(mlflowSh, [
-      'python',
-      '-c',
-      `
+test(
+  "MLflow's own scoring client (ScoringServerClient: a pandas DataFrame in, predictions out) talks to nerflow serve",
+  { skip: realMlflowSkip },
+  async () => {
+    const server = createServer({ predictor, model: { uri: 'x' }, accessLog: () => undefined });
+    const address = await server.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const texts = ['Angela Merkel met Emmanuel Macron in Paris on Tuesday .', 'Bush visited Iraq .'];
+      const { port } = new URL(address);
+      const { stdout } = await promisify(execFile)(mlflowSh, [
+        'python',
+        '-c',
+        `
 import json, pandas as pd
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 c = ScoringServerClient('127.0.0.1', ${port})
 c.wait_server_ready(timeout=30)
 p = c.invoke(pd.DataFrame({'text': ${JSON.stringify(texts)}})).get_predictions()
 print(json.dumps(p.to_dict('records')))`,
-    ]);
-    const got = JSON.parse(stdout.trim().split('\n').at(-1)!);
-    const ours = (await post('/invocations', { inputs: texts })).json().predictions;
-    assert.deepEqual(got, ours);
-    assert.equal(got.length, 2);
-  } finally {
-    await server.close();
-  }
-});
+      ]);
+      const got = JSON.parse(stdout.trim().split('\n').at(-1)!);
+      const ours = (await post('/invocations', { inputs: texts })).json().predictions;
+      assert.deepEqual(got, ours);
+      assert.equal(got.length, 2);
+    } finally {
+      await server.close();
+    }
+  },
+);
