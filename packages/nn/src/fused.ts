@@ -258,11 +258,30 @@ export class FusedBiLstm {
    * is on), [B·T·K] row-major like the batch, zeros on padding; what the CRF gives as tag probabilities.
    */
   marginals(b: Batch): Float32Array {
-    if (this.spec.head !== 'crf') throw new Error('marginals: the model has no CRF head');
+    return this.decode(b).probabilities;
+  }
+
+  /**
+   * Tags and tag probabilities in one forward pass, no dropout (what prediction needs): the argmax of the
+   * softmax, or with a CRF head the Viterbi path and the marginals. Row-major [B·T] and [B·T·K].
+   */
+  decode(b: Batch): { predictions: Int32Array; probabilities: Float32Array } {
     const mark = this.kern.mark();
-    const out = this.pass(b, false, false, true).marginals!;
+    if (this.spec.head !== 'crf') {
+      const probabilities = this.pass(b, false, false, false, true).probs!;
+      this.kern.reset(mark);
+      const K = this.spec.numTags;
+      const predictions = new Int32Array(b.size * b.steps);
+      for (let i = 0; i < predictions.length; i++) {
+        let best = 0;
+        for (let k = 1; k < K; k++) if (probabilities[i * K + k] > probabilities[i * K + best]) best = k;
+        predictions[i] = best;
+      }
+      return { predictions, probabilities };
+    }
+    const r = this.pass(b, false, false, true);
     this.kern.reset(mark);
-    return out;
+    return { predictions: r.predictions!, probabilities: r.marginals! };
   }
 
   /**
@@ -465,6 +484,8 @@ export class FusedBiLstm {
       const crf = (w: string) => this.ptr('param', `crf/${w}`);
       const work = a(k.crfScratch(T, K));
       if (marginals) {
+        // the Viterbi path first (it reads the emissions, which the marginals overwrite)
+        k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);
         // no gold tags: the kernel leaves the marginals in the logits' place (the grad region is scratch here)
         k.crfNll(
           logits,
@@ -488,7 +509,10 @@ export class FusedBiLstm {
         const out = new Float32Array(B * T * K);
         for (let t = 0; t < T; t++)
           for (let r = 0; r < B; r++) out.set(p.subarray((t * B + r) * K, (t * B + r + 1) * K), (r * T + t) * K);
-        return { loss: 0, marginals: out, dxAt: 0 };
+        const path = kern.i32(pred, TB);
+        const predictions = new Int32Array(B * T);
+        for (let t = 0; t < T; t++) for (let r = 0; r < B; r++) predictions[r * T + t] = path[t * B + r];
+        return { loss: 0, marginals: out, predictions, dxAt: 0 };
       }
       if (!train)
         k.crfViterbi(logits, lengths, T, B, K, crf('transitions'), crf('start'), crf('end'), this.allowed, pred, work);

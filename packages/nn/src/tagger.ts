@@ -29,6 +29,11 @@ export interface Tagger {
   /** Tag probabilities per position, [size·steps·numTags] row-major (padding positions: unspecified), no dropout. */
   probabilities(b: Batch): Float32Array;
   /**
+   * The decoded tags (evaluateBatch's predictions: argmax, or a CRF's Viterbi path) and the probabilities
+   * (as `probabilities`: a CRF's marginals) of one batch; the fused model computes both in one pass.
+   */
+  decodeBatch(b: Batch): { predictions: Int32Array; probabilities: Float32Array };
+  /**
    * model.json + weights.bin (fused: nerflow's own format with a TF.js-style weights manifest; layers: a TF.js
    * layers model), nerflow.json and, with head crf, crf.json; with the optimizer state for --resume.
    */
@@ -171,6 +176,9 @@ abstract class ModelTagger<M extends Model> implements Tagger {
   }
   /** Tag probabilities per position (see Tagger.probabilities). */
   abstract probabilities(b: Batch): Float32Array;
+  decodeBatch(b: Batch) {
+    return { predictions: this.m.evaluate(b).predictions, probabilities: this.probabilities(b) };
+  }
   abstract save(dir: string, opts?: { withOptimizer?: boolean }): Promise<void>;
   abstract setEmbeddingRows(rows: Map<number, Float32Array>): void;
 }
@@ -182,6 +190,9 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
   }
   probabilities(b: Batch) {
     return this.m.probabilities(b);
+  }
+  override decodeBatch(b: Batch) {
+    return this.m.decode(b);
   }
   async save(dir: string, opts: { withOptimizer?: boolean } = {}) {
     await mkdir(dir, { recursive: true });

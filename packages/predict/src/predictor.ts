@@ -187,18 +187,15 @@ export class Predictor {
         );
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
-      // tag probabilities: the softmax head's, or a CRF head's marginals (see Entity.confidence)
-      const p = this.tagger.probabilities(b);
-      // a CRF head decodes the best sequence (Viterbi); a softmax head takes each token's argmax
-      const viterbi = this.tagger.spec.head === 'crf' ? this.tagger.evaluateBatch(b).predictions : null;
+      // one pass: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their probabilities
+      // (the softmax, or the CRF's marginals: see Entity.confidence)
+      const { predictions: best, probabilities: p } = this.tagger.decodeBatch(b);
       rows.forEach((r, i) => {
         for (let t = 0; t < r.ids.length; t++) {
           const o = (i * steps + t) * K;
-          let best = 0;
-          if (viterbi) best = viterbi[i * steps + t];
-          else for (let k = 1; k < K; k++) if (p[o + k] > p[o + best]) best = k;
-          tagIds[r.input][r.first + t] = best;
-          probs[r.input][r.first + t] = p[o + best];
+          const tag = best[i * steps + t];
+          tagIds[r.input][r.first + t] = tag;
+          probs[r.input][r.first + t] = p[o + tag];
         }
       });
     }
