@@ -7,7 +7,10 @@ import { ValidationError } from '@nerflow/core';
 import { spansOf } from '@nerflow/metrics';
 import { allowedTransitions, loadTagger, pathAllowed, type Batch } from '@nerflow/nn';
 import { corpusSentences } from '../../core/src/test-helpers/corpus.js';
+import { predictionJson } from './io.js';
+import { tagSchemeOf } from './model-parts.js';
 import { Predictor, type Prediction } from './predictor.js';
+import { createServer } from './serve.js';
 import { tinyModelDir } from './test-helpers/tiny-model.js';
 
 /** Corpus sentences the tiny models never saw (they train on the first 1,500). */
@@ -232,4 +235,38 @@ test("a CRF model: tags are the constrained Viterbi path and confidence is the C
     p.dispose();
     rmSync(tmp, { recursive: true });
   }
+});
+
+test('serve answers with a char-CNN BIOES CRF model; /version says what the model is', async () => {
+  const p = await Predictor.load(await tinyModelDir({ chars: true, crf: true, scheme: 'bioes' }), { threads: 1 });
+  const app = createServer({ predictor: p, model: { uri: 'test' }, accessLog: () => undefined });
+  try {
+    const text = 'The U.S. military said Tuesday that President Bush will visit Iraq .';
+    const r = await app.inject({
+      method: 'POST',
+      url: '/invocations',
+      headers: { 'content-type': 'text/csv' },
+      payload: `text\n"${text}"\n`,
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    const [pred] = r.json().predictions as { entities: unknown[] }[];
+    assert.ok(pred.entities.length > 0);
+    assert.deepEqual(pred, p.predict([{ text }]).map((x) => predictionJson(x))[0]);
+    const v = (await app.inject({ url: '/version' })).json();
+    assert.deepEqual(
+      { scheme: v.tag_scheme, head: v.head, chars: v.chars, threads: v.engine.threads },
+      { scheme: 'bioes', head: 'crf', chars: true, threads: 1 },
+    );
+  } finally {
+    await app.close();
+    p.dispose();
+  }
+});
+
+test("a folder's tag scheme: nerflow.json tag_scheme, else the training config's, else from the tags", () => {
+  const tags = ['O', 'B-a', 'I-a', 'E-a', 'S-a'];
+  assert.equal(tagSchemeOf({ tag_scheme: 'bioes', tags: ['O'] }), 'bioes');
+  assert.equal(tagSchemeOf({ training: { featurize: { tag_scheme: 'bioes' } }, tags: ['O', 'B-a'] }), 'bioes');
+  assert.equal(tagSchemeOf({ tags }), 'bioes');
+  assert.equal(tagSchemeOf({ tags: ['O', 'B-a', 'I-a'] }), 'iob2');
 });
