@@ -30,7 +30,8 @@ export async function syncCommand(a: { to?: string; from?: string; verbose?: boo
   if (r?.models) {
     log.info(
       `mlflow sync: registry: ${plural(r.models, 'registered model')}, ${plural(r.versionsCreated, 'version')} created, ${r.versionsSkipped} already there` +
-        `${r.versionsMissingRun ? `, ${r.versionsMissingRun} without their run on the server` : ''}, ${plural(r.aliasesSet, 'alias', 'aliases')} set`,
+        `${r.versionsMissingRun ? `, ${r.versionsMissingRun} without their run on the server` : ''}, ${plural(r.aliasesSet, 'alias', 'aliases')} set` +
+        `${r.aliasesKept ? ` (${plural(r.aliasesKept, 'alias', 'aliases')} kept as the server has them)` : ''}`,
     );
   }
 }

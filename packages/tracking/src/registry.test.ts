@@ -133,6 +133,7 @@ print(json.dumps({'champion': str(ch.version), 'run': ch.run_id, 'n': len(c.sear
         versionsSkipped: 0,
         versionsMissingRun: 0,
         aliasesSet: 1,
+        aliasesKept: 0,
       });
       await syncStore({ from: root, to: mlf.uri });
       const second = await syncRegistry({ from: root, to: mlf.uri });
@@ -142,6 +143,7 @@ print(json.dumps({'champion': str(ch.version), 'run': ch.run_id, 'n': len(c.sear
         versionsSkipped: 3,
         versionsMissingRun: 0,
         aliasesSet: 0,
+        aliasesKept: 0,
       });
       const synced = await mlf.pythonJson<{ champion: string; f1: string; runName: string; n: number }>(`
 import json
@@ -151,9 +153,54 @@ ch = c.get_model_version_by_alias('nerflow-test', 'champion')
 print(json.dumps({'champion': str(ch.version), 'f1': ch.tags['nerflow.test_entity_f1'], 'runName': c.get_run(ch.run_id).info.run_name,
   'n': len(c.search_model_versions("name='nerflow-test'"))}))`);
       assert.deepEqual(synced, { champion: '3', f1: '0.8', runName: 'f1-0.8', n: 3 });
+      // a second machine's store syncing into the same server: its versions are its own (its "version 1" is
+      // not mistaken for the first store's), and champion moves only to a model that beats the server's
+      const rootB = path.join(tmp, 'mlruns-b');
+      await championMoves(new FileStore(rootB), path.join(tmp, 'b'), 'nerflow-test');
+      await syncStore({ from: rootB, to: mlf.uri });
+      const warnings: string[] = [];
+      const log = {
+        info: () => undefined,
+        warn: (m: string) => void warnings.push(m),
+        progress: () => ({ update: () => undefined, finish: () => undefined }),
+      };
+      const fromB = await syncRegistry({ from: rootB, to: mlf.uri, log });
+      assert.deepEqual(fromB, {
+        models: 1,
+        versionsCreated: 3,
+        versionsSkipped: 0,
+        versionsMissingRun: 0,
+        aliasesSet: 0,
+        aliasesKept: 1,
+      });
+      assert.match(
+        warnings.join('\n'),
+        /nerflow-test@champion stays at the server's version 3 \(test entity F1 0\.8; this store's champion, version 3, has 0\.8, which does not beat it\)/,
+      );
+      await trainedRun(new FileStore(rootB), 'reg', 0.9, path.join(tmp, 'b'), 'nerflow-test');
+      await syncStore({ from: rootB, to: mlf.uri });
+      const better = await syncRegistry({ from: rootB, to: mlf.uri });
+      assert.deepEqual(
+        [better.versionsCreated, better.versionsSkipped, better.aliasesSet, better.aliasesKept],
+        [1, 3, 1, 0],
+      );
+      const merged = await mlf.pythonJson<{ champion: string; f1: string; n: number; runs: number }>(`
+import json
+from mlflow import MlflowClient
+c = MlflowClient()
+ch = c.get_model_version_by_alias('nerflow-test', 'champion')
+vs = c.search_model_versions("name='nerflow-test'")
+print(json.dumps({'champion': str(ch.version), 'f1': ch.tags['nerflow.test_entity_f1'], 'n': len(vs), 'runs': len({v.run_id for v in vs})}))`);
+      assert.deepEqual(merged, { champion: '7', f1: '0.9', n: 7, runs: 7 });
+      // the first store syncing again changes nothing: the server's champion (0.9) beats its own (0.8)
+      const againA = await syncRegistry({ from: root, to: mlf.uri });
+      assert.deepEqual(
+        [againA.versionsCreated, againA.versionsSkipped, againA.aliasesSet, againA.aliasesKept],
+        [0, 3, 0, 1],
+      );
       const champ = (await openRegistry(store).getModelVersionByAlias('nerflow-test', 'champion'))!;
       const dir = await fetchRunArtifacts(store, champ.run_id, 'model', path.join(tmp, 'cache2'));
-      assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), { f1: 0.8 });
+      assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), { f1: 0.9 });
     } finally {
       await mlf.stop();
     }
