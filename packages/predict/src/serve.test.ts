@@ -52,6 +52,8 @@ test("MLflow's scoring protocol: inputs, instances, dataframe_split, dataframe_r
     },
     { dataframe_records: [{ text }, { text: 'He left .' }] },
     { inputs: [{ tokens: ['Bush', 'visited', 'Iraq', 'on', 'Monday', '.'] }] },
+    { inputs: [text], params: {} },
+    { dataframe_records: [{ text }], params: null },
   ];
   let first: unknown = null;
   for (const body of shapes) {
@@ -110,6 +112,12 @@ test('bad requests: 400/413/415/404 JSON errors naming the problem or limit; the
       /dataframe_records\[0\]: unknown field "txt"/,
     ],
     ['no protocol key', () => post('/invocations', { text: 'x' }), 400, /unknown field "text"/],
+    [
+      'inference params',
+      () => post('/invocations', { inputs: 'x', params: { temperature: 0.5 } }),
+      400,
+      /params: a nerflow model takes no inference parameters \(got "temperature"\)/,
+    ],
     [
       'wrong column',
       () => post('/invocations', { dataframe_split: { columns: ['sentence'], data: [['x']] } }),

@@ -89,7 +89,15 @@ function inputOf(v: unknown, where: string): PredictInput {
 export function parseInvocation(body: unknown): PredictInput[] {
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw bad(`expected a JSON object with one of ${MLFLOW_KEYS.map((k) => `"${k}"`).join(', ')}`);
-  const keys = Object.keys(body);
+  // MLflow's optional "params" (inference parameters of a model signature): a nerflow model has none
+  const params = (body as Record<string, unknown>).params;
+  if (params !== undefined && params !== null) {
+    if (typeof params !== 'object' || Array.isArray(params)) throw bad('params: expected an object');
+    const names = Object.keys(params);
+    if (names.length)
+      throw bad(`params: a nerflow model takes no inference parameters (got ${names.map((k) => `"${k}"`).join(', ')})`);
+  }
+  const keys = Object.keys(body).filter((k) => k !== 'params');
   const known = keys.filter((k) => MLFLOW_KEYS.includes(k));
   const unknown = keys.filter((k) => !MLFLOW_KEYS.includes(k));
   if (unknown.length)
