@@ -56,11 +56,7 @@ interface Segment {
   ids: Int32Array;
 }
 
-/**
- * A loaded model and what it needs for raw text (nerflow.json): tokenizer, vocabulary, tags. `predict`
- * tags a list of inputs in one go (sentences sorted by length, batched, one kernel call per batch).
- */
-/** How the kernel computes (never what it computes up to float rounding): as train.threads / train.kernel. */
+/** How a Predictor computes (batch size, kernel threads and build, as train.threads / train.kernel) and writes tags. */
 export interface PredictorOptions {
   /** Sentences per kernel call (default 256). */
   batchSize?: number;
@@ -75,6 +71,10 @@ export interface PredictorOptions {
   tagScheme?: string;
 }
 
+/**
+ * A loaded model and what it needs for raw text (nerflow.json): tokenizer, vocabulary, tags. `predict`
+ * tags a list of inputs in one go (sentences sorted by length, batched, one kernel call per batch).
+ */
 export class Predictor {
   private readonly vocab: Map<string, number>;
   private readonly codes: TagCodes;
