@@ -181,3 +181,54 @@ export function viterbi(
   }
   return out;
 }
+
+/**
+ * The tag marginals p(y_t = j | sentence) in plain JS (float64, log space) over emissions [B, T, K]
+ * (row-major, as a Batch), by forward-backward: [B·T·K], zeros on padding; with `allowed`, forbidden moves
+ * have probability 0. What the kernel's crfNll leaves without gold tags, for the tf.layers reference model.
+ */
+export function crfMarginals(
+  emissions: ArrayLike<number>,
+  lengths: ArrayLike<number>,
+  T: number,
+  K: number,
+  p: CrfParams,
+  allowed: Int32Array | null,
+): Float32Array {
+  const out = new Float32Array(lengths.length * T * K);
+  const ok = (i: number) => !allowed || !!allowed[i];
+  const tr = Float64Array.from({ length: K * K }, (_, i) => (ok(i) ? p.transitions[i] : -Infinity));
+  const lse = (xs: Float64Array) => {
+    let m = -Infinity;
+    for (const x of xs) m = Math.max(m, x);
+    if (m === -Infinity) return m;
+    let s = 0;
+    for (const x of xs) s += Math.exp(x - m);
+    return m + Math.log(s);
+  };
+  const tmp = new Float64Array(K);
+  for (let r = 0; r < lengths.length; r++) {
+    const len = lengths[r];
+    if (!len) continue;
+    const e = (t: number, j: number) => emissions[(r * T + t) * K + j];
+    const alpha = Array.from({ length: len }, () => new Float64Array(K));
+    const beta = Array.from({ length: len }, () => new Float64Array(K));
+    for (let j = 0; j < K; j++) alpha[0][j] = ok(K * K + j) ? p.start[j] + e(0, j) : -Infinity;
+    for (let t = 1; t < len; t++)
+      for (let j = 0; j < K; j++) {
+        for (let i = 0; i < K; i++) tmp[i] = alpha[t - 1][i] + tr[i * K + j];
+        alpha[t][j] = lse(tmp) + e(t, j);
+      }
+    for (let j = 0; j < K; j++) beta[len - 1][j] = ok(K * K + K + j) ? p.end[j] : -Infinity;
+    for (let t = len - 2; t >= 0; t--)
+      for (let i = 0; i < K; i++) {
+        for (let j = 0; j < K; j++) tmp[j] = tr[i * K + j] + e(t + 1, j) + beta[t + 1][j];
+        beta[t][i] = lse(tmp);
+      }
+    for (let j = 0; j < K; j++) tmp[j] = alpha[len - 1][j] + beta[len - 1][j];
+    const logZ = lse(tmp);
+    for (let t = 0; t < len; t++)
+      for (let j = 0; j < K; j++) out[(r * T + t) * K + j] = Math.exp(alpha[t][j] + beta[t][j] - logZ);
+  }
+  return out;
+}

@@ -73,6 +73,11 @@ test('the fused BiLSTM-CRF computes what tf.layers + a TF.js-ops CRF computes: s
     if (constrain)
       for (let r = 0; r < batch.size; r++) for (const k of [2, 4]) assert.equal(marg[r * 4 * 5 + k], 0, 'no I- first');
     assert.deepEqual(real(m.evaluate(batch).predictions), real(ref.evaluate(batch).predictions), 'same Viterbi paths');
+    // the tf.layers reference's marginals (forward-backward in plain JS) are the kernel's
+    const refMarg = ref.marginals(batch);
+    let maxDiff = 0;
+    for (let q = 0; q < marg.length; q++) maxDiff = Math.max(maxDiff, Math.abs(marg[q] - refMarg[q]));
+    assert.ok(maxDiff < 1e-5, `marginals: max |Δ| ${maxDiff} (constrained ${constrain})`);
     ref.dispose();
   }
 });

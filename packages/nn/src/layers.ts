@@ -1,5 +1,5 @@
 import { tf } from './backend.js';
-import { allowedTransitions, crfNllTf, viterbi } from './crf.js';
+import { allowedTransitions, crfMarginals, crfNllTf, viterbi } from './crf.js';
 import type { Batch } from './data.js';
 import { registerKernels } from './kernels.js';
 import type { TaggerSpec } from './spec.js';
@@ -215,6 +215,18 @@ export class LayersBiLstm {
       };
       return { loss, predictions: viterbi(logits.dataSync(), b.lengths, b.steps, this.spec.numTags, p, this.allowed) };
     });
+  }
+
+  /** Head crf: each token's tag marginals under the CRF ([B·T·K], zeros on padding), as the fused model's. */
+  marginals(b: Batch): Float32Array {
+    if (!this.crf) throw new Error('marginals: the model has no CRF head');
+    const emissions = tf.tidy(() => (this.model.apply(this.inputs(b), { training: false }) as tf.Tensor).dataSync());
+    const p = {
+      transitions: this.crf.transitions.dataSync(),
+      start: this.crf.start.dataSync(),
+      end: this.crf.end.dataSync(),
+    };
+    return crfMarginals(emissions, b.lengths, b.steps, this.spec.numTags, p, this.allowed);
   }
 
   dispose(): void {

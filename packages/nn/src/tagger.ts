@@ -302,6 +302,8 @@ class LayersTagger extends ModelTagger<LayersBiLstm> {
     t.dispose();
   }
   probabilities(b: Batch) {
+    // a CRF head: its marginals (as the fused model gives); else the softmax of the dense outputs
+    if (this.m.crf) return this.m.marginals(b);
     return tf.tidy(() => {
       const logits = this.m.model.apply(this.m.inputs(b), { training: false }) as tf.Tensor;
       return tf.softmax(logits).dataSync() as Float32Array;
