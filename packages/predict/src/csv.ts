@@ -61,7 +61,7 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
  * sentences). Every row must have as many fields as the header.
  */
 export function csvTexts(text: string): string[] {
-  const rows = parseCsv(text);
+  const rows = parseCsv(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text); // a BOM (spreadsheet exports)
   if (!rows.length) throw new CsvError('the CSV body is empty: send a header row (e.g. text) and one row per text');
   const [header, ...data] = rows;
   const names = header.fields.map((f) => f.trim());

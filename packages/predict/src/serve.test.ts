@@ -193,6 +193,7 @@ test("POST /invocations with text/csv (MLflow's CSV input): the text column, els
     `text\n${text}\n"He met Blair, then left ."\n`,
     `id,text,lang\r\n1,${text},en\r\n2,"He met Blair, then left .",en\r\n`,
     `sentence\n"${text}"\n\n"He met Blair, then left ."`,
+    `\uFEFFlang,text\nen,${text}\nen,"He met Blair, then left ."\n`,
   ]) {
     const r = await csv(body, 'text/csv; charset=utf-8');
     assert.equal(r.statusCode, 200, `${body} → ${r.body}`);
