@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ValidationError } from '@nerflow/core';
 import { spansOf } from '@nerflow/metrics';
 import { allowedTransitions, loadTagger, pathAllowed, type Batch } from '@nerflow/nn';
+import { registerRunModel, RestStore } from '@nerflow/tracking';
+import { realMlflowSkip, startRealMlflow } from '../../tracking/src/test-helpers/real-mlflow.js';
 import { corpusSentences } from '../../core/src/test-helpers/corpus.js';
 import { predictionJson } from './io.js';
 import { tagSchemeOf } from './model-parts.js';
+import { resolveModel } from './model-uri.js';
 import { Predictor, type Prediction } from './predictor.js';
 import { createServer } from './serve.js';
 import { tinyModelDir } from './test-helpers/tiny-model.js';
@@ -270,3 +273,51 @@ test("a folder's tag scheme: nerflow.json tag_scheme, else the training config's
   assert.equal(tagSchemeOf({ tags }), 'bioes');
   assert.equal(tagSchemeOf({ tags: ['O', 'B-a', 'I-a'] }), 'iob2');
 });
+
+test(
+  'models:/ and runs:/ through a real MLflow server: a char-CNN CRF model (with its chars.json and crf.json) is downloaded once and predicts as the folder does',
+  { skip: realMlflowSkip },
+  async () => {
+    const dir = await tinyModelDir({ chars: true, crf: true, scheme: 'bioes' });
+    const root = mkdtempSync(path.join(tmpdir(), 'nerflow-rest-model-'));
+    const mlf = await startRealMlflow();
+    try {
+      const store = new RestStore(mlf.uri);
+      const exp = await store.getOrCreateExperiment('predict-rest');
+      const run = await store.createRun({ experimentId: exp, runName: 'char' });
+      await store.logArtifact(run.run_id, dir, 'model');
+      await registerRunModel(store, {
+        runId: run.run_id,
+        name: 'nerflow-char',
+        artifactPath: 'model',
+        flavor: {},
+        metric: 0.5,
+        tmpDir: path.join(root, 'tmp'),
+      });
+      const text = 'The U.S. military said Tuesday that President Bush will visit Iraq .';
+      const local = await Predictor.load(dir, { threads: 1 });
+      const want = local.predict([{ text }]);
+      local.dispose();
+      let firstStamp: number | undefined;
+      for (const uri of ['models:/nerflow-char@champion', 'models:/nerflow-char/1', `runs:/${run.run_id}/model`]) {
+        const m = await resolveModel(uri, { root, trackingUri: mlf.uri, env: {} });
+        assert.equal(m.dir, path.join(root, 'runs', '.models', run.run_id, 'model'), uri);
+        const p = await Predictor.load(m.dir, { threads: 1 });
+        assert.deepEqual(p.predict([{ text }]), want, uri);
+        assert.ok(p.chars && p.meta.spec.head === 'crf');
+        p.dispose();
+        // the three URIs name one run's folder: downloaded by the first, reused (not rewritten) by the others
+        const stamp = statSync(path.join(m.dir, 'weights.bin')).mtimeMs;
+        firstStamp ??= stamp;
+        assert.equal(stamp, firstStamp, uri);
+      }
+      await assert.rejects(
+        resolveModel('models:/nerflow-char@prod', { root, trackingUri: mlf.uri, env: {} }),
+        /no alias @prod of "nerflow-char"\. It has versions 1 and aliases @champion \(version 1\)/,
+      );
+    } finally {
+      await mlf.stop();
+      rmSync(root, { recursive: true });
+    }
+  },
+);
