@@ -4,6 +4,7 @@ import { initBackend } from './backend.js';
 import type { Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
 import type { TaggerSpec } from './spec.js';
+import { roughen } from './test-helpers/grad-check.js';
 
 // decode(): prediction's one pass gives exactly evaluate()'s tags and probabilities()'s values.
 
@@ -37,21 +38,11 @@ function batch(): Batch {
   return { size: 3, steps: 7, lengths, tokens, tags: new Int32Array(21), index: Int32Array.from([0, 1, 2]) };
 }
 
-/** Weights far from the init (the CRF's zeros included), so decoding choices are not trivial. */
-function roughen(m: FusedBiLstm): void {
-  let s = 7;
-  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-  for (const [name] of [...m.shapes(), ...m.headShapes()]) {
-    const w = m.view('param', name);
-    for (let i = 0; i < w.length; i++) w[i] = rand();
-  }
-}
-
 for (const head of ['softmax', 'crf'] as const) {
   test(`decode (${head} head): the same tags as evaluate and the same probabilities as probabilities(), bit for bit`, () => {
     const spec: TaggerSpec = { ...base, head, ...(head === 'crf' ? { crf: { constrain: true, tags: TAGS } } : {}) };
     const m = new FusedBiLstm(spec);
-    roughen(m);
+    roughen(m, 7);
     const b = batch();
     const d = m.decode(b);
     assert.deepEqual(Array.from(d.probabilities), Array.from(m.probabilities(b)));

@@ -12,7 +12,7 @@ export {
   type KernelSetting,
   type KernelVariant,
 } from './kernel.js';
-export { allowedTransitions, pathAllowed } from './crf.js';
+export { allowedTransitions, crfMarginals, pathAllowed } from './crf.js';
 export { resolveThreads, type ThreadsSetting } from './threads.js';
 export {
   pretrainedRows,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ValidationError } from '@nerflow/core';
 import { spansOf } from '@nerflow/metrics';
-import { allowedTransitions, loadTagger, pathAllowed, type Batch } from '@nerflow/nn';
+import { allowedTransitions, crfMarginals, loadTagger, pathAllowed, type Batch } from '@nerflow/nn';
 import { registerRunModel, RestStore } from '@nerflow/tracking';
 import { realMlflowSkip, startRealMlflow } from '../../tracking/src/test-helpers/real-mlflow.js';
 import { corpusSentences } from '../../core/src/test-helpers/corpus.js';
@@ -152,34 +152,7 @@ test('a BIOES model: entities follow BIOES rules (S- is one token, E- closes), t
   }
 });
 
-/** log-sum-exp of a list (−∞ for an empty or all −∞ list). */
-function lse(xs: number[]): number {
-  const m = Math.max(...xs);
-  return m === -Infinity ? m : m + Math.log(xs.reduce((s, x) => s + Math.exp(x - m), 0));
-}
-
-/** A CRF's tag marginals by forward-backward in plain JS (float64), forbidden moves at −∞. */
-function crfMarginals(
-  em: number[][],
-  crf: { transitions: number[][]; start: number[]; end: number[] },
-  allowed: Int32Array,
-): number[][] {
-  const T = em.length;
-  const K = em[0].length;
-  const tr = (i: number, j: number) => (allowed[i * K + j] ? crf.transitions[i][j] : -Infinity);
-  const st = (j: number) => (allowed[K * K + j] ? crf.start[j] : -Infinity);
-  const en = (j: number) => (allowed[K * K + K + j] ? crf.end[j] : -Infinity);
-  const alpha: number[][] = [em[0].map((e, j) => st(j) + e)];
-  for (let t = 1; t < T; t++) alpha.push(em[t].map((e, j) => lse(alpha[t - 1].map((a, i) => a + tr(i, j))) + e));
-  const beta: number[][] = new Array(T);
-  beta[T - 1] = em[0].map((_, j) => en(j));
-  for (let t = T - 2; t >= 0; t--)
-    beta[t] = em[0].map((_, i) => lse(em[t + 1].map((e, j) => tr(i, j) + e + beta[t + 1][j])));
-  const logZ = lse(alpha[T - 1].map((a, j) => a + en(j)));
-  return alpha.map((row, t) => row.map((a, j) => Math.exp(a + beta[t][j] - logZ)));
-}
-
-test("a CRF model: tags are the constrained Viterbi path and confidence is the CRF's marginals (forward-backward here in JS agrees), not the emissions' softmax", async () => {
+test("a CRF model: tags are the constrained Viterbi path and confidence is the CRF's marginals (forward-backward in JS agrees), not the emissions' softmax", async () => {
   const dir = await tinyModelDir({ crf: true, scheme: 'bioes' });
   const tmp = mkdtempSync(path.join(tmpdir(), 'nerflow-crf-'));
   const p = await Predictor.load(dir);
@@ -214,8 +187,16 @@ test("a CRF model: tags are the constrained Viterbi path and confidence is the C
         index: Int32Array.of(0),
       };
       const sm = softmax.probabilities(b);
-      const em = Array.from({ length: T }, (_, t) => Array.from(sm.subarray(t * K, (t + 1) * K), Math.log));
-      const marg = crfMarginals(em, crf, allowed);
+      // forward-backward in plain JS (nn's crfMarginals, itself checked against the kernel in fused-crf.test.ts)
+      const flat = crfMarginals(
+        Array.from(sm, Math.log),
+        [T],
+        T,
+        K,
+        { transitions: crf.transitions.flat(), start: crf.start, end: crf.end },
+        allowed,
+      );
+      const marg = Array.from({ length: T }, (_, t) => Array.from(flat.subarray(t * K, (t + 1) * K)));
       const ids = out.tags.map((t) => tags.indexOf(t));
       assert.ok(pathAllowed(ids, allowed, K), `an allowed path: ${out.tags.join(' ')}`);
       for (const e of out.entities) {
