@@ -3,9 +3,20 @@
  * The one generator behind every seeded draw in nerflow (the split, batch shuffles, random sweeps, weight init).
  */
 export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
+  return new Mulberry32(seed).next;
+}
+
+/**
+ * mulberry32 whose state (one uint32) can be read and set: a training checkpoint saves the dropout generator's
+ * state, so a resumed training draws the masks an uninterrupted one would have.
+ */
+export class Mulberry32 {
+  state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  readonly next = (): number => {
+    const a = (this.state = (this.state + 0x6d2b79f5) >>> 0);
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);

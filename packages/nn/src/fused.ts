@@ -2,7 +2,7 @@ import { allowedTransitions } from './crf.js';
 import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
-import { mulberry32 } from '@nerflow/core';
+import { Mulberry32, mulberry32 } from '@nerflow/core';
 import { KernelThread } from './threads.js';
 import { inputDim, type TaggerSpec } from './spec.js';
 
@@ -87,6 +87,8 @@ export class FusedBiLstm {
   /** Byte offsets of emb, embM, embV. */
   private readonly embAt: { p: number; m: number; v: number };
   step = 0;
+  /** The dropout masks' generator: its state is part of the training state (saved with the optimizer's). */
+  readonly dropoutRng: Mulberry32;
   rand: () => number;
   private readonly kern: Kernel;
   /** The second thread, when the model runs on 2 (threads.ts): the backward direction's calls run there. */
@@ -152,7 +154,8 @@ export class FusedBiLstm {
       this.view('param', `${d}_lstm/bias`).fill(1, H, 2 * H);
     }
     this.view('param', 'dense/kernel').set(glorotUniform(2 * H, K, 2 * H * K, rand));
-    this.rand = mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
+    this.dropoutRng = new Mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
+    this.rand = this.dropoutRng.next;
   }
 
   /** The kernel build this model computes with. */

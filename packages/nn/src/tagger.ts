@@ -244,7 +244,7 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
       await writeFile(path.join(dir, 'optimizer.bin'), opt.bin);
       await writeFile(
         path.join(dir, 'optimizer.json'),
-        JSON.stringify({ step: this.m.step, weights: opt.manifest }) + '\n',
+        JSON.stringify({ step: this.m.step, dropout_rng: this.m.dropoutRng.state, weights: opt.manifest }) + '\n',
       );
     }
   }
@@ -276,6 +276,8 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
       const o = JSON.parse(await readFile(path.join(dir, 'optimizer.json'), 'utf8'));
       const s = unpackWeights(o.weights, await readFile(path.join(dir, 'optimizer.bin')));
       m.step = o.step;
+      // the dropout generator where it stopped (a checkpoint of an older nerflow has none: it starts over)
+      if (typeof o.dropout_rng === 'number') m.dropoutRng.state = o.dropout_rng >>> 0;
       m.embM.set(take(s, 'embedding/embeddings/m'));
       m.embV.set(take(s, 'embedding/embeddings/v'));
       for (const [name] of [...m.shapes(), ...m.headShapes()]) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -125,3 +125,52 @@ test('head crf: a trial trains the CRF (crf.json in its model), validates with V
     taggerSpec({ ...crf, train: { ...crf.train, crf: { constrain: false } } }, { ...data, tags: ['O', 'PER'] }),
   );
 });
+
+/** Every file of a model folder, name → bytes. */
+function folderBytes(dir: string): Map<string, Buffer> {
+  return new Map(readdirSync(dir).map((f) => [f, readFileSync(path.join(dir, f))]));
+}
+
+for (const head of ['softmax', 'crf'] as const) {
+  test(`head ${head}: killed at an epoch boundary and resumed, a trial ends with the same weights, optimizer state and history bytes as one never interrupted`, async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'nerflow-resume-'));
+    const t = (epochs: number) => ({
+      id: 'main',
+      overrides: {},
+      // dropout on both paths, so the dropout generator's state matters; the data shuffled every epoch
+      train: TrainSchema.parse({
+        epochs,
+        lstm_units: 4,
+        embedding_dim: 4,
+        batch_size: 4,
+        dropout: 0.3,
+        recurrent_dropout: 0.3,
+        head,
+        early_stopping: { patience: 10 },
+      }),
+    });
+    const run = (workDir: string, epochs: number, resume: boolean) =>
+      runTrial({ trial: t(epochs), data, workDir, resume, log: logger([]), fingerprint: 'fp' });
+    const straight = await run(path.join(base, 'straight'), 4, false);
+    const lines: string[] = [];
+    await run(path.join(base, 'split'), 2, false); // "killed" after epoch 2: its checkpoint is what is left
+    const resumed = await runTrial({
+      trial: t(4),
+      data,
+      workDir: path.join(base, 'split'),
+      resume: true,
+      log: logger(lines),
+      fingerprint: 'fp',
+    });
+    assert.match(lines.join('\n'), /resuming main after epoch 2/);
+    const deterministic = (h: typeof straight.history) =>
+      h.map(({ epoch_seconds: _s, tokens_per_s: _t, ...r }) => r);
+    assert.deepEqual(deterministic(resumed.history), deterministic(straight.history));
+    for (const dir of ['last', 'best']) {
+      const a = folderBytes(path.join(base, 'straight', dir));
+      const b = folderBytes(path.join(base, 'split', dir));
+      assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort(), dir);
+      for (const [f, bytes] of a) assert.ok(bytes.equals(b.get(f)!), `${dir}/${f} differs after the resume`);
+    }
+  });
+}
