@@ -291,3 +291,135 @@ print(json.dumps(sorted(r.data.tags.get('nerflow.kind') + ' ' + r.info.status fo
     }
   },
 );
+
+const pruneYaml = (name: string, rates: number[], pruner: string, epochs: number) => `extends: smoke.yaml
+description: queue pruning e2e (${name})
+data:
+  limit_sentences: 1500
+train:
+  epochs: ${epochs}
+  lstm_units: 12
+  embedding_dim: 8
+  early_stopping: { monitor: val_loss, patience: 50 }
+sweep:
+  method: grid
+  params:
+    train.optimizer.learning_rate: [${rates.join(', ')}]
+  metric: val_loss
+  goal: minimize
+  pruner: ${pruner}
+tracking:
+  experiment: queue-prune
+  registered_model: nerflow-queue-prune
+`;
+
+test(
+  'queue: 2 workers; a trial is pruned by the median pruner from the histories other workers logged to MLflow; ' +
+    'the collected best is scored on test and registered, champion moved only by a better test F1',
+  { skip: redisSkip || realMlflowSkip, timeout: 600_000 },
+  async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'nerflow-queue-prune-'));
+    const redis = await startRedis();
+    const mlflow = await startRealMlflow();
+    const workers: Proc[] = [];
+    try {
+      const roots = [0, 1, 2].map((i) => copyWorkspace(path.join(base, `machine-${i}`)));
+      // two learning trials first, then one that cannot learn (lr 1e-7): it reaches epoch 2 after the first
+      // two did (they are taken first), and its val_loss is far above their median: pruned at epoch 2 or 3
+      const median = '{ type: median, warmup_epochs: 1, min_trials: 2 }';
+      for (const r of roots) {
+        writeFileSync(path.join(r, 'configs/queue-prune.yaml'), pruneYaml('a', [0.02, 0.03, 1e-7], median, 5));
+        writeFileSync(path.join(r, 'configs/queue-prune-b.yaml'), pruneYaml('b', [1e-7, 2e-7], '{ type: none }', 1));
+      }
+      const env = { MLFLOW_TRACKING_URI: mlflow.uri, NERFLOW_QUEUE: '' };
+      for (const r of roots.slice(1)) workers.push(start(r, env, ['worker', '--queue', redis.url], true));
+      await until(
+        'two workers ready',
+        () => workers.every((w) => /taking trials from/.test(w.err())),
+        120,
+      );
+      const enqueuer = roots[0];
+      const run = start(enqueuer, env, ['train', '--config', 'queue-prune.yaml', '--queue', redis.url]);
+      const code = await run.closed;
+      const all = () => `${run.err()}\n--- workers:\n${workers.map((w) => w.err()).join('\n---\n')}`;
+      assert.equal(code, 0, all());
+
+      const seen = await mlflow.pythonJson<{
+        runs: { id: string; lr: string; status: string; worker: string; steps: number[]; test_f1: number | null }[];
+        versions: { version: string; run_id: string; f1: string }[];
+        champion: string | null;
+      }>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name('queue-prune')
+runs = []
+for r in c.search_runs([exp.experiment_id], max_results=1000):
+    t = r.data.tags
+    if t.get('nerflow.kind') != 'trial': continue
+    steps = sorted(m.step for m in c.get_metric_history(r.info.run_id, 'val_loss'))
+    runs.append(dict(id=r.info.run_id, lr=r.data.params['train.optimizer.learning_rate'], status=t.get('nerflow.status'),
+                     worker=t.get('nerflow.worker'), steps=steps, test_f1=r.data.metrics.get('test_entity_f1')))
+vs = [dict(version=v.version, run_id=v.run_id, f1=v.tags.get('nerflow.test_entity_f1'))
+      for v in c.search_model_versions("name='nerflow-queue-prune'")]
+champ = c.get_model_version_by_alias('nerflow-queue-prune', 'champion').version if vs else None
+print(json.dumps(dict(runs=runs, versions=vs, champion=champ)))`);
+      const bad = seen.runs.find((r) => Number(r.lr) < 1e-6)!;
+      const good = seen.runs.filter((r) => r !== bad);
+      assert.equal(seen.runs.length, 3, all());
+      assert.equal(bad.status, 'pruned', `the lr 1e-7 trial was not pruned:\n${all()}`);
+      assert.ok(bad.steps.length >= 2 && bad.steps.length < 5, `pruned after epoch 2..4: ${bad.steps}`);
+      for (const g of good) assert.deepEqual([g.status, g.steps], ['finished', [1, 2, 3, 4, 5]]);
+      // each worker has a workspace of its own: what the pruner compared with came from the tracking server,
+      // and at least one of those histories was logged by the other worker
+      assert.equal(new Set(seen.runs.map((r) => r.worker)).size, 2, 'both workers trained');
+      assert.ok(good.some((g) => g.worker !== bad.worker));
+      assert.match(all(), /pruned after epoch \d \(val_loss \d+\.\d+ is worse than the other trials\)/);
+
+      // collection: the best trial (lowest val_loss) scored on test, logged to its run, registered as the
+      // first version of the model, champion
+      const best = JSON.parse(readFileSync(path.join(enqueuer, 'runs/queue-prune/train/best/best.json'), 'utf8'));
+      const report = JSON.parse(readFileSync(path.join(enqueuer, 'runs/queue-prune/evaluate/best/report.json'), 'utf8'));
+      assert.equal(report.trial, best.trial);
+      const bestRun = seen.runs.find((r) => r.id === best.mlflow_run_id)!;
+      assert.ok(good.includes(bestRun), 'the best trial is a learning one');
+      assert.equal(bestRun.test_f1, report.entity.micro.f1, 'test entity F1 logged to the best run');
+      assert.deepEqual(
+        seen.versions.map((v) => [v.version, v.run_id, Number(v.f1)]),
+        [['1', bestRun.id, report.entity.micro.f1]],
+      );
+      assert.equal(seen.champion, '1');
+      assert.match(run.err(), /registered nerflow-queue-prune version 1 \(test entity F1 \d\.\d{4}\) → now @champion/);
+
+      // collected again (enqueue with nothing new): the same best run is not registered twice
+      const again = start(enqueuer, env, ['train', '--config', 'queue-prune.yaml', '--queue', redis.url]);
+      assert.equal(await again.closed, 0, again.err());
+      assert.match(again.err(), /already registered as nerflow-queue-prune version 1/);
+
+      // another sweep into the same registered model, whose trials cannot learn: version 2, and champion moves
+      // to it only if its test entity F1 beats version 1's
+      const other = start(enqueuer, env, ['train', '--config', 'queue-prune-b.yaml', '--queue', redis.url]);
+      assert.equal(await other.closed, 0, other.err());
+      const after = await mlflow.pythonJson<{ versions: [string, number][]; champion: string }>(`
+import json
+from mlflow.tracking import MlflowClient
+c = MlflowClient()
+vs = sorted((v.version, float(v.tags['nerflow.test_entity_f1'])) for v in c.search_model_versions("name='nerflow-queue-prune'"))
+print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias('nerflow-queue-prune', 'champion').version)))`);
+      assert.deepEqual(
+        after.versions.map(([v]) => v),
+        ['1', '2'],
+      );
+      const [[, f1a], [, f1b]] = after.versions;
+      assert.equal(after.champion, f1b > f1a ? '2' : '1', `champion: v1 F1 ${f1a}, v2 F1 ${f1b}`);
+      assert.match(other.err(), f1b > f1a ? /version 2 .* → now @champion/ : /version 2 .*@champion stays at version 1/);
+    } finally {
+      for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGTERM');
+      await Promise.all(workers.map((w) => Promise.race([w.closed, new Promise((r) => setTimeout(r, 10_000))])));
+      for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGKILL');
+      await redis.stop();
+      await mlflow.stop();
+      rmSync(base, { recursive: true, force: true });
+    }
+  },
+);

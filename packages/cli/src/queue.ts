@@ -1,5 +1,5 @@
 import { createLogger, loadConfig, ValidationError, workspaceRoot, type StageContext } from '@nerflow/core';
-import { STAGES } from './stages.js';
+import { QUEUE_HOOKS, STAGES } from './stages.js';
 
 /**
  * The CLI side of the BullMQ trial queue (packages/train/src/queue): `nerflow worker`, `nerflow sweep status`
@@ -46,7 +46,7 @@ export async function workerCommand(a: WorkerArgs): Promise<void> {
       await STAGES.ingest.run(ctx);
       await STAGES.featurize.run(ctx);
     },
-    // registerBestModel: wire the model registry here once it exists (issue 11)
+    hooks: QUEUE_HOOKS,
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

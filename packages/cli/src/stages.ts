@@ -1,4 +1,5 @@
 import type { StageContext, StageResult } from '@nerflow/core';
+import type { CollectHooks } from '@nerflow/train';
 
 export interface StageFlags {
   resume?: boolean;
@@ -34,7 +35,7 @@ export const STAGES = {
       const url = f.trial ? null : t.resolveQueueUrl(f.queue, ctx.config.sweep?.queue);
       if (url) {
         // the trials go to the workers; this process enqueues and (unless --no-wait) collects
-        await t.queueTrain(ctx, { url, wait: f.wait !== false, retryFailed: f.retryFailed });
+        await t.queueTrain(ctx, { url, wait: f.wait !== false, retryFailed: f.retryFailed, hooks: QUEUE_HOOKS });
         return [];
       }
       return t.train(ctx, { resume: f.resume, trial: f.trial, parentRunId: f.parentRun });
@@ -49,3 +50,17 @@ export const STAGES = {
 } as const;
 
 export type StageName = keyof typeof STAGES;
+
+/**
+ * What collecting a queued sweep does beyond the train stage (a stage never imports another; the CLI joins
+ * them): the best trial scored as evaluate scores every trial, logged to its run, and registered (alias
+ * `champion` moved only on a better test entity F1), after ingest and featurize on this machine (no-ops when
+ * up to date).
+ */
+export const QUEUE_HOOKS: CollectHooks = {
+  registerBestModel: async (best, ctx) => {
+    await STAGES.ingest.run(ctx);
+    await STAGES.featurize.run(ctx);
+    await (await import('@nerflow/evaluate')).evaluateSweepBest(ctx, best);
+  },
+};

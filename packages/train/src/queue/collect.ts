@@ -6,6 +6,7 @@ import {
   stageDir,
   writeFileAtomic,
   type EpochRecord,
+  type HistoryEntry,
   type StageContext,
 } from '@nerflow/core';
 import { activeRun, downloadArtifacts, openStore } from '@nerflow/tracking';
@@ -22,12 +23,17 @@ export interface BestTrial {
   overrides: Record<string, unknown>;
   /** the folder the model was downloaded to (runs/<name>/train/best/model) */
   modelDir: string;
+  /** the tracking server of the sweep (the best run is there) */
+  trackingUri: string;
+  /** its per-epoch metrics, from the tracking server */
+  history: HistoryEntry[];
 }
 
 export interface CollectHooks {
   /**
-   * Register the best model in the model registry. The registry is being built (issue 11); until it exists
-   * nothing calls this. Wire it in the CLI when `@nerflow/...` exposes registration.
+   * Once best/ is downloaded: score the best model and register it in the model registry (the CLI wires
+   * evaluate's `evaluateSweepBest`: a stage does not import another). A failure is a warning: the sweep is
+   * collected all the same.
    */
   registerBestModel?: (best: BestTrial, ctx: StageContext) => Promise<void>;
 }
@@ -82,12 +88,17 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
       const rv = j.job!.returnvalue;
       if (rv.metric === null || !Number.isFinite(rv.metric)) continue;
       if (!best || (record.goal === 'maximize' ? rv.metric > best.value : rv.metric < best.value)) {
+        const history = summaries.find((s) => s.trial === j.trial)?.history ?? [];
         best = {
           trial: j.trial,
           runId: rv.runId,
           value: rv.metric,
           overrides: j.overrides,
           modelDir: path.join(trainDir, 'best', 'model'),
+          trackingUri: record.trackingUri,
+          history: history.map((h) =>
+            Object.fromEntries(['epoch', ...METRIC_NAMES].map((k) => [k, h[k as keyof EpochRecord]])),
+          ) as HistoryEntry[],
         };
       }
     }
@@ -123,10 +134,16 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
         if (existsSync(path.join(trainDir, f))) await parent.logArtifact(path.join(trainDir, f));
       await parent.end(failed.length ? 'FAILED' : 'FINISHED');
     }
-    if (best && hooks.registerBestModel) await hooks.registerBestModel(best, ctx);
+    if (best && hooks.registerBestModel) {
+      try {
+        await hooks.registerBestModel(best, ctx);
+      } catch (e) {
+        log.warn(`train: the best trial ${best.trial} was collected but not evaluated or registered: ${(e as Error).message}`);
+      }
+    }
     await redis.set(
       keys.record + ':collected',
-      JSON.stringify({ at: new Date().toISOString(), by: process.pid, best, failed }),
+      JSON.stringify({ at: new Date().toISOString(), by: process.pid, best: best && { ...best, history: undefined }, failed }),
     );
     return { summaries, best, failed };
   } finally {
