@@ -5,6 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { TrainSchema, ValidationError, type Logger } from '@nerflow/core';
 import { otherHistories } from './train.js';
+import { activeRun, FileStore } from '@nerflow/tracking';
+import { downloadCheckpoint, uploadCheckpoint } from './queue/trial-job.js';
 import { runTrial, taggerSpec, type TrialData } from './trial.js';
 import { tinySplit } from './test-helpers/tiny-split.js';
 
@@ -174,3 +176,47 @@ for (const head of ['softmax', 'crf'] as const) {
     }
   });
 }
+
+test("a queue worker's resume (the checkpoint uploaded to the run's artifacts, downloaded on another machine) ends with the same bytes as an uninterrupted trial", async () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'nerflow-resume-queue-'));
+  const t = (epochs: number) => ({
+    id: 'main',
+    overrides: {},
+    train: TrainSchema.parse({ epochs, lstm_units: 4, embedding_dim: 4, batch_size: 4, dropout: 0.3 }),
+  });
+  const straight = await runTrial({
+    trial: t(4),
+    data,
+    workDir: path.join(base, 'straight'),
+    resume: false,
+    log: logger([]),
+    fingerprint: 'fp',
+  });
+  const store = new FileStore(path.join(base, 'mlruns'));
+  const exp = await store.getOrCreateExperiment('x');
+  const run = activeRun(store, (await store.createRun({ experimentId: exp })).run_id, exp);
+  const first = path.join(base, 'machine-1');
+  // machine 1 trains 2 epochs, uploading the checkpoint after each, then dies
+  await runTrial({
+    trial: t(2),
+    data,
+    workDir: first,
+    resume: false,
+    log: logger([]),
+    fingerprint: 'fp',
+    onEpoch: (r) => uploadCheckpoint(run, first, r.epoch),
+  });
+  const second = path.join(base, 'machine-2');
+  assert.equal(await downloadCheckpoint(store, run.runId, second), 2);
+  const resumed = await runTrial({ trial: t(4), data, workDir: second, resume: true, log: logger([]), fingerprint: 'fp' });
+  assert.deepEqual(
+    resumed.history.map((h) => [h.loss, h.val_loss, h.val_entity_f1]),
+    straight.history.map((h) => [h.loss, h.val_loss, h.val_entity_f1]),
+  );
+  for (const dir of ['last', 'best']) {
+    const a = folderBytes(path.join(base, 'straight', dir));
+    const b = folderBytes(path.join(second, dir));
+    assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort(), dir);
+    for (const [f, bytes] of a) assert.ok(bytes.equals(b.get(f)!), `${dir}/${f} differs after the resume`);
+  }
+});
