@@ -333,11 +333,7 @@ test(
       }
       const env = { MLFLOW_TRACKING_URI: mlflow.uri, NERFLOW_QUEUE: '' };
       for (const r of roots.slice(1)) workers.push(start(r, env, ['worker', '--queue', redis.url], true));
-      await until(
-        'two workers ready',
-        () => workers.every((w) => /taking trials from/.test(w.err())),
-        120,
-      );
+      await until('two workers ready', () => workers.every((w) => /taking trials from/.test(w.err())), 120);
       const enqueuer = roots[0];
       const run = start(enqueuer, env, ['train', '--config', 'queue-prune.yaml', '--queue', redis.url]);
       const code = await run.closed;
@@ -358,7 +354,8 @@ for r in c.search_runs([exp.experiment_id], max_results=1000):
     t = r.data.tags
     if t.get('nerflow.kind') != 'trial': continue
     steps = sorted(m.step for m in c.get_metric_history(r.info.run_id, 'val_loss'))
-    runs.append(dict(id=r.info.run_id, lr=r.data.params['train.optimizer.learning_rate'], status=t.get('nerflow.status'),
+    runs.append(dict(id=r.info.run_id, lr=r.data.params['train.optimizer.learning_rate'],
+                     status=t.get('nerflow.status'),
                      worker=t.get('nerflow.worker'), steps=steps, test_f1=r.data.metrics.get('test_entity_f1')))
 vs = [dict(version=v.version, run_id=v.run_id, f1=v.tags.get('nerflow.test_entity_f1'))
       for v in c.search_model_versions("name='nerflow-queue-prune'")]
@@ -379,7 +376,9 @@ print(json.dumps(dict(runs=runs, versions=vs, champion=champ)))`);
       // collection: the best trial (lowest val_loss) scored on test, logged to its run, registered as the
       // first version of the model, champion
       const best = JSON.parse(readFileSync(path.join(enqueuer, 'runs/queue-prune/train/best/best.json'), 'utf8'));
-      const report = JSON.parse(readFileSync(path.join(enqueuer, 'runs/queue-prune/evaluate/best/report.json'), 'utf8'));
+      const report = JSON.parse(
+        readFileSync(path.join(enqueuer, 'runs/queue-prune/evaluate/best/report.json'), 'utf8'),
+      );
       assert.equal(report.trial, best.trial);
       const bestRun = seen.runs.find((r) => r.id === best.mlflow_run_id)!;
       assert.ok(good.includes(bestRun), 'the best trial is a learning one');
@@ -396,23 +395,44 @@ print(json.dumps(dict(runs=runs, versions=vs, champion=champ)))`);
       assert.equal(await again.closed, 0, again.err());
       assert.match(again.err(), /already registered as nerflow-queue-prune version 1/);
 
-      // another sweep into the same registered model, whose trials cannot learn: version 2, and champion moves
-      // to it only if its test entity F1 beats version 1's
-      const other = start(enqueuer, env, ['train', '--config', 'queue-prune-b.yaml', '--queue', redis.url]);
+      // another sweep into the same registered model, whose trials cannot learn, enqueued with --no-wait: the
+      // worker that finishes its last trial collects it on its machine, scores the best on test and registers
+      // version 2; champion moves to it only if its test entity F1 beats version 1's
+      const other = start(enqueuer, env, [
+        'train',
+        '--config',
+        'queue-prune-b.yaml',
+        '--queue',
+        redis.url,
+        '--no-wait',
+      ]);
       assert.equal(await other.closed, 0, other.err());
+      const collector = () => workers.find((w) => /collected sweep queue-prune-b-/.test(w.err()));
+      await until('a worker collecting queue-prune-b', () => !!collector(), 300);
       const after = await mlflow.pythonJson<{ versions: [string, number][]; champion: string }>(`
 import json
 from mlflow.tracking import MlflowClient
 c = MlflowClient()
-vs = sorted((v.version, float(v.tags['nerflow.test_entity_f1'])) for v in c.search_model_versions("name='nerflow-queue-prune'"))
-print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias('nerflow-queue-prune', 'champion').version)))`);
+name = 'nerflow-queue-prune'
+vs = sorted((v.version, float(v.tags['nerflow.test_entity_f1'])) for v in c.search_model_versions(f"name='{name}'"))
+print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias(name, 'champion').version)))`);
       assert.deepEqual(
         after.versions.map(([v]) => v),
         ['1', '2'],
       );
       const [[, f1a], [, f1b]] = after.versions;
       assert.equal(after.champion, f1b > f1a ? '2' : '1', `champion: v1 F1 ${f1a}, v2 F1 ${f1b}`);
-      assert.match(other.err(), f1b > f1a ? /version 2 .* → now @champion/ : /version 2 .*@champion stays at version 1/);
+      assert.match(
+        collector()!.err(),
+        f1b > f1a
+          ? /registered nerflow-queue-prune version 2 .* → now @champion/
+          : /version 2 .*@champion stays at version 1/,
+      );
+      const machine = roots[1 + workers.indexOf(collector()!)];
+      assert.ok(
+        existsSync(path.join(machine, 'runs/queue-prune-b/evaluate/best/report.json')),
+        'scored on its machine',
+      );
     } finally {
       for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGTERM');
       await Promise.all(workers.map((w) => Promise.race([w.closed, new Promise((r) => setTimeout(r, 10_000))])));

@@ -79,20 +79,23 @@ export async function evaluateSweepBest(ctx: StageContext, best: SweepBest): Pro
     const loggedTo = await logEvaluation(ctx, store, { trial: best.trial, runId: best.runId, metrics, staging });
     const f1 = report.entity.micro.f1;
     log.info(
-      `evaluate: best trial ${best.trial}: entity F1 ${f1.toFixed(4)} on ${cfg.split} → ${path.relative(process.cwd(), outDir)}` +
+      `evaluate: best trial ${best.trial}: entity F1 ${f1.toFixed(4)} on ${cfg.split} → ` +
+        path.relative(process.cwd(), outDir) +
         (loggedTo ? ` (logged to MLflow run ${loggedTo})` : ''),
     );
     if (!config.tracking.register) log.info(`evaluate: ${best.trial}: not registered (tracking.register is false)`);
     else if (cfg.split !== 'test')
       log.info(
-        `evaluate: ${best.trial}: not registered in the Model Registry (evaluate.split is ${cfg.split}; the champion is chosen by test entity F1)`,
+        `evaluate: ${best.trial}: not registered in the Model Registry (evaluate.split is ${cfg.split}; ` +
+          'the champion is chosen by test entity F1)',
       );
     else {
       // collected again (trials added) with the same best run: its version is there already
       const name = registeredModelName(config);
       const had = (await openRegistry(store).listModelVersions(name)).find((v) => v.run_id === best.runId);
       if (had) log.info(`evaluate: ${best.trial}: already registered as ${name} version ${had.version}`);
-      else await registerModel(store, { runId: best.runId, trial: best.trial, config, modelDir: best.modelDir, f1, log });
+      else
+        await registerModel(store, { runId: best.runId, trial: best.trial, config, modelDir: best.modelDir, f1, log });
     }
     return f1;
   });

@@ -138,12 +138,19 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
       try {
         await hooks.registerBestModel(best, ctx);
       } catch (e) {
-        log.warn(`train: the best trial ${best.trial} was collected but not evaluated or registered: ${(e as Error).message}`);
+        log.warn(
+          `train: the best trial ${best.trial} was collected but not evaluated or registered: ${(e as Error).message}`,
+        );
       }
     }
     await redis.set(
       keys.record + ':collected',
-      JSON.stringify({ at: new Date().toISOString(), by: process.pid, best: best && { ...best, history: undefined }, failed }),
+      JSON.stringify({
+        at: new Date().toISOString(),
+        by: process.pid,
+        best: best && { ...best, history: undefined },
+        failed,
+      }),
     );
     return { summaries, best, failed };
   } finally {
