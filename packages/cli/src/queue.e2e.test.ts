@@ -408,7 +408,9 @@ print(json.dumps(dict(runs=runs, versions=vs, champion=champ)))`);
       ]);
       assert.equal(await other.closed, 0, other.err());
       const collector = () => workers.find((w) => /collected sweep queue-prune-b-/.test(w.err()));
-      await until('a worker collecting queue-prune-b', () => !!collector(), 300);
+      await until('a worker collecting queue-prune-b', () => !!collector(), 300).catch((e: Error) => {
+        throw new Error(`${e.message}\n${other.err()}\n${all()}`);
+      });
       const after = await mlflow.pythonJson<{ versions: [string, number][]; champion: string }>(`
 import json
 from mlflow.tracking import MlflowClient

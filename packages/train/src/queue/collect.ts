@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
+  hashValue,
   METRIC_NAMES,
   replaceDirAtomic,
   stageDir,
@@ -40,23 +41,44 @@ export interface CollectHooks {
 
 const HISTORY_KEYS = [...METRIC_NAMES, 'epoch_seconds', 'tokens_per_s'] as const;
 
+type SweepJobs = Awaited<ReturnType<typeof sweepJobs>>;
+const drained = (jobs: SweepJobs) => jobs.every((j) => j.state === 'completed' || j.state === 'failed');
+
 /**
  * Collect a drained sweep, once (a Redis lock: the waiting enqueuer, or else the worker that finished last):
  * trials.csv and the plot from every trial's run on the tracking server, best/ downloaded from the best run's
- * model, and the parent run ended with the best trial's settings. Returns null when another process holds the
- * lock or the sweep is not drained.
+ * model, and the parent run ended with the best trial's settings. Returns null when the sweep is not drained,
+ * another process holds the lock (it collects), or (`ifUncollected`, a worker) it was collected after its last
+ * trial ended.
  */
-export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: string, hooks: CollectHooks = {}) {
+export async function collectSweep(
+  ctx: StageContext,
+  q: QueueHandle,
+  sweep: string,
+  hooks: CollectHooks = {},
+  o: { ifUncollected?: boolean } = {},
+) {
   const { log } = ctx;
   const { redis } = q;
   const keys = sweepKeys(sweep);
+  const first = await readSweepRecord(q, sweep);
+  // drained? Looked at before the lock: two workers whose last trials end together both see their own job done,
+  // so the one that ends last sees the sweep drained (under a lock taken first, it could find the other's lock
+  // held for a look that saw its job still running, and nobody would collect)
+  if (!first || !drained(await sweepJobs(q, first))) return null;
   const token = `${process.pid}-${Date.now()}`;
   if ((await redis.set(keys.collect, token, 'PX', 600_000, 'NX')) !== 'OK') return null;
   try {
     const record = await readSweepRecord(q, sweep);
     if (!record) return null;
     const jobs = await sweepJobs(q, record);
-    if (!jobs.every((j) => j.state === 'completed' || j.state === 'failed')) return null;
+    if (!drained(jobs)) return null;
+    // what this collection covers: every job and when it ended (a retried or added trial changes it)
+    const covers = hashValue(jobs.map((j) => [j.jobId, j.state, j.job?.finishedOn ?? null]));
+    if (o.ifUncollected) {
+      const prev = await redis.get(keys.record + ':collected');
+      if (prev && (JSON.parse(prev) as { covers?: string }).covers === covers) return null;
+    }
     const store = openStore({ uri: record.trackingUri });
     const summaries: TrialSummary[] = [];
     const failed: string[] = [];
@@ -148,6 +170,7 @@ export async function collectSweep(ctx: StageContext, q: QueueHandle, sweep: str
       JSON.stringify({
         at: new Date().toISOString(),
         by: process.pid,
+        covers,
         best: best && { ...best, history: undefined },
         failed,
       }),

@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { EnvironmentError, loadConfig, silentLogger, ValidationError, type StageContext } from '@nerflow/core';
-import { activeRun, FileStore } from '@nerflow/tracking';
+import { Worker } from 'bullmq';
+import { activeRun, FileStore, openStore } from '@nerflow/tracking';
 import { startFakeMlflowServer } from '../../../tracking/src/test-helpers/fake-mlflow-server.js';
 import { expandTrials } from '../sweep.js';
-import { openQueue, redisConnection, resolveQueueUrl } from './connection.js';
+import { collectSweep } from './collect.js';
+import { openQueue, QUEUE_NAME, redisConnection, resolveQueueUrl } from './connection.js';
 import { enqueueSweep, readSweepRecord } from './enqueue.js';
-import { sweepKey, trialJobId } from './identity.js';
+import { sweepKey, trialJobId, type TrialJobData, type TrialJobResult } from './identity.js';
 import { downloadCheckpoint, QUEUE_TAGS, trackedHistories, uploadCheckpoint } from './trial-job.js';
 import { redisSkip, startRedis } from './test-helpers/redis-server.js';
 
@@ -223,3 +225,79 @@ test('checkpoints in the run: two slots and a pointer; best/ is uploaded only wh
   const fresh = activeRun(store, (await store.createRun({ experimentId: exp })).run_id, exp);
   assert.equal(await downloadCheckpoint(store, fresh.runId, path.join(root, 'none')), 0);
 });
+
+test(
+  'collection when the last two trials end together on two workers: each looks; the sweep is collected exactly once',
+  { skip: redisSkip },
+  async () => {
+    const redis = await startRedis();
+    const mlflow = await startFakeMlflowServer();
+    const env = process.env.MLFLOW_TRACKING_URI;
+    process.env.MLFLOW_TRACKING_URI = mlflow.url;
+    const q = await openQueue(redis.url);
+    const worker = new Worker<TrialJobData, TrialJobResult>(
+      QUEUE_NAME,
+      async (job) => {
+        const store = openStore({ uri: job.data.trackingUri });
+        const exp = await store.getOrCreateExperiment(job.data.experiment);
+        const run = await store.createRun({ experimentId: exp });
+        // both trials end at the same moment, as two 1-epoch trials started together on two workers
+        await started.then(() => new Promise((r) => setTimeout(r, 50)));
+        return {
+          runId: run.run_id,
+          status: 'finished',
+          epochs: 1,
+          bestEpoch: 1,
+          bestValue: null,
+          metric: null,
+          metricName: 'val_entity_f1',
+          seconds: 0,
+          worker: `w${job.id}`,
+        };
+      },
+      { connection: redisConnection(redis.url, true), concurrency: 2, autorun: false },
+    );
+    let release!: () => void;
+    const started = new Promise<void>((r) => (release = r));
+    try {
+      const ctx = workspace([8, 16]);
+      const { sweep } = await enqueueSweep(ctx, q);
+      // a look at a sweep not drained takes no lock: a lock held means its holder saw the sweep drained and
+      // collects (a look holding it while a trial still ran made the last trial's worker give up: nobody collected)
+      const set = q.redis.set.bind(q.redis);
+      const locked: string[] = [];
+      q.redis.set = ((...a: Parameters<typeof set>) => (locked.push(String(a[0])), set(...a))) as typeof q.redis.set;
+      assert.equal(await collectSweep(ctx, q, sweep, {}, { ifUncollected: true }), null);
+      assert.deepEqual(locked, []);
+      q.redis.set = set;
+      const looks: Promise<unknown>[] = [];
+      // each worker looks when its own trial completes (worker.ts maybeCollect)
+      worker.on('completed', () => looks.push(collectSweep(ctx, q, sweep, {}, { ifUncollected: true })));
+      worker.on('active', () => {
+        if (++active === 2) release();
+      });
+      let active = 0;
+      void worker.run();
+      await until(() => looks.length === 2);
+      const results = await Promise.all(looks);
+      assert.equal(results.filter(Boolean).length, 1, 'collected once, by one of the two');
+      assert.ok(existsSync(path.join(ctx.root, 'runs/q/train/trials.csv')));
+      // a worker that looks again later (another trial of another sweep ended) finds nothing new to collect
+      assert.equal(await collectSweep(ctx, q, sweep, {}, { ifUncollected: true }), null);
+    } finally {
+      await worker.close();
+      await q.close();
+      if (env === undefined) delete process.env.MLFLOW_TRACKING_URI;
+      else process.env.MLFLOW_TRACKING_URI = env;
+      await mlflow.close();
+      await redis.stop();
+    }
+  },
+);
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; !cond(); i++) {
+    if (i > 300) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -150,7 +150,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const record = await readSweepRecord(q, job.data.sweep);
       if (!record) return;
       const ctx = o.context(record.config, record.overrides);
-      const done = await collectSweep(ctx, q, job.data.sweep, o.hooks);
+      const done = await collectSweep(ctx, q, job.data.sweep, o.hooks, { ifUncollected: true });
       if (done)
         log.info(
           `worker ${name}: collected sweep ${job.data.sweep} (${done.summaries.length} trials${done.failed.length ? `, ${done.failed.length} failed` : ''})`,
