@@ -584,3 +584,4 @@ export function embeddingAdam(emb: usize, m: usize, v: usize, dx: usize, order: 
 }
 
 export * from './chars';
+export * from './dropout';

@@ -62,6 +62,7 @@ test('char CNN + BiLSTM gradients match finite differences (char embeddings, con
   for (const s of [
     spec,
     { ...spec, lstmUnits: 4, dropout: 0.2, recurrentDropout: 0.3, chars: { ...spec.chars!, width: 5, filters: 4 } },
+    { ...spec, lstmUnits: 4, dropout: 0.5, outputDropout: 0.5, chars: { ...spec.chars!, filters: 4 } },
   ]) {
     const m = new FusedBiLstm(s);
     roughen(m, 7);

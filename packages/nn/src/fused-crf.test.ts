@@ -39,6 +39,7 @@ test('fused BiLSTM-CRF gradients match finite differences (every weight, the CRF
       dropout: 0.2,
       crf: { constrain: false, tags: TAGS },
     },
+    { ...spec, lstmUnits: 4, embeddingDim: 5, dropout: 0.5, outputDropout: 0.5 },
   ]) {
     const m = new FusedBiLstm(s);
     roughen(m, 7);

@@ -22,12 +22,18 @@ const batch = tinyBatch;
 
 for (const kernel of ['exact', 'fma'] as const)
   test(`fused BiLSTM gradients match finite differences (every weight, and the embedding rows; ${kernel} kernel, 2 threads)`, () => {
-    for (const s of [spec, { ...spec, lstmUnits: 4, embeddingDim: 5, recurrentDropout: 0.3, dropout: 0.2 }]) {
+    for (const s of [
+      spec,
+      { ...spec, lstmUnits: 4, embeddingDim: 5, recurrentDropout: 0.3, dropout: 0.2 },
+      // output dropout (the BiLSTM's output, before the dense layer), alone and with the other two
+      { ...spec, lstmUnits: 4, embeddingDim: 5, outputDropout: 0.5 },
+      { ...spec, lstmUnits: 4, embeddingDim: 5, recurrentDropout: 0.3, dropout: 0.2, outputDropout: 0.4 },
+    ]) {
       const m = new FusedBiLstm(s, { kernel, threads: 2 });
       roughen(m, 7);
       const { analytic, err } = gradCheck(m, batch, { embedding: TINY_EMBEDDING_CHECKS });
       assert.ok(analytic.length > 100, `${analytic.length} entries checked`);
-      assert.ok(err < 1e-3, `relative error ${err} (units ${s.lstmUnits}, dropout ${s.dropout})`);
+      assert.ok(err < 1e-3, `relative error ${err} (units ${s.lstmUnits}, dropout ${s.dropout}, output dropout ${s.outputDropout ?? 0})`);
     }
   });
 

@@ -71,7 +71,8 @@ function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
  * - Layout: time-major [T·B, ·]; the backward direction runs over each row reversed (its step s reads
  *   token len−1−s), built in JS, so padding sits at the end of both directions: states computed on padding
  *   only feed later padding, whose loss is masked, so their gradients are exactly 0 with no masking op.
- * - Dropout (input, per direction) and recurrent dropout are Keras' masks, constant over time.
+ * - Dropout (input, per direction), recurrent dropout and output dropout (on the BiLSTM's output, before the
+ *   dense layer) are Keras-style masks, constant over time.
  * - The embedding table lives in JS memory: rows gathered in JS, and its gradient and Adam update touch
  *   only the rows of the words in the batch (lazy Adam), not the whole vocabulary.
  * - Head crf: the dense layer's outputs are the CRF's emission scores; the kernel's crfNll replaces
@@ -332,6 +333,9 @@ export class FusedBiLstm {
         'this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)',
       );
     const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
+    // drawn after the others, so a model without output dropout draws the same masks as before it existed
+    const outputDropout = useDropout ? (this.spec.outputDropout ?? 0) : 0;
+    const outMask = outputDropout > 0 ? this.dropMask(B * 2 * H, outputDropout) : null;
 
     const { kern } = this;
     const k = kern.k;
@@ -363,6 +367,7 @@ export class FusedBiLstm {
       dcn: train ? a(B * H) : 0,
     }));
     const hcat = a(TB * 2 * H);
+    const omask = outMask ? a(B * 2 * H) : 0;
     const logits = a(TB * K);
     // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
     const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
@@ -477,6 +482,10 @@ export class FusedBiLstm {
     this.both('lstmForward', forwardArgs(dirs[0]), forwardArgs(dirs[1]));
     const [fw, bw] = dirs;
     k.joinDirections(fw.h, bw.h, lengths, T, B, H, hcat);
+    if (outMask) {
+      kern.f32(omask, B * 2 * H).set(outMask);
+      k.maskRows(hcat, omask, T, B, 2 * H);
+    }
     const wo = this.ptr('param', 'dense/kernel');
     k.fillRows(logits, this.ptr('param', 'dense/bias'), TB, K);
     k.gemm(hcat, 2 * H, 1, wo, K, logits, K, TB, 2 * H, K, 1);
@@ -554,6 +563,7 @@ export class FusedBiLstm {
     k.colSum(logits, this.ptr('grad', 'dense/bias'), TB, K, 0);
     k.transpose(wo, s.woT, 2 * H, K);
     k.gemm(logits, K, 1, s.woT, 2 * H, s.dhcat, 2 * H, TB, K, 2 * H, 0);
+    if (outMask) k.maskRows(s.dhcat, omask, T, B, 2 * H);
     k.splitDirections(s.dhcat, lengths, T, B, H, fw.dh, bw.dh);
     const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [
       dir.dh,

@@ -167,6 +167,8 @@ export interface KernelExports {
     dcols: number,
     wT: number,
   ): void;
+  // dropout on the BiLSTM's output (assembly/dropout.ts)
+  maskRows(x: number, mask: number, T: number, B: number, D: number): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);

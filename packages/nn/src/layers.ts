@@ -70,6 +70,9 @@ export class LayersBiLstm {
         }) as tf.RNN,
         mergeMode: 'concat',
       }),
+      // output dropout (TF.js' Dropout: a fresh mask per element and step, where the fused model keeps one per
+      // sentence and feature over time); no weights, so the two models' weights still match one to one
+      ...(spec.outputDropout ? [tf.layers.dropout({ rate: spec.outputDropout })] : []),
       tf.layers.timeDistributed({
         layer: tf.layers.dense({
           units: spec.numTags,

@@ -7,6 +7,8 @@ export interface TaggerSpec {
   lstmUnits: number;
   dropout: number;
   recurrentDropout: number;
+  /** Dropout on the BiLSTM's output, before the dense layer (absent: 0); one mask per sentence, constant over time. */
+  outputDropout?: number;
   learningRate: number;
   /** Adam's moment decay rates and epsilon (train.optimizer.beta1/beta2/epsilon). */
   adam: { beta1: number; beta2: number; epsilon: number };

@@ -102,6 +102,7 @@ export function taggerSpec(
     lstmUnits: t.lstm_units,
     dropout: t.dropout,
     recurrentDropout: t.recurrent_dropout,
+    ...(t.output_dropout > 0 ? { outputDropout: t.output_dropout } : {}),
     learningRate: t.optimizer.learning_rate,
     adam: { beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, epsilon: t.optimizer.epsilon },
     seed: t.seed,

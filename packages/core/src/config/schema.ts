@@ -143,6 +143,8 @@ export const TrainSchema = z.strictObject({
   lstm_units: z.number().int().positive().default(100),
   dropout: fraction.default(0.1),
   recurrent_dropout: fraction.default(0.1),
+  /** Dropout on the BiLSTM's output, before the dense layer / CRF (Ma & Hovy 2016); fused model only. */
+  output_dropout: fraction.default(0),
   /** Character features per token (featurize's chars column), concatenated to the word embedding. */
   chars: CharsSchema.default(CharsSchema.parse({})),
   /** Pre-trained word vectors; null = random initialisation. */

@@ -1,0 +1,25 @@
+// Dropout on the BiLSTM's output (Ma & Hovy 2016; Lample et al. 2016 apply it before the CRF): one mask per
+// sentence and feature, constant over time like Keras' input masks, scaled by 1/(1−p) (the caller draws it).
+// Re-exported by lstm.ts (one module, one binary). The same call serves forward (h · mask) and backward
+// (dh · mask): the mask is a diagonal, its own transpose.
+
+/** x [T·B, D] (time-major) · mask [B, D], in place: row t·B + r is multiplied by mask row r. */
+export function maskRows(x: usize, mask: usize, T: i32, B: i32, D: i32): void {
+  const dBytes = <usize>D << 2;
+  const D4 = D & ~3;
+  for (let t = 0; t < T; t++) {
+    for (let r = 0; r < B; r++) {
+      const row = x + <usize>(t * B + r) * dBytes;
+      const m = mask + <usize>r * dBytes;
+      let j = 0;
+      for (; j < D4; j += 4) {
+        const o = <usize>j << 2;
+        v128.store(row + o, f32x4.mul(v128.load(row + o), v128.load(m + o)));
+      }
+      for (; j < D; j++) {
+        const o = <usize>j << 2;
+        store<f32>(row + o, load<f32>(row + o) * load<f32>(m + o));
+      }
+    }
+  }
+}
