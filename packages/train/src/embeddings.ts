@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileEntry, fmtInt, ValidationError, type FileEntry, type Logger, type TrainConfig } from '@nerflow/core';
 import { pretrainedRows, VectorFileError, type PretrainedRows, type SplitData } from '@nerflow/nn';
 
-type EmbeddingsConfig = NonNullable<TrainConfig['embeddings']>;
+type EmbeddingsConfig = Omit<NonNullable<TrainConfig['embeddings']>, 'enabled'>;
 
 /** What the manifest and MLflow record about the pre-trained vectors a trial started from. */
 export interface EmbeddingsReport {

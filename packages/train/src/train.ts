@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  activeEmbeddings,
   TOKENIZER,
   ValidationError,
   bestOf,
@@ -86,9 +87,11 @@ export async function trialIdentity(
   // threads change the speed, never the result (bit-identical): not part of what a trial is; the kernel build
   // changes the last bits: the one that computes is (so a machine with another build trains again)
   const { threads: _threads, kernel, ...rest } = trial.train;
-  // a vector file counts by its hash (an input), not its absolute path
-  const emb = rest.embeddings;
-  const base = emb ? { ...rest, embeddings: { ...emb, path: null } } : rest;
+  // a vector file counts by its hash (an input), not its absolute path; switched off (enabled: false) = none
+  const emb = activeEmbeddings(rest);
+  // (enabled left out: a file switched on fingerprints as it did before the switch existed)
+  const { enabled: _enabled, ...fixed } = emb ?? { enabled: true };
+  const base = { ...rest, embeddings: emb ? { ...fixed, path: null } : null };
   const train = trial.train.model === 'fused' ? { ...base, kernel: kernelOf(kernel, trial) } : base;
   const inputs = await embeddingsInput(emb, root, configFile);
   return {
@@ -273,9 +276,8 @@ async function trainTrial(
 ): Promise<StageResult> {
   const { config, log } = p.ctx;
   const { data, backend, vectors } = await load();
-  const pretrained = trial.train.embeddings
-    ? await vectors.rows(trial.train.embeddings, trial.train.embedding_dim, config.file)
-    : null;
+  const emb = activeEmbeddings(trial.train);
+  const pretrained = emb ? await vectors.rows(emb, trial.train.embedding_dim, config.file) : null;
   const trialData: TrialData = pretrained ? { ...data, initialEmbeddings: pretrained.rows } : data;
   if (trial.train.model === 'layers' && trial.train.chars.type !== 'none' && backend === 'wasm') {
     throw new ValidationError(

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  activeEmbeddings,
   fmtInt,
   fmtSeconds,
   isImprovement,
@@ -111,7 +112,7 @@ export function taggerSpec(
     ...(c.type === 'cnn'
       ? { chars: { type: 'cnn', vocabSize: data.charVocabSize!, dim: c.dim, filters: c.filters, width: c.width } }
       : {}),
-    ...(t.embeddings?.freeze ? { freezeEmbeddings: true } : {}),
+    ...(activeEmbeddings(t)?.freeze ? { freezeEmbeddings: true } : {}),
   };
 }
 

@@ -353,6 +353,24 @@ function checkSemantics(c: Config): string[] {
           `${c.file}: sweep.params.${key}: a grid sweep needs a list of values or {choices}; a {min, max} range needs method: random.`,
         );
     }
+    c.sweep.points.forEach((point, i) => {
+      for (const key of Object.keys(point)) {
+        const keyPath = key.split('.');
+        const shape = objectShapeAt(ConfigSchema, keyPath.slice(0, -1));
+        if (keyPath[0] !== 'train' || !shape || !(keyPath[keyPath.length - 1] in shape))
+          out.push(
+            `${c.file}: sweep.points[${i}]: "${key}" is not a train.* config key. Use a dotted path such as train.head or train.chars.type.`,
+          );
+        else if (key in c.sweep!.params)
+          out.push(
+            `${c.file}: sweep.points[${i}]: "${key}" is also in sweep.params; a key is either swept over (params) or set per point (points), not both.`,
+          );
+      }
+    });
+    if (c.sweep.method === 'random' && c.sweep.points.length)
+      out.push(
+        `${c.file}: sweep.points: listed combinations need method: grid (a random sweep draws from params only).`,
+      );
     if (c.sweep.method === 'random' && !c.sweep.max_trials)
       out.push(`${c.file}: sweep.max_trials: a random sweep needs max_trials (how many trials to draw).`);
   }
@@ -393,7 +411,15 @@ function checkSweepValues(c: Config, where: (keyPath: string[]) => string): stri
       );
     }
   }
-  if (out.length || keys.length !== Object.keys(c.sweep.params).length) return out;
+  const pointKeys = c.sweep.points.flatMap((p) => Object.keys(p));
+  c.sweep.points.forEach((point, i) => {
+    if (!Object.keys(point).every(isTrainKey)) return;
+    const label = Object.entries(point)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
+    out.push(...trialProblems(c, point, `${where(['sweep', 'points', String(i)])}: sweep.points[${i}] ${label}`));
+  });
+  if (out.length || keys.length !== Object.keys(c.sweep.params).length || !pointKeys.every(isTrainKey)) return out;
   for (const point of sweepPoints(c.sweep)) {
     const label = Object.entries(point)
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`)

@@ -132,6 +132,11 @@ export const EmbeddingsSchema = z.strictObject({
   lowercase: z.boolean().default(false),
   /** Keep the embedding table fixed during training. */
   freeze: z.boolean().default(false),
+  /**
+   * false = train as if train.embeddings were null (random initialisation), the file neither read nor required
+   * to exist: what lets a sweep switch the vectors on and off (`sweep.params: {train.embeddings.enabled: [false, true]}`).
+   */
+  enabled: z.boolean().default(true),
 });
 
 export const TrainSchema = z.strictObject({
@@ -147,7 +152,7 @@ export const TrainSchema = z.strictObject({
   output_dropout: fraction.default(0),
   /** Character features per token (featurize's chars column), concatenated to the word embedding. */
   chars: CharsSchema.default(CharsSchema.parse({})),
-  /** Pre-trained word vectors; null = random initialisation. */
+  /** Pre-trained word vectors; null (or enabled: false: see activeEmbeddings) = random initialisation. */
   embeddings: EmbeddingsSchema.nullable().default(null),
   optimizer: z
     .strictObject({
@@ -225,6 +230,13 @@ export const SweepSchema = z
     method: z.enum(['grid', 'random']).default('grid'),
     /** Dotted train.* config paths (e.g. train.lstm_units) → a list, {choices}, or a {min, max, log, int} range. */
     params: z.record(z.string(), SweepParamSchema).default({}),
+    /**
+     * Grid only: explicit combinations (dotted train.* key → one value each), crossed with the grid of params
+     * (every grid point × every listed point, the grid slowest): for ablations, where the rows are chosen
+     * combinations rather than a full product, e.g. params {train.seed: [42, 43]} × points [{train.head: softmax},
+     * {train.head: crf, train.chars.type: cnn}].
+     */
+    points: z.array(z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]))).default([]),
     max_trials: z.number().int().positive().nullable().default(null),
     /** A per-epoch metric (EPOCH_METRICS); its best value over a trial's epochs ranks the trials. */
     metric: metricName.default('val_entity_f1'),
@@ -298,3 +310,13 @@ export type TrainConfig = Config['train'];
 export type EvaluateConfig = Config['evaluate'];
 export type SweepConfig = NonNullable<Config['sweep']>;
 export type TrackingConfig = Config['tracking'];
+
+/**
+ * The pre-trained vectors a train section uses: train.embeddings, or null when it is null or `enabled: false`
+ * (a sweep's switch: the file is then neither read, hashed nor required). Every reader of train.embeddings
+ * goes through this.
+ */
+export function activeEmbeddings(train: Pick<TrainConfig, 'embeddings'>): TrainConfig['embeddings'] {
+  const e = train.embeddings;
+  return e && e.enabled ? e : null;
+}

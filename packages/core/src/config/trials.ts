@@ -61,7 +61,9 @@ function grid(params: Record<string, ParamValue[]>): Record<string, ParamValue>[
 export function sweepPoints(sweep: SweepConfig): Record<string, ParamValue>[] {
   const keys = Object.keys(sweep.params);
   if (sweep.method === 'grid') {
-    const points = grid(Object.fromEntries(keys.map((k) => [k, valuesOf(sweep.params[k]) ?? []])));
+    const gridPoints = grid(Object.fromEntries(keys.map((k) => [k, valuesOf(sweep.params[k]) ?? []])));
+    const listed = sweep.points ?? [];
+    const points = listed.length ? gridPoints.flatMap((g) => listed.map((p) => ({ ...g, ...p }))) : gridPoints;
     return sweep.max_trials ? points.slice(0, sweep.max_trials) : points;
   }
   const rand = mulberry32(sweep.seed);
@@ -86,7 +88,8 @@ export function sweepPoints(sweep: SweepConfig): Record<string, ParamValue>[] {
  */
 export function expandTrials(config: Pick<Config, 'train' | 'sweep'>): Trial[] {
   const sweep = config.sweep;
-  if (!sweep || Object.keys(sweep.params).length === 0) return [{ id: 'main', overrides: {}, train: config.train }];
+  if (!sweep || (Object.keys(sweep.params).length === 0 && !sweep.points?.length))
+    return [{ id: 'main', overrides: {}, train: config.train }];
   return sweepPoints(sweep).map((overrides) => ({
     id: trialId(overrides),
     overrides,

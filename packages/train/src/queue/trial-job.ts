@@ -3,6 +3,7 @@ import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  activeEmbeddings,
   bestOf,
   hashValue,
   runStage,
@@ -222,9 +223,10 @@ export async function runQueuedTrial(
   );
   const sweep = config.sweep;
   const trainSplit = readSplit(fo.trainFile);
-  const pretrained = trial.train.embeddings
+  const emb = activeEmbeddings(trial.train);
+  const pretrained = emb
     ? await new EmbeddingsCache(fo.words, trainSplit, log, ctx.root, fo.trainSize).rows(
-        trial.train.embeddings,
+        emb,
         trial.train.embedding_dim,
         config.file,
       )
