@@ -82,15 +82,27 @@ test('sweep.points errors name the point, the key and the fix', () => {
       'sweep:\n  method: random\n  max_trials: 2\n  params:\n    train.dropout: {min: 0, max: 0.5}\n  points:\n    - { train.head: crf }\n',
     'no-path.yaml': 'sweep:\n  points:\n    - { train.embeddings.enabled: true }\n',
   });
-  assert.match(problems(() => loadConfig('bad-key', { root })), /sweep\.points\[0\]: "train\.hed" is not a train\.\* config key/);
-  assert.match(problems(() => loadConfig('both', { root })), /sweep\.points\[0\]: "train\.head" is also in sweep\.params/);
+  assert.match(
+    problems(() => loadConfig('bad-key', { root })),
+    /sweep\.points\[0\]: "train\.hed" is not a train\.\* config key/,
+  );
+  assert.match(
+    problems(() => loadConfig('both', { root })),
+    /sweep\.points\[0\]: "train\.head" is also in sweep\.params/,
+  );
   assert.match(
     problems(() => loadConfig('bad-value', { root })),
     /bad-value\.yaml:\d+: sweep\.points\[1\] train\.head="crf2": train\.head: expected one of "softmax", "crf"/,
   );
-  assert.match(problems(() => loadConfig('random', { root })), /sweep\.points: listed combinations need method: grid/);
+  assert.match(
+    problems(() => loadConfig('random', { root })),
+    /sweep\.points: listed combinations need method: grid/,
+  );
   // switching vectors on where the config has none: the missing path is named
-  assert.match(problems(() => loadConfig('no-path', { root })), /sweep\.points\[0\].*train\.embeddings\.path/);
+  assert.match(
+    problems(() => loadConfig('no-path', { root })),
+    /sweep\.points\[0\].*train\.embeddings\.path/,
+  );
 });
 
 test('train.embeddings.enabled: false trains as if there were no vectors; a grid can switch them on and off', () => {
@@ -112,5 +124,20 @@ test('train.embeddings.enabled: false trains as if there were no vectors; a grid
   assert.match(
     problems(() => loadConfig('typed', { root })),
     /sweep\.params\.train\.embeddings\.enabled value "yes": train\.embeddings\.enabled: expected a boolean/,
+  );
+});
+
+test('train.chars.type: lstm is a clear error (not implemented), in the file and as a sweep value', () => {
+  const root = workspace({
+    'file.yaml': 'train:\n  chars: { type: lstm }\n',
+    'sweep.yaml': 'sweep:\n  params:\n    train.chars.type: [cnn, lstm]\n',
+  });
+  assert.match(
+    problems(() => loadConfig('file', { root })),
+    /file\.yaml:2: train\.chars\.type: expected "none" or "cnn" \(lstm, a char BiLSTM, is not implemented in this nerflow yet: use cnn\), got the string "lstm"/,
+  );
+  assert.match(
+    problems(() => loadConfig('sweep', { root })),
+    /sweep\.params\.train\.chars\.type value "lstm": .*not implemented in this nerflow yet: use cnn/,
   );
 });
