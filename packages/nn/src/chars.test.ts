@@ -83,7 +83,7 @@ test('char CNN + BiLSTM gradients match finite differences (char embeddings, con
     const charGrad = grads['char_conv/kernel'].reduce((a, g) => a + Math.abs(g), 0);
     assert.ok(charGrad > 1e-3, `the conv kernel gets a gradient (${charGrad})`);
     assert.ok(analytic.length > 150, `${analytic.length} entries checked`);
-    assert.ok(err < 1e-3, `relative error ${err} (width ${s.chars!.width}, dropout ${s.dropout})`);
+    assert.ok(err < 1e-3, `relative error ${err} (${JSON.stringify(s.chars)}, dropout ${s.dropout})`);
   }
 });
 

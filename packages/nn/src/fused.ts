@@ -4,7 +4,8 @@ import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
 import { Mulberry32, mulberry32 } from '@nerflow/core';
 import { KernelThread } from './threads.js';
-import { inputDim, type TaggerSpec } from './spec.js';
+import { charFeatures, inputDim, type TaggerSpec } from './spec.js';
+import { charLstmBackward, charLstmForward, charLstmShapes, type CharLstmContext } from './char-lstm.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
@@ -17,13 +18,15 @@ export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   ];
   const c = spec.chars;
   // the char CNN: Keras Embedding [chars, dim] and Conv1D kernel [width, dim, filters] + bias
-  const chars: [string, number[]][] = c
-    ? [
-        ['char_embedding/embeddings', [c.vocabSize, c.dim]],
-        ['char_conv/kernel', [c.width, c.dim, c.filters]],
-        ['char_conv/bias', [c.filters]],
-      ]
-    : [];
+  const chars: [string, number[]][] = !c
+    ? []
+    : c.type === 'lstm'
+      ? charLstmShapes(c.vocabSize, c.dim, c.units)
+      : [
+          ['char_embedding/embeddings', [c.vocabSize, c.dim]],
+          ['char_conv/kernel', [c.width, c.dim, c.filters]],
+          ['char_conv/bias', [c.filters]],
+        ];
   return [...chars, ...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
@@ -145,9 +148,18 @@ export class FusedBiLstm {
       this.view('param', 'char_embedding/embeddings').set(
         uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim),
       );
-      this.view('param', 'char_conv/kernel').set(
-        glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
-      );
+      if (c.type === 'cnn')
+        this.view('param', 'char_conv/kernel').set(
+          glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
+        );
+      else
+        for (const d of ['forward', 'backward']) {
+          // the char BiLSTM as the word one: glorot-uniform kernel, orthogonal recurrent kernel, unit forget bias
+          const U = c.units;
+          this.view('param', `char_${d}_lstm/kernel`).set(glorotUniform(c.dim, 4 * U, c.dim * 4 * U, crand));
+          this.view('param', `char_${d}_lstm/recurrent_kernel`).set(orthogonal(U, 4 * U, crand));
+          this.view('param', `char_${d}_lstm/bias`).fill(1, U, 2 * U);
+        }
     }
     for (const d of ['forward', 'backward']) {
       this.view('param', `${d}_lstm/kernel`).set(glorotUniform(I, 4 * H, I * 4 * H, rand));
@@ -373,25 +385,30 @@ export class FusedBiLstm {
     const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
     // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
     const nChars = cs ? b.chars!.ids.length : 0;
-    const cw = cs ? cs.width * cs.dim : 0;
-    const cc = cs
+    const cnn = cs?.type === 'cnn' ? cs : null;
+    const cw = cnn ? cnn.width * cnn.dim : 0;
+    const cc = cnn
       ? {
           ids: a(nChars),
           offsets: a(B * T + 1),
           cols: a(nChars * cw),
-          conv: a(nChars * cs.filters),
-          out: a(B * T * cs.filters),
-          arg: a(B * T * cs.filters),
-          dout: train ? a(B * T * cs.filters) : 0,
-          dwT: train ? a(cw * cs.filters) : 0,
+          conv: a(nChars * cnn.filters),
+          out: a(B * T * cnn.filters),
+          arg: a(B * T * cnn.filters),
+          dout: train ? a(B * T * cnn.filters) : 0,
+          dwT: train ? a(cw * cnn.filters) : 0,
           dcols: train ? a(nChars * cw) : 0,
-          wT: train ? a(cw * cs.filters) : 0,
+          wT: train ? a(cw * cnn.filters) : 0,
         }
       : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
     let charOut: Float32Array | null = null;
-    if (cs && cc) {
+    const lstmChars = cs?.type === 'lstm' ? cs : null;
+    const cl = lstmChars ? charLstmForward(this.charCtx(), b.chars!, B * T, lstmChars.dim, lstmChars.units) : null;
+    const clDout = cl && train ? a(B * T * charFeatures(lstmChars!)) : 0;
+    if (cl) charOut = kern.f32(cl.out, B * T * charFeatures(lstmChars!));
+    if (cnn && cc) {
       kern.i32(cc.ids, nChars).set(b.chars!.ids);
       kern.i32(cc.offsets, B * T + 1).set(b.chars!.offsets);
       k.charCnnForward(
@@ -401,15 +418,15 @@ export class FusedBiLstm {
         this.ptr('param', 'char_embedding/embeddings'),
         this.ptr('param', 'char_conv/kernel'),
         this.ptr('param', 'char_conv/bias'),
-        cs.dim,
-        cs.width,
-        cs.filters,
+        cnn.dim,
+        cnn.width,
+        cnn.filters,
         cc.cols,
         cc.conv,
         cc.out,
         cc.arg,
       );
-      charOut = kern.f32(cc.out, B * T * cs.filters);
+      charOut = kern.f32(cc.out, B * T * cnn.filters);
     }
     kern.i32(lengths, B).set(b.lengths);
     const lab = kern.i32(labels, TB).fill(-1);
@@ -440,7 +457,7 @@ export class FusedBiLstm {
         // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
         // for both directions) beside it, through the same input dropout: x = [emb(word) | chars(word)] · mask
         k.embedInputs(this.embAt.p, dir.ids, dir.wmask, T, B, We, dir.wx);
-        const F = cs.filters;
+        const F = charFeatures(cs);
         const x = kern.f32(dir.x, TB * E);
         const wx = kern.f32(dir.wx, TB * We);
         for (let r = 0; r < B; r++) {
@@ -591,30 +608,35 @@ export class FusedBiLstm {
     ];
     this.both('lstmBackward', backwardArgs(fw), backwardArgs(bw));
     // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
-    if (!cs || !cc) {
+    if (!cs) {
       k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dx);
       return { loss, dxAt: s.dx };
     }
     // with chars: the whole input's gradient (the same fixed order, forward + backward, on any thread count),
     // then its word part [0, We) to dx for the embedding rows, its char part [We, E) to the char CNN (run once)
     k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dxi);
-    const F = cs.filters;
+    const F = charFeatures(cs);
     const dxi = kern.f32(s.dxi, TB * E);
     const dxw = kern.f32(s.dx, TB * We);
-    const dout = kern.f32(cc.dout, TB * F);
+    const dout = kern.f32(cc ? cc.dout : clDout, TB * F);
     for (let i = 0; i < TB; i++) {
       dxw.set(dxi.subarray(i * E, i * E + We), i * We);
       dout.set(dxi.subarray(i * E + We, (i + 1) * E), i * F);
     }
+    if (cl) {
+      charLstmBackward(this.charCtx(), cl, clDout, lstmChars!);
+      return { loss, dxAt: s.dx };
+    }
+    if (!cnn || !cc) throw new Error('unreachable: chars without a char encoder');
     k.charCnnBackward(
       cc.dout,
       cc.ids,
       cc.offsets,
       B * T,
       this.ptr('param', 'char_conv/kernel'),
-      cs.dim,
-      cs.width,
-      cs.filters,
+      cnn.dim,
+      cnn.width,
+      cnn.filters,
       cc.cols,
       cc.arg,
       this.ptr('grad', 'char_conv/kernel'),
@@ -625,6 +647,54 @@ export class FusedBiLstm {
       cc.wT,
     );
     return { loss, dxAt: s.dx };
+  }
+
+  /** Each token slot's char features, [B·T, F] row-major like the batch (zeros on slots without characters). */
+  charFeatures(b: Batch): Float32Array {
+    const c = this.spec.chars;
+    if (!c || !b.chars) throw new Error('charFeatures: the model has no char features, or the batch no chars');
+    const mark = this.kern.mark();
+    const slots = b.size * b.steps;
+    const F = charFeatures(c);
+    let out: number;
+    if (c.type === 'lstm') out = charLstmForward(this.charCtx(), b.chars, slots, c.dim, c.units).out;
+    else {
+      const { kern } = this;
+      const n = b.chars.ids.length;
+      const ids = kern.alloc(n);
+      const offsets = kern.alloc(slots + 1);
+      const [cols, conv, arg] = [kern.alloc(n * c.width * c.dim), kern.alloc(n * F), kern.alloc(slots * F)];
+      out = kern.alloc(slots * F);
+      kern.i32(ids, n).set(b.chars.ids);
+      kern.i32(offsets, slots + 1).set(b.chars.offsets);
+      kern.k.charCnnForward(
+        ids,
+        offsets,
+        slots,
+        this.ptr('param', 'char_embedding/embeddings'),
+        this.ptr('param', 'char_conv/kernel'),
+        this.ptr('param', 'char_conv/bias'),
+        c.dim,
+        c.width,
+        c.filters,
+        cols,
+        conv,
+        out,
+        arg,
+      );
+    }
+    const r = this.kern.f32(out, slots * F).slice();
+    this.kern.reset(mark);
+    return r;
+  }
+
+  /** What the char BiLSTM (char-lstm.ts) computes with: this model's kernel, weights and threads. */
+  private charCtx(): CharLstmContext {
+    return {
+      kern: this.kern,
+      ptr: (region, name) => this.ptr(region, name),
+      both: (name, fw, bw) => this.both(name, fw, bw),
+    };
   }
 
   private lrT(): number {

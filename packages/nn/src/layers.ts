@@ -81,7 +81,11 @@ export class LayersBiLstm {
         }),
       }),
     ];
-    const c = spec.chars;
+    if (spec.chars?.type === 'lstm')
+      throw new Error(
+        'the layers reference model has no char BiLSTM (train.chars.type: lstm): use train.model: fused, or chars.type: cnn',
+      );
+    const c = spec.chars?.type === 'cnn' ? spec.chars : null;
     if (c) registerAllGradient();
     if (!c) this.model = tf.sequential({ layers: [embedding, ...layers] });
     else {
@@ -140,7 +144,7 @@ export class LayersBiLstm {
   /** The model's inputs for a batch: the tokens, and with chars their ids and max-pool mask. */
   inputs(b: Batch): tf.Tensor | tf.Tensor[] {
     const x = tf.tensor2d(b.tokens, [b.size, b.steps], 'int32');
-    const c = this.spec.chars;
+    const c = this.spec.chars?.type === 'cnn' ? this.spec.chars : null;
     if (!c) return x;
     if (!b.chars) throw new Error('this model reads character features, but the batch has none');
     const { offsets, ids } = b.chars;

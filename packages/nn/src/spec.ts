@@ -26,16 +26,21 @@ export interface TaggerSpec {
   freezeEmbeddings?: boolean;
 }
 
-/** A char CNN (Ma & Hovy): character embedding [vocabSize, dim], Conv1D of `filters` × `width`, max over positions. */
-export interface CharSpec {
-  type: 'cnn';
-  vocabSize: number;
-  dim: number;
-  filters: number;
-  width: number;
+/**
+ * Character features: a char CNN (Ma & Hovy): character embedding [vocabSize, dim], Conv1D of `filters` × `width`,
+ * max over positions; or a char BiLSTM (Lample et al.): the same embedding, an LSTM of `units` per direction,
+ * the forward direction's last state and the backward direction's last state (its first character) joined.
+ */
+export type CharSpec =
+  | { type: 'cnn'; vocabSize: number; dim: number; filters: number; width: number }
+  | { type: 'lstm'; vocabSize: number; dim: number; units: number };
+
+/** Size of a token's char feature vector. */
+export function charFeatures(c: CharSpec): number {
+  return c.type === 'lstm' ? 2 * c.units : c.filters;
 }
 
 /** Size of the LSTM's input per token: the word embedding, plus the char features. */
 export function inputDim(spec: TaggerSpec): number {
-  return spec.embeddingDim + (spec.chars ? spec.chars.filters : 0);
+  return spec.embeddingDim + (spec.chars ? charFeatures(spec.chars) : 0);
 }

@@ -53,6 +53,28 @@ test('a char-CNN model saves and loads symmetrically: the char weights and chars
   );
 });
 
+test('a char-BiLSTM model (chars.type lstm) trains, saves and loads symmetrically: its weights and spec travel', async () => {
+  const workDir = path.join(mkdtempSync(path.join(tmpdir(), 'nerflow-charlstm-')), '.main.work');
+  const t = trial({ chars: { type: 'lstm', dim: 4, units: 3 }, head: 'crf' });
+  const out = await runTrial({ trial: t, data, workDir, resume: false, log: silent, fingerprint: 'fp' });
+  const model = JSON.parse(readFileSync(path.join(out.modelDir, 'model.json'), 'utf8'));
+  const names = model.weightsManifest[0].weights.map((w: { name: string }) => w.name);
+  for (const n of ['char_embedding/embeddings', 'char_forward_lstm/kernel', 'char_backward_lstm/recurrent_kernel'])
+    assert.ok(names.includes(n), `${n} saved`);
+  assert.ok(!names.some((n: string) => n.startsWith('char_conv')), 'no char CNN weights');
+  const a = await loadTagger(out.modelDir);
+  assert.deepEqual(a.spec.chars, { type: 'lstm', vocabSize: 6, dim: 4, units: 3 });
+  const again = path.join(path.dirname(workDir), 'again');
+  await a.save(again);
+  assert.ok(
+    readFileSync(path.join(again, 'weights.bin')).equals(readFileSync(path.join(out.modelDir, 'weights.bin'))),
+    'load → save gives the same bytes',
+  );
+  const b = await loadTagger(again);
+  for (const batch of makeBatches(data.val, { batchSize: 4, seed: 0, epoch: 0, shuffle: false }))
+    assert.deepEqual(a.evaluateBatch(batch), b.evaluateBatch(batch));
+});
+
 test('pre-trained vectors initialise the matching rows; freeze keeps them; a dimension mismatch names the file and the fix', async () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'nerflow-emb-'));
   const file = path.join(tmp, 'vectors.txt');

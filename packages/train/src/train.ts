@@ -91,7 +91,10 @@ export async function trialIdentity(
   const emb = activeEmbeddings(rest);
   // (enabled left out: a file switched on fingerprints as it did before the switch existed)
   const { enabled: _enabled, ...fixed } = emb ?? { enabled: true };
-  const base = { ...rest, embeddings: emb ? { ...fixed, path: null } : null };
+  // the char encoder's own keys only (units came with the char BiLSTM: char CNN trials fingerprint as before)
+  const { units, filters, width, ...charsRest } = rest.chars;
+  const chars = rest.chars.type === 'lstm' ? { ...charsRest, units } : { ...charsRest, filters, width };
+  const base = { ...rest, chars, embeddings: emb ? { ...fixed, path: null } : null };
   const train = trial.train.model === 'fused' ? { ...base, kernel: kernelOf(kernel, trial) } : base;
   const inputs = await embeddingsInput(emb, root, configFile);
   return {
@@ -279,6 +282,12 @@ async function trainTrial(
   const emb = activeEmbeddings(trial.train);
   const pretrained = emb ? await vectors.rows(emb, trial.train.embedding_dim, config.file) : null;
   const trialData: TrialData = pretrained ? { ...data, initialEmbeddings: pretrained.rows } : data;
+  if (trial.train.model === 'layers' && trial.train.chars.type === 'lstm') {
+    throw new ValidationError(
+      `${config.file}: train.chars.type lstm (a char BiLSTM) runs in the fused model only: the layers reference ` +
+        'model has no char BiLSTM. Use train.model: fused, or train.chars.type: cnn with the layers model.',
+    );
+  }
   if (trial.train.model === 'layers' && trial.train.chars.type !== 'none' && backend === 'wasm') {
     throw new ValidationError(
       `${config.file}: train.model layers with train.chars needs train.backend cpu or tensorflow: TF.js's wasm backend ` +

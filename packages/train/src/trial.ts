@@ -111,7 +111,9 @@ export function taggerSpec(
     ...(t.head === 'crf' ? { crf: { constrain: t.crf.constrain, tags: data.tags } } : {}),
     ...(c.type === 'cnn'
       ? { chars: { type: 'cnn', vocabSize: data.charVocabSize!, dim: c.dim, filters: c.filters, width: c.width } }
-      : {}),
+      : c.type === 'lstm'
+        ? { chars: { type: 'lstm', vocabSize: data.charVocabSize!, dim: c.dim, units: c.units } }
+        : {}),
     ...(activeEmbeddings(t)?.freeze ? { freezeEmbeddings: true } : {}),
   };
 }

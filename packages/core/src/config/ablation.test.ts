@@ -127,17 +127,22 @@ test('train.embeddings.enabled: false trains as if there were no vectors; a grid
   );
 });
 
-test('train.chars.type: lstm is a clear error (not implemented), in the file and as a sweep value', () => {
+test('train.chars.type: lstm (char BiLSTM) takes units; a sweep can compare it with the char CNN', () => {
   const root = workspace({
-    'file.yaml': 'train:\n  chars: { type: lstm }\n',
+    'file.yaml': 'train:\n  chars: { type: lstm, units: 30 }\n',
     'sweep.yaml': 'sweep:\n  params:\n    train.chars.type: [cnn, lstm]\n',
+    'bad.yaml': 'train:\n  chars: { type: lstm, units: 0 }\n',
   });
-  assert.match(
-    problems(() => loadConfig('file', { root })),
-    /file\.yaml:2: train\.chars\.type: expected "none" or "cnn" \(lstm, a char BiLSTM, is not implemented in this nerflow yet: use cnn\), got the string "lstm"/,
+  assert.deepEqual(
+    { type: loadConfig('file', { root }).train.chars.type, units: loadConfig('file', { root }).train.chars.units },
+    { type: 'lstm', units: 30 },
+  );
+  assert.deepEqual(
+    expandTrials(loadConfig('sweep', { root })).map((t) => t.train.chars.type),
+    ['cnn', 'lstm'],
   );
   assert.match(
-    problems(() => loadConfig('sweep', { root })),
-    /sweep\.params\.train\.chars\.type value "lstm": .*not implemented in this nerflow yet: use cnn/,
+    problems(() => loadConfig('bad', { root })),
+    /bad\.yaml:2: train\.chars\.units: expected a value >0/,
   );
 });

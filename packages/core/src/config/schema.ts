@@ -108,16 +108,10 @@ export const FeaturizeSchema = z.strictObject({
 /** Character features concatenated to the word embedding (train.chars). */
 export const CharsSchema = z.strictObject({
   /**
-   * none = words only; cnn = Conv1D + max-pool over each word's characters (Ma & Hovy 2016); lstm = a char BiLSTM
-   * (Lample et al. 2016): named so a config asking for it gets a clear error, not yet implemented in the kernel.
+   * none = words only; cnn = Conv1D + max-pool over each word's characters (Ma & Hovy 2016); lstm = a char
+   * BiLSTM whose last states (forward and backward) are the word's char features (Lample et al. 2016).
    */
-  type: z
-    .enum(['none', 'cnn', 'lstm'])
-    .refine(
-      (t) => t !== 'lstm',
-      '"none" or "cnn" (lstm, a char BiLSTM, is not implemented in this nerflow yet: use cnn)',
-    )
-    .default('none'),
+  type: z.enum(['none', 'cnn', 'lstm']).default('none'),
   /** Character embedding size. */
   dim: z.number().int().positive().default(25),
   /** CNN: number of filters = the size of the char feature vector per token. */
@@ -129,6 +123,8 @@ export const CharsSchema = z.strictObject({
     .positive()
     .refine((w) => w % 2 === 1, 'must be odd (a window centred on each character)')
     .default(3),
+  /** LSTM: units per direction; the char feature vector per token is 2 × units (Lample et al.: 25). */
+  units: z.number().int().positive().default(25),
 });
 
 /** Pre-trained word vectors that initialise the embedding rows of the words they have (train.embeddings). */
@@ -157,7 +153,7 @@ export const TrainSchema = z.strictObject({
   lstm_units: z.number().int().positive().default(100),
   dropout: fraction.default(0.1),
   recurrent_dropout: fraction.default(0.1),
-  /** Dropout on the BiLSTM's output, before the dense layer / CRF (Ma & Hovy 2016); fused model only. */
+  /** Dropout on the BiLSTM's output, before the dense layer / CRF (Ma & Hovy 2016). */
   output_dropout: fraction.default(0),
   /** Character features per token (featurize's chars column), concatenated to the word embedding. */
   chars: CharsSchema.default(CharsSchema.parse({})),
