@@ -73,7 +73,8 @@ writeBatchFile(
 setKernelProfiling(true);
 /** FLOPs of the LSTM's matrix products in one batch (both directions), forward and backward. */
 function flops(b: { size: number; steps: number }): { forward: number; backward: number } {
-  const E = spec.embeddingDim + (spec.chars?.filters ?? 0),
+  const c = spec.chars,
+    E = spec.embeddingDim + (c ? (c.type === 'lstm' ? 2 * c.units : c.filters) : 0),
     H = spec.lstmUnits,
     G = 4 * H,
     B = b.size,
