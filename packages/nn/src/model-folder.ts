@@ -55,7 +55,9 @@ export class ModelFolderError extends Error {
 
 /** The Keras/TF.js topology of a trained tagger (what model.json's modelTopology holds). */
 export function standardTopology(spec: TaggerSpec): Record<string, unknown> {
-  return spec.chars ? charTopology(spec) : wordTopology(spec);
+  // a char-BiLSTM model has none: TF.js cannot mask a word's padding characters inside TimeDistributed, so
+  // its model.json carries the word model's topology and loads through nerflow only (CHAR_LSTM_MODEL_JSON)
+  return spec.chars?.type === 'cnn' ? charTopology(spec) : wordTopology(spec);
 }
 
 /**
@@ -64,7 +66,8 @@ export function standardTopology(spec: TaggerSpec): Record<string, unknown> {
  * (the kernel's max-pool), as layers.ts's char_mask input does.
  */
 export function charMaskTable(spec: TaggerSpec): Float32Array {
-  const c = spec.chars!;
+  const c = spec.chars;
+  if (c?.type !== 'cnn') throw new Error('charMaskTable: a char-CNN model only');
   return new Float32Array(c.vocabSize * c.filters).fill(-1e9, 0, c.filters);
 }
 
@@ -77,7 +80,8 @@ export function charMaskTable(spec: TaggerSpec): Float32Array {
  * TimeDistributed(Dense softmax).
  */
 function charTopology(spec: TaggerSpec): Record<string, unknown> {
-  const c = spec.chars!;
+  const c = spec.chars;
+  if (c?.type !== 'cnn') throw new Error('charTopology: a char-CNN model only');
   const [embedding, bidirectional, dense] = (
     wordTopology(spec).config as { layers: { class_name: string; config: Record<string, unknown> }[] }
   ).layers.map((l) => ({ ...l, config: { ...l.config } }));
@@ -283,6 +287,9 @@ export const CHARS_PART: ModelPart = {
 const CHAR_MODEL_JSON =
   "TF.js Layers functional model (tf.loadLayersModel loads it): inputs `tokens` [batch, steps] word ids and `chars` [batch, steps, W] character ids (chars.json) of each token, 0-padded; char Embedding → TimeDistributed(Conv1D 'same') → + char_mask (a fixed Embedding: -1e9 on padding) → max over the word's characters → concatenated to the word Embedding → Bidirectional(LSTM) → TimeDistributed(Dense softmax); output = tag probabilities";
 
+const CHAR_LSTM_MODEL_JSON =
+  "TF.js Layers weights manifest of a char-BiLSTM model (train.chars.type: lstm): its topology is the word model's, but the LSTM input also takes each word's char BiLSTM features (char_embedding, char_forward_lstm, char_backward_lstm weights), which stock TF.js cannot express (no masking of a word's padding characters inside TimeDistributed): stock tf.loadLayersModel refuses it (the weights do not fit); load it with nerflow (loadTagger)";
+
 /** The chars part, for a char model whose folder holds chars.json. */
 function withCharsPart(dir: string, spec: TaggerSpec, parts: ModelPart[]): ModelPart[] {
   if (!spec.chars || parts.some((p) => p.name === CHARS_PART.name) || !existsSync(path.join(dir, CHARS_PART.file)))
@@ -293,7 +300,7 @@ function withCharsPart(dir: string, spec: TaggerSpec, parts: ModelPart[]): Model
 function filesOf(spec: TaggerSpec, parts: ModelPart[]): Record<string, string> {
   return {
     ...FILES,
-    ...(spec.chars ? { 'model.json': CHAR_MODEL_JSON } : {}),
+    ...(spec.chars ? { 'model.json': spec.chars.type === 'cnn' ? CHAR_MODEL_JSON : CHAR_LSTM_MODEL_JSON } : {}),
     ...Object.fromEntries(parts.map((p) => [p.file, p.description])),
   };
 }

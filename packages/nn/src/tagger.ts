@@ -204,7 +204,7 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
       { name: 'embedding/embeddings', shape: [V, E], data: this.m.emb },
       ...dense('param'),
       // a char model's fixed max-pool mask, a layer of the standard functional topology (model-folder.ts)
-      ...(c
+      ...(c?.type === 'cnn'
         ? [{ name: 'char_mask/embeddings', shape: [c.vocabSize, c.filters], data: charMaskTable(this.m.spec) }]
         : []),
     ]);
