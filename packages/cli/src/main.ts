@@ -170,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
     'predict',
     'tag raw text, JSON lines or CoNLL with a trained model (folder, runs:/, models:/)',
     (y) =>
-      y
+      engineOptions(y)
         .option('model', {
           type: 'string',
           demandOption: true,
@@ -199,23 +199,6 @@ export async function main(argv: string[]): Promise<number> {
           default: 1024,
           describe: 'inputs read and tagged per group (memory stays bounded by it)',
         })
-        .option('threads', {
-          type: 'string',
-          choices: ['auto', '1', '2'] as const,
-          default: 'auto' as const,
-          describe: 'kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)',
-        })
-        .option('kernel', {
-          choices: ['auto', 'exact', 'fma'] as const,
-          default: 'auto' as const,
-          describe:
-            'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
-        })
-        .option('tag-scheme', {
-          choices: ['iob2', 'iob1', 'bioes', 'bilou', 'io'] as const,
-          describe:
-            "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
-        })
         .option('config', {
           type: 'string',
           describe:
@@ -232,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
     'serve',
     "serve a model over HTTP: MLflow's scoring protocol (/invocations), /v1/ner and a page at /",
     (y) =>
-      y
+      engineOptions(y)
         .option('model', {
           type: 'string',
           demandOption: true,
@@ -253,23 +236,6 @@ export async function main(argv: string[]): Promise<number> {
           type: 'number',
           default: 1,
           describe: 'how long a request waits for others to share its kernel batch',
-        })
-        .option('threads', {
-          type: 'string',
-          choices: ['auto', '1', '2'] as const,
-          default: 'auto' as const,
-          describe: 'kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)',
-        })
-        .option('kernel', {
-          choices: ['auto', 'exact', 'fma'] as const,
-          default: 'auto' as const,
-          describe:
-            'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
-        })
-        .option('tag-scheme', {
-          choices: ['iob2', 'iob1', 'bioes', 'bilou', 'io'] as const,
-          describe:
-            "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
         })
         .option('config', { type: 'string', describe: 'a config whose tracking.uri resolves runs:/ and models:/' })
         .option('verbose', { type: 'boolean', default: false })
@@ -329,3 +295,24 @@ function trainFlags<T>(y: Argv<T>) {
 
 const code = await main(hideBin(process.argv));
 process.exitCode = code;
+
+/** predict's and serve's kernel and output options: --threads, --kernel, --tag-scheme (one definition). */
+function engineOptions<T>(y: Argv<T>) {
+  return y
+    .option('threads', {
+      type: 'string',
+      choices: ['auto', '1', '2'] as const,
+      default: 'auto' as const,
+      describe: 'kernel threads: auto (2 when 2 cores are free, else 1), 1 or 2 (as train.threads; same tags)',
+    })
+    .option('kernel', {
+      choices: ['auto', 'exact', 'fma'] as const,
+      default: 'auto' as const,
+      describe:
+        'kernel build: auto (fma where WebAssembly relaxed SIMD runs, else exact), exact or fma (as train.kernel)',
+    })
+    .option('tag-scheme', {
+      choices: ['iob2', 'iob1', 'bioes', 'bilou', 'io'] as const,
+      describe: "scheme of the output tags (default: the model's own, nerflow.json tag_scheme); entities are the same",
+    });
+}

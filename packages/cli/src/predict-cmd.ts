@@ -1,18 +1,22 @@
 import { createLogger, fmtInt, fmtSeconds, loadConfig, workspaceRoot } from '@nerflow/core';
 
-export interface PredictArgs {
+/** The flags predict and serve share: the model, the kernel and output options, the config for models:/. */
+export interface EngineArgs {
   model: string;
-  input?: string;
-  output?: string;
-  inputFormat?: string;
-  format: 'jsonl' | 'conll' | 'table';
-  batchSize: number;
   threads?: string;
   kernel?: string;
   tagScheme?: string;
   config?: string;
   verbose?: boolean;
   quiet?: boolean;
+}
+
+export interface PredictArgs extends EngineArgs {
+  input?: string;
+  output?: string;
+  inputFormat?: string;
+  format: 'jsonl' | 'conll' | 'table';
+  batchSize: number;
 }
 
 /** The tracking URI for models:/ and runs:/ — the config's (when --config is given), MLFLOW_TRACKING_URI overriding. */

@@ -1,8 +1,7 @@
 import { createLogger, workspaceRoot } from '@nerflow/core';
-import { engineOptions, trackingUriOf } from './predict-cmd.js';
+import { engineOptions, trackingUriOf, type EngineArgs } from './predict-cmd.js';
 
-export interface ServeArgs {
-  model: string;
+export interface ServeArgs extends EngineArgs {
   host: string;
   port: number;
   maxBodyBytes: number;
@@ -10,12 +9,6 @@ export interface ServeArgs {
   maxSentences: number;
   maxTokens: number;
   batchWindowMs: number;
-  threads?: string;
-  kernel?: string;
-  tagScheme?: string;
-  config?: string;
-  verbose?: boolean;
-  quiet?: boolean;
 }
 
 /**

@@ -1,82 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
 import type { TaggerSpec } from './spec.js';
+import { gradCheck, roughen } from './test-helpers/grad-check.js';
+import { charBatch, tinyCharRows, tinySpec } from './test-helpers/tiny.js';
 
 // The char BiLSTM (Lample et al. 2016; char-lstm.ts): gradients against finite differences, the features
 // against a plain-JS LSTM written from the equations, padding and neighbour invariance, bit-identity across
 // thread counts.
 
-const spec: TaggerSpec = {
-  kind: 'fused',
-  vocabSize: 12,
-  numTags: 5,
-  embeddingDim: 4,
-  lstmUnits: 3,
-  dropout: 0,
-  recurrentDropout: 0,
-  learningRate: 1e-3,
-  seed: 3,
-  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-  chars: { type: 'lstm', vocabSize: 9, dim: 3, units: 5 },
-};
-
-function charBatch(rows: { tokens: number[]; tags: number[]; words: string[] }[], steps: number): Batch {
-  const alphabet = 'abcdefg';
-  const size = rows.length;
-  const tokens = new Int32Array(size * steps);
-  const tags = new Int32Array(size * steps);
-  const offsets = new Int32Array(size * steps + 1);
-  const ids: number[] = [];
-  rows.forEach((row, r) => {
-    for (let t = 0; t < steps; t++) {
-      const slot = r * steps + t;
-      if (t < row.tokens.length) {
-        tokens[slot] = row.tokens[t];
-        tags[slot] = row.tags[t];
-        for (const ch of row.words[t]) ids.push(alphabet.indexOf(ch) + 2); // 'z' → 1 (unknown)
-      }
-      offsets[slot + 1] = ids.length;
-    }
-  });
-  return {
-    size,
-    steps,
-    tokens,
-    tags,
-    lengths: Int32Array.from(rows.map((r) => r.tokens.length)),
-    index: Int32Array.from(rows.map((_, i) => i)),
-    chars: { offsets, ids: Int32Array.from(ids) },
-  };
-}
-
-const rows = [
-  { tokens: [2, 5, 7, 3], tags: [0, 1, 2, 0], words: ['Abc', 'd', 'efgab', 'cc'] },
-  { tokens: [9, 1], tags: [3, 4], words: ['gz', 'bcbdba'] },
-  { tokens: [11, 6, 2], tags: [1, 1, 0], words: ['a', 'fed', 'ag'] },
-];
-const batch = charBatch(rows, 4);
-
-function relError(a: ArrayLike<number>, n: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - n[i]) ** 2;
-    den += (a[i] + n[i]) ** 2;
-  }
-  return Math.sqrt(num) / Math.sqrt(den);
-}
-
-function roughen(m: FusedBiLstm, seed: number): void {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 0.6 - 0.3;
-  for (const [name] of m.shapes()) {
-    const w = m.view('param', name);
-    for (let i = 0; i < w.length; i++) w[i] += rand();
-  }
-  m.view('param', 'char_embedding/embeddings').fill(0, 0, m.spec.chars!.dim); // padding row stays zero
-}
+const spec: TaggerSpec = { ...tinySpec, chars: { type: 'lstm', vocabSize: 9, dim: 3, units: 5 } };
+const batch = charBatch(tinyCharRows, 4);
 
 const CHAR_WEIGHTS = [
   'char_embedding/embeddings',
@@ -91,44 +25,19 @@ for (const threads of [1, 2] as const)
     ]) {
       const m = new FusedBiLstm(s as TaggerSpec, { threads });
       roughen(m, 5);
-      const draws = Array.from({ length: 4096 }, m.rand);
-      const fixed = () => {
-        let k = 0;
-        m.rand = () => draws[k++];
-      };
-      fixed();
-      const { grads } = m.compute(batch, true);
-      const lossAt = () => {
-        fixed();
-        return m.compute(batch, false, { dropout: true }).loss;
-      };
-      const analytic: number[] = [];
-      const numeric: number[] = [];
-      for (const [name] of m.shapes()) {
-        const w = m.view('param', name);
-        const every = CHAR_WEIGHTS.includes(name) ? 1 : Math.max(1, Math.floor(w.length / 23));
-        const start = name === 'char_embedding/embeddings' ? s.chars!.dim : 0; // row 0 (padding) is never read
-        const h = 1e-2;
-        for (let j = start; j < w.length; j += every) {
-          const v = w[j];
-          w[j] = v + h;
-          const up = lossAt();
-          w[j] = v - h;
-          const down = lossAt();
-          w[j] = v;
-          analytic.push(grads![name][j]);
-          numeric.push((up - down) / (2 * h));
-        }
-      }
+      const { analytic, err, grads } = gradCheck(m, batch, {
+        everyEntry: (name) => CHAR_WEIGHTS.includes(name),
+        // row 0 (padding) of the char embedding is never read
+        firstEntry: (name) => (name === 'char_embedding/embeddings' ? s.chars!.dim : 0),
+      });
       assert.ok(
-        grads!['char_embedding/embeddings'].slice(0, s.chars!.dim).every((g) => g === 0),
+        grads['char_embedding/embeddings'].slice(0, s.chars!.dim).every((g) => g === 0),
         'no gradient reaches the padding row',
       );
       for (const name of CHAR_WEIGHTS) {
-        const sum = grads![name].reduce((a, g) => a + Math.abs(g), 0);
+        const sum = grads[name].reduce((a, g) => a + Math.abs(g), 0);
         assert.ok(sum > 1e-4, `${name} gets a gradient (${sum})`);
       }
-      const err = relError(analytic, numeric);
       assert.ok(analytic.length > 300, `${analytic.length} entries checked`);
       assert.ok(err < 1e-3, `relative error ${err} (${JSON.stringify(s.chars)}, head ${s.head ?? 'softmax'})`);
     }

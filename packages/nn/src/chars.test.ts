@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { initBackend, tf } from './backend.js';
-import { encodeChars, type Batch } from './data.js';
+import { encodeChars } from './data.js';
 import { FusedBiLstm } from './fused.js';
 import { LayersBiLstm } from './layers.js';
 import type { TaggerSpec } from './spec.js';
 import { embeddingRowGrads, gradCheck, relError, roughen } from './test-helpers/grad-check.js';
-import { tinySpec } from './test-helpers/tiny.js';
+import { charBatch, tinyCharRows, tinySpec } from './test-helpers/tiny.js';
 
 before(async () => {
   // cpu: the wasm backend has no Conv2DBackpropFilter kernel, which tf.layers' Conv1D gradient needs
@@ -15,48 +15,8 @@ before(async () => {
 
 const spec: TaggerSpec = { ...tinySpec, chars: { type: 'cnn', vocabSize: 9, dim: 3, filters: 5, width: 3 } };
 
-/** A batch whose token slots carry the characters of `words` (row-major [size, steps]; '' = padding). */
-function charBatch(
-  rows: { tokens: number[]; tags: number[]; words: string[] }[],
-  steps: number,
-  alphabet = 'abcdefg',
-): Batch {
-  const size = rows.length;
-  const tokens = new Int32Array(size * steps);
-  const tags = new Int32Array(size * steps);
-  const offsets = new Int32Array(size * steps + 1);
-  const ids: number[] = [];
-  rows.forEach((row, r) => {
-    for (let t = 0; t < steps; t++) {
-      const slot = r * steps + t;
-      if (t < row.tokens.length) {
-        tokens[slot] = row.tokens[t];
-        tags[slot] = row.tags[t];
-        for (const ch of row.words[t]) ids.push(alphabet.indexOf(ch) + 2); // 0 padding, 1 unknown (for a char not in the alphabet)
-      }
-      offsets[slot + 1] = ids.length;
-    }
-  });
-  return {
-    size,
-    steps,
-    tokens,
-    tags,
-    lengths: Int32Array.from(rows.map((r) => r.tokens.length)),
-    index: Int32Array.from(rows.map((_, i) => i)),
-    chars: { offsets, ids: Int32Array.from(ids) },
-  };
-}
-
 // rows of 4, 2, 3 tokens; words of 1 to 6 characters (shorter and longer than the window), an unknown char 'z'
-const batch = charBatch(
-  [
-    { tokens: [2, 5, 7, 3], tags: [0, 1, 2, 0], words: ['Abc', 'd', 'efgab', 'cc'] },
-    { tokens: [9, 1], tags: [3, 4], words: ['gz', 'bcbdba'] },
-    { tokens: [11, 6, 2], tags: [1, 1, 0], words: ['a', 'fed', 'ag'] },
-  ],
-  4,
-);
+const batch = charBatch(tinyCharRows, 4);
 
 test('char CNN + BiLSTM gradients match finite differences (char embeddings, conv kernel and bias, every LSTM weight)', () => {
   for (const s of [
@@ -137,11 +97,7 @@ test("a token's char features depend on its own characters only: extra padded st
   roughen(m, 5);
   const a = m.compute(batch, true);
   // the same rows padded to 6 steps, plus a fourth row with a very long word (the batch's widest)
-  const rows = [
-    { tokens: [2, 5, 7, 3], tags: [0, 1, 2, 0], words: ['Abc', 'd', 'efgab', 'cc'] },
-    { tokens: [9, 1], tags: [3, 4], words: ['gz', 'bcbdba'] },
-    { tokens: [11, 6, 2], tags: [1, 1, 0], words: ['a', 'fed', 'ag'] },
-  ];
+  const rows = tinyCharRows;
   const wide = charBatch(rows, 6);
   const b = m.compute(wide, true);
   assert.ok(Math.abs(a.loss - b.loss) < 1e-6, `${a.loss} vs ${b.loss}`);

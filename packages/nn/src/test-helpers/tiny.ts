@@ -53,3 +53,49 @@ export function padSteps(batch: Batch, steps: number): Batch {
     }
   return wider;
 }
+
+/** A sentence of a char test batch: word ids, tag ids, and each token's word (its characters). */
+export interface CharRow {
+  tokens: number[];
+  tags: number[];
+  words: string[];
+}
+
+/** Three sentences of 4, 2, 3 tokens; words of 1 to 6 characters (shorter and longer than a CNN window), 'z' unknown. */
+export const tinyCharRows: CharRow[] = [
+  { tokens: [2, 5, 7, 3], tags: [0, 1, 2, 0], words: ['Abc', 'd', 'efgab', 'cc'] },
+  { tokens: [9, 1], tags: [3, 4], words: ['gz', 'bcbdba'] },
+  { tokens: [11, 6, 2], tags: [1, 1, 0], words: ['a', 'fed', 'ag'] },
+];
+
+/**
+ * A batch whose token slots carry the characters of `words` (row-major [size, steps]); char id 0 is padding,
+ * 1 unknown (a char not in the alphabet), then the alphabet's characters from 2.
+ */
+export function charBatch(rows: CharRow[], steps: number, alphabet = 'abcdefg'): Batch {
+  const size = rows.length;
+  const tokens = new Int32Array(size * steps);
+  const tags = new Int32Array(size * steps);
+  const offsets = new Int32Array(size * steps + 1);
+  const ids: number[] = [];
+  rows.forEach((row, r) => {
+    for (let t = 0; t < steps; t++) {
+      const slot = r * steps + t;
+      if (t < row.tokens.length) {
+        tokens[slot] = row.tokens[t];
+        tags[slot] = row.tags[t];
+        for (const ch of row.words[t]) ids.push(alphabet.indexOf(ch) + 2);
+      }
+      offsets[slot + 1] = ids.length;
+    }
+  });
+  return {
+    size,
+    steps,
+    tokens,
+    tags,
+    lengths: Int32Array.from(rows.map((r) => r.tokens.length)),
+    index: Int32Array.from(rows.map((_, i) => i)),
+    chars: { offsets, ids: Int32Array.from(ids) },
+  };
+}
