@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ValidationError } from '../errors.js';
 import { loadConfig } from './load.js';
 import { activeEmbeddings } from './schema.js';
 import { expandTrials } from './trials.js';
+import { configWorkspace, problems } from '../test-helpers/config-workspace.js';
 
 // Ablation sweeps: listed combinations (sweep.points) crossed with a grid, and pre-trained vectors switched
 // on and off by a sweep (train.embeddings.enabled).
 
-function workspace(files: Record<string, string>): string {
-  const root = mkdtempSync(path.join(tmpdir(), 'nerflow-abl-'));
-  mkdirSync(path.join(root, 'configs'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(root, 'configs', name), text);
-  return root;
-}
-
-function problems(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ValidationError, `expected ValidationError, got ${e}`);
-    return e.message;
-  }
-  assert.fail('expected a ValidationError');
-}
+const workspace = configWorkspace;
 
 const ABLATION = `train:
   embeddings: { path: vectors.txt, lowercase: true }
