@@ -14,6 +14,7 @@ import time
 import torch
 from torch_tagger import Tagger, batch_loss, read_batches, read_header
 
+# torch's intra-op threads; OpenBLAS's come from OPENBLAS_NUM_THREADS (train-bench.mjs runs each configuration)
 threads = int(os.environ.get("BENCH_THREADS", "2"))
 torch.set_num_threads(threads)
 torch.manual_seed(42)
@@ -59,4 +60,4 @@ variants = {"packed": run(True), "padded": run(False)}
 best = min(variants, key=lambda k: variants[k]["seconds"])
 blas = os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu") if os.path.exists("/etc/alternatives/libblas.so.3-x86_64-linux-gnu") else "unknown"
 # the faster variant is the one compared against (PyTorch at its best)
-print(json.dumps({**variants[best], "variant": best, "head": head, "variants": variants, "threads": threads, "torch": torch.__version__, "blas": blas}))
+print(json.dumps({**variants[best], "variant": best, "head": head, "variants": variants, "threads": threads, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "torch": torch.__version__, "blas": blas}))

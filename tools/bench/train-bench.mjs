@@ -5,8 +5,9 @@
 //                                                                        model, and vs nerflow's softmax baseline, in one run
 // Trains the baseline shapes (embedding 50, BiLSTM 100, batch 32, Adam) on the real train split for a fixed
 // number of bucketed batches with nerflow (2 kernel threads, then 1) AND with the same model in PyTorch (Debian's
-// python3-torch, OpenBLAS, 2 threads, then 1) on the SAME batches, side by side, and extrapolates seconds per
-// epoch from real tokens. It prints the CPU model, Node/V8, and the LSTM's GFLOP/s next to the kernel's GEMM peak.
+// python3-torch, OpenBLAS) on the SAME batches, side by side, and extrapolates seconds per epoch from real tokens.
+// PyTorch on 2 cores runs every thread configuration of torch-threads.mjs (OpenBLAS threads × torch threads) and
+// is compared at its fastest; then on 1 thread. It prints the CPU model, Node/V8, and the LSTM's GFLOP/s next to the kernel's GEMM peak.
 // The last line is exactly: nerflow_s_per_epoch=<x> pytorch_s_per_epoch=<y> ratio=<x/y>
 // (with --config, followed by: softmax_s_per_epoch=<nerflow's baseline> vs_softmax=<x/baseline>)
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bestOfTwoCore, ONE_CORE_CONFIG, runTorch, TWO_CORE_CONFIGS } from './torch-threads.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -63,7 +65,8 @@ const startLoad = loadavg()
   .map((l) => l.toFixed(2))
   .join(', ');
 const work = mkdtempSync(path.join(tmpdir(), 'nerflow-bench-'));
-const torchEnv = { ...process.env, OMP_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '2', BENCH_THREADS: '2' };
+// accuracy runs: PyTorch on the configuration that was fastest on 2 cores where it was measured (torch-threads.mjs)
+const torchEnv = { ...process.env, ...TWO_CORE_CONFIGS[0].env };
 const eIdx = args.indexOf('--epochs');
 if (eIdx >= 0) {
   // accuracy: both train N full epochs on the same batches; nerflow first (it writes them)
@@ -110,23 +113,12 @@ if (eIdx >= 0) {
 }
 
 // 3. nerflow side (TypeScript through tsx) writes the batches for PyTorch and times itself; 4. PyTorch side
-// on the same batches, 2 threads (compared) and 1 (the single-core reference). With --config: that config's
-// model, after the softmax baseline on the same batches (its PyTorch on 2 threads only).
-const torch = (batchesFile, threads) => {
-  const env = {
-    ...process.env,
-    OMP_NUM_THREADS: String(threads),
-    OPENBLAS_NUM_THREADS: String(threads),
-    BENCH_THREADS: String(threads),
-  };
-  const r = spawnSync(py, [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
-  if (r.status !== 0) throw new Error(`PyTorch side (${threads} threads) failed`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1));
-};
+// on the same batches: on 2 cores in every thread configuration, the fastest compared (torch-threads.mjs), and
+// on 1 thread (the single-core reference). With --config: that config's model, after the softmax baseline on the
+// same batches (its PyTorch on 2 cores only).
+const torchArgv = (batchesFile) => [path.join(root, 'tools/bench/pytorch_bench.py'), batchesFile];
+const torch2 = (batchesFile) => bestOfTwoCore(py, torchArgv(batchesFile), (r) => r.tokens_per_s);
+const torch1 = (batchesFile) => runTorch(py, torchArgv(batchesFile), ONE_CORE_CONFIG);
 function measure(extra, tag, oneThread = true) {
   const batchesFile = path.join(work, `batches-${tag}.bin`);
   const node = spawnSync(
@@ -150,10 +142,11 @@ function measure(extra, tag, oneThread = true) {
   );
   if (node.status !== 0) throw new Error('nerflow side failed');
   const ours = JSON.parse(node.stdout.trim().split('\n').at(-1));
-  return { ours, theirs: torch(batchesFile, 2), theirs1: oneThread ? torch(batchesFile, 1) : null };
+  const two = torch2(batchesFile);
+  return { ours, theirs: two.best, theirs2all: two.all, theirs1: oneThread ? torch1(batchesFile) : null };
 }
 const base = configFile ? measure([], 'softmax', false) : null;
-const { ours, theirs, theirs1 } = measure(
+const { ours, theirs, theirs2all, theirs1 } = measure(
   configFile ? ['--config', configFile] : [],
   configFile ? 'config' : 'softmax',
 );
@@ -198,9 +191,8 @@ console.log('| --- | ---: | ---: | ---: | ---: |');
 const model = ours.head === 'crf' ? 'BiLSTM-CRF' : 'BiLSTM';
 if (base) {
   console.log(row(`nerflow (fused BiLSTM, ${base.ours.kernel}, ${base.ours.threads} threads)`, base.ours));
-  console.log(
-    row(`PyTorch ${base.theirs.torch}, BiLSTM, ${base.theirs.threads} thr, ${base.theirs.variant}`, base.theirs),
-  );
+  console.log(row(`PyTorch ${base.theirs.torch}, BiLSTM, 2 cores, ${base.theirs.variant}`, base.theirs));
+  console.log(`(PyTorch BiLSTM: the fastest on 2 cores was ${base.theirs.config})`);
 }
 for (const r of ours.runs)
   console.log(row(`nerflow (fused ${model}, ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ''})`, r));
@@ -209,13 +201,22 @@ if (two && Number.isFinite(two.main_cpu_ms_per_batch))
   console.log(
     `(nerflow ${two.kernel}, 2 threads: the main thread was on a CPU ${two.main_cpu_ms_per_batch.toFixed(1)} ms/batch, a lower bound of its wall time on an idle machine)`,
   );
-for (const t of [theirs, theirs1].filter(Boolean)) {
-  console.log(row(`PyTorch ${t.torch} CPU, ${t.threads} thr, ${model}, ${t.variant}`, t));
-  for (const [name, v] of Object.entries(t.variants))
-    if (name !== t.variant)
-      console.log(
-        `(PyTorch ${t.threads} thr ${name}: ${v.ms_per_batch.toFixed(1)} ms/batch, ${(epochTokens / v.tokens_per_s).toFixed(1)} s/epoch; the faster variant is shown)`,
-      );
+// PyTorch on 2 cores: the fastest configuration × variant is the row (and the ratio); every other one is listed
+const others = (t) =>
+  Object.entries(t.variants)
+    .filter(([name]) => !((t === theirs || t === theirs1) && name === t.variant))
+    .map(
+      ([name, v]) =>
+        `${name} ${v.ms_per_batch.toFixed(1)} ms/batch (CPU ${v.cpu_ms_per_batch.toFixed(1)}), ${(epochTokens / v.tokens_per_s).toFixed(1)} s/epoch`,
+    )
+    .join('; ');
+console.log(row(`PyTorch ${theirs.torch} CPU, 2 cores, ${model}, ${theirs.variant}`, theirs));
+console.log(`(PyTorch 2 cores: the fastest was ${theirs.config}, ${theirs.variant}; on the same batches:`);
+for (const t of theirs2all) if (others(t)) console.log(`   ${t.config}: ${others(t)}`);
+console.log(')');
+if (theirs1) {
+  console.log(row(`PyTorch ${theirs1.torch} CPU, 1 thr, ${model}, ${theirs1.variant}`, theirs1));
+  console.log(`(PyTorch 1 thr ${others(theirs1)}; the faster variant is shown)`);
 }
 const peaks = Object.entries(ours.gemm_peak_gflops)
   .map(([k, g]) => `${k} ${g.toFixed(1)}`)
