@@ -33,7 +33,10 @@ for (const kernel of ['exact', 'fma'] as const)
       roughen(m, 7);
       const { analytic, err } = gradCheck(m, batch, { embedding: TINY_EMBEDDING_CHECKS });
       assert.ok(analytic.length > 100, `${analytic.length} entries checked`);
-      assert.ok(err < 1e-3, `relative error ${err} (units ${s.lstmUnits}, dropout ${s.dropout}, output dropout ${s.outputDropout ?? 0})`);
+      assert.ok(
+        err < 1e-3,
+        `relative error ${err} (units ${s.lstmUnits}, dropout ${s.dropout}, output dropout ${s.outputDropout ?? 0})`,
+      );
     }
   });
 
