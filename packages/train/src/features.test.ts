@@ -136,33 +136,22 @@ test('train.embeddings.enabled: false is no vectors: same identity as none, no f
   const fo = { manifest: { fingerprint: 'f' } } as unknown as Parameters<typeof trialIdentity>[1];
   const tmp = mkdtempSync(path.join(tmpdir(), 'nerflow-emb-off-'));
   const missing = { path: path.join(tmp, 'missing.txt'), format: 'glove' as const, lowercase: true, freeze: true };
-  const none = await trialIdentity(trial({}), fo, 'c', tmp, 'configs/t.yaml');
-  const off = await trialIdentity(
-    trial({ embeddings: { ...missing, enabled: false } }),
-    fo,
-    'c',
-    tmp,
-    'configs/t.yaml',
-  );
+  const identity = (t: ReturnType<typeof trial>) => trialIdentity(t, fo, 'c', tmp, 'configs/t.yaml');
+  const none = await identity(trial({}));
+  const off = await identity(trial({ embeddings: { ...missing, enabled: false } }));
   assert.deepEqual(off, none, 'switched off: the identity of a config without vectors (the missing file is not read)');
   assert.equal(taggerSpec(trial({ embeddings: { ...missing, enabled: false } }), data).freezeEmbeddings, undefined);
   assert.equal(taggerSpec(trial({ embeddings: missing }), data).freezeEmbeddings, true);
   // switched on, the file is an input, and a missing one is a user error naming the key
   await assert.rejects(
-    trialIdentity(trial({ embeddings: missing }), fo, 'c', tmp, 'configs/t.yaml'),
+    identity(trial({ embeddings: missing })),
     (e: unknown) =>
       e instanceof ValidationError && /missing\.txt: no such file \(train\.embeddings\.path/.test(e.message),
   );
   const present = { ...missing, path: path.join(tmp, 'present.txt') };
   writeFileSync(present.path, 'w2 1 2 3\n');
-  const on = await trialIdentity(trial({ embeddings: present }), fo, 'c', tmp, 'configs/t.yaml');
-  const onExplicit = await trialIdentity(
-    trial({ embeddings: { ...present, enabled: true } }),
-    fo,
-    'c',
-    tmp,
-    'configs/t.yaml',
-  );
+  const on = await identity(trial({ embeddings: present }));
+  const onExplicit = await identity(trial({ embeddings: { ...present, enabled: true } }));
   assert.deepEqual(onExplicit, on, 'enabled: true (the default) is not part of the identity');
   assert.notDeepEqual(on, none);
 });
