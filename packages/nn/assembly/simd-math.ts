@@ -1,10 +1,16 @@
 // SIMD math shared by the kernel's modules (lstm.ts, crf.ts): one copy of each formula, inlined where it is used.
 // Nothing here is exported from the wasm module (lstm.ts does not re-export this file).
 
-/** exp in f32x4 (Cephes expf: range reduction by ln 2, degree-6 polynomial, 2^n from the exponent bits). */
+// exp in f32x4 (Cephes expf: range reduction by ln 2, degree-6 polynomial, 2^n from the exponent bits).
+// Written for the instructions V8 emits on x64 (same results as the plain form, bit for bit, on every input):
+// - the clamp is pmax/pmin (one maxps/minps each) where max/min cost ~8 instructions for NaN and ±0 rules
+//   that cannot matter here: the bounds are not zero, and a NaN input stays NaN either way;
+// - n = fx (an integer in [−126, 127]) is read from the bits of fx + 1.5·2²³, which is exact for |n| < 2²²,
+//   instead of a saturating float → int conversion (~6 instructions on x64 without AVX-512).
+const EXP_MAGIC: f32 = 12582912.0; // 1.5·2²³: fx + EXP_MAGIC has the bits 0x4B400000 + n
 @inline
 export function vexp(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
   let fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
   x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
   x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
@@ -15,6 +21,6 @@ export function vexp(x: v128): v128 {
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
   y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, x), x), x), f32x4.splat(1));
-  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
+  const pow2 = i32x4.shl(i32x4.add(f32x4.add(fx, f32x4.splat(EXP_MAGIC)), i32x4.splat(127 - 0x4b400000)), 23);
   return f32x4.mul(y, pow2);
 }
