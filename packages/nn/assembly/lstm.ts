@@ -142,6 +142,27 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
     const a0 = a + <usize>i * ai;
     const c0 = c + <usize>i * cr;
     let j = 0;
+    // the last 1–3 rows: 16 columns at a time, four independent chains of multiply-adds (one chain alone waits
+    // on each one's latency), then 4 at a time
+    for (; j + 16 <= N; j += 16) {
+      const jo = <usize>j << 2;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      if (acc) {
+        s0 = v128.load(c0 + jo); s1 = v128.load(c0 + jo, 16); s2 = v128.load(c0 + jo, 32); s3 = v128.load(c0 + jo, 48);
+      }
+      let bp = b + jo;
+      let ko: usize = 0;
+      for (let k = 0; k < K; k++) {
+        const x = v128.load32_splat(a0 + ko);
+        s0 = madd(x, v128.load(bp), s0);
+        s1 = madd(x, v128.load(bp, 16), s1);
+        s2 = madd(x, v128.load(bp, 32), s2);
+        s3 = madd(x, v128.load(bp, 48), s3);
+        bp += bk;
+        ko += ak;
+      }
+      v128.store(c0 + jo, s0); v128.store(c0 + jo, s1, 16); v128.store(c0 + jo, s2, 32); v128.store(c0 + jo, s3, 48);
+    }
     for (; j < N4; j += 4) {
       const jo = <usize>j << 2;
       let s0 = acc ? v128.load(c0 + jo) : f32x4.splat(0);
