@@ -422,33 +422,46 @@ function mulInto(a: usize, b: usize, out: usize, n: i32): void {
  * token t sits at its own step len−1−t.
  */
 export function joinDirections(hf: usize, hb: usize, lengths: usize, T: i32, B: i32, H: i32, out: usize): void {
+  joinRows(hf, hb, lengths, B, H, out, 0, T * B);
+}
+
+/** joinDirections for rows [i0, i1) of out only (row i = step i / B of sentence i % B): two threads split the rows. */
+export function joinRows(hf: usize, hb: usize, lengths: usize, B: i32, H: i32, out: usize, i0: i32, i1: i32): void {
   const hbytes = <usize>H << 2;
-  for (let t = 0; t < T; t++) {
-    for (let r = 0; r < B; r++) {
-      const len = load<i32>(lengths + (<usize>r << 2));
-      const dst = out + ((<usize>(t * B + r) * 2 * H) << 2);
-      if (t < len) {
-        memory.copy(dst, hf + ((<usize>(t * B + r) * H) << 2), hbytes);
-        memory.copy(dst + hbytes, hb + ((<usize>((len - 1 - t) * B + r) * H) << 2), hbytes);
-      } else {
-        memory.fill(dst, 0, 2 * hbytes);
-      }
+  for (let i = i0; i < i1; i++) {
+    const t = i / B;
+    const r = i - t * B;
+    const len = load<i32>(lengths + (<usize>r << 2));
+    const dst = out + ((<usize>i * 2 * H) << 2);
+    if (t < len) {
+      memory.copy(dst, hf + ((<usize>i * H) << 2), hbytes);
+      memory.copy(dst + hbytes, hb + ((<usize>((len - 1 - t) * B + r) * H) << 2), hbytes);
+    } else {
+      memory.fill(dst, 0, 2 * hbytes);
     }
   }
 }
 
 /** The reverse of joinDirections for gradients: d [T·B, 2H] → dhf, dhb [T·B, H] (zeros on padding). */
 export function splitDirections(d: usize, lengths: usize, T: i32, B: i32, H: i32, dhf: usize, dhb: usize): void {
+  splitDirection(d, lengths, T, B, H, 0, dhf);
+  splitDirection(d, lengths, T, B, H, 1, dhb);
+}
+
+/**
+ * One direction's half of splitDirections: dir 0 → dhf (columns [0, H) of d, rows in order), dir 1 → dhb
+ * (columns [H, 2H), each sentence's rows reversed); zeros on padding. Two threads take one direction each.
+ */
+export function splitDirection(d: usize, lengths: usize, T: i32, B: i32, H: i32, dir: i32, out: usize): void {
   const hbytes = <usize>H << 2;
-  memory.fill(dhf, 0, <usize>T * B * hbytes);
-  memory.fill(dhb, 0, <usize>T * B * hbytes);
+  memory.fill(out, 0, <usize>T * B * hbytes);
   for (let t = 0; t < T; t++) {
     for (let r = 0; r < B; r++) {
       const len = load<i32>(lengths + (<usize>r << 2));
       if (t >= len) continue;
       const src = d + ((<usize>(t * B + r) * 2 * H) << 2);
-      memory.copy(dhf + ((<usize>(t * B + r) * H) << 2), src, hbytes);
-      memory.copy(dhb + ((<usize>((len - 1 - t) * B + r) * H) << 2), src + hbytes, hbytes);
+      if (dir == 0) memory.copy(out + ((<usize>(t * B + r) * H) << 2), src, hbytes);
+      else memory.copy(out + ((<usize>((len - 1 - t) * B + r) * H) << 2), src + hbytes, hbytes);
     }
   }
 }
@@ -460,11 +473,21 @@ export function splitDirections(d: usize, lengths: usize, T: i32, B: i32, H: i32
  * loss (the caller divides by the count).
  */
 export function softmaxXent(logits: usize, labels: usize, pred: usize, R: i32, K: i32, count: i32, grad: i32): f64 {
+  return softmaxXentRows(logits, labels, pred, R, K, count, grad, 0);
+}
+
+/**
+ * softmaxXent that also writes each row's loss (f64) to rowLoss [R] (0 on padding; 0 = not written), so that two
+ * threads can each take a range of rows and the caller adds the rows' losses in order, as one call would.
+ */
+export function softmaxXentRows(logits: usize, labels: usize, pred: usize, R: i32, K: i32, count: i32, grad: i32,
+  rowLoss: usize): f64 {
   let total: f64 = 0;
   const scale: f32 = count > 0 ? <f32>1 / <f32>count : 0;
   for (let r = 0; r < R; r++) {
     const row = logits + ((<usize>r * K) << 2);
     const label = load<i32>(labels + (<usize>r << 2));
+    if (rowLoss) store<f64>(rowLoss + (<usize>r << 3), 0);
     let best = 0;
     let mx = load<f32>(row);
     for (let k = 1; k < K; k++) {
@@ -482,7 +505,9 @@ export function softmaxXent(logits: usize, labels: usize, pred: usize, R: i32, K
     let sum: f32 = 0;
     for (let k = 0; k < K; k++) sum += Mathf.exp(load<f32>(row + (<usize>k << 2)) - mx);
     const lse = mx + Mathf.log(sum);
-    total += <f64>(lse - load<f32>(row + (<usize>label << 2)));
+    const loss = <f64>(lse - load<f32>(row + (<usize>label << 2)));
+    total += loss;
+    if (rowLoss) store<f64>(rowLoss + (<usize>r << 3), loss);
     if (grad) {
       for (let k = 0; k < K; k++) {
         const p = Mathf.exp(load<f32>(row + (<usize>k << 2)) - lse);

@@ -3,9 +3,8 @@ import type { Batch } from './data.js';
 import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
 import { Mulberry32, mulberry32 } from '@nerflow/core';
-import { KernelThread } from './threads.js';
-import { charFeatures, inputDim, type TaggerSpec } from './spec.js';
-import { charLstmBackward, charLstmForward, charLstmShapes, type CharLstmContext } from './char-lstm.js';
+import { KernelThread, type KernelCall, type KernelStep } from './threads.js';
+import { inputDim, type TaggerSpec } from './spec.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
@@ -18,15 +17,13 @@ export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   ];
   const c = spec.chars;
   // the char CNN: Keras Embedding [chars, dim] and Conv1D kernel [width, dim, filters] + bias
-  const chars: [string, number[]][] = !c
-    ? []
-    : c.type === 'lstm'
-      ? charLstmShapes(c.vocabSize, c.dim, c.units)
-      : [
-          ['char_embedding/embeddings', [c.vocabSize, c.dim]],
-          ['char_conv/kernel', [c.width, c.dim, c.filters]],
-          ['char_conv/bias', [c.filters]],
-        ];
+  const chars: [string, number[]][] = c
+    ? [
+        ['char_embedding/embeddings', [c.vocabSize, c.dim]],
+        ['char_conv/kernel', [c.width, c.dim, c.filters]],
+        ['char_conv/bias', [c.filters]],
+      ]
+    : [];
   return [...chars, ...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
@@ -74,8 +71,7 @@ function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
  * - Layout: time-major [T·B, ·]; the backward direction runs over each row reversed (its step s reads
  *   token len−1−s), built in JS, so padding sits at the end of both directions: states computed on padding
  *   only feed later padding, whose loss is masked, so their gradients are exactly 0 with no masking op.
- * - Dropout (input, per direction), recurrent dropout and output dropout (on the BiLSTM's output, before the
- *   dense layer) are Keras-style masks, constant over time.
+ * - Dropout (input, per direction) and recurrent dropout are Keras' masks, constant over time.
  * - The embedding table lives in JS memory: rows gathered in JS, and its gradient and Adam update touch
  *   only the rows of the words in the batch (lazy Adam), not the whole vocabulary.
  * - Head crf: the dense layer's outputs are the CRF's emission scores; the kernel's crfNll replaces
@@ -148,18 +144,9 @@ export class FusedBiLstm {
       this.view('param', 'char_embedding/embeddings').set(
         uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim),
       );
-      if (c.type === 'cnn')
-        this.view('param', 'char_conv/kernel').set(
-          glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
-        );
-      else
-        for (const d of ['forward', 'backward']) {
-          // the char BiLSTM as the word one: glorot-uniform kernel, orthogonal recurrent kernel, unit forget bias
-          const U = c.units;
-          this.view('param', `char_${d}_lstm/kernel`).set(glorotUniform(c.dim, 4 * U, c.dim * 4 * U, crand));
-          this.view('param', `char_${d}_lstm/recurrent_kernel`).set(orthogonal(U, 4 * U, crand));
-          this.view('param', `char_${d}_lstm/bias`).fill(1, U, 2 * U);
-        }
+      this.view('param', 'char_conv/kernel').set(
+        glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
+      );
     }
     for (const d of ['forward', 'backward']) {
       this.view('param', `${d}_lstm/kernel`).set(glorotUniform(I, 4 * H, I * 4 * H, rand));
@@ -181,16 +168,17 @@ export class FusedBiLstm {
     return this.thread ? 2 : 1;
   }
 
-  /** One kernel function for both directions: concurrently on two threads, else forward then backward. */
-  private both<N extends 'lstmForward' | 'lstmBackward'>(
-    name: N,
-    fw: Parameters<KernelExports[N]>,
-    bw: Parameters<KernelExports[N]>,
-  ): void {
-    if (this.thread) return this.thread.pair(name, fw, bw);
-    const f = this.kern.k[name] as (...a: number[]) => void;
-    f(...(fw as number[]));
-    f(...(bw as number[]));
+  /**
+   * Kernel steps (threads.ts): on two threads each step's main and worker calls at once; on one, each step's main
+   * calls then its worker calls. Profiled per step label either way.
+   */
+  private run(steps: KernelStep[]): void {
+    if (this.thread) return this.thread.run(steps);
+    for (const s of steps) {
+      const t = this.kern.profiling ? performance.now() : 0;
+      for (const [name, a] of [...s.main, ...s.worker]) (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
+      if (this.kern.profiling) this.kern.record(s.label, performance.now() - t);
+    }
   }
 
   /** A live view of one weight (or its gradient / Adam moment); valid until the next batch. */
@@ -230,20 +218,16 @@ export class FusedBiLstm {
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
     const mark = this.kern.mark();
-    const r = this.pass(b, true, true);
+    const lr = this.lrT(this.step + 1);
+    // Adam on the LSTM, dense and CRF weights runs inside the pass, split over the threads (element by element)
+    const r = this.pass(b, true, true, false, false, lr);
     this.step++;
-    const lr = this.lrT();
-    this.kern.k.adam(
-      this.base.param,
-      this.base.grad,
-      this.base.m,
-      this.base.v,
-      this.total,
-      lr,
-      this.spec.adam.beta1,
-      this.spec.adam.beta2,
-      this.spec.adam.epsilon,
-    );
+    // the char CNN's weights (first in the regions), whose gradients are final only after the pass
+    const chars = this.weight('forward_lstm/kernel').at;
+    if (chars > 0) {
+      const { beta1, beta2, epsilon } = this.spec.adam;
+      this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, chars, lr, beta1, beta2, epsilon);
+    }
     if (!this.spec.freezeEmbeddings) this.applyEmbeddingAdam(b, r.dxAt, lr);
     this.kern.reset(mark);
     return r.loss;
@@ -322,6 +306,7 @@ export class FusedBiLstm {
   /**
    * Forward (and backward when `train`: gradients left in the grad region, and the word embeddings' gradient
    * at dxAt, [B·T, We] row-major) for one batch; with `probs`, forward only, returning the emissions' softmax.
+   * With `adamLr` (training), Adam steps the LSTM, dense and CRF weights too, as soon as their gradients are final.
    */
   private pass(
     b: Batch,
@@ -329,6 +314,7 @@ export class FusedBiLstm {
     useDropout: boolean,
     marginals = false,
     probs = false,
+    adamLr?: number,
   ): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array; probs?: Float32Array } {
     const { embeddingDim: We, lstmUnits: H, numTags: K } = this.spec;
     const E = inputDim(this.spec); // the LSTM input: word embedding (We), then char features
@@ -345,9 +331,6 @@ export class FusedBiLstm {
         'this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)',
       );
     const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
-    // drawn after the others, so a model without output dropout draws the same masks as before it existed
-    const outputDropout = useDropout ? (this.spec.outputDropout ?? 0) : 0;
-    const outMask = outputDropout > 0 ? this.dropMask(B * 2 * H, outputDropout) : null;
 
     const { kern } = this;
     const k = kern.k;
@@ -379,36 +362,30 @@ export class FusedBiLstm {
       dcn: train ? a(B * H) : 0,
     }));
     const hcat = a(TB * 2 * H);
-    const omask = outMask ? a(B * 2 * H) : 0;
     const logits = a(TB * K);
     // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
     const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
     // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
     const nChars = cs ? b.chars!.ids.length : 0;
-    const cnn = cs?.type === 'cnn' ? cs : null;
-    const cw = cnn ? cnn.width * cnn.dim : 0;
-    const cc = cnn
+    const cw = cs ? cs.width * cs.dim : 0;
+    const cc = cs
       ? {
           ids: a(nChars),
           offsets: a(B * T + 1),
           cols: a(nChars * cw),
-          conv: a(nChars * cnn.filters),
-          out: a(B * T * cnn.filters),
-          arg: a(B * T * cnn.filters),
-          dout: train ? a(B * T * cnn.filters) : 0,
-          dwT: train ? a(cw * cnn.filters) : 0,
+          conv: a(nChars * cs.filters),
+          out: a(B * T * cs.filters),
+          arg: a(B * T * cs.filters),
+          dout: train ? a(B * T * cs.filters) : 0,
+          dwT: train ? a(cw * cs.filters) : 0,
           dcols: train ? a(nChars * cw) : 0,
-          wT: train ? a(cw * cnn.filters) : 0,
+          wT: train ? a(cw * cs.filters) : 0,
         }
       : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
     let charOut: Float32Array | null = null;
-    const lstmChars = cs?.type === 'lstm' ? cs : null;
-    const cl = lstmChars ? charLstmForward(this.charCtx(), b.chars!, B * T, lstmChars.dim, lstmChars.units) : null;
-    const clDout = cl && train ? a(B * T * charFeatures(lstmChars!)) : 0;
-    if (cl) charOut = kern.f32(cl.out, B * T * charFeatures(lstmChars!));
-    if (cnn && cc) {
+    if (cs && cc) {
       kern.i32(cc.ids, nChars).set(b.chars!.ids);
       kern.i32(cc.offsets, B * T + 1).set(b.chars!.offsets);
       k.charCnnForward(
@@ -418,15 +395,15 @@ export class FusedBiLstm {
         this.ptr('param', 'char_embedding/embeddings'),
         this.ptr('param', 'char_conv/kernel'),
         this.ptr('param', 'char_conv/bias'),
-        cnn.dim,
-        cnn.width,
-        cnn.filters,
+        cs.dim,
+        cs.width,
+        cs.filters,
         cc.cols,
         cc.conv,
         cc.out,
         cc.arg,
       );
-      charOut = kern.f32(cc.out, B * T * cnn.filters);
+      charOut = kern.f32(cc.out, B * T * cs.filters);
     }
     kern.i32(lengths, B).set(b.lengths);
     const lab = kern.i32(labels, TB).fill(-1);
@@ -451,13 +428,11 @@ export class FusedBiLstm {
           for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
         }
       }
-      if (!cs || !charOut) {
-        k.embedInputs(this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x);
-      } else {
+      if (cs && charOut) {
         // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
         // for both directions) beside it, through the same input dropout: x = [emb(word) | chars(word)] · mask
         k.embedInputs(this.embAt.p, dir.ids, dir.wmask, T, B, We, dir.wx);
-        const F = charFeatures(cs);
+        const F = cs.filters;
         const x = kern.f32(dir.x, TB * E);
         const wx = kern.f32(dir.wx, TB * We);
         for (let r = 0; r < B; r++) {
@@ -496,20 +471,131 @@ export class FusedBiLstm {
       dir.h,
       dir.hin,
     ];
-    this.both('lstmForward', forwardArgs(dirs[0]), forwardArgs(dirs[1]));
     const [fw, bw] = dirs;
-    k.joinDirections(fw.h, bw.h, lengths, T, B, H, hcat);
-    if (outMask) {
-      kern.f32(omask, B * 2 * H).set(outMask);
-      k.maskRows(hcat, omask, T, B, 2 * H);
-    }
     const wo = this.ptr('param', 'dense/kernel');
-    k.fillRows(logits, this.ptr('param', 'dense/bias'), TB, K);
-    k.gemm(hcat, 2 * H, 1, wo, K, logits, K, TB, 2 * H, K, 1);
-    if (probs) return { loss: NaN, probs: softmaxRows(kern.f32(logits, TB * K), b, K), dxAt: 0 };
+    const softmax = this.spec.head !== 'crf' && !probs;
+    const rowLoss = softmax ? a(2 * TB) : 0; // f64 per row
+    const s = scratch;
     if (train) kern.f32(this.base.grad, this.total).fill(0);
+    // The batch as steps for the two threads (threads.ts; one thread runs each step's calls in turn, the same
+    // calls on the same buffers, so results are the same to the bit). The directions take a thread each; the
+    // output layer's rows are cut at R1 (a multiple of 4: the GEMM's row blocks, so every sum runs as in one call).
+    const R1 = Math.floor(TB / 2) & ~3;
+    const rows = (i0: number, i1: number): KernelCall[] => [
+      ['joinRows', [fw.h, bw.h, lengths, B, H, hcat, i0, i1]],
+      ['fillRows', [logits + 4 * i0 * K, this.ptr('param', 'dense/bias'), i1 - i0, K]],
+      ['gemm', [hcat + 4 * i0 * 2 * H, 2 * H, 1, wo, K, logits + 4 * i0 * K, K, i1 - i0, 2 * H, K, 1]],
+      ...(softmax
+        ? [
+            [
+              'softmaxXentRows',
+              [logits + 4 * i0 * K, labels + 4 * i0, pred + 4 * i0, i1 - i0, K, real, train ? 1 : 0, rowLoss + 8 * i0],
+            ] as KernelCall,
+          ]
+        : []),
+    ];
+    const forward: KernelStep[] = [
+      ...(cs
+        ? []
+        : [
+            {
+              label: 'embedInputs',
+              main: [['embedInputs', [this.embAt.p, fw.ids, fw.xmask, T, B, E, fw.x]]],
+              worker: [['embedInputs', [this.embAt.p, bw.ids, bw.xmask, T, B, E, bw.x]]],
+            } satisfies KernelStep,
+          ]),
+      { label: 'lstmForward', main: [['lstmForward', forwardArgs(fw)]], worker: [['lstmForward', forwardArgs(bw)]] },
+      {
+        label: 'outputForward',
+        main: [...rows(0, R1), ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : [])],
+        worker: rows(R1, TB),
+      },
+    ];
+    const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [
+      dir.dh,
+      dir.x,
+      this.ptr('param', `${dir.d}_lstm/kernel`),
+      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`),
+      dir.rmask,
+      T,
+      B,
+      E,
+      H,
+      dir.gates,
+      dir.cell,
+      dir.tc,
+      dir.hin,
+      dir.dz,
+      dir.dx,
+      this.ptr('grad', `${dir.d}_lstm/kernel`),
+      this.ptr('grad', `${dir.d}_lstm/recurrent_kernel`),
+      this.ptr('grad', `${dir.d}_lstm/bias`),
+      dir.whT,
+      dir.wxT,
+      dir.dhn,
+      dir.dcn,
+    ];
+    // backward, once the logits hold d loss / d logits: the dense weights' gradient [2H, K] cut at row M1 and
+    // d hcat [T·B, 2H] at row R1 (multiples of 4), each direction's d h, BPTT, and Adam on each direction's weights
+    const M1 = H & ~3;
+    const dW = this.ptr('grad', 'dense/kernel');
+    const adamOn = (from: number, to: number): KernelCall => {
+      const { beta1, beta2, epsilon } = this.spec.adam;
+      const o = 4 * from;
+      const [p, g, m, v] = [this.base.param + o, this.base.grad + o, this.base.m + o, this.base.v + o];
+      return ['adam', [p, g, m, v, to - from, adamLr!, beta1, beta2, epsilon]];
+    };
+    const at = (name: string) => this.weight(name).at;
+    const backward: KernelStep[] = train
+      ? [
+          {
+            label: 'outputBackward',
+            main: [
+              ['gemm', [hcat, 1, 2 * H, logits, K, dW, K, M1, TB, K, 0]],
+              ['colSum', [logits, this.ptr('grad', 'dense/bias'), TB, K, 0]],
+              ['gemm', [logits, K, 1, s!.woT, 2 * H, s!.dhcat, 2 * H, R1, K, 2 * H, 0]],
+            ],
+            worker: [
+              ['gemm', [hcat + 4 * M1, 1, 2 * H, logits, K, dW + 4 * M1 * K, K, 2 * H - M1, TB, K, 0]],
+              [
+                'gemm',
+                [logits + 4 * R1 * K, K, 1, s!.woT, 2 * H, s!.dhcat + 4 * R1 * 2 * H, 2 * H, TB - R1, K, 2 * H, 0],
+              ],
+            ],
+          },
+          {
+            label: 'splitDirections',
+            main: [['splitDirection', [s!.dhcat, lengths, T, B, H, 0, fw.dh]]],
+            worker: [['splitDirection', [s!.dhcat, lengths, T, B, H, 1, bw.dh]]],
+          },
+          { label: 'lstmBackward', main: [['lstmBackward', backwardArgs(fw)]], worker: [['lstmBackward', backwardArgs(bw)]] },
+          // Adam, element by element, on every weight whose gradient is final here (the char CNN's is not yet)
+          ...(adamLr !== undefined
+            ? [
+                {
+                  label: 'adam',
+                  main: [
+                    adamOn(at('forward_lstm/kernel'), at('backward_lstm/kernel')),
+                    adamOn(at('dense/kernel'), this.total),
+                  ],
+                  worker: [adamOn(at('backward_lstm/kernel'), at('dense/kernel'))],
+                } satisfies KernelStep,
+              ]
+            : []),
+        ]
+      : [];
+
     let loss: number;
-    if (this.spec.head === 'crf') {
+    if (softmax) {
+      // softmax head: the whole batch is one job; the loss adds the rows' losses in row order, as one call would
+      this.run([...forward, ...backward]);
+      const rl = new Float64Array(kern.memory.buffer, rowLoss, TB);
+      let total = 0;
+      for (let i = 0; i < TB; i++) total += rl[i];
+      loss = total / Math.max(1, real);
+    } else {
+      this.run(forward);
+      if (probs) return { loss: NaN, probs: softmaxRows(kern.f32(logits, TB * K), b, K), dxAt: 0 };
       const crf = (w: string) => this.ptr('param', `crf/${w}`);
       const work = a(k.crfScratch(T, K));
       if (marginals) {
@@ -564,8 +650,7 @@ export class FusedBiLstm {
           this.ptr('grad', 'crf/end'),
           work,
         ) / Math.max(1, real);
-    } else {
-      loss = k.softmaxXent(logits, labels, pred, TB, K, real, train ? 1 : 0) / Math.max(1, real);
+      if (train) this.run(backward);
     }
     if (!train) {
       const p = kern.i32(pred, TB);
@@ -573,70 +658,32 @@ export class FusedBiLstm {
       for (let t = 0; t < T; t++) for (let r = 0; r < B; r++) predictions[r * T + t] = p[t * B + r];
       return { loss, predictions, dxAt: 0 };
     }
-
-    // ---- backward: logits now hold d loss / d logits ----
-    const s = scratch!;
-    k.gemm(hcat, 1, 2 * H, logits, K, this.ptr('grad', 'dense/kernel'), K, 2 * H, TB, K, 0);
-    k.colSum(logits, this.ptr('grad', 'dense/bias'), TB, K, 0);
-    k.transpose(wo, s.woT, 2 * H, K);
-    k.gemm(logits, K, 1, s.woT, 2 * H, s.dhcat, 2 * H, TB, K, 2 * H, 0);
-    if (outMask) k.maskRows(s.dhcat, omask, T, B, 2 * H);
-    k.splitDirections(s.dhcat, lengths, T, B, H, fw.dh, bw.dh);
-    const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [
-      dir.dh,
-      dir.x,
-      this.ptr('param', `${dir.d}_lstm/kernel`),
-      this.ptr('param', `${dir.d}_lstm/recurrent_kernel`),
-      dir.rmask,
-      T,
-      B,
-      E,
-      H,
-      dir.gates,
-      dir.cell,
-      dir.tc,
-      dir.hin,
-      dir.dz,
-      dir.dx,
-      this.ptr('grad', `${dir.d}_lstm/kernel`),
-      this.ptr('grad', `${dir.d}_lstm/recurrent_kernel`),
-      this.ptr('grad', `${dir.d}_lstm/bias`),
-      dir.whT,
-      dir.wxT,
-      dir.dhn,
-      dir.dcn,
-    ];
-    this.both('lstmBackward', backwardArgs(fw), backwardArgs(bw));
+    const sc = s!;
     // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
-    if (!cs) {
-      k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dx);
-      return { loss, dxAt: s.dx };
+    if (!cs || !cc) {
+      k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, sc.dx);
+      return { loss, dxAt: sc.dx };
     }
     // with chars: the whole input's gradient (the same fixed order, forward + backward, on any thread count),
     // then its word part [0, We) to dx for the embedding rows, its char part [We, E) to the char CNN (run once)
-    k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s.dxi);
-    const F = charFeatures(cs);
-    const dxi = kern.f32(s.dxi, TB * E);
-    const dxw = kern.f32(s.dx, TB * We);
-    const dout = kern.f32(cc ? cc.dout : clDout, TB * F);
+    k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, sc.dxi);
+    const F = cs.filters;
+    const dxi = kern.f32(sc.dxi, TB * E);
+    const dxw = kern.f32(sc.dx, TB * We);
+    const dout = kern.f32(cc.dout, TB * F);
     for (let i = 0; i < TB; i++) {
       dxw.set(dxi.subarray(i * E, i * E + We), i * We);
       dout.set(dxi.subarray(i * E + We, (i + 1) * E), i * F);
     }
-    if (cl) {
-      charLstmBackward(this.charCtx(), cl, clDout, lstmChars!);
-      return { loss, dxAt: s.dx };
-    }
-    if (!cnn || !cc) throw new Error('unreachable: chars without a char encoder');
     k.charCnnBackward(
       cc.dout,
       cc.ids,
       cc.offsets,
       B * T,
       this.ptr('param', 'char_conv/kernel'),
-      cnn.dim,
-      cnn.width,
-      cnn.filters,
+      cs.dim,
+      cs.width,
+      cs.filters,
       cc.cols,
       cc.arg,
       this.ptr('grad', 'char_conv/kernel'),
@@ -646,59 +693,11 @@ export class FusedBiLstm {
       cc.dcols,
       cc.wT,
     );
-    return { loss, dxAt: s.dx };
+    return { loss, dxAt: sc.dx };
   }
 
-  /** Each token slot's char features, [B·T, F] row-major like the batch (zeros on slots without characters). */
-  charFeatures(b: Batch): Float32Array {
-    const c = this.spec.chars;
-    if (!c || !b.chars) throw new Error('charFeatures: the model has no char features, or the batch no chars');
-    const mark = this.kern.mark();
-    const slots = b.size * b.steps;
-    const F = charFeatures(c);
-    let out: number;
-    if (c.type === 'lstm') out = charLstmForward(this.charCtx(), b.chars, slots, c.dim, c.units).out;
-    else {
-      const { kern } = this;
-      const n = b.chars.ids.length;
-      const ids = kern.alloc(n);
-      const offsets = kern.alloc(slots + 1);
-      const [cols, conv, arg] = [kern.alloc(n * c.width * c.dim), kern.alloc(n * F), kern.alloc(slots * F)];
-      out = kern.alloc(slots * F);
-      kern.i32(ids, n).set(b.chars.ids);
-      kern.i32(offsets, slots + 1).set(b.chars.offsets);
-      kern.k.charCnnForward(
-        ids,
-        offsets,
-        slots,
-        this.ptr('param', 'char_embedding/embeddings'),
-        this.ptr('param', 'char_conv/kernel'),
-        this.ptr('param', 'char_conv/bias'),
-        c.dim,
-        c.width,
-        c.filters,
-        cols,
-        conv,
-        out,
-        arg,
-      );
-    }
-    const r = this.kern.f32(out, slots * F).slice();
-    this.kern.reset(mark);
-    return r;
-  }
-
-  /** What the char BiLSTM (char-lstm.ts) computes with: this model's kernel, weights and threads. */
-  private charCtx(): CharLstmContext {
-    return {
-      kern: this.kern,
-      ptr: (region, name) => this.ptr(region, name),
-      both: (name, fw, bw) => this.both(name, fw, bw),
-    };
-  }
-
-  private lrT(): number {
-    const t = this.step;
+  /** Adam's step size at step t (bias-corrected). */
+  private lrT(t = this.step): number {
     const { beta1, beta2 } = this.spec.adam;
     return (this.spec.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
   }

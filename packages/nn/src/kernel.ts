@@ -71,7 +71,19 @@ export interface KernelExports {
   ): void;
   joinDirections(hf: number, hb: number, lengths: number, T: number, B: number, H: number, out: number): void;
   splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
+  joinRows(hf: number, hb: number, lengths: number, B: number, H: number, out: number, i0: number, i1: number): void;
+  splitDirection(d: number, lengths: number, T: number, B: number, H: number, dir: number, out: number): void;
   softmaxXent(logits: number, labels: number, pred: number, R: number, K: number, count: number, grad: number): number;
+  softmaxXentRows(
+    logits: number,
+    labels: number,
+    pred: number,
+    R: number,
+    K: number,
+    count: number,
+    grad: number,
+    rowLoss: number,
+  ): number;
   adam(p: number, g: number, m: number, v: number, n: number, lrT: number, b1: number, b2: number, eps: number): void;
   // the CRF head (assembly/crf.ts)
   crfScratch(T: number, K: number): number;

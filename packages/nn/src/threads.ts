@@ -13,62 +13,105 @@ import type { Kernel, KernelExports } from './kernel.js';
  * results are bit-identical to one thread (a test checks the weights after training).
  */
 
-/** Control block layout (i32 words): job counter, done counter, function index, argument count, ready, error. */
+/** Control block layout (i32 words): job counter, done counter, calls in the job, (unused), ready, error, barrier. */
 const JOB = 0;
 const DONE = 1;
-const FN = 2;
-const NARGS = 3;
+const NCALLS = 2;
 const READY = 4;
 const ERROR = 5;
+const SYNC = 6;
 const CTL_BYTES = 32;
-const MAX_ARGS = 32;
-/** Bytes of kernel memory a KernelThread needs for its control block and arguments. */
-export const CONTROL_FLOATS = (CTL_BYTES + 8 * MAX_ARGS) / 4;
+/** Calls in one job (barriers included), and f64 arguments over all of them. */
+const MAX_CALLS = 32;
+const MAX_ARGS = 256;
+const TABLE_BYTES = 8 * MAX_CALLS;
+/** Bytes of kernel memory a KernelThread needs for its control block, call table and arguments. */
+export const CONTROL_FLOATS = (CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS) / 4;
+/** A call-table entry's function index that means "barrier": wait until the other thread reaches its own. */
+const BARRIER = -1;
+/** Spins (Atomics.load) before a thread waiting at a barrier or for the worker's end sleeps in Atomics.wait. */
+const SPINS = 20_000;
 
-// The worker's code, evaluated as a CommonJS script (no file to resolve, with or without tsx).
+// The worker's code, evaluated as a CommonJS script (no file to resolve, with or without tsx). A job is a list of
+// calls with barriers between segments; after an error the worker skips the job's remaining calls but still
+// meets every barrier, so the main thread never waits for it forever.
 const WORKER = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, at, names, port } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const ctl = new Int32Array(memory.buffer, at, ${CTL_BYTES / 4});
-const args = new Float64Array(memory.buffer, at + ${CTL_BYTES}, ${MAX_ARGS});
+const table = new Int32Array(memory.buffer, at + ${CTL_BYTES}, ${TABLE_BYTES / 4});
+const args = new Float64Array(memory.buffer, at + ${CTL_BYTES + TABLE_BYTES}, ${MAX_ARGS});
 Atomics.store(ctl, ${READY}, 1);
 Atomics.notify(ctl, ${READY});
 let seen = 0;
+let syncs = 0;
 for (;;) {
   Atomics.wait(ctl, ${JOB}, seen);
   const job = Atomics.load(ctl, ${JOB});
   if (job === seen) continue;
   if (job < 0) break;
   seen = job;
-  try {
-    k[names[ctl[${FN}]]](...args.subarray(0, ctl[${NARGS}]));
-  } catch (e) {
-    port.postMessage(String(e && e.stack || e));
-    Atomics.store(ctl, ${ERROR}, 1);
+  let failed = false;
+  for (let c = 0, a = 0, n = ctl[${NCALLS}]; c < n; c++) {
+    const fn = table[2 * c], nargs = table[2 * c + 1];
+    if (fn === ${BARRIER}) {
+      const target = 2 * ++syncs;
+      Atomics.add(ctl, ${SYNC}, 1);
+      Atomics.notify(ctl, ${SYNC});
+      let v, spins = 0;
+      while ((v = Atomics.load(ctl, ${SYNC})) < target) if (++spins > ${SPINS}) Atomics.wait(ctl, ${SYNC}, v, 1);
+      continue;
+    }
+    if (!failed) {
+      try {
+        k[names[fn]](...args.subarray(a, a + nargs));
+      } catch (e) {
+        failed = true;
+        port.postMessage(String(e && e.stack || e));
+        Atomics.store(ctl, ${ERROR}, 1);
+      }
+    }
+    a += nargs;
   }
   Atomics.store(ctl, ${DONE}, job);
   Atomics.notify(ctl, ${DONE});
 }
 `;
 
-/** How long `pair` and start-up wait for the worker before calling it lost (a kernel call takes milliseconds). */
+/** How long `run` and start-up wait for the worker before calling it lost (a kernel call takes milliseconds). */
 const LOST_MS = 120_000;
+
+/** One kernel call: a function's name and its arguments. */
+export type KernelCall = { [N in keyof KernelExports]: [N, Parameters<KernelExports[N]>] }[keyof KernelExports];
+
+/**
+ * One step of a job: `main`'s calls run on the main thread while `worker`'s run on the second thread, and the
+ * step ends when both are done (a barrier); `label` names the step in the kernel profile.
+ */
+export interface KernelStep {
+  label: string;
+  main: KernelCall[];
+  worker: KernelCall[];
+}
 
 export class KernelThread {
   private readonly worker: Worker;
   private readonly port: MessagePort;
   private readonly ctl: Int32Array;
+  private readonly table: Int32Array;
   private readonly args: Float64Array;
   private readonly names: string[];
   private job = 0;
+  private syncs = 0;
   private closed = false;
 
   constructor(private readonly kern: Kernel) {
     const at = kern.alloc(CONTROL_FLOATS, true);
     this.names = Object.keys(kern.raw);
     this.ctl = new Int32Array(kern.memory.buffer, at, CTL_BYTES / 4);
-    this.args = new Float64Array(kern.memory.buffer, at + CTL_BYTES, MAX_ARGS);
+    this.table = new Int32Array(kern.memory.buffer, at + CTL_BYTES, TABLE_BYTES / 4);
+    this.args = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES, MAX_ARGS);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
@@ -90,35 +133,83 @@ export class KernelThread {
    * returns when both are done. Profiled (when kernel profiling is on) as one call of `name`.
    */
   pair<N extends keyof KernelExports>(name: N, a: Parameters<KernelExports[N]>, b: Parameters<KernelExports[N]>): void {
+    this.run([{ label: name, main: [[name, a] as KernelCall], worker: [[name, b] as KernelCall] }]);
+  }
+
+  /**
+   * Run a job: its steps in order, each step's `main` calls here while its `worker` calls run on the second
+   * thread, with a barrier between steps (a step reads what both threads wrote in the steps before). One
+   * hand-off per job; the barriers spin briefly, as both threads reach them at about the same time.
+   * Profiled (when kernel profiling is on) as one call of each step's label, timed until both threads are done.
+   */
+  run(steps: KernelStep[]): void {
     if (this.closed) throw new Error('kernel thread already closed');
-    const t = this.kern.profiling ? performance.now() : 0;
-    const fn = this.names.indexOf(name);
-    this.args.set(b as number[]);
-    this.ctl[FN] = fn;
-    this.ctl[NARGS] = b.length;
+    let calls = 0;
+    let nargs = 0;
+    for (const [i, s] of steps.entries()) {
+      for (const [name, a] of s.worker) {
+        if (calls >= MAX_CALLS || nargs + a.length > MAX_ARGS) throw new Error('kernel thread: job too large');
+        this.table[2 * calls] = this.names.indexOf(name);
+        this.table[2 * calls + 1] = a.length;
+        this.args.set(a as number[], nargs);
+        calls++;
+        nargs += a.length;
+      }
+      if (i < steps.length - 1) {
+        if (calls >= MAX_CALLS) throw new Error('kernel thread: job too large');
+        this.table[2 * calls] = BARRIER;
+        this.table[2 * calls + 1] = 0;
+        calls++;
+      }
+    }
+    this.ctl[NCALLS] = calls;
     const job = ++this.job;
     Atomics.store(this.ctl, JOB, job);
     Atomics.notify(this.ctl, JOB);
     let mine: unknown = null;
-    try {
-      (this.kern.raw[name] as (...x: number[]) => unknown)(...(a as number[]));
-    } catch (e) {
-      mine = e;
+    const last = steps.at(-1)?.label ?? 'job';
+    for (const [i, s] of steps.entries()) {
+      const t = this.kern.profiling ? performance.now() : 0;
+      if (!mine) {
+        try {
+          for (const [name, a] of s.main) (this.kern.raw[name] as (...x: number[]) => unknown)(...(a as number[]));
+        } catch (e) {
+          mine = e;
+        }
+      }
+      if (i < steps.length - 1) this.barrier(s.label);
+      else this.waitFor(DONE, job - 1, last);
+      if (this.kern.profiling) this.kern.record(s.label, performance.now() - t);
     }
-    this.waitFor(DONE, job - 1, name);
     if (Atomics.load(this.ctl, ERROR)) {
       Atomics.store(this.ctl, ERROR, 0);
       const msg = receiveMessageOnPort(this.port)?.message ?? 'unknown error';
-      throw new Error(`the kernel's second thread failed in ${name}: ${msg}`);
+      const names = [...new Set(steps.flatMap((s) => s.worker.map(([n]) => n)))].join(', ');
+      throw new Error(`the kernel's second thread failed in ${names}: ${msg}`);
     }
     if (mine) throw mine;
-    if (this.kern.profiling) this.kern.record(name, performance.now() - t);
   }
 
-  /** Wait until ctl[word] moves past `from` (READY: 0 → 1; DONE: job − 1 → job). */
+  /** Meet the worker at the next barrier of the job (spin, then sleep). */
+  private barrier(what: string): void {
+    const target = 2 * ++this.syncs;
+    Atomics.add(this.ctl, SYNC, 1);
+    Atomics.notify(this.ctl, SYNC);
+    const t0 = Date.now();
+    let spins = 0;
+    let v: number;
+    while ((v = Atomics.load(this.ctl, SYNC)) < target) {
+      if (++spins > SPINS && Atomics.wait(this.ctl, SYNC, v, 1000) === 'timed-out' && Date.now() - t0 > LOST_MS)
+        throw new Error(`the kernel's second thread did not answer (${what}) within ${LOST_MS / 1000} s`);
+    }
+  }
+
+  /** Wait until ctl[word] moves past `from` (READY: 0 → 1; DONE: job − 1 → job): spin, then sleep. */
   private waitFor(word: number, from: number, what: string): void {
     const t0 = Date.now();
+    let spins = 0;
     while (Atomics.load(this.ctl, word) === from) {
+      if (++spins <= SPINS) continue;
       if (Atomics.wait(this.ctl, word, from, 1000) === 'timed-out' && Date.now() - t0 > LOST_MS) {
         throw new Error(`the kernel's second thread did not answer (${what}) within ${LOST_MS / 1000} s`);
       }
