@@ -583,9 +583,15 @@ export function embedInputs(emb: usize, ids: usize, mask: usize, T: i32, B: i32,
  * past each row's length. Computed in f64 and rounded once to f32, as the JS it replaces did.
  */
 export function joinInputGrads(dxf: usize, dxb: usize, maskF: usize, maskB: usize, lengths: usize, T: i32, B: i32, E: i32, out: usize): void {
+  joinInputGradsRows(dxf, dxb, maskF, maskB, lengths, T, B, E, out, 0, B);
+}
+
+/** joinInputGrads for sentences [r0, r1) only (out rows r·T + t): two threads split the sentences. */
+export function joinInputGradsRows(dxf: usize, dxb: usize, maskF: usize, maskB: usize, lengths: usize, T: i32, B: i32, E: i32,
+  out: usize, r0: i32, r1: i32): void {
   const eb = <usize>E << 2;
-  memory.fill(out, 0, <usize>B * T * eb);
-  for (let r = 0; r < B; r++) {
+  memory.fill(out + <usize>r0 * T * eb, 0, <usize>(r1 - r0) * T * eb);
+  for (let r = r0; r < r1; r++) {
     const len = load<i32>(lengths + (<usize>r << 2));
     for (let t = 0; t < len; t++) {
       const dst = out + <usize>(r * T + t) * eb;

@@ -228,7 +228,10 @@ export class FusedBiLstm {
       const { beta1, beta2, epsilon } = this.spec.adam;
       this.kern.k.adam(this.base.param, this.base.grad, this.base.m, this.base.v, chars, lr, beta1, beta2, epsilon);
     }
-    if (!this.spec.freezeEmbeddings) this.applyEmbeddingAdam(b, r.dxAt, lr);
+    if (!this.spec.freezeEmbeddings && !r.embeddingDone) {
+      for (const [name, a] of this.embeddingAdamCalls(b, r.dxAt, lr, 1))
+        (this.kern.k[name] as (...x: number[]) => unknown)(...a);
+    }
     this.kern.reset(mark);
     return r.loss;
   }
@@ -315,7 +318,15 @@ export class FusedBiLstm {
     marginals = false,
     probs = false,
     adamLr?: number,
-  ): { loss: number; predictions?: Int32Array; dxAt: number; marginals?: Float32Array; probs?: Float32Array } {
+  ): {
+    loss: number;
+    predictions?: Int32Array;
+    dxAt: number;
+    marginals?: Float32Array;
+    probs?: Float32Array;
+    /** The embedding's Adam step ran in the pass (training with adamLr, words only). */
+    embeddingDone?: boolean;
+  } {
     const { embeddingDim: We, lstmUnits: H, numTags: K } = this.spec;
     const E = inputDim(this.spec); // the LSTM input: word embedding (We), then char features
     const G = 4 * H;
@@ -546,6 +557,17 @@ export class FusedBiLstm {
       return ['adam', [p, g, m, v, to - from, adamLr!, beta1, beta2, epsilon]];
     };
     const at = (name: string) => this.weight(name).at;
+    const B1 = B >> 1;
+    const joinInputGradsStep: KernelStep = {
+      label: 'joinInputGrads',
+      main: [['joinInputGradsRows', [fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s?.dx ?? 0, 0, B1]]],
+      worker: [['joinInputGradsRows', [fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s?.dx ?? 0, B1, B]]],
+    };
+    const embeddingInPass = train && !cs && adamLr !== undefined && !this.spec.freezeEmbeddings;
+    const embeddingStep = (): KernelStep => {
+      const [main, worker] = this.embeddingAdamCalls(b, s!.dx, adamLr!, 2);
+      return { label: 'embeddingAdam', main: [main], worker: [worker] };
+    };
     const backward: KernelStep[] = train
       ? [
           {
@@ -582,6 +604,10 @@ export class FusedBiLstm {
                 } satisfies KernelStep,
               ]
             : []),
+          // words only (a char CNN takes its part of the input gradient first, below): each token's input gradient,
+          // the sentences cut in two, then the embedding's lazy Adam, the words cut in two
+          ...(cs ? [] : [joinInputGradsStep]),
+          ...(embeddingInPass ? [embeddingStep()] : []),
         ]
       : [];
 
@@ -659,11 +685,8 @@ export class FusedBiLstm {
       return { loss, predictions, dxAt: 0 };
     }
     const sc = s!;
-    // input gradient per token: forward step t + backward step len−1−t, through the dropout masks
-    if (!cs || !cc) {
-      k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, sc.dx);
-      return { loss, dxAt: sc.dx };
-    }
+    // input gradient per token (forward step t + backward step len−1−t, through the dropout masks): in the job
+    if (!cs || !cc) return { loss, dxAt: sc.dx, embeddingDone: embeddingInPass };
     // with chars: the whole input's gradient (the same fixed order, forward + backward, on any thread count),
     // then its word part [0, We) to dx for the embedding rows, its char part [We, E) to the char CNN (run once)
     k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, sc.dxi);
@@ -702,8 +725,11 @@ export class FusedBiLstm {
     return (this.spec.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
   }
 
-  /** Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves); dx at dxAt, [B·T, E]. */
-  private applyEmbeddingAdam(b: Batch, dxAt: number, lr: number): void {
+  /**
+   * Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves); dx at dxAt, [B·T, E].
+   * As kernel calls: one, or two cut at a word (each word's row is updated by one call), for two threads.
+   */
+  private embeddingAdamCalls(b: Batch, dxAt: number, lr: number, parts: 1 | 2): KernelCall[] {
     // the batch's token positions sorted by word id, then position: the kernel sums each word's rows in that order
     const P = b.size * b.steps;
     const keys = new Float64Array(P);
@@ -717,9 +743,9 @@ export class FusedBiLstm {
     }
     const sorted = keys.subarray(0, n).sort();
     const { kern } = this;
+    const E = this.spec.embeddingDim;
     const order = kern.alloc(n);
     const ids = kern.alloc(n);
-    const g = kern.alloc(this.spec.embeddingDim);
     const ov = kern.i32(order, n);
     const iv = kern.i32(ids, n);
     for (let i = 0; i < n; i++) {
@@ -727,22 +753,15 @@ export class FusedBiLstm {
       iv[i] = id;
       ov[i] = sorted[i] - id * P;
     }
+    let cut = parts === 2 ? n >> 1 : n;
+    while (cut > 0 && cut < n && iv[cut] === iv[cut - 1]) cut++;
     const { beta1, beta2, epsilon } = this.spec.adam;
-    kern.k.embeddingAdam(
-      this.embAt.p,
-      this.embAt.m,
-      this.embAt.v,
-      dxAt,
-      order,
-      ids,
-      n,
-      this.spec.embeddingDim,
-      lr,
-      beta1,
-      beta2,
-      epsilon,
-      g,
-    );
+    const { p, m, v } = this.embAt;
+    const call = (from: number, to: number): KernelCall => [
+      'embeddingAdam',
+      [p, m, v, dxAt, order + 4 * from, ids + 4 * from, to - from, E, lr, beta1, beta2, epsilon, kern.alloc(E)],
+    ];
+    return parts === 2 ? [call(0, cut), call(cut, n)] : [call(0, n)];
   }
 
   dispose(): void {

@@ -96,7 +96,7 @@ for (const variant of variants)
     }
   });
 
-test('joinRows over any cut of the rows, splitDirection per direction and softmaxXentRows per row range equal the one-call functions', () => {
+test('joinRows and joinInputGradsRows over any cut, splitDirection per direction and softmaxXentRows per row range equal the one-call functions', () => {
   const kern = new Kernel('exact');
   const rand = mulberry32(9);
   const [T, B, H, K] = [7, 5, 6, 9];
@@ -121,6 +121,20 @@ test('joinRows over any cut of the rows, splitDirection per direction and softma
   kern.k.splitDirection(d, lengths, T, B, H, 1, b2);
   assert.ok(bytes(kern, f2, TB * H).equals(bytes(kern, f1, TB * H)), 'forward half');
   assert.ok(bytes(kern, b2, TB * H).equals(bytes(kern, b1, TB * H)), 'backward half');
+
+  // each token's input gradient (forward + backward direction, through their masks), sentences cut at any point
+  const E = 4;
+  const [dxf, dxb] = [0, 1].map(() => filled(kern, TB * E, rand));
+  const [mf, mb] = [0, 1].map(() => filled(kern, B * E, rand));
+  const g1 = kern.alloc(B * T * E);
+  const g2 = kern.alloc(B * T * E);
+  kern.k.joinInputGrads(dxf, dxb, mf, mb, lengths, T, B, E, g1);
+  for (const cut of [0, 2, B]) {
+    kern.f32(g2, B * T * E).fill(NaN);
+    kern.k.joinInputGradsRows(dxf, dxb, mf, mb, lengths, T, B, E, g2, 0, cut);
+    kern.k.joinInputGradsRows(dxf, dxb, mf, mb, lengths, T, B, E, g2, cut, B);
+    assert.ok(bytes(kern, g2, B * T * E).equals(bytes(kern, g1, B * T * E)), `joinInputGradsRows cut at ${cut}`);
+  }
 
   // softmax cross-entropy: labels −1 on padding
   const labels = kern.alloc(TB);

@@ -130,6 +130,19 @@ export interface KernelExports {
     E: number,
     out: number,
   ): void;
+  joinInputGradsRows(
+    dxf: number,
+    dxb: number,
+    maskF: number,
+    maskB: number,
+    lengths: number,
+    T: number,
+    B: number,
+    E: number,
+    out: number,
+    r0: number,
+    r1: number,
+  ): void;
   embeddingAdam(
     emb: number,
     m: number,
