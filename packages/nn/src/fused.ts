@@ -505,21 +505,31 @@ export class FusedBiLstm {
           ]
         : []),
     ];
+    const embed = (dir: (typeof dirs)[number]): KernelCall[] =>
+      cs ? [] : [['embedInputs', [this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x]]];
+    // rows of d hcat [T·B, 2H] = d logits · Woᵀ: each needs only its own row of d logits
+    const dhcatRows = (i0: number, i1: number): KernelCall => [
+      'gemm',
+      [logits + 4 * i0 * K, K, 1, s!.woT, 2 * H, s!.dhcat + 4 * i0 * 2 * H, 2 * H, i1 - i0, K, 2 * H, 0],
+    ];
+    // softmax training: each thread's rows of d hcat right after its rows of the loss, in the same step
+    const early = train && softmax;
+    // steps end where a thread reads what the other wrote (a barrier): few steps, as each barrier costs a wait
     const forward: KernelStep[] = [
-      ...(cs
-        ? []
-        : [
-            {
-              label: 'embedInputs',
-              main: [['embedInputs', [this.embAt.p, fw.ids, fw.xmask, T, B, E, fw.x]]],
-              worker: [['embedInputs', [this.embAt.p, bw.ids, bw.xmask, T, B, E, bw.x]]],
-            } satisfies KernelStep,
-          ]),
-      { label: 'lstmForward', main: [['lstmForward', forwardArgs(fw)]], worker: [['lstmForward', forwardArgs(bw)]] },
+      {
+        // with each direction's embedding lookup (words only) and the output weights' transpose (training)
+        label: 'lstmForward',
+        main: [
+          ...embed(fw),
+          ['lstmForward', forwardArgs(fw)],
+          ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : []),
+        ],
+        worker: [...embed(bw), ['lstmForward', forwardArgs(bw)]],
+      },
       {
         label: 'outputForward',
-        main: [...rows(0, R1), ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : [])],
-        worker: rows(R1, TB),
+        main: [...rows(0, R1), ...(early ? [dhcatRows(0, R1)] : [])],
+        worker: [...rows(R1, TB), ...(early ? [dhcatRows(R1, TB)] : [])],
       },
     ];
     const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [
@@ -568,45 +578,33 @@ export class FusedBiLstm {
       const [main, worker] = this.embeddingAdamCalls(b, s!.dx, adamLr!, 2);
       return { label: 'embeddingAdam', main: [main], worker: [worker] };
     };
+    const adamDense = adamLr !== undefined ? [adamOn(at('dense/kernel'), this.total)] : [];
     const backward: KernelStep[] = train
       ? [
+          ...(early ? [] : [{ label: 'outputBackward', main: [dhcatRows(0, R1)], worker: [dhcatRows(R1, TB)] }]),
           {
-            label: 'outputBackward',
+            // with the dense weights' gradient (rows cut at M1), each direction's d h, and Adam on its weights
+            label: 'lstmBackward',
             main: [
               ['gemm', [hcat, 1, 2 * H, logits, K, dW, K, M1, TB, K, 0]],
               ['colSum', [logits, this.ptr('grad', 'dense/bias'), TB, K, 0]],
-              ['gemm', [logits, K, 1, s!.woT, 2 * H, s!.dhcat, 2 * H, R1, K, 2 * H, 0]],
+              ['splitDirection', [s!.dhcat, lengths, T, B, H, 0, fw.dh]],
+              ['lstmBackward', backwardArgs(fw)],
+              ...(adamLr !== undefined ? [adamOn(at('forward_lstm/kernel'), at('backward_lstm/kernel'))] : []),
             ],
             worker: [
               ['gemm', [hcat + 4 * M1, 1, 2 * H, logits, K, dW + 4 * M1 * K, K, 2 * H - M1, TB, K, 0]],
-              [
-                'gemm',
-                [logits + 4 * R1 * K, K, 1, s!.woT, 2 * H, s!.dhcat + 4 * R1 * 2 * H, 2 * H, TB - R1, K, 2 * H, 0],
-              ],
+              ['splitDirection', [s!.dhcat, lengths, T, B, H, 1, bw.dh]],
+              ['lstmBackward', backwardArgs(bw)],
+              ...(adamLr !== undefined ? [adamOn(at('backward_lstm/kernel'), at('dense/kernel'))] : []),
             ],
           },
-          {
-            label: 'splitDirections',
-            main: [['splitDirection', [s!.dhcat, lengths, T, B, H, 0, fw.dh]]],
-            worker: [['splitDirection', [s!.dhcat, lengths, T, B, H, 1, bw.dh]]],
-          },
-          { label: 'lstmBackward', main: [['lstmBackward', backwardArgs(fw)]], worker: [['lstmBackward', backwardArgs(bw)]] },
-          // Adam, element by element, on every weight whose gradient is final here (the char CNN's is not yet)
-          ...(adamLr !== undefined
-            ? [
-                {
-                  label: 'adam',
-                  main: [
-                    adamOn(at('forward_lstm/kernel'), at('backward_lstm/kernel')),
-                    adamOn(at('dense/kernel'), this.total),
-                  ],
-                  worker: [adamOn(at('backward_lstm/kernel'), at('dense/kernel'))],
-                } satisfies KernelStep,
-              ]
-            : []),
-          // words only (a char CNN takes its part of the input gradient first, below): each token's input gradient,
-          // the sentences cut in two, then the embedding's lazy Adam, the words cut in two
-          ...(cs ? [] : [joinInputGradsStep]),
+          // words only (a char CNN takes its part of the input gradient first, after the job): each token's input
+          // gradient, the sentences cut in two (with Adam on the dense and CRF weights, whose gradients are final
+          // now), then the embedding's lazy Adam, the words cut in two
+          cs
+            ? { label: 'adam', main: adamDense, worker: [] }
+            : { ...joinInputGradsStep, main: [...joinInputGradsStep.main, ...adamDense] },
           ...(embeddingInPass ? [embeddingStep()] : []),
         ]
       : [];

@@ -29,8 +29,13 @@ const TABLE_BYTES = 8 * MAX_CALLS;
 export const CONTROL_FLOATS = (CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS) / 4;
 /** A call-table entry's function index that means "barrier": wait until the other thread reaches its own. */
 const BARRIER = -1;
-/** Spins (Atomics.load) before a thread waiting at a barrier or for the worker's end sleeps in Atomics.wait. */
-const SPINS = 20_000;
+/**
+ * Milliseconds a thread spins at a barrier (or waiting for the worker's end) before it sleeps in Atomics.wait:
+ * the two threads reach a barrier within microseconds of each other on an idle machine, and waking a sleeping
+ * thread costs tens of microseconds; on a loaded machine the other thread may be descheduled for milliseconds,
+ * and spinning longer would only burn a core others need.
+ */
+const SPIN_MS = 0.03;
 
 // The worker's code, evaluated as a CommonJS script (no file to resolve, with or without tsx). A job is a list of
 // calls with barriers between segments; after an error the worker skips the job's remaining calls but still
@@ -59,8 +64,9 @@ for (;;) {
       const target = 2 * ++syncs;
       Atomics.add(ctl, ${SYNC}, 1);
       Atomics.notify(ctl, ${SYNC});
-      let v, spins = 0;
-      while ((v = Atomics.load(ctl, ${SYNC})) < target) if (++spins > ${SPINS}) Atomics.wait(ctl, ${SYNC}, v, 1);
+      const t0 = performance.now();
+      let v;
+      while ((v = Atomics.load(ctl, ${SYNC})) < target) if (performance.now() - t0 > ${SPIN_MS}) Atomics.wait(ctl, ${SYNC}, v, 1);
       continue;
     }
     if (!failed) {
@@ -195,22 +201,22 @@ export class KernelThread {
     const target = 2 * ++this.syncs;
     Atomics.add(this.ctl, SYNC, 1);
     Atomics.notify(this.ctl, SYNC);
-    const t0 = Date.now();
-    let spins = 0;
+    const t0 = performance.now();
     let v: number;
     while ((v = Atomics.load(this.ctl, SYNC)) < target) {
-      if (++spins > SPINS && Atomics.wait(this.ctl, SYNC, v, 1000) === 'timed-out' && Date.now() - t0 > LOST_MS)
+      const t = performance.now() - t0;
+      if (t > SPIN_MS && Atomics.wait(this.ctl, SYNC, v, 1000) === 'timed-out' && t > LOST_MS)
         throw new Error(`the kernel's second thread did not answer (${what}) within ${LOST_MS / 1000} s`);
     }
   }
 
   /** Wait until ctl[word] moves past `from` (READY: 0 → 1; DONE: job − 1 → job): spin, then sleep. */
   private waitFor(word: number, from: number, what: string): void {
-    const t0 = Date.now();
-    let spins = 0;
+    const t0 = performance.now();
     while (Atomics.load(this.ctl, word) === from) {
-      if (++spins <= SPINS) continue;
-      if (Atomics.wait(this.ctl, word, from, 1000) === 'timed-out' && Date.now() - t0 > LOST_MS) {
+      const t = performance.now() - t0;
+      if (t <= SPIN_MS) continue;
+      if (Atomics.wait(this.ctl, word, from, 1000) === 'timed-out' && t > LOST_MS) {
         throw new Error(`the kernel's second thread did not answer (${what}) within ${LOST_MS / 1000} s`);
       }
     }
