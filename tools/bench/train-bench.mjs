@@ -155,7 +155,7 @@ if (ours.profile) {
   // per-call timers add a little; the table says where the time goes, the timed run above says how much
   const total = ours.ms_per_batch;
   console.log(
-    `\nnerflow (${ours.kernel}, ${ours.threads} threads), where a batch's time goes (kernel functions; the rest is JS: inputs, masks, embedding Adam):`,
+    `\nnerflow (${ours.kernel}, ${ours.threads} threads), where a batch's time goes (kernel steps and functions; a step ends when both threads are done; the rest is JS: inputs, masks, sorting the batch's words):`,
   );
   let inKernel = 0;
   for (const [name, p] of Object.entries(ours.profile).sort((a, b) => b[1].ms_per_batch - a[1].ms_per_batch)) {
@@ -223,6 +223,9 @@ const peaks = Object.entries(ours.gemm_peak_gflops)
   .join(', ');
 console.log(
   `\nLSTM matrix products per batch: ${ours.mflop_per_batch.forward.toFixed(0)} MFLOP forward, ${ours.mflop_per_batch.backward.toFixed(0)} MFLOP backward (both directions); kernel GEMM peak on 1 thread (GFLOP/s): ${peaks}`,
+);
+console.log(
+  '(GFLOP/s from the steps lstmForward, which includes the embedding lookup, and lstmBackward, which includes the dense weight gradient, d h and Adam on the LSTM weights)',
 );
 for (const r of ours.runs) {
   const peak = ours.gemm_peak_gflops[r.kernel];

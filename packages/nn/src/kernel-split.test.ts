@@ -13,7 +13,7 @@ const variants: KernelVariant[] = ['exact', 'fma'];
 /** The Cephes expf of assembly/lstm.ts as first written (max/min clamp, truncating conversion), one f32 rounding per op. */
 function expRef(x: number): number {
   x = Math.min(Math.max(x, f(-87.3)), f(88.3));
-  const fx = Math.floor(f(f(x * f(1.44269504088896341)) + 0.5));
+  const fx = Math.floor(f(f(x * f(Math.LOG2E)) + 0.5));
   x = f(x - f(fx * f(0.693359375)));
   x = f(x - f(fx * f(-2.1219444e-4)));
   let y = f(1.9875691500e-4);
