@@ -4,7 +4,8 @@ import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
 import { Mulberry32, mulberry32 } from '@nerflow/core';
 import { KernelThread, type KernelCall, type KernelStep } from './threads.js';
-import { inputDim, type TaggerSpec } from './spec.js';
+import { charFeatures, inputDim, type TaggerSpec } from './spec.js';
+import { charLstmBackward, charLstmForward, charLstmShapes, type CharLstmContext } from './char-lstm.js';
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
@@ -17,13 +18,15 @@ export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   ];
   const c = spec.chars;
   // the char CNN: Keras Embedding [chars, dim] and Conv1D kernel [width, dim, filters] + bias
-  const chars: [string, number[]][] = c
-    ? [
-        ['char_embedding/embeddings', [c.vocabSize, c.dim]],
-        ['char_conv/kernel', [c.width, c.dim, c.filters]],
-        ['char_conv/bias', [c.filters]],
-      ]
-    : [];
+  const chars: [string, number[]][] = !c
+    ? []
+    : c.type === 'lstm'
+      ? charLstmShapes(c.vocabSize, c.dim, c.units)
+      : [
+          ['char_embedding/embeddings', [c.vocabSize, c.dim]],
+          ['char_conv/kernel', [c.width, c.dim, c.filters]],
+          ['char_conv/bias', [c.filters]],
+        ];
   return [...chars, ...dir('forward'), ...dir('backward'), ['dense/kernel', [2 * H, K]], ['dense/bias', [K]]];
 }
 
@@ -71,7 +74,8 @@ function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
  * - Layout: time-major [T·B, ·]; the backward direction runs over each row reversed (its step s reads
  *   token len−1−s), built in JS, so padding sits at the end of both directions: states computed on padding
  *   only feed later padding, whose loss is masked, so their gradients are exactly 0 with no masking op.
- * - Dropout (input, per direction) and recurrent dropout are Keras' masks, constant over time.
+ * - Dropout (input, per direction), recurrent dropout and output dropout (on the BiLSTM's output, before the
+ *   dense layer) are Keras-style masks, constant over time.
  * - The embedding table lives in JS memory: rows gathered in JS, and its gradient and Adam update touch
  *   only the rows of the words in the batch (lazy Adam), not the whole vocabulary.
  * - Head crf: the dense layer's outputs are the CRF's emission scores; the kernel's crfNll replaces
@@ -144,9 +148,18 @@ export class FusedBiLstm {
       this.view('param', 'char_embedding/embeddings').set(
         uniform(c.vocabSize * c.dim, Math.sqrt(3 / c.dim), crand).fill(0, 0, c.dim),
       );
-      this.view('param', 'char_conv/kernel').set(
-        glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
-      );
+      if (c.type === 'cnn')
+        this.view('param', 'char_conv/kernel').set(
+          glorotUniform(c.width * c.dim, c.width * c.filters, c.width * c.dim * c.filters, crand),
+        );
+      else
+        for (const d of ['forward', 'backward']) {
+          // the char BiLSTM as the word one: glorot-uniform kernel, orthogonal recurrent kernel, unit forget bias
+          const U = c.units;
+          this.view('param', `char_${d}_lstm/kernel`).set(glorotUniform(c.dim, 4 * U, c.dim * 4 * U, crand));
+          this.view('param', `char_${d}_lstm/recurrent_kernel`).set(orthogonal(U, 4 * U, crand));
+          this.view('param', `char_${d}_lstm/bias`).fill(1, U, 2 * U);
+        }
     }
     for (const d of ['forward', 'backward']) {
       this.view('param', `${d}_lstm/kernel`).set(glorotUniform(I, 4 * H, I * 4 * H, rand));
@@ -179,6 +192,15 @@ export class FusedBiLstm {
       for (const [name, a] of [...s.main, ...s.worker]) (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
       if (this.kern.profiling) this.kern.record(s.label, performance.now() - t);
     }
+  }
+
+  /** One kernel function for both directions (the char BiLSTM's): one step of a job, one direction per thread. */
+  private both<N extends 'lstmForward' | 'lstmBackward'>(
+    name: N,
+    fw: Parameters<KernelExports[N]>,
+    bw: Parameters<KernelExports[N]>,
+  ): void {
+    this.run([{ label: `char ${name}`, main: [[name, fw] as KernelCall], worker: [[name, bw] as KernelCall] }]);
   }
 
   /** A live view of one weight (or its gradient / Adam moment); valid until the next batch. */
@@ -222,7 +244,7 @@ export class FusedBiLstm {
     // Adam on the LSTM, dense and CRF weights runs inside the pass, split over the threads (element by element)
     const r = this.pass(b, true, true, false, false, lr);
     this.step++;
-    // the char CNN's weights (first in the regions), whose gradients are final only after the pass
+    // the char encoder's weights (first in the regions), whose gradients are final only after the pass
     const chars = this.weight('forward_lstm/kernel').at;
     if (chars > 0) {
       const { beta1, beta2, epsilon } = this.spec.adam;
@@ -342,6 +364,9 @@ export class FusedBiLstm {
         'this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)',
       );
     const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
+    // drawn after the others, so a model without output dropout draws the same masks as before it existed
+    const outputDropout = useDropout ? (this.spec.outputDropout ?? 0) : 0;
+    const outMask = outputDropout > 0 ? this.dropMask(B * 2 * H, outputDropout) : null;
 
     const { kern } = this;
     const k = kern.k;
@@ -373,30 +398,37 @@ export class FusedBiLstm {
       dcn: train ? a(B * H) : 0,
     }));
     const hcat = a(TB * 2 * H);
+    const omask = outMask ? a(B * 2 * H) : 0;
     const logits = a(TB * K);
     // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
     const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
     // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
     const nChars = cs ? b.chars!.ids.length : 0;
-    const cw = cs ? cs.width * cs.dim : 0;
-    const cc = cs
+    const cnn = cs?.type === 'cnn' ? cs : null;
+    const cw = cnn ? cnn.width * cnn.dim : 0;
+    const cc = cnn
       ? {
           ids: a(nChars),
           offsets: a(B * T + 1),
           cols: a(nChars * cw),
-          conv: a(nChars * cs.filters),
-          out: a(B * T * cs.filters),
-          arg: a(B * T * cs.filters),
-          dout: train ? a(B * T * cs.filters) : 0,
-          dwT: train ? a(cw * cs.filters) : 0,
+          conv: a(nChars * cnn.filters),
+          out: a(B * T * cnn.filters),
+          arg: a(B * T * cnn.filters),
+          dout: train ? a(B * T * cnn.filters) : 0,
+          dwT: train ? a(cw * cnn.filters) : 0,
           dcols: train ? a(nChars * cw) : 0,
-          wT: train ? a(cw * cs.filters) : 0,
+          wT: train ? a(cw * cnn.filters) : 0,
         }
       : null;
 
     // inputs (x: zero on padding), labels and masks into the kernel's memory (views made after the last alloc)
     let charOut: Float32Array | null = null;
-    if (cs && cc) {
+    // the char BiLSTM (char-lstm.ts): its two directions as one step on the two threads, before the word job
+    const lstmChars = cs?.type === 'lstm' ? cs : null;
+    const cl = lstmChars ? charLstmForward(this.charCtx(), b.chars!, B * T, lstmChars.dim, lstmChars.units) : null;
+    const clDout = cl && train ? a(B * T * charFeatures(lstmChars!)) : 0;
+    if (cl) charOut = kern.f32(cl.out, B * T * charFeatures(lstmChars!));
+    if (cnn && cc) {
       kern.i32(cc.ids, nChars).set(b.chars!.ids);
       kern.i32(cc.offsets, B * T + 1).set(b.chars!.offsets);
       k.charCnnForward(
@@ -406,15 +438,15 @@ export class FusedBiLstm {
         this.ptr('param', 'char_embedding/embeddings'),
         this.ptr('param', 'char_conv/kernel'),
         this.ptr('param', 'char_conv/bias'),
-        cs.dim,
-        cs.width,
-        cs.filters,
+        cnn.dim,
+        cnn.width,
+        cnn.filters,
         cc.cols,
         cc.conv,
         cc.out,
         cc.arg,
       );
-      charOut = kern.f32(cc.out, B * T * cs.filters);
+      charOut = kern.f32(cc.out, B * T * cnn.filters);
     }
     kern.i32(lengths, B).set(b.lengths);
     const lab = kern.i32(labels, TB).fill(-1);
@@ -443,7 +475,7 @@ export class FusedBiLstm {
         // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
         // for both directions) beside it, through the same input dropout: x = [emb(word) | chars(word)] · mask
         k.embedInputs(this.embAt.p, dir.ids, dir.wmask, T, B, We, dir.wx);
-        const F = cs.filters;
+        const F = charFeatures(cs);
         const x = kern.f32(dir.x, TB * E);
         const wx = kern.f32(dir.wx, TB * We);
         for (let r = 0; r < B; r++) {
@@ -492,8 +524,13 @@ export class FusedBiLstm {
     // calls on the same buffers, so results are the same to the bit). The directions take a thread each; the
     // output layer's rows are cut at R1 (a multiple of 4: the GEMM's row blocks, so every sum runs as in one call).
     const R1 = Math.floor(TB / 2) & ~3;
+    // output dropout: hcat's rows times their sentence's mask row, as they are joined (and d hcat's as computed)
+    if (outMask) kern.f32(omask, B * 2 * H).set(outMask);
+    const maskRows = (x: number, i0: number, i1: number): KernelCall[] =>
+      outMask ? [['maskRowRange', [x, omask, B, 2 * H, i0, i1]]] : [];
     const rows = (i0: number, i1: number): KernelCall[] => [
       ['joinRows', [fw.h, bw.h, lengths, B, H, hcat, i0, i1]],
+      ...maskRows(hcat, i0, i1),
       ['fillRows', [logits + 4 * i0 * K, this.ptr('param', 'dense/bias'), i1 - i0, K]],
       ['gemm', [hcat + 4 * i0 * 2 * H, 2 * H, 1, wo, K, logits + 4 * i0 * K, K, i1 - i0, 2 * H, K, 1]],
       ...(softmax
@@ -508,9 +545,9 @@ export class FusedBiLstm {
     const embed = (dir: (typeof dirs)[number]): KernelCall[] =>
       cs ? [] : [['embedInputs', [this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x]]];
     // rows of d hcat [T·B, 2H] = d logits · Woᵀ: each needs only its own row of d logits
-    const dhcatRows = (i0: number, i1: number): KernelCall => [
-      'gemm',
-      [logits + 4 * i0 * K, K, 1, s!.woT, 2 * H, s!.dhcat + 4 * i0 * 2 * H, 2 * H, i1 - i0, K, 2 * H, 0],
+    const dhcatRows = (i0: number, i1: number): KernelCall[] => [
+      ['gemm', [logits + 4 * i0 * K, K, 1, s!.woT, 2 * H, s!.dhcat + 4 * i0 * 2 * H, 2 * H, i1 - i0, K, 2 * H, 0]],
+      ...maskRows(s!.dhcat, i0, i1),
     ];
     // softmax training: each thread's rows of d hcat right after its rows of the loss, in the same step
     const early = train && softmax;
@@ -528,8 +565,8 @@ export class FusedBiLstm {
       },
       {
         label: 'outputForward',
-        main: [...rows(0, R1), ...(early ? [dhcatRows(0, R1)] : [])],
-        worker: [...rows(R1, TB), ...(early ? [dhcatRows(R1, TB)] : [])],
+        main: [...rows(0, R1), ...(early ? dhcatRows(0, R1) : [])],
+        worker: [...rows(R1, TB), ...(early ? dhcatRows(R1, TB) : [])],
       },
     ];
     const backwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmBackward']> => [
@@ -581,7 +618,7 @@ export class FusedBiLstm {
     const adamDense = adamLr !== undefined ? [adamOn(at('dense/kernel'), this.total)] : [];
     const backward: KernelStep[] = train
       ? [
-          ...(early ? [] : [{ label: 'outputBackward', main: [dhcatRows(0, R1)], worker: [dhcatRows(R1, TB)] }]),
+          ...(early ? [] : [{ label: 'outputBackward', main: dhcatRows(0, R1), worker: dhcatRows(R1, TB) }]),
           {
             // with the dense weights' gradient (rows cut at M1), each direction's d h, and Adam on its weights
             label: 'lstmBackward',
@@ -684,27 +721,32 @@ export class FusedBiLstm {
     }
     const sc = s!;
     // input gradient per token (forward step t + backward step len−1−t, through the dropout masks): in the job
-    if (!cs || !cc) return { loss, dxAt: sc.dx, embeddingDone: embeddingInPass };
+    if (!cs) return { loss, dxAt: sc.dx, embeddingDone: embeddingInPass };
     // with chars: the whole input's gradient (the same fixed order, forward + backward, on any thread count),
-    // then its word part [0, We) to dx for the embedding rows, its char part [We, E) to the char CNN (run once)
+    // then its word part [0, We) to dx for the embedding rows, its char part [We, E) to the char encoder (run once)
     k.joinInputGrads(fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, sc.dxi);
-    const F = cs.filters;
+    const F = charFeatures(cs);
     const dxi = kern.f32(sc.dxi, TB * E);
     const dxw = kern.f32(sc.dx, TB * We);
-    const dout = kern.f32(cc.dout, TB * F);
+    const dout = kern.f32(cc ? cc.dout : clDout, TB * F);
     for (let i = 0; i < TB; i++) {
       dxw.set(dxi.subarray(i * E, i * E + We), i * We);
       dout.set(dxi.subarray(i * E + We, (i + 1) * E), i * F);
     }
+    if (cl) {
+      charLstmBackward(this.charCtx(), cl, clDout, lstmChars!);
+      return { loss, dxAt: sc.dx };
+    }
+    if (!cnn || !cc) throw new Error('unreachable: chars without a char encoder');
     k.charCnnBackward(
       cc.dout,
       cc.ids,
       cc.offsets,
       B * T,
       this.ptr('param', 'char_conv/kernel'),
-      cs.dim,
-      cs.width,
-      cs.filters,
+      cnn.dim,
+      cnn.width,
+      cnn.filters,
       cc.cols,
       cc.arg,
       this.ptr('grad', 'char_conv/kernel'),
@@ -715,6 +757,54 @@ export class FusedBiLstm {
       cc.wT,
     );
     return { loss, dxAt: sc.dx };
+  }
+
+  /** Each token slot's char features, [B·T, F] row-major like the batch (zeros on slots without characters). */
+  charFeatures(b: Batch): Float32Array {
+    const c = this.spec.chars;
+    if (!c || !b.chars) throw new Error('charFeatures: the model has no char features, or the batch no chars');
+    const mark = this.kern.mark();
+    const slots = b.size * b.steps;
+    const F = charFeatures(c);
+    let out: number;
+    if (c.type === 'lstm') out = charLstmForward(this.charCtx(), b.chars, slots, c.dim, c.units).out;
+    else {
+      const { kern } = this;
+      const n = b.chars.ids.length;
+      const ids = kern.alloc(n);
+      const offsets = kern.alloc(slots + 1);
+      const [cols, conv, arg] = [kern.alloc(n * c.width * c.dim), kern.alloc(n * F), kern.alloc(slots * F)];
+      out = kern.alloc(slots * F);
+      kern.i32(ids, n).set(b.chars.ids);
+      kern.i32(offsets, slots + 1).set(b.chars.offsets);
+      kern.k.charCnnForward(
+        ids,
+        offsets,
+        slots,
+        this.ptr('param', 'char_embedding/embeddings'),
+        this.ptr('param', 'char_conv/kernel'),
+        this.ptr('param', 'char_conv/bias'),
+        c.dim,
+        c.width,
+        c.filters,
+        cols,
+        conv,
+        out,
+        arg,
+      );
+    }
+    const r = this.kern.f32(out, slots * F).slice();
+    this.kern.reset(mark);
+    return r;
+  }
+
+  /** What the char BiLSTM (char-lstm.ts) computes with: this model's kernel, weights and threads. */
+  private charCtx(): CharLstmContext {
+    return {
+      kern: this.kern,
+      ptr: (region, name) => this.ptr(region, name),
+      both: (name, fw, bw) => this.both(name, fw, bw),
+    };
   }
 
   /** Adam's step size at step t (bias-corrected). */

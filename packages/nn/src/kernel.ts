@@ -194,6 +194,8 @@ export interface KernelExports {
   ): void;
   // dropout on the BiLSTM's output (assembly/dropout.ts)
   maskRows(x: number, mask: number, T: number, B: number, D: number): void;
+  /** maskRows on rows [i0, i1) only (row i times mask row i mod B), for a batch's rows cut between threads. */
+  maskRowRange(x: number, mask: number, B: number, D: number, i0: number, i1: number): void;
 }
 
 export const WASM_FILE = new URL('../wasm/lstm.wasm', import.meta.url);

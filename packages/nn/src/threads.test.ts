@@ -76,8 +76,11 @@ for (const [kernel, s] of [
   ['fma', crfSpec],
   ['exact', charSpec],
   ['fma', charSpec],
+  // output dropout: hcat's and d hcat's rows are masked by the thread that owns them (softmax and CRF paths)
+  ['fma', { ...spec, outputDropout: 0.4 }],
+  ['exact', { ...crfSpec, outputDropout: 0.4 }],
 ] as const)
-  test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}, dropout on, 2 epochs), and evaluate and give tag probabilities identically`, () => {
+  test(`2 threads train bit-identical weights to 1 thread (${kernel} kernel, ${s.head ?? 'softmax'} head${s.chars ? ', char CNN' : ''}${s.outputDropout ? ', output dropout' : ''}, dropout on, 2 epochs), and evaluate and give tag probabilities identically`, () => {
     const split = corpus();
     const one = new FusedBiLstm(s, { threads: 1, kernel });
     const two = new FusedBiLstm(s, { threads: 2, kernel });
