@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Kernel, KernelExports } from './kernel.js';
@@ -13,29 +14,42 @@ import type { Kernel, KernelExports } from './kernel.js';
  * results are bit-identical to one thread (a test checks the weights after training).
  */
 
-/** Control block layout (i32 words): job counter, done counter, calls in the job, (unused), ready, error, barrier. */
+/**
+ * Control block layout (i32 words): job counter, done counter, calls in the job, profiling on, ready, error,
+ * barrier, spin limit (µs).
+ */
 const JOB = 0;
 const DONE = 1;
 const NCALLS = 2;
+const PROFILE = 3;
 const READY = 4;
 const ERROR = 5;
 const SYNC = 6;
+const SPIN = 7;
 const CTL_BYTES = 32;
 /** Calls in one job (barriers included), and f64 arguments over all of them. */
 const MAX_CALLS = 32;
 const MAX_ARGS = 256;
 const TABLE_BYTES = 8 * MAX_CALLS;
-/** Bytes of kernel memory a KernelThread needs for its control block, call table and arguments. */
-export const CONTROL_FLOATS = (CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS) / 4;
+/** With profiling on, the worker's compute time in each step of the last job, barrier waits excluded (ms, f64). */
+const TIMES_BYTES = 8 * MAX_CALLS;
+/** Bytes of kernel memory a KernelThread needs for its control block, call table, arguments and step times. */
+export const CONTROL_FLOATS = (CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS + TIMES_BYTES) / 4;
 /** A call-table entry's function index that means "barrier": wait until the other thread reaches its own. */
 const BARRIER = -1;
 /**
- * Milliseconds a thread spins at a barrier (or waiting for the worker's end) before it sleeps in Atomics.wait:
- * the two threads reach a barrier within microseconds of each other on an idle machine, and waking a sleeping
- * thread costs tens of microseconds; on a loaded machine the other thread may be descheduled for milliseconds,
- * and spinning longer would only burn a core others need.
+ * Microseconds a thread spins at a barrier (or waiting for the worker's end) before it sleeps in Atomics.wait
+ * (the default of `KernelThread.spinUs`): on an idle machine the two threads reach a barrier within a fraction of
+ * a millisecond of each other, and a thread that went to sleep wakes tens to hundreds of microseconds after the
+ * notify (a virtual CPU halted in between), on the batch's critical path; on a loaded machine the other thread
+ * may be descheduled for milliseconds, and spinning longer would only burn a core others need.
  */
-const SPIN_MS = 0.03;
+export const SPIN_US = 30;
+/**
+ * Milliseconds the worker spins for a job after `prepare` woke it: the main thread lays out a batch's inputs
+ * (JavaScript, well under this) and then posts the job, which the worker then starts without a wake-up's delay.
+ */
+const PREPARE_MS = 3;
 
 // The worker's code, evaluated as a CommonJS script (no file to resolve, with or without tsx). A job is a list of
 // calls with barriers between segments; after an error the worker skips the job's remaining calls but still
@@ -47,26 +61,38 @@ const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const ctl = new Int32Array(memory.buffer, at, ${CTL_BYTES / 4});
 const table = new Int32Array(memory.buffer, at + ${CTL_BYTES}, ${TABLE_BYTES / 4});
 const args = new Float64Array(memory.buffer, at + ${CTL_BYTES + TABLE_BYTES}, ${MAX_ARGS});
+const times = new Float64Array(memory.buffer, at + ${CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS}, ${MAX_CALLS});
 Atomics.store(ctl, ${READY}, 1);
 Atomics.notify(ctl, ${READY});
 let seen = 0;
 let syncs = 0;
 for (;;) {
   Atomics.wait(ctl, ${JOB}, seen);
-  const job = Atomics.load(ctl, ${JOB});
-  if (job === seen) continue;
+  let job = Atomics.load(ctl, ${JOB});
+  if (job === seen) {
+    // woken by prepare(): a job is being laid out; spin for it (bounded), then sleep again
+    const t0 = performance.now();
+    while ((job = Atomics.load(ctl, ${JOB})) === seen && performance.now() - t0 < ${PREPARE_MS});
+    if (job === seen) continue;
+  }
   if (job < 0) break;
   seen = job;
   let failed = false;
+  const prof = ctl[${PROFILE}] === 1;
+  let step = 0;
+  let t = prof ? performance.now() : 0;
   for (let c = 0, a = 0, n = ctl[${NCALLS}]; c < n; c++) {
     const fn = table[2 * c], nargs = table[2 * c + 1];
     if (fn === ${BARRIER}) {
+      if (prof) times[step++] = performance.now() - t;
       const target = 2 * ++syncs;
       Atomics.add(ctl, ${SYNC}, 1);
       Atomics.notify(ctl, ${SYNC});
       const t0 = performance.now();
       let v;
-      while ((v = Atomics.load(ctl, ${SYNC})) < target) if (performance.now() - t0 > ${SPIN_MS}) Atomics.wait(ctl, ${SYNC}, v, 1);
+      const spin = ctl[${SPIN}] / 1000;
+      while ((v = Atomics.load(ctl, ${SYNC})) < target) if (performance.now() - t0 > spin) Atomics.wait(ctl, ${SYNC}, v, 1);
+      if (prof) t = performance.now();
       continue;
     }
     if (!failed) {
@@ -80,6 +106,7 @@ for (;;) {
     }
     a += nargs;
   }
+  if (prof) times[step] = performance.now() - t;
   Atomics.store(ctl, ${DONE}, job);
   Atomics.notify(ctl, ${DONE});
 }
@@ -101,12 +128,22 @@ export interface KernelStep {
   worker: KernelCall[];
 }
 
+/** The calling thread's CPU time in ms (Linux: /proc/thread-self/schedstat), NaN where it cannot be read. */
+export function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
 export class KernelThread {
   private readonly worker: Worker;
   private readonly port: MessagePort;
   private readonly ctl: Int32Array;
   private readonly table: Int32Array;
   private readonly args: Float64Array;
+  private readonly times: Float64Array;
   private readonly names: string[];
   private job = 0;
   private syncs = 0;
@@ -118,6 +155,9 @@ export class KernelThread {
     this.ctl = new Int32Array(kern.memory.buffer, at, CTL_BYTES / 4);
     this.table = new Int32Array(kern.memory.buffer, at + CTL_BYTES, TABLE_BYTES / 4);
     this.args = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES, MAX_ARGS);
+    this.times = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS, MAX_CALLS);
+    this.ctl[PROFILE] = kern.profiling ? 1 : 0;
+    this.ctl[SPIN] = SPIN_US;
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
@@ -146,7 +186,9 @@ export class KernelThread {
    * Run a job: its steps in order, each step's `main` calls here while its `worker` calls run on the second
    * thread, with a barrier between steps (a step reads what both threads wrote in the steps before). One
    * hand-off per job; the barriers spin briefly, as both threads reach them at about the same time.
-   * Profiled (when kernel profiling is on) as one call of each step's label, timed until both threads are done.
+   * Profiled (when kernel profiling is on) as one call of each step's label, timed until both threads are done,
+   * and per thread: `<label> ·main` and `<label> ·worker`, each thread's own compute time in the step (the rest
+   * of the step's time, that thread waited for the other).
    */
   run(steps: KernelStep[]): void {
     if (this.closed) throw new Error('kernel thread already closed');
@@ -174,8 +216,9 @@ export class KernelThread {
     Atomics.notify(this.ctl, JOB);
     let mine: unknown = null;
     const last = steps.at(-1)?.label ?? 'job';
+    const { profiling } = this.kern;
     for (const [i, s] of steps.entries()) {
-      const t = this.kern.profiling ? performance.now() : 0;
+      const t = profiling ? performance.now() : 0;
       if (!mine) {
         try {
           for (const [name, a] of s.main) (this.kern.raw[name] as (...x: number[]) => unknown)(...(a as number[]));
@@ -183,10 +226,12 @@ export class KernelThread {
           mine = e;
         }
       }
+      if (profiling) this.kern.record(`${s.label} ·main`, performance.now() - t);
       if (i < steps.length - 1) this.barrier(s.label);
       else this.waitFor(DONE, job - 1, last);
-      if (this.kern.profiling) this.kern.record(s.label, performance.now() - t);
+      if (profiling) this.kern.record(s.label, performance.now() - t);
     }
+    if (profiling) for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
     if (Atomics.load(this.ctl, ERROR)) {
       Atomics.store(this.ctl, ERROR, 0);
       const msg = receiveMessageOnPort(this.port)?.message ?? 'unknown error';
@@ -196,16 +241,37 @@ export class KernelThread {
     if (mine) throw mine;
   }
 
+  /** How long (µs) each thread spins at a barrier, or for the job's end, before it sleeps. */
+  get spinUs(): number {
+    return this.ctl[SPIN];
+  }
+
+  set spinUs(us: number) {
+    this.ctl[SPIN] = Math.max(0, Math.round(us));
+  }
+
+  /** Whether `prepare` wakes the worker (on by default; off: the worker sleeps until a job is posted). */
+  prepares = true;
+
+  /**
+   * A job follows soon (the caller is laying out its inputs): wake the worker now, so that it spins for the job
+   * (at most a few milliseconds) instead of waking after the job is posted, on the batch's critical path.
+   */
+  prepare(): void {
+    if (this.prepares && !this.closed) Atomics.notify(this.ctl, JOB);
+  }
+
   /** Meet the worker at the next barrier of the job (spin, then sleep). */
   private barrier(what: string): void {
     const target = 2 * ++this.syncs;
     Atomics.add(this.ctl, SYNC, 1);
     Atomics.notify(this.ctl, SYNC);
     const t0 = performance.now();
+    const spin = this.ctl[SPIN] / 1000;
     let v: number;
     while ((v = Atomics.load(this.ctl, SYNC)) < target) {
       const t = performance.now() - t0;
-      if (t > SPIN_MS && Atomics.wait(this.ctl, SYNC, v, 1000) === 'timed-out' && t > LOST_MS)
+      if (t > spin && Atomics.wait(this.ctl, SYNC, v, 1000) === 'timed-out' && t > LOST_MS)
         throw new Error(`the kernel's second thread did not answer (${what}) within ${LOST_MS / 1000} s`);
     }
   }
@@ -213,9 +279,10 @@ export class KernelThread {
   /** Wait until ctl[word] moves past `from` (READY: 0 → 1; DONE: job − 1 → job): spin, then sleep. */
   private waitFor(word: number, from: number, what: string): void {
     const t0 = performance.now();
+    const spin = this.ctl[SPIN] / 1000;
     while (Atomics.load(this.ctl, word) === from) {
       const t = performance.now() - t0;
-      if (t <= SPIN_MS) continue;
+      if (t <= spin) continue;
       if (Atomics.wait(this.ctl, word, from, 1000) === 'timed-out' && t > LOST_MS) {
         throw new Error(`the kernel's second thread did not answer (${what}) within ${LOST_MS / 1000} s`);
       }

@@ -1,0 +1,51 @@
+// Where a 2-thread training batch's time goes: per step of the batch's job (threads.ts), the step's wall time and
+// each thread's own compute time in it (the difference is that thread's wait at the barrier), and the batch's
+// time outside kernel jobs (JS). The baseline model on real batches (every k-th of the epoch, as bench:train).
+// node --import tsx tools/bench/thread-profile.ts [batches=200] [warmup=20] [kernel=fma] [threads=2]
+import path from 'node:path';
+import { repoRoot, TrainSchema } from '@nerflow/core';
+import { kernelProfile, makeBatches, readSplit, setKernelProfiling, type KernelVariant } from '@nerflow/nn';
+import { FusedBiLstm } from '../../packages/nn/src/fused.js';
+import { threadCpuMs } from '../../packages/nn/src/threads.js';
+import { taggerSpec } from '@nerflow/train';
+
+const [n, warm] = [Number(process.argv[2] ?? 200), Number(process.argv[3] ?? 20)];
+const kernel = (process.argv[4] ?? 'fma') as KernelVariant;
+const threads = Number(process.argv[5] ?? 2) as 1 | 2;
+const split = readSplit(path.join(repoRoot(), 'runs/baseline/featurize/train.arrow'));
+const tags: string[] = JSON.parse(split.meta.tags);
+const all = makeBatches(split, { batchSize: 32, seed: 42, epoch: 1, shuffle: true });
+const stride = Math.max(1, Math.floor(all.length / (n + warm)));
+const sample = all.filter((_, i) => i % stride === 0).slice(0, n + warm);
+const spec = taggerSpec({ train: TrainSchema.parse({}) }, { vocabSize: Number(split.meta.vocab_size), tags });
+setKernelProfiling(true);
+const m = new FusedBiLstm(spec, { threads, kernel });
+for (const b of sample.slice(0, warm)) m.train(b);
+kernelProfile.clear();
+let wall = 0;
+const c0 = process.cpuUsage();
+const m0 = threadCpuMs();
+for (const b of sample.slice(warm)) {
+  const t = performance.now();
+  m.train(b);
+  wall += performance.now() - t;
+}
+const c = process.cpuUsage(c0);
+const mainCpu = threadCpuMs() - m0;
+m.dispose();
+const per = (ms: number) => (ms / n).toFixed(3).padStart(7);
+const steps = [...kernelProfile].filter(([k]) => !k.includes(' ·'));
+let inJobs = 0;
+console.log(`${kernel}, ${threads} thread(s), ${n} batches: ms per batch`);
+console.log(`${'step'.padEnd(20)}   wall    main  worker  (calls/batch)`);
+for (const [k, v] of steps) {
+  inJobs += v.ms;
+  const mainMs = kernelProfile.get(`${k} ·main`)?.ms;
+  const workerMs = kernelProfile.get(`${k} ·worker`)?.ms;
+  const cell = (x?: number) => (x === undefined ? '      -' : per(x));
+  console.log(`${k.padEnd(20)} ${per(v.ms)} ${cell(mainMs)} ${cell(workerMs)}  (${(v.calls / n).toFixed(1)})`);
+}
+console.log(`${'outside the kernel'.padEnd(20)} ${per(wall - inJobs)}`);
+console.log(
+  `${'total'.padEnd(20)} ${per(wall)}   process CPU ${per((c.user + c.system) / 1000)}, main thread CPU ${per(mainCpu)}`,
+);
