@@ -16,9 +16,11 @@ import {
   setKernelProfiling,
   type Batch,
   type KernelVariant,
+  type Tagger,
 } from '@nerflow/nn';
 import { taggerSpec } from '@nerflow/train';
 import { modelHeader, writeBatchFile } from './torch-batches.js';
+import { FusedBiLstm } from '../../packages/nn/src/fused.js';
 
 const [featDir, outFile, nTimed, nWarm, ...opts] = process.argv.slice(2);
 const profile = opts.includes('--profile');
@@ -95,8 +97,11 @@ const timedFlops = sample.slice(warm).reduce(
 // then one thread, then one thread on the exact kernel when auto is fma. They train the same batches
 // interleaved (batch i on each, then batch i + 1), so a shared machine's changing load hits them alike.
 const auto = resolveKernel('auto');
-const setups: { threads: 1 | 2; kernel: KernelVariant }[] = [
+// Beside the default 2-thread setting, the worker woken as the main thread starts a batch's layout (threads.ts
+// prepare, off by default): a run on any machine compares the two (`variant`).
+const setups: { threads: 1 | 2; kernel: KernelVariant; variant?: string }[] = [
   { threads: 2, kernel: auto },
+  { threads: 2, kernel: auto, variant: 'worker woken early' },
   { threads: 1, kernel: auto },
   ...(auto === 'fma' ? [{ threads: 1 as const, kernel: 'exact' as const }] : []),
 ];
@@ -104,9 +109,14 @@ const setups: { threads: 1 | 2; kernel: KernelVariant }[] = [
 // idle machine (the worker runs beside it), readable even when other work shares the CPUs
 const schedstat = `/proc/self/task/${process.pid}/schedstat`;
 const mainCpuMs = () => (existsSync(schedstat) ? Number(readFileSync(schedstat, 'utf8').split(' ')[0]) / 1e6 : NaN);
+/** The variant's model: the fused BiLSTM, its worker woken early (trainBatch = train). */
+function variantTagger(kernel: KernelVariant): Pick<Tagger, 'trainBatch' | 'dispose'> {
+  const m = new FusedBiLstm(spec, { threads: 2, kernel, prepare: true });
+  return { trainBatch: (b) => m.train(b), dispose: () => m.dispose() };
+}
 const models = setups.map((s) => ({
   ...s,
-  tagger: createTagger(spec, s),
+  tagger: s.variant ? variantTagger(s.kernel) : createTagger(spec, s),
   ms: 0,
   cpuMs: 0,
   mainMs: 0,
@@ -145,6 +155,7 @@ const runs = models.map((m) => {
   return {
     threads: m.threads,
     kernel: m.kernel,
+    ...(m.variant ? { variant: m.variant } : {}),
     profile: profile ? breakdown : undefined,
     ms_per_batch: m.ms / timed,
     cpu_ms_per_batch: m.cpuMs / timed,

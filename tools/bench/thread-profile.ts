@@ -1,7 +1,7 @@
 // Where a 2-thread training batch's time goes: per step of the batch's job (threads.ts), the step's wall time and
 // each thread's own compute time in it (the difference is that thread's wait at the barrier), and the batch's
 // time outside kernel jobs (JS). The baseline model on real batches (every k-th of the epoch, as bench:train).
-// node --import tsx tools/bench/thread-profile.ts [batches=200] [warmup=20] [kernel=fma] [threads=2]
+// node --import tsx tools/bench/thread-profile.ts [batches=200] [warmup=20] [kernel=fma] [threads=2] [spin µs] [prepare 0/1]
 import path from 'node:path';
 import { repoRoot, TrainSchema } from '@nerflow/core';
 import { kernelProfile, makeBatches, readSplit, setKernelProfiling, type KernelVariant } from '@nerflow/nn';
@@ -12,6 +12,9 @@ import { taggerSpec } from '@nerflow/train';
 const [n, warm] = [Number(process.argv[2] ?? 200), Number(process.argv[3] ?? 20)];
 const kernel = (process.argv[4] ?? 'fma') as KernelVariant;
 const threads = Number(process.argv[5] ?? 2) as 1 | 2;
+// [spin µs] [prepare 0|1]: the 2-thread settings (threads.ts SPIN_US and prepare by default)
+const spinUs = process.argv[6] ? Number(process.argv[6]) : undefined;
+const prepare = process.argv[7] ? process.argv[7] === '1' : undefined;
 const split = readSplit(path.join(repoRoot(), 'runs/baseline/featurize/train.arrow'));
 const tags: string[] = JSON.parse(split.meta.tags);
 const all = makeBatches(split, { batchSize: 32, seed: 42, epoch: 1, shuffle: true });
@@ -19,7 +22,7 @@ const stride = Math.max(1, Math.floor(all.length / (n + warm)));
 const sample = all.filter((_, i) => i % stride === 0).slice(0, n + warm);
 const spec = taggerSpec({ train: TrainSchema.parse({}) }, { vocabSize: Number(split.meta.vocab_size), tags });
 setKernelProfiling(true);
-const m = new FusedBiLstm(spec, { threads, kernel });
+const m = new FusedBiLstm(spec, { threads, kernel, spinUs, prepare });
 for (const b of sample.slice(0, warm)) m.train(b);
 kernelProfile.clear();
 let wall = 0;

@@ -195,8 +195,13 @@ if (base) {
   console.log(`(PyTorch BiLSTM: the fastest on 2 cores was ${base.theirs.config})`);
 }
 for (const r of ours.runs)
-  console.log(row(`nerflow (fused ${model}, ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ''})`, r));
-const two = ours.runs.find((r) => r.threads === 2);
+  console.log(
+    row(
+      `nerflow (fused ${model}, ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ''}${r.variant ? `, ${r.variant}` : ''})`,
+      r,
+    ),
+  );
+const two = ours.runs.find((r) => r.threads === 2 && !r.variant);
 if (two && Number.isFinite(two.main_cpu_ms_per_batch))
   console.log(
     `(nerflow ${two.kernel}, 2 threads: the main thread was on a CPU ${two.main_cpu_ms_per_batch.toFixed(1)} ms/batch, a lower bound of its wall time on an idle machine)`,
@@ -231,7 +236,7 @@ for (const r of ours.runs) {
   const peak = ours.gemm_peak_gflops[r.kernel];
   const pct = (g) => `${((100 * g) / (r.threads * peak)).toFixed(0)}% of ${r.threads} × peak`;
   console.log(
-    `  ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ' '}: lstmForward ${r.gflops.lstmForward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmForward)}), lstmBackward ${r.gflops.lstmBackward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmBackward)})`,
+    `  ${r.kernel}, ${r.threads} thread${r.threads > 1 ? 's' : ' '}${r.variant ? ` (${r.variant})` : ''}: lstmForward ${r.gflops.lstmForward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmForward)}), lstmBackward ${r.gflops.lstmBackward.toFixed(1)} GFLOP/s (${pct(r.gflops.lstmBackward)})`,
   );
 }
 console.log(

@@ -114,10 +114,22 @@ export class FusedBiLstm {
    * `threads`: 1, or 2 = the two directions on two threads at once (bit-identical results); `kernel`: which
    * build of the kernel computes (kernel.ts: exact, or fma = fused multiply-add).
    */
-  constructor(spec: TaggerSpec, opts: { threads?: 1 | 2; kernel?: KernelVariant } = {}) {
+  constructor(
+    spec: TaggerSpec,
+    opts: {
+      threads?: 1 | 2;
+      kernel?: KernelVariant;
+      /** With 2 threads: their spin at a barrier before sleeping (µs; threads.ts SPIN_US by default). */
+      spinUs?: number;
+      /** With 2 threads: wake the worker as a batch's layout starts (default false; threads.ts prepare). */
+      prepare?: boolean;
+    } = {},
+  ) {
     this.spec = spec;
     this.kern = new Kernel(opts.kernel ?? 'exact');
     this.thread = opts.threads === 2 ? new KernelThread(this.kern) : null;
+    if (this.thread && opts.spinUs !== undefined) this.thread.spinUs = opts.spinUs;
+    if (this.thread && opts.prepare !== undefined) this.thread.prepares = opts.prepare;
     const { vocabSize: V, embeddingDim: E, lstmUnits: H, numTags: K } = spec;
     if (spec.head === 'crf' && spec.crf?.constrain && spec.crf.tags.length !== K) {
       throw new Error(`CRF constraint: ${spec.crf.tags.length} tag names for ${K} tags`);

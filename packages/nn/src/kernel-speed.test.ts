@@ -125,6 +125,8 @@ test('a worker woken early (prepare) or spinning any time at the barriers runs e
   const thread = new KernelThread(kern);
   try {
     assert.equal(thread.spinUs, SPIN_US);
+    assert.equal(thread.prepares, false, 'off by default');
+    thread.prepares = true;
     const n = 32;
     const src = kern.alloc(n);
     kern.f32(src, n).set(Array.from({ length: n }, (_, i) => i - 7.25));

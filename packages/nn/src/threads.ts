@@ -47,9 +47,12 @@ const BARRIER = -1;
 export const SPIN_US = 30;
 /**
  * Milliseconds the worker spins for a job after `prepare` woke it: the main thread lays out a batch's inputs
- * (JavaScript, well under this) and then posts the job, which the worker then starts without a wake-up's delay.
+ * (JavaScript, ~0.3 ms) and then posts the job, which the worker then starts without a wake-up's delay. Off by
+ * default (`prepares`): a wake-up took ~8 µs here when a core was free (median of 1,000), and at load 10–15 the
+ * early wake cost ~0.8 ms CPU per batch for no measurable wall time. Whether it helps on a lightly loaded machine,
+ * where a sleeping worker's core may be taken by another process, is what bench:train's extra row measures.
  */
-const PREPARE_MS = 3;
+const PREPARE_MS = 1;
 
 // The worker's code, evaluated as a CommonJS script (no file to resolve, with or without tsx). A job is a list of
 // calls with barriers between segments; after an error the worker skips the job's remaining calls but still
@@ -250,8 +253,8 @@ export class KernelThread {
     this.ctl[SPIN] = Math.max(0, Math.round(us));
   }
 
-  /** Whether `prepare` wakes the worker (on by default; off: the worker sleeps until a job is posted). */
-  prepares = true;
+  /** Whether `prepare` wakes the worker (off by default: the worker sleeps until a job is posted; PREPARE_MS). */
+  prepares = false;
 
   /**
    * A job follows soon (the caller is laying out its inputs): wake the worker now, so that it spins for the job
