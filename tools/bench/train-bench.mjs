@@ -158,10 +158,19 @@ if (ours.profile) {
     `\nnerflow (${ours.kernel}, ${ours.threads} threads), where a batch's time goes (kernel steps and functions; a step ends when both threads are done; the rest is JS: inputs, masks, sorting the batch's words):`,
   );
   let inKernel = 0;
-  for (const [name, p] of Object.entries(ours.profile).sort((a, b) => b[1].ms_per_batch - a[1].ms_per_batch)) {
+  // a step's "<step> ·main" / "<step> ·worker": each thread's own compute in it (the rest of the step it waited)
+  const entries = Object.entries(ours.profile);
+  for (const [name, p] of entries
+    .filter(([n]) => !n.includes(' ·'))
+    .sort((a, b) => b[1].ms_per_batch - a[1].ms_per_batch)) {
     inKernel += p.ms_per_batch;
+    const side = (w) => ours.profile[`${name} ·${w}`]?.ms_per_batch;
+    const sides =
+      side('main') === undefined
+        ? ''
+        : `; compute: main ${side('main').toFixed(2)}, worker ${side('worker').toFixed(2)}`;
     console.log(
-      `  ${name.padEnd(16)} ${p.ms_per_batch.toFixed(2).padStart(7)} ms/batch ${((100 * p.ms_per_batch) / total).toFixed(1).padStart(5)}%  (${p.calls_per_batch.toFixed(1)} calls)`,
+      `  ${name.padEnd(16)} ${p.ms_per_batch.toFixed(2).padStart(7)} ms/batch ${((100 * p.ms_per_batch) / total).toFixed(1).padStart(5)}%  (${p.calls_per_batch.toFixed(1)} calls${sides})`,
     );
   }
   console.log(
