@@ -15,7 +15,7 @@ import {
   type StageContext,
   type StageResult,
 } from '@nerflow/core';
-import { VectorFileError } from '@nerflow/nn/vectors';
+import { isNpmVectors, vectorFileEntry, VectorFileError } from '@nerflow/nn/vectors';
 import { splitToIpc } from './arrow.js';
 import { buildCharVocab, packChars, pretrainedExtraWords, tokenWords } from './chars.js';
 import {
@@ -49,8 +49,11 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
   }
   // a pretrained_vocab file counts by its hash (an input), not its absolute path
   const pv = cfg.pretrained_vocab;
-  const pvEntry = pv ? await fileEntry(pv.path, ctx.root).catch(() => null) : null;
-  if (pv && !pvEntry)
+  // (npm:<package>: its name, version and size, vectorFileEntry)
+  const pvEntry = pv ? await vectorFileEntry(pv.path, ctx.root).catch((e: Error) => e) : null;
+  if (pvEntry instanceof VectorFileError)
+    throw new ValidationError(`${pvEntry.message} (featurize.pretrained_vocab.path in ${config.file})`);
+  if (pv && (!pvEntry || pvEntry instanceof Error))
     throw new ValidationError(
       `${pv.path}: no such file (featurize.pretrained_vocab.path in ${config.file}). Paths are relative to the config file.`,
     );
@@ -59,7 +62,7 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
     config: { featurize: pv ? { ...cfg, pretrained_vocab: { ...pv, path: null } } : cfg },
     upstream: { ingest: upstream.fingerprint },
     code_version: await stageCodeVersion('featurize'),
-    inputs: pvEntry ? [pvEntry] : [],
+    inputs: pvEntry && !(pvEntry instanceof Error) ? [pvEntry] : [],
   };
 
   return runStage({
@@ -101,7 +104,7 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
           }
           vocab.words.push(...extra.words);
           log.info(
-            `featurize: pretrained_vocab: ${fmtInt(extra.words.length)} val/test words of ${path.relative(ctx.root, pv.path)} (${fmtInt(extra.fileWords)} words) join the vocabulary after the ${fmtInt(trainWords)} train ids`,
+            `featurize: pretrained_vocab: ${fmtInt(extra.words.length)} val/test words of ${isNpmVectors(pv.path) ? pv.path : path.relative(ctx.root, pv.path)} (${fmtInt(extra.fileWords)} words) join the vocabulary after the ${fmtInt(trainWords)} train ids`,
           );
         }
         if (trainWords <= 2)

