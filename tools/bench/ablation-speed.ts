@@ -93,19 +93,21 @@ const label = (t: (typeof rows)[number]) =>
 const sPerEpoch = (m: (typeof models)[number]) => epochTokens / (real / (m.ms / 1000));
 const base = sPerEpoch(models[0]);
 console.log(
-  `CPU: ${cpus()[0]?.model.trim() ?? 'unknown'} (${availableParallelism()} cores); Node ${process.version}; kernel ${kernel}, ${threads} thread(s) per model`,
+  `CPU: ${cpus()[0]?.model.trim() ?? 'unknown'} (${availableParallelism()} cores); Node ${process.version}; ` +
+    `kernel ${kernel}, ${threads} thread(s) per model`,
 );
 console.log(`load average at the start ${startLoad}, at the end ${load()}`);
 if (loadavg()[0] > 1.5)
   console.log('(the load average is above 1.5: other work shared the CPUs, so these seconds are inflated)');
 console.log(
-  `${path.relative(root, config.file)}: ${rows.length} rows; ${timed} timed batches of the real train split (batch ${batchSize}, bucketed, ${warm} warm-up) each, interleaved; epoch = ${all.length} batches, ${epochTokens.toLocaleString('en-US')} real tokens`,
+  `${path.relative(root, config.file)}: ${rows.length} rows; ${timed} timed batches of the real train split ` +
+    `(batch ${batchSize}, bucketed, ${warm} warm-up) each, interleaved; ` +
+    `epoch = ${all.length} batches, ${epochTokens.toLocaleString('en-US')} real tokens`,
 );
 console.log('| row (sweep.points) | ms/batch | CPU ms/batch | s/epoch (train batches) | × first row |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const m of models) {
   m.tagger.dispose();
-  console.log(
-    `| ${label(m.t)} | ${(m.ms / timed).toFixed(1)} | ${(m.cpuMs / timed).toFixed(1)} | ${sPerEpoch(m).toFixed(1)} | ${(sPerEpoch(m) / base).toFixed(2)} |`,
-  );
+  const cells = [m.ms / timed, m.cpuMs / timed, sPerEpoch(m)].map((x) => x.toFixed(1));
+  console.log(`| ${label(m.t)} | ${cells.join(' | ')} | ${(sPerEpoch(m) / base).toFixed(2)} |`);
 }

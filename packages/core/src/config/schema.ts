@@ -96,7 +96,7 @@ export const FeaturizeSchema = z.strictObject({
    */
   pretrained_vocab: z
     .strictObject({
-      /** A GloVe / word2vec text file (.gz allowed), relative to the config file, or npm:<package> (as train.embeddings). */
+      /** A GloVe / word2vec text file (.gz allowed), relative to the config file, or npm:<package> (train.embeddings). */
       path: z.string().min(1),
       format: z.enum(['glove', 'word2vec-text', 'wink']).default('glove'),
       lowercase: z.boolean().default(false),
