@@ -120,8 +120,8 @@ test('bad wink files are errors that name the file, the place and the fix', asyn
       String(re),
     );
   const json = JSON.stringify(wink());
-  await fails(read(json, 'glove'), /a JSON file, not a text vector file.*set format: wink/);
-  await fails(read(json, 'word2vec-text'), /a JSON file, not a text vector file.*set format: wink/);
+  await fails(read(json, 'glove'), /a JSON file, not a text vector file.*Set format: wink/);
+  await fails(read(json, 'word2vec-text'), /a JSON file, not a text vector file.*Set format: wink/);
   await fails(read('the 1 2 3\n'), /character 1: not a wink embeddings file .*starts with "the 1 2 3/);
   await fails(read(json.slice(0, json.length - 40)), /ends in the middle of the JSON \(truncated\?\)/);
   await fails(read(gzipSync(json.slice(0, 100))), /ends in the middle of the JSON/);
