@@ -12,6 +12,8 @@ let chosen: string | null = null;
  * or `cpu` (pure JS, 10–15× slower) when asked for. Returns the backend in use.
  */
 export async function initBackend(pref: BackendPreference = 'auto'): Promise<string> {
+  // createTagger makes a layers model synchronously: its code (and TF.js's) loads here, never for the fused model
+  await (await import('./tagger.js')).loadLayersSupport();
   if (chosen && (pref === 'auto' || pref === chosen)) return chosen;
   if (pref === 'auto' || pref === 'tensorflow') {
     try {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { initBackend, tf } from './backend.js';
-import { allowedTransitions, crfNllTf, pathAllowed, viterbi } from './crf.js';
+import { allowedTransitions, pathAllowed, viterbi } from './crf.js';
+import { crfNllTf } from './crf-tf.js';
 import { Kernel } from './kernel.js';
 import { mulberry32 } from '@nerflow/core';
 

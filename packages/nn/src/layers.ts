@@ -1,5 +1,6 @@
 import { tf } from './backend.js';
-import { allowedTransitions, crfMarginals, crfNllTf, viterbi } from './crf.js';
+import { allowedTransitions, crfMarginals, viterbi } from './crf.js';
+import { crfNllTf } from './crf-tf.js';
 import type { Batch } from './data.js';
 import { registerKernels } from './kernels.js';
 import type { TaggerSpec } from './spec.js';

@@ -1,12 +1,9 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { tf } from './backend.js';
 import type { Batch } from './data.js';
 import { FusedBiLstm } from './fused.js';
 import type { KernelVariant } from './kernel.js';
-import { registerKernels } from './kernels.js';
-import { LayersBiLstm } from './layers.js';
 import {
   charMaskTable,
   NERFLOW_VERSION,
@@ -44,7 +41,7 @@ export interface Tagger {
 }
 
 /** The CRF head is a part beside the standard TF.js files (model-folder.ts): the Dense layer gives its emissions. */
-function crfParts(spec: TaggerSpec): ModelPart[] {
+export function crfParts(spec: TaggerSpec): ModelPart[] {
   return spec.head === 'crf'
     ? [
         {
@@ -64,19 +61,26 @@ interface WeightEntry {
   dtype: 'float32';
 }
 
-/** Concatenate named float32 arrays into a TF.js weights manifest + one binary. */
-function packWeights(list: { name: string; shape: number[]; data: Float32Array }[]): {
-  manifest: WeightEntry[];
-  bin: Buffer;
-} {
-  const total = list.reduce((s, w) => s + w.data.length, 0);
-  const all = new Float32Array(total);
-  let o = 0;
-  for (const w of list) {
-    all.set(w.data, o);
-    o += w.data.length;
+/**
+ * Write named float32 arrays one after the other into `file` (a TF.js weights binary) and return their manifest.
+ * Each array's bytes go straight from where they are (the kernel's memory) to the file, never first concatenated
+ * into one copy: a checkpoint holds the embedding table and its two Adam moments, and that copy was the peak of
+ * the train stage's memory (tools/bench/README.md, "Memory").
+ */
+async function writeWeights(
+  file: string,
+  list: { name: string; shape: number[]; data: Float32Array }[],
+): Promise<WeightEntry[]> {
+  const fh = await open(file, 'w');
+  try {
+    for (const { data } of list) {
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      for (let at = 0; at < bytes.length;) at += (await fh.write(bytes, at)).bytesWritten;
+    }
+  } finally {
+    await fh.close();
   }
-  return { manifest: list.map(({ name, shape }) => ({ name, shape, dtype: 'float32' })), bin: Buffer.from(all.buffer) };
+  return list.map(({ name, shape }) => ({ name, shape, dtype: 'float32' }));
 }
 
 function unpackWeights(manifest: WeightEntry[], bin: Buffer): Map<string, Float32Array> {
@@ -99,7 +103,7 @@ export const CRF_FILE = 'crf.json';
  * scores tag i followed by tag j (tag ids index `tags`, as tags.json); start[j] / end[j] score tag j first /
  * last. float32 values written as JSON numbers, which read back to the same float32.
  */
-async function writeCrf(
+export async function writeCrf(
   dir: string,
   spec: TaggerSpec,
   w: { transitions: ArrayLike<number>; start: ArrayLike<number>; end: ArrayLike<number> },
@@ -124,7 +128,7 @@ async function writeCrf(
   );
 }
 
-async function readCrf(
+export async function readCrf(
   dir: string,
   spec: TaggerSpec,
 ): Promise<{ transitions: Float32Array; start: Float32Array; end: Float32Array }> {
@@ -152,7 +156,7 @@ async function readCrf(
 }
 
 /** The model classes behind a Tagger (FusedBiLstm, LayersBiLstm). */
-interface Model {
+export interface Model {
   readonly spec: TaggerSpec;
   train(b: Batch): number;
   evaluate(b: Batch): { loss: number; predictions: Int32Array };
@@ -160,7 +164,7 @@ interface Model {
 }
 
 /** A Tagger over a model: the calls pass through; each kind saves and loads its own files. */
-abstract class ModelTagger<M extends Model> implements Tagger {
+export abstract class ModelTagger<M extends Model> implements Tagger {
   constructor(readonly m: M) {}
   get spec() {
     return this.m.spec;
@@ -200,7 +204,7 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
     const dense = (region: 'param' | 'm' | 'v', suffix = '') =>
       this.m.shapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
     const c = this.m.spec.chars;
-    const { manifest, bin } = packWeights([
+    const manifest = await writeWeights(path.join(dir, 'weights.bin'), [
       { name: 'embedding/embeddings', shape: [V, E], data: this.m.emb },
       ...dense('param'),
       // a char model's fixed max-pool mask, a layer of the standard functional topology (model-folder.ts)
@@ -208,7 +212,6 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
         ? [{ name: 'char_mask/embeddings', shape: [c.vocabSize, c.filters], data: charMaskTable(this.m.spec) }]
         : []),
     ]);
-    await writeFile(path.join(dir, 'weights.bin'), bin);
     // a standard TF.js Layers model (tf.loadLayersModel loads it): see model-folder.ts
     await writeFile(
       path.join(dir, 'model.json'),
@@ -233,7 +236,7 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
     if (opts.withOptimizer) {
       const head = (region: 'm' | 'v', suffix: string) =>
         this.m.headShapes().map(([name, shape]) => ({ name: name + suffix, shape, data: this.m.view(region, name) }));
-      const opt = packWeights([
+      const opt = await writeWeights(path.join(dir, 'optimizer.bin'), [
         { name: 'embedding/embeddings/m', shape: [V, E], data: this.m.embM },
         { name: 'embedding/embeddings/v', shape: [V, E], data: this.m.embV },
         ...dense('m', '/m'),
@@ -241,10 +244,9 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
         ...head('m', '/m'),
         ...head('v', '/v'),
       ]);
-      await writeFile(path.join(dir, 'optimizer.bin'), opt.bin);
       await writeFile(
         path.join(dir, 'optimizer.json'),
-        JSON.stringify({ step: this.m.step, dropout_rng: this.m.dropoutRng.state, weights: opt.manifest }) + '\n',
+        JSON.stringify({ step: this.m.step, dropout_rng: this.m.dropoutRng.state, weights: opt }) + '\n',
       );
     }
   }
@@ -289,76 +291,6 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
   }
 }
 
-class LayersTagger extends ModelTagger<LayersBiLstm> {
-  setEmbeddingRows(rows: Map<number, Float32Array>) {
-    // the word Embedding layer: the one whose table is [vocabSize, embeddingDim]
-    const { vocabSize: V, embeddingDim: E } = this.m.spec;
-    const layer = this.m.model.layers.find(
-      (l) => l.getClassName() === 'Embedding' && l.getWeights()[0]?.shape.join() === `${V},${E}`,
-    );
-    if (!layer) throw new Error('no word embedding layer');
-    const table = layer.getWeights()[0].dataSync().slice() as Float32Array;
-    for (const [id, v] of rows) table.set(v, id * E);
-    const t = tf.tensor2d(table, [V, E]);
-    layer.setWeights([t]);
-    t.dispose();
-  }
-  probabilities(b: Batch) {
-    // a CRF head: its marginals (as the fused model gives); else the softmax of the dense outputs
-    if (this.m.crf) return this.m.marginals(b);
-    return tf.tidy(() => {
-      const logits = this.m.model.apply(this.m.inputs(b), { training: false }) as tf.Tensor;
-      return tf.softmax(logits).dataSync() as Float32Array;
-    });
-  }
-  async save(dir: string) {
-    await mkdir(dir, { recursive: true });
-    await this.m.model.save(
-      tf.io.withSaveHandler(async (a) => {
-        await writeFile(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
-        await writeFile(
-          path.join(dir, 'model.json'),
-          JSON.stringify({
-            format: 'layers-model',
-            generatedBy: '@nerflow/nn',
-            modelTopology: a.modelTopology,
-            weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-          }) + '\n',
-        );
-        return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
-      }),
-    );
-    await writeBaseMeta(dir, 'layers', this.m.spec, crfParts(this.m.spec));
-    const crf = this.m.crf;
-    if (crf)
-      await writeCrf(dir, this.m.spec, {
-        transitions: crf.transitions.dataSync(),
-        start: crf.start.dataSync(),
-        end: crf.end.dataSync(),
-      });
-  }
-  static async load(dir: string, spec: TaggerSpec): Promise<LayersTagger> {
-    registerKernels();
-    const t = new LayersTagger(new LayersBiLstm(spec));
-    const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
-    const bin = await readFile(path.join(dir, 'weights.bin'));
-    const tensors = tf.io.decodeWeights(
-      bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
-      model.weightsManifest[0].weights,
-    );
-    // layer names differ between instances (auto-numbered); the manifest lists weights in the model's order
-    t.m.model.setWeights((model.weightsManifest[0].weights as { name: string }[]).map((w) => tensors[w.name]));
-    tf.dispose(Object.values(tensors));
-    if (t.m.crf) {
-      const c = await readCrf(dir, spec);
-      t.m.crf.transitions.assign(tf.tensor2d(c.transitions, [spec.numTags, spec.numTags]));
-      t.m.crf.start.assign(tf.tensor1d(c.start));
-      t.m.crf.end.assign(tf.tensor1d(c.end));
-    }
-    return t;
-  }
-}
-
 /**
  * What computes a model of this kind: the fused model runs in nerflow's own WebAssembly SIMD kernel
  * whatever the TF.js backend; the tf.layers reference runs on the TF.js backend in use.
@@ -376,9 +308,26 @@ export interface TaggerOptions {
   kernel?: KernelVariant;
 }
 
+/**
+ * The tf.layers reference (layers-tagger.ts) with TF.js, loaded on first need: by initBackend (backend.ts), which
+ * every user of the layers model calls first, or by loadTagger. The fused model never loads TF.js (~70 MiB of RSS
+ * that `nerflow train` does not need).
+ */
+let layersModule: typeof import('./layers-tagger.js') | null = null;
+
+export async function loadLayersSupport(): Promise<typeof import('./layers-tagger.js')> {
+  return (layersModule ??= await import('./layers-tagger.js'));
+}
+
+function layersSupport(): typeof import('./layers-tagger.js') {
+  if (!layersModule)
+    throw new Error('the layers model needs TF.js: await initBackend() (or loadLayersSupport()) before createTagger');
+  return layersModule;
+}
+
 export function createTagger(spec: TaggerSpec, opts: TaggerOptions = {}): Tagger {
   return spec.kind === 'layers'
-    ? new LayersTagger(new LayersBiLstm(spec))
+    ? layersSupport().createLayersTagger(spec)
     : new FusedTagger(new FusedBiLstm(spec, { threads: opts.threads, kernel: opts.kernel }));
 }
 
@@ -386,6 +335,6 @@ export function createTagger(spec: TaggerSpec, opts: TaggerOptions = {}): Tagger
 export async function loadTagger(dir: string, opts: { withOptimizer?: boolean } & TaggerOptions = {}): Promise<Tagger> {
   const meta = await readModelMeta(dir);
   return meta.kind === 'layers'
-    ? LayersTagger.load(dir, meta.spec)
+    ? (await loadLayersSupport()).LayersTagger.load(dir, meta.spec)
     : FusedTagger.load(dir, meta.spec, !!opts.withOptimizer, { threads: opts.threads, kernel: opts.kernel });
 }

@@ -31,8 +31,8 @@ import {
   type SweepConfig,
 } from '@nerflow/core';
 import {
+  backendFor,
   engineOf,
-  initBackend,
   readSplit,
   resolveKernel,
   resolveThreads,
@@ -226,13 +226,15 @@ async function openRuns(p: TrainPlan): Promise<TrainRuns> {
   return { tracking, sweepRun, parentRunId: sweepRun?.run.runId ?? p.opts.parentRunId };
 }
 
-/** The TF.js backend and the train/val splits, loaded once, when the first trial trains. */
-function lazyData(p: TrainPlan): () => Promise<{ data: TrialData; backend: string; vectors: EmbeddingsCache }> {
-  let loaded: Promise<{ data: TrialData; backend: string; vectors: EmbeddingsCache }> | null = null;
+/**
+ * The train/val splits, loaded once, when the first trial trains. TF.js is not among them: it loads (backendFor)
+ * only for a trial of the tf.layers reference model; the fused model never needs it (~70 MiB of RSS).
+ */
+function lazyData(p: TrainPlan): () => Promise<{ data: TrialData; vectors: EmbeddingsCache }> {
+  let loaded: Promise<{ data: TrialData; vectors: EmbeddingsCache }> | null = null;
   return () =>
     (loaded ??= (async () => {
-      const backend = await initBackend(p.ctx.config.train.backend);
-      p.ctx.log.info(`train: TF.js backend ${backend}; ${p.fo.tags.length} tags, vocabulary ${p.fo.vocabSize}`);
+      p.ctx.log.info(`train: ${p.fo.tags.length} tags, vocabulary ${p.fo.vocabSize}`);
       const { fo } = p;
       const data: TrialData = {
         train: readSplit(fo.trainFile),
@@ -243,7 +245,7 @@ function lazyData(p: TrainPlan): () => Promise<{ data: TrialData; backend: strin
       };
       // pre-trained vector files, read once per file for every trial that names one
       const vectors = new EmbeddingsCache(fo.words, data.train, p.ctx.log, p.ctx.root, fo.trainSize);
-      return { data, backend, vectors };
+      return { data, vectors };
     })());
 }
 
@@ -278,7 +280,8 @@ async function trainTrial(
   threadsOf: (t: Trial) => 1 | 2,
 ): Promise<StageResult> {
   const { config, log } = p.ctx;
-  const { data, backend, vectors } = await load();
+  const { data, vectors } = await load();
+  const backend = await backendFor(trial.train.model, config.train.backend);
   const emb = activeEmbeddings(trial.train);
   const pretrained = emb ? await vectors.rows(emb, trial.train.embedding_dim, config.file) : null;
   const trialData: TrialData = pretrained ? { ...data, initialEmbeddings: pretrained.rows } : data;

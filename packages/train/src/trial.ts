@@ -132,7 +132,7 @@ export function validate(
   tags: string[],
   batchSize: number,
 ): { loss: number; tokenAccuracy: number; entityF1: number } {
-  const batches = makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false });
+  const batches = makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false, chars: !!tagger.spec.chars });
   let lossSum = 0;
   let tokens = 0;
   let correct = 0;
@@ -218,7 +218,13 @@ export async function runTrial(o: TrialRunOptions): Promise<TrialOutcome> {
     await o.onStart?.();
     if (saved && saved.fingerprint === o.fingerprint) await o.onResume?.(state.history);
     for (let epoch = state.epochsDone + 1; epoch <= cfg.epochs; epoch++) {
-      let batches = makeBatches(o.data.train, { batchSize: cfg.batch_size, seed: cfg.seed, epoch, shuffle: true });
+      let batches = makeBatches(o.data.train, {
+        batchSize: cfg.batch_size,
+        seed: cfg.seed,
+        epoch,
+        shuffle: true,
+        chars: !!spec.chars,
+      });
       if (cfg.max_batches_per_epoch) batches = batches.slice(0, cfg.max_batches_per_epoch);
       const bar = o.log.progress(`epoch ${epoch}/${cfg.epochs}`, batches.length, 'batches');
       const t0 = performance.now();

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { bestOf, writeFileAtomic, type EpochRecord, type SweepConfig } from '@nerflow/core';
-import { svgToPng, vegaLiteToSvg } from '@nerflow/viz';
 
 export interface TrialSummary {
   trial: string;
@@ -82,6 +81,8 @@ export async function writeTrialsTable(
       },
     };
   });
+  // loaded only here: vega and resvg take ~40 MiB, which a train run without swept keys never needs
+  const { svgToPng, vegaLiteToSvg } = await import('@nerflow/viz');
   const svg = await vegaLiteToSvg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `${metric} by swept parameter`,

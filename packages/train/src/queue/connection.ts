@@ -1,5 +1,6 @@
-import { Queue, type ConnectionOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+// bullmq and ioredis (~15 MiB) load when a queue is opened, not with every `nerflow train`
+import type { Queue, ConnectionOptions } from 'bullmq';
+import type { Redis, RedisOptions } from 'ioredis';
 import { EnvironmentError, ValidationError } from '@nerflow/core';
 
 /** The BullMQ queue every nerflow trial goes through (one Redis database may hold many sweeps). */
@@ -48,6 +49,7 @@ export interface QueueHandle {
 /** The queue, once Redis answered; an unreachable Redis is a user error naming the URL. */
 export async function openQueue(url: string): Promise<QueueHandle> {
   const options = redisConnection(url);
+  const [{ Queue }, { Redis }] = await Promise.all([import('bullmq'), import('ioredis')]);
   const redis = new Redis({ ...options, lazyConnect: true });
   redis.on('error', () => undefined); // reported by the ping below, not as an unhandled event
   try {

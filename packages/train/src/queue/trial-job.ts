@@ -17,7 +17,7 @@ import {
   type MetricName,
   type StageContext,
 } from '@nerflow/core';
-import { engineOf, initBackend, readSplit, resolveKernel, resolveThreads, writeModelMeta } from '@nerflow/nn';
+import { backendFor, engineOf, readSplit, resolveKernel, resolveThreads, writeModelMeta } from '@nerflow/nn';
 import {
   downloadArtifacts,
   flattenParams,
@@ -164,7 +164,7 @@ export async function runQueuedTrial(
   const trainDir = stageDir(ctx.root, config.name, 'train');
   const workDir = path.join(trainDir, `.${trial.id}.work`);
 
-  const backend = await initBackend(trial.train.backend);
+  const backend = await backendFor(trial.train.model, trial.train.backend); // 'none' for fused: no TF.js
   const engine = engineOf(trial.train.model, backend);
   const earlier = await earlierRun(store, experimentId, jobId);
   let run: ActiveRun;

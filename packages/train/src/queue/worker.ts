@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { fmtSeconds, repoRoot, usableCores, type Logger, type StageContext } from '@nerflow/core';
 import { collectSweep, type CollectHooks } from './collect.js';
 import { openQueue, QUEUE_NAME, redisConnection } from './connection.js';
@@ -128,6 +128,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     throw new Error(`${typeof code === 'string' ? `killed by ${code}` : `exit ${code}`} on ${name}: ${why}`);
   };
 
+  const { Worker } = await import('bullmq'); // loaded by a worker only (connection.ts)
   const worker = new Worker<TrialJobData, TrialJobResult>(QUEUE_NAME, processor, {
     connection: redisConnection(o.url, true),
     concurrency: o.concurrency,
