@@ -1,4 +1,4 @@
-import { initBackend, loadTagger, makeBatches, type SplitData, type TaggerOptions } from '@nerflow/nn';
+import { backendFor, loadTagger, makeBatches, readModelMeta, type SplitData, type TaggerOptions } from '@nerflow/nn';
 
 /** Predicted tag ids for every row of a split (bucketed batches, no dropout), in the split's row order. */
 export async function predictSplit(
@@ -8,12 +8,14 @@ export async function predictSplit(
   backend: string,
   opts: TaggerOptions = {},
 ): Promise<{ pred: Int32Array[]; gold: Int32Array[]; backend: string }> {
-  const used = await initBackend(backend as 'auto');
+  // TF.js starts (and loads) for the tf.layers reference only: the fused model computes in nerflow's kernel
+  const used = await backendFor((await readModelMeta(modelDir)).kind, backend as 'auto');
   const tagger = await loadTagger(modelDir, opts);
   const pred: Int32Array[] = new Array(split.n);
   const gold: Int32Array[] = new Array(split.n);
   try {
-    for (const b of makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false })) {
+    const chars = !!tagger.spec.chars; // a model without char features never reads the batches' char ids
+    for (const b of makeBatches(split, { batchSize, seed: 0, epoch: 0, shuffle: false, chars })) {
       const { predictions } = tagger.evaluateBatch(b);
       for (let i = 0; i < b.size; i++) {
         const row = b.index[i];
