@@ -11,13 +11,13 @@ export function cliEnv(root: string, env: Record<string, string> = {}): NodeJS.P
   return { ...process.env, NERFLOW_ROOT: root, MLFLOW_TRACKING_URI: '', CI: 'true', ...env };
 }
 
-/** Runs `nerflow ...args` in `root` to the end: its exit code, stdout and stderr. */
+/** Runs `nerflow ...args` in `root` to the end (`nodeArgs` before the script): its exit code, stdout and stderr. */
 export function runNerflow(
   root: string,
   args: string[],
-  o: { env?: Record<string, string>; input?: string } = {},
+  o: { env?: Record<string, string>; input?: string; nodeArgs?: string[] } = {},
 ): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [nerflowBin, ...args], {
+  const r = spawnSync(process.execPath, [...(o.nodeArgs ?? []), nerflowBin, ...args], {
     cwd: root,
     encoding: 'utf8',
     env: cliEnv(root, o.env),
