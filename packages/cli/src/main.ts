@@ -1,6 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { removeLiveStagingSync, stopWithWrapper } from '@nerflow/core';
+import { fmtSeconds, removeLiveStagingSync, stopWithWrapper } from '@nerflow/core';
 import { onSignalExit } from '@nerflow/tracking';
 import { stageContext, type CommonArgs } from './context.js';
 import { reportError } from './report-error.js';
@@ -24,8 +24,25 @@ function common<T>(y: Argv<T>) {
 }
 
 async function runStages(names: StageName[], args: CommonArgs & StageFlags): Promise<void> {
+  const t0 = { wall: performance.now(), cpu: process.cpuUsage() };
   const ctx = stageContext(args);
-  for (const name of names) await STAGES[name].run(ctx, args);
+  const took: string[] = [];
+  for (const name of names) {
+    const t = { wall: performance.now(), cpu: process.cpuUsage() };
+    await STAGES[name].run(ctx, args);
+    took.push(`${name} ${spent(t)}`);
+  }
+  // the pipeline's own profile: where its wall and CPU time went (CPU: every thread of the process)
+  if (names.length > 1)
+    ctx.log.info(
+      `pipeline: ${took.join(', ')}; total ${spent(t0)} (since the CLI started: ${fmtSeconds(process.uptime())})`,
+    );
+}
+
+/** Wall and CPU time since `t`, e.g. "3.1s (CPU 3.6s)". */
+function spent(t: { wall: number; cpu: NodeJS.CpuUsage }): string {
+  const cpu = process.cpuUsage(t.cpu);
+  return `${fmtSeconds((performance.now() - t.wall) / 1000)} (CPU ${fmtSeconds((cpu.user + cpu.system) / 1e6)})`;
 }
 
 export async function main(argv: string[]): Promise<number> {
