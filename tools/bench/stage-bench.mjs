@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// npm run bench:ingest | bench:featurize — one stage on the full bundled corpus (baseline.yaml, --force):
-// wall time and peak memory (RSS of the whole process, from /usr/bin/time -v when present).
+// npm run bench:ingest | bench:featurize | bench:train-memory — one stage on the full bundled corpus (baseline.yaml,
+// --force; train: one epoch): wall time and peak memory (RSS of the whole process, from /usr/bin/time -v when
+// present); train's peak next to its target (issue 15: ≤ 400 MiB; README "Memory").
 // bench:ingest also ingests a 300,000-line CoNLL file (the bundled corpus's first sentences written as
 // `word POS tag` lines, -DOCSTART- every 50 sentences) right after the CSV, side by side.
 import { spawnSync } from 'node:child_process';
@@ -11,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const stage = process.argv[2];
-if (!['ingest', 'featurize'].includes(stage)) {
-  console.error('usage: stage-bench.mjs ingest|featurize');
+if (!['ingest', 'featurize', 'train'].includes(stage)) {
+  console.error('usage: stage-bench.mjs ingest|featurize|train');
   process.exit(1);
 }
 const cli = path.join(root, 'packages/cli/bin/nerflow.js');
@@ -39,10 +40,23 @@ function timed(args, cwd, env = {}) {
 }
 const fmt = ({ wall, rss }) => `${wall.toFixed(2)} s wall${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}`;
 
-if (stage === 'featurize')
+if (stage === 'featurize' || stage === 'train')
   spawnSync(process.execPath, [cli, 'ingest', '--config', 'baseline.yaml', '--quiet'], { stdio: 'inherit', cwd: root });
-const csv = timed([stage, '--config', 'baseline.yaml'], root);
-console.log(`${stage}: ${fmt(csv)} (full corpus, baseline.yaml, --force)`);
+if (stage === 'train')
+  spawnSync(process.execPath, [cli, 'featurize', '--config', 'baseline.yaml', '--quiet'], {
+    stdio: 'inherit',
+    cwd: root,
+  });
+if (stage === 'train') {
+  // one epoch of the baseline: start-up, the splits, training, validation, the checkpoint, MLflow logging
+  const TARGET_MIB = 400;
+  const t = timed([stage, '--config', 'baseline.yaml', '--set', 'train.epochs=1'], root);
+  const verdict = t.rss === null ? 'not measured: no /usr/bin/time' : t.rss <= TARGET_MIB ? 'met' : 'NOT met';
+  console.log(`train: ${fmt(t)} (baseline.yaml, 1 epoch, --force); peak RSS target ≤ ${TARGET_MIB} MiB: ${verdict}`);
+} else {
+  const csv = timed([stage, '--config', 'baseline.yaml'], root);
+  console.log(`${stage}: ${fmt(csv)} (full corpus, baseline.yaml, --force)`);
+}
 
 if (stage === 'ingest') {
   // The CoNLL file, from the CSV ingest's own table (so it is the same words and tags as the bundled corpus).
