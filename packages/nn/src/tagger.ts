@@ -83,13 +83,16 @@ async function writeWeights(
   return list.map(({ name, shape }) => ({ name, shape, dtype: 'float32' }));
 }
 
+/** Views of the named float32 arrays of a weights binary (the caller copies them into the kernel's memory): no copies. */
 function unpackWeights(manifest: WeightEntry[], bin: Buffer): Map<string, Float32Array> {
-  const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  // a Float32Array view needs a 4-byte aligned offset (a large file's Buffer starts at 0; a small one may be pooled)
+  const bytes = bin.byteOffset % 4 === 0 ? bin : new Uint8Array(bin);
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 4));
   const out = new Map<string, Float32Array>();
   let o = 0;
   for (const w of manifest) {
     const n = w.shape.reduce((a, b) => a * b, 1);
-    out.set(w.name, all.slice(o, o + n));
+    out.set(w.name, all.subarray(o, o + n));
     o += n;
   }
   return out;
