@@ -104,6 +104,47 @@ export class HttpClient {
     return (await this.requestBytes(method, url, body, headers)).toString('utf8');
   }
 
+  /**
+   * One attempt: the request and its whole body within timeoutMs. The deadline is a timer of this process
+   * raced against fetch, not only an abort signal handed to fetch: a fetch promise that never settles
+   * (undici losing its socket: the hang of issue 17) still ends in a retryable error naming the URL. A 2xx
+   * whose body breaks off is an error too (it used to read as an empty answer).
+   */
+  private async exchange(
+    method: string,
+    url: string,
+    body: string | Uint8Array | undefined,
+    headers: Record<string, string>,
+  ): Promise<{ res: Response; bytes: Buffer }> {
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const seconds = +(this.timeoutMs / 1000).toFixed(3);
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new Error(`no answer within ${seconds} s (MLFLOW_HTTP_REQUEST_TIMEOUT)`);
+        ac.abort(e);
+        reject(e);
+      }, this.timeoutMs);
+    });
+    const exchange = (async () => {
+      const res = await this.fetchImpl(url, { method, headers: { ...headers, ...this.auth }, body, signal: ac.signal });
+      let bytes: Buffer;
+      try {
+        bytes = Buffer.from(await res.arrayBuffer());
+      } catch (e) {
+        if (res.ok) throw new Error(`the answer broke off (${(e as Error).message})`);
+        bytes = Buffer.alloc(0);
+      }
+      return { res, bytes };
+    })();
+    try {
+      return await Promise.race([exchange, deadline]);
+    } finally {
+      clearTimeout(timer);
+      exchange.catch(() => undefined); // settles after the deadline won (or never): nobody waits for it
+    }
+  }
+
   /** One request; returns the body bytes of a 2xx answer (artifact downloads). */
   async requestBytes(
     method: string,
@@ -117,13 +158,9 @@ export class HttpClient {
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt) await new Promise((r) => setTimeout(r, this.delay(attempt, retryAfter)));
       let res: Response;
+      let bytes: Buffer;
       try {
-        res = await this.fetchImpl(url, {
-          method,
-          headers: { ...headers, ...this.auth },
-          body,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
+        ({ res, bytes } = await this.exchange(method, url, body, headers));
       } catch (e) {
         const err = e as Error & { cause?: { code?: string; message?: string } };
         lastCause = err.cause?.code ?? err.cause?.message ?? err.message;
@@ -131,10 +168,6 @@ export class HttpClient {
         retryAfter = null;
         continue;
       }
-      const bytes = await res.arrayBuffer().then(
-        (b) => Buffer.from(b),
-        () => Buffer.alloc(0),
-      );
       if (res.ok) return bytes;
       const text = bytes.toString('utf8');
       let errorCode: string | undefined;
