@@ -159,6 +159,12 @@ export async function main(argv: string[]): Promise<number> {
           default: 30,
           describe: "a dead worker's trial goes to another worker after this long",
         })
+        .option('trial-timeout', {
+          type: 'number',
+          describe:
+            'seconds a trial may go without progress (a stage, a batch, an upload) before it is killed and tried ' +
+            "again (default: the sweep's sweep.trial_timeout, else 900)",
+        })
         .option('verbose', { type: 'boolean', default: false })
         .option('quiet', { type: 'boolean', default: false }),
     async (a) => {

@@ -11,6 +11,7 @@ export interface WorkerArgs {
   queue?: string;
   concurrency: number;
   'lock-seconds': number;
+  'trial-timeout'?: number;
   verbose?: boolean;
   quiet?: boolean;
 }
@@ -28,6 +29,11 @@ export async function workerCommand(a: WorkerArgs): Promise<void> {
   const { startWorker } = await import('@nerflow/train');
   const url = queueUrlOrThrow(a.queue);
   const log = createLogger({ verbose: a.verbose, quiet: a.quiet });
+  const timeout = a['trial-timeout'];
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0))
+    throw new ValidationError(
+      `--trial-timeout ${timeout}: give a number of seconds above 0 (e.g. --trial-timeout 900).`,
+    );
   const root = workspaceRoot();
   const context = (config: string, overrides: string[]): StageContext => ({
     config: loadConfig(config, { root, overrides }),
@@ -41,6 +47,7 @@ export async function workerCommand(a: WorkerArgs): Promise<void> {
     log,
     context,
     lockSeconds: a['lock-seconds'],
+    trialTimeout: timeout,
     childArgs: [...(a.verbose ? ['--verbose'] : []), ...(a.quiet ? ['--quiet'] : [])],
     prepare: async (ctx) => {
       await STAGES.ingest.run(ctx);
@@ -71,13 +78,25 @@ export interface QueueTrialArgs {
 
 /** The child process a worker runs one trial in; progress and the result go back over IPC. */
 export async function queueTrialCommand(a: QueueTrialArgs): Promise<void> {
-  const { runQueuedTrial } = await import('@nerflow/train');
+  // the worker's watchdog: a "started" handshake first, then every stage, batch and upload (fire and forget:
+  // a beat must go out even while the kernel keeps the event loop busy, and never throw)
+  const post = (m: unknown) => {
+    try {
+      process.send?.(m);
+    } catch {
+      /* the worker is gone: stdin's end stops us */
+    }
+  };
+  post({ type: 'beat', stage: 'started' });
+  const { runQueuedTrial, beatSender, beatingLogger } = await import('@nerflow/train');
+  const beat = beatSender(post);
   // the worker that started us died (killed, machine gone): stop too, ending the run KILLED
   process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
   process.stdin.resume();
   const data = JSON.parse(a.job);
   const root = workspaceRoot();
-  const log = createLogger({ verbose: a.verbose, quiet: a.quiet });
+  const log = beatingLogger(createLogger({ verbose: a.verbose, quiet: a.quiet }), beat);
+  beat('loading the config');
   const ctx: StageContext = {
     config: loadConfig(data.config, { root, overrides: data.overrides }),
     root,
@@ -93,6 +112,7 @@ export async function queueTrialCommand(a: QueueTrialArgs): Promise<void> {
     data,
     (progress) => void send({ type: 'progress', progress }),
     worker,
+    beat,
   );
   await send({ type: 'result', result });
   process.stdin.pause();

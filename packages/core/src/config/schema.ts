@@ -269,6 +269,11 @@ export const SweepSchema = z
       .default(null),
     /** Queued trials: how many times a trial is tried (a crash, a dead worker) before it is marked failed. */
     attempts: z.number().int().positive().default(3),
+    /**
+     * Queued trials: seconds a trial may go without progress (a stage, a batch, an upload) before its worker
+     * kills it and the attempt fails (then retried as above). null = the worker's --trial-timeout, else 900.
+     */
+    trial_timeout: z.number().positive().nullable().default(null),
   })
   .transform(withGoal('metric'));
 

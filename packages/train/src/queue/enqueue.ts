@@ -150,6 +150,7 @@ export async function enqueueSweep(
       trackingUri,
       experiment,
       parentRunId,
+      ...(config.sweep?.trial_timeout ? { trialTimeout: config.sweep.trial_timeout } : {}),
     };
     await queue.add('trial', data, {
       jobId,

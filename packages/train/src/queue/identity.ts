@@ -20,6 +20,8 @@ export interface TrialJobData {
   experiment: string;
   /** The sweep's MLflow parent run ('' for a single trial). */
   parentRunId: string;
+  /** sweep.trial_timeout: seconds without progress before a worker kills the trial (absent: the worker's default). */
+  trialTimeout?: number;
 }
 
 /** What a worker reports while it trains (job progress). */

@@ -5,3 +5,4 @@ export { sweepStatus } from './status.js';
 export { collectSweep, type CollectHooks, type BestTrial } from './collect.js';
 export { resolveQueueUrl, openQueue, QUEUE_NAME } from './connection.js';
 export type { TrialJobData, TrialJobProgress, TrialJobResult } from './identity.js';
+export { beatingLogger, beatSender, DEFAULT_TRIAL_TIMEOUT_S, Watchdog, type TrialBeat } from './watchdog.js';

@@ -37,6 +37,7 @@ import { deterministicHistory, modelMetadata, trainCodeVersion, trialIdentity } 
 import { EmbeddingsCache } from '../embeddings.js';
 import { runTrial } from '../trial.js';
 import type { TrialJobData, TrialJobProgress, TrialJobResult } from './identity.js';
+import { hangPoint } from './watchdog.js';
 
 /** Tags a queued trial's run carries (besides train's own). */
 export const QUEUE_TAGS = {
@@ -134,6 +135,8 @@ export async function trackedHistories(
  * Run one queued trial in this checkout (the `nerflow queue-trial` child of a worker): the same MLflow run as
  * an earlier attempt when there was one (resumed from its last uploaded checkpoint, its history continued),
  * the checkpoint and model uploaded after every epoch, pruning against the sweep's other runs on the server.
+ * `beat(stage)` tells the worker's watchdog what it is doing (watchdog.ts); epochs and batches beat through
+ * ctx.log's progress bars (the CLI wraps it).
  */
 export async function runQueuedTrial(
   ctx: StageContext,
@@ -141,8 +144,14 @@ export async function runQueuedTrial(
   data: TrialJobData,
   notify: (p: Omit<TrialJobProgress, 'worker'>) => void,
   worker: string,
+  beat: (stage: string) => void = () => undefined,
 ): Promise<TrialJobResult> {
   const { config, log } = ctx;
+  /** A stage begins: the watchdog hears of it; a test may hang here on purpose (NERFLOW_TEST_HANG_AT=point). */
+  const stage = async (what: string, point: string) => {
+    beat(what);
+    await hangPoint(point, config.name);
+  };
   const all = expandTrials(config);
   const trial = all.find((t) => t.id === data.trial);
   if (!trial)
@@ -153,26 +162,32 @@ export async function runQueuedTrial(
     throw new ValidationError(
       `queued trial ${data.trial}: ${data.config} in this checkout gives it other train settings than the enqueuer's: update the checkout (git pull).`,
     );
+  await stage('reading featurize outputs', 'inputs');
   const fo = await featurizeOutputs(ctx);
   const code = await trainCodeVersion();
   const fingerprints = new Map<string, string>();
   for (const t of all)
     fingerprints.set(t.id, stageFingerprint(await trialIdentity(t, fo, code, ctx.root, config.file)));
   const fingerprint = fingerprints.get(trial.id)!;
+  await stage(`tracking: experiment on ${data.trackingUri}`, 'experiment');
   const store = openStore({ uri: data.trackingUri, root: runsRoot(ctx.root), warn: (m) => log.warn(m) });
   const experimentId = await store.getOrCreateExperiment(resolveExperimentName(data.experiment));
   const trainDir = stageDir(ctx.root, config.name, 'train');
   const workDir = path.join(trainDir, `.${trial.id}.work`);
 
+  await stage('starting the backend', 'backend');
   const backend = await backendFor(trial.train.model, trial.train.backend); // 'none' for fused: no TF.js
   const engine = engineOf(trial.train.model, backend);
+  await stage('tracking: looking for an earlier attempt (runs/search)', 'earlier-run');
   const earlier = await earlierRun(store, experimentId, jobId);
   let run: ActiveRun;
   let resumedAfter = 0;
   /** Epochs the run already has (an earlier attempt logged them): never logged twice. */
   const logged = new Set<number>();
   if (earlier) {
+    await stage(`tracking: reopening MLflow run ${earlier.info.run_id}`, 'resume-run');
     run = await resumeRun(store, earlier.info.run_id); // issue 14's reopen: RUNNING again, nerflow.resumes + 1, owner
+    await stage(`tracking: downloading the checkpoint of run ${run.runId}`, 'download-checkpoint');
     resumedAfter = await downloadCheckpoint(store, run.runId, workDir);
     // metrics of epochs whose checkpoint was uploaded but whose log did not happen (killed in between)
     for (const p of await store.getMetricHistory(run.runId, 'loss')) logged.add(p.step);
@@ -185,6 +200,7 @@ export async function runQueuedTrial(
       `train: ${trial.id}: reopened MLflow run ${run.runId} of an earlier attempt${resumedAfter ? `, resuming after epoch ${resumedAfter} from its checkpoint` : ' (no checkpoint: from epoch 1)'}`,
     );
   } else {
+    await stage('tracking: starting the MLflow run (runs/create, log-batch)', 'start-run');
     run = await startRun(store, {
       experiment: data.experiment,
       runName: trial.id === 'main' ? config.name : `${config.name}/${trial.id}`,
@@ -206,6 +222,7 @@ export async function runQueuedTrial(
       },
       params: flattenParams(resolvedConfig(ctx, trial)),
     });
+    await stage(`tracking: logging the run's inputs (runs/log-inputs, run ${run.runId})`, 'log-inputs');
     await run.logInputs([
       {
         name: `${config.name}/featurize`,
@@ -223,6 +240,7 @@ export async function runQueuedTrial(
   );
   const sweep = config.sweep;
   const trainSplit = readSplit(fo.trainFile);
+  await stage('reading the training data', 'data');
   const emb = activeEmbeddings(trial.train);
   const pretrained = emb
     ? await new EmbeddingsCache(fo.words, trainSplit, log, ctx.root, fo.trainSize).rows(
@@ -241,6 +259,7 @@ export async function runQueuedTrial(
   };
   const t0 = performance.now();
   let result: TrialJobResult | null = null;
+  await stage('training', 'train');
   const identity = await trialIdentity(trial, fo, code, ctx.root, config.file);
   await run.guard(() =>
     runStage({
@@ -262,6 +281,7 @@ export async function runQueuedTrial(
           onEpoch: async (r) => {
             // the last epoch's checkpoint is not uploaded: the model follows at once (a worker killed in
             // between costs that epoch again, whose metrics the run keeps from the first time)
+            beat(`tracking: uploading the checkpoint of epoch ${r.epoch}`);
             if (r.epoch < trial.train.epochs) await uploadCheckpoint(run, workDir, r.epoch);
             if (!logged.has(r.epoch)) await run.logMetrics({ ...r }, r.epoch);
             notify({
@@ -275,8 +295,9 @@ export async function runQueuedTrial(
             all.length > 1 && sweep
               ? {
                   sweep,
-                  check: async (epoch, value) =>
-                    shouldPrune(
+                  check: async (epoch, value) => {
+                    beat(`tracking: the other trials' histories for the pruner (epoch ${epoch})`);
+                    return shouldPrune(
                       sweep.pruner,
                       sweep.goal,
                       epoch,
@@ -291,10 +312,12 @@ export async function runQueuedTrial(
                             run.runId,
                             sweep.metric,
                           ),
-                    ),
+                    );
+                  },
                 }
               : undefined,
         });
+        beat('writing and uploading the model');
         const modelDir = path.join(staging, 'model');
         await cp(outcome.modelDir, modelDir, { recursive: true });
         for (const f of ['optimizer.json', 'optimizer.bin']) await rm(path.join(modelDir, f), { force: true });

@@ -6,6 +6,7 @@ import { collectSweep, type CollectHooks } from './collect.js';
 import { openQueue, QUEUE_NAME, redisConnection } from './connection.js';
 import { readSweepRecord } from './enqueue.js';
 import { sweepKeys, workerName, type TrialJobData, type TrialJobProgress, type TrialJobResult } from './identity.js';
+import { DEFAULT_TRIAL_TIMEOUT_S, Watchdog } from './watchdog.js';
 
 export interface WorkerOptions {
   url: string;
@@ -22,6 +23,11 @@ export interface WorkerOptions {
    * trial this long before another worker takes it. Default 30.
    */
   lockSeconds?: number;
+  /**
+   * Seconds a trial process may go without progress (watchdog.ts) before it is killed and the attempt fails;
+   * overrides the job's sweep.trial_timeout. Default: the job's, else DEFAULT_TRIAL_TIMEOUT_S (900).
+   */
+  trialTimeout?: number;
   /** Extra arguments for the trial process (--verbose, --quiet). */
   childArgs?: string[];
 }
@@ -74,6 +80,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     }
     let result: TrialJobResult | null = null;
     let tail: string[] = [];
+    const timeout = o.trialTimeout ?? d.trialTimeout ?? DEFAULT_TRIAL_TIMEOUT_S;
+    let watchdog: Watchdog | null = null;
     const code = await new Promise<number | string | null>((resolve) => {
       const args = [bin, 'queue-trial', '--job-id', job.id!, '--job', JSON.stringify(d), ...(o.childArgs ?? [])];
       const child = spawn(process.execPath, args, {
@@ -88,6 +96,13 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         },
       });
       children.add(child);
+      // a trial that makes no progress (a promise that never settles, a deadlock) is killed: the attempt fails
+      // and BullMQ tries again; SIGTERM ends its run KILLED when it can, SIGKILL 5 s later in any case
+      watchdog = new Watchdog(timeout, 'start-up (no "started" handshake from the trial process yet)', (why) => {
+        log.warn(`worker ${name}: ${d.trial}: ${why} (trial timeout ${timeout} s): killing its process ${child.pid}`);
+        child.kill('SIGTERM');
+        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
+      });
       let buf = '';
       child.stderr!.on('data', (chunk) => {
         buf += chunk;
@@ -102,13 +117,15 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       });
       child.on(
         'message',
-        (m: { type: string; progress?: Omit<TrialJobProgress, 'worker'>; result?: TrialJobResult }) => {
+        (m: { type: string; stage?: string; progress?: Omit<TrialJobProgress, 'worker'>; result?: TrialJobResult }) => {
+          watchdog?.beat(m.type === 'beat' ? m.stage : undefined);
           if (m.type === 'progress')
             void job.updateProgress({ worker: name, ...m.progress } satisfies TrialJobProgress).catch(() => undefined);
           if (m.type === 'result' && m.result) result = m.result;
         },
       );
       child.on('close', (c, signal) => {
+        watchdog?.stop();
         children.delete(child);
         resolve(signal ?? c);
       });
@@ -120,6 +137,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         `worker ${name}: end ${d.trial} ${r.status} after ${r.epochs} epoch(s) in ${took}; best ${r.metricName} ${r.metric?.toFixed(4) ?? '-'} (MLflow run ${r.runId})`,
       );
       return r;
+    }
+    const stalled = (watchdog as Watchdog | null)?.stalled;
+    if (stalled) {
+      log.warn(`worker ${name}: end ${d.trial} failed (${attempt}) after ${took}: ${stalled}`);
+      throw new Error(`${stalled} on ${name} (trial timeout ${timeout} s; its last output: ${tail.at(-1) ?? 'none'})`);
     }
     const why = tail.filter((l) => /error|Error/.test(l)).at(-1) ?? tail.at(-1) ?? 'no output';
     log.warn(
