@@ -58,7 +58,16 @@ interface Proc {
   p: ChildProcess;
   err: () => string;
   closed: Promise<number | string | null>;
+  /** detached: its own process group (a worker and its trial processes), killed as one */
+  detached: boolean;
 }
+
+/** What the running test started: on its deadline each one's last lines are printed and all are killed. */
+interface Fleet {
+  procs: Proc[];
+  services: { name: string; stop(): Promise<void>; log?: () => string }[];
+}
+let fleet: Fleet = { procs: [], services: [] };
 
 function start(root: string, env: Record<string, string>, args: string[], detached = false): Proc {
   const p = spawn(process.execPath, [path.join(root, 'packages/cli/bin/nerflow.js'), ...args], {
@@ -70,7 +79,70 @@ function start(root: string, env: Record<string, string>, args: string[], detach
   p.stderr!.on('data', (d) => (err += d));
   p.stdout!.on('data', (d) => (err += d));
   const closed = new Promise<number | string | null>((r) => p.on('close', (c, s) => r(s ?? c)));
-  return { p, err: () => err, closed };
+  const proc = { p, err: () => err, closed, detached };
+  fleet.procs.push(proc);
+  return proc;
+}
+
+const alive = (w: Proc) => w.p.exitCode === null && w.p.signalCode === null;
+const lastLines = (text: string, n = 15) => text.trim().split('\n').slice(-n).join('\n');
+
+/**
+ * The test body within `seconds` (about 3× its normal run on the 2-core CI machine): over that, every
+ * process it started (workers with their trial processes, enqueuers, redis-server, the MLflow server) is
+ * killed and the test fails with each one's last lines, so a hang costs CI minutes, never its whole budget.
+ */
+function withDeadline(seconds: number, body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    fleet = { procs: [], services: [] };
+    const run = body();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((r) => (timer = setTimeout(() => r('expired'), seconds * 1000)));
+    try {
+      if ((await Promise.race([run, expired])) !== 'expired') return;
+      const report = [
+        ...fleet.procs.map(
+          (w) =>
+            `--- ${w.p.spawnargs.slice(2, 4).join(' ')} (pid ${w.p.pid}, ${alive(w) ? 'still running' : 'ended'}):\n` +
+            lastLines(w.err()),
+        ),
+        ...fleet.services.map((s) => `--- ${s.name}:\n${lastLines(s.log?.() ?? '(no log)')}`),
+      ].join('\n');
+      for (const w of fleet.procs.filter(alive)) {
+        try {
+          if (w.detached) process.kill(-w.p.pid!, 'SIGKILL');
+          else w.p.kill('SIGKILL');
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+      await Promise.all(fleet.services.map((s) => s.stop().catch(() => undefined)));
+      await Promise.race([run.catch(() => undefined), new Promise((r) => setTimeout(r, 20_000))]);
+      throw new Error(
+        `over its ${seconds} s budget: every process it started was killed. Their last lines:\n${report}`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+async function services() {
+  const redis = await startRedis();
+  const mlflow = await startRealMlflow();
+  fleet.services.push({ name: 'redis-server', stop: () => redis.stop() });
+  fleet.services.push({
+    name: `MLflow server ${mlflow.uri}`,
+    stop: () => mlflow.stop(),
+    log: () => {
+      try {
+        return readFileSync(path.join(mlflow.dir, 'server.log'), 'utf8');
+      } catch {
+        return '(no server.log)';
+      }
+    },
+  });
+  return { redis, mlflow };
 }
 
 async function until(what: string, cond: () => boolean, seconds: number): Promise<void> {
@@ -82,14 +154,14 @@ async function until(what: string, cond: () => boolean, seconds: number): Promis
 
 test(
   'queue: 3 workers in their own workspaces, one SIGKILLed mid-trial; every trial once under one parent; enqueue twice adds nothing, a new grid value one',
-  { skip: redisSkip || realMlflowSkip, timeout: 900_000 },
-  async () => {
+  // normally ~150 s with the machine's load at 10
+  { skip: redisSkip || realMlflowSkip, timeout: 520_000 },
+  withDeadline(450, async () => {
     const base = mkdtempSync(path.join(tmpdir(), 'nerflow-queue-e2e-'));
     const t0 = Date.now();
     const marks: string[] = [];
     const mark = (what: string) => marks.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
-    const redis = await startRedis();
-    const mlflow = await startRealMlflow();
+    const { redis, mlflow } = await services();
     const workers: Proc[] = [];
     const logs: Proc[] = [];
     const enqueuerLog = () => logs.map((p) => p.err()).join('\n---\n');
@@ -98,8 +170,15 @@ test(
       const roots = [0, 1, 2, 3].map((i) => copyWorkspace(path.join(base, `machine-${i}`)));
       for (const r of roots) writeFileSync(path.join(r, 'configs/queue-e2e.yaml'), sweepYaml([6, 8, 10, 12, 14, 16]));
       const env = { MLFLOW_TRACKING_URI: mlflow.uri, NERFLOW_QUEUE: '' };
+      // fault injection (packages/train/src/queue/watchdog.ts, test-only): the first trial of the queue-hang
+      // sweep to reach runs/log-inputs awaits a promise that never settles, as issue 17's hung trial did
+      const hangEnv = {
+        ...env,
+        NERFLOW_TEST_HANG_AT: 'log-inputs@queue-hang',
+        NERFLOW_TEST_HANG_ONCE: path.join(base, 'hung-once'),
+      };
       for (const r of roots.slice(1))
-        workers.push(start(r, env, ['worker', '--queue', redis.url, '--lock-seconds', '5'], true));
+        workers.push(start(r, hangEnv, ['worker', '--queue', redis.url, '--lock-seconds', '5'], true));
       mark('workspaces copied, workers started');
       const enqueuer = roots[0];
       const run = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url]);
@@ -195,6 +274,15 @@ print(json.dumps(dict(runs=out)))`);
       assert.ok(existsSync(path.join(trainDir, 'best/model/model.json')));
       assert.ok(existsSync(path.join(trainDir, 'best/model/nerflow.json')));
 
+      // meanwhile (in the time of the next two checks): a sweep one of whose trials hangs (the fault injection
+      // above); its worker's watchdog (sweep.trial_timeout: 20) kills it, the attempt fails, BullMQ retries it
+      const hangYaml = sweepYaml([5, 7])
+        .replace('attempts: 3', 'attempts: 3\n  trial_timeout: 20')
+        .replace('experiment: queue-e2e', 'experiment: queue-hang');
+      for (const r of roots) writeFileSync(path.join(r, 'configs/queue-hang.yaml'), hangYaml);
+      const hang = start(enqueuer, env, ['train', '--config', 'queue-hang.yaml', '--queue', redis.url]);
+      logs.push(hang);
+
       // enqueue again: nothing new
       const again = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url, '--no-wait']);
       assert.equal(await again.closed, 0, again.err());
@@ -247,6 +335,29 @@ print(json.dumps(sorted(r.info.status for r in c.search_runs([exp.experiment_id]
       assert.deepEqual(statuses, ['FAILED']);
       mark('failing sweep checked');
 
+      const all = () => `${hang.err()}\n--- workers:\n${workers.map((w) => w.err()).join('\n---\n')}`;
+      assert.equal(await hang.closed, 0, all());
+      const workerLogs = workers.map((w) => w.err()).join('\n');
+      const stall = new RegExp(
+        "worker \\S+: (t-[0-9a-f]+): no progress for 20 s in tracking: logging the run's inputs " +
+          '\\(runs/log-inputs, run (\\w+)\\) \\(trial timeout 20 s\\): killing its process \\d+',
+      ).exec(workerLogs);
+      assert.ok(stall, `the watchdog did not kill the hung trial:\n${all()}`);
+      const [, hungTrial, hungRun] = stall;
+      assert.match(
+        workerLogs,
+        new RegExp(`end ${hungTrial} failed \\(attempt 1/3\\) after \\S+: no progress for 20 s`),
+      );
+      assert.match(
+        workerLogs,
+        new RegExp(`start ${hungTrial} \\(lstm_units=\\d+\\) of sweep queue-hang-\\w+, attempt 2/3`),
+      );
+      assert.match(
+        workerLogs,
+        new RegExp(`\\[${hungTrial}\\] train: ${hungTrial}: reopened MLflow run ${hungRun} of an earlier attempt`),
+      );
+      mark('hung trial killed by the watchdog and retried');
+
       // fixed (the config reaches the workers' checkouts): --retry-failed queues the failed trials again with
       // fresh attempts, and the sweep's parent run is reopened and ends FINISHED
       for (const r of roots.slice(1))
@@ -265,13 +376,30 @@ print(json.dumps(sorted(r.info.status for r in c.search_runs([exp.experiment_id]
       logs.push(retried);
       assert.equal(await retried.closed, 0, retried.err());
       assert.match(retried.err(), /queued 0 new trial\(s\), 2 failed one\(s\) again/);
-      const fixed = await mlflow.pythonJson<string[]>(`
+      const fixed = await mlflow.pythonJson<{
+        broken: string[];
+        hang: [string, string, string, string | null, number[]][];
+      }>(`
 import json
 from mlflow.tracking import MlflowClient
 c = MlflowClient()
 exp = c.get_experiment_by_name('queue-e2e')
-print(json.dumps(sorted(r.data.tags.get('nerflow.kind') + ' ' + r.info.status for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get('nerflow.config') == 'queue-broken')))`);
-      assert.deepEqual(fixed, ['sweep FINISHED', 'trial FINISHED', 'trial FINISHED']);
+broken = sorted(r.data.tags.get('nerflow.kind') + ' ' + r.info.status
+                for r in c.search_runs([exp.experiment_id], max_results=1000)
+                if r.data.tags.get('nerflow.config') == 'queue-broken')
+hang = [[r.info.run_id, r.data.tags.get('nerflow.kind'), r.info.status, r.data.tags.get('nerflow.resumes'),
+         sorted(m.step for m in c.get_metric_history(r.info.run_id, 'loss'))]
+        for r in c.search_runs([c.get_experiment_by_name('queue-hang').experiment_id], max_results=1000)]
+print(json.dumps(dict(broken=broken, hang=hang)))`);
+      assert.deepEqual(fixed.broken, ['sweep FINISHED', 'trial FINISHED', 'trial FINISHED']);
+      // the hung trial: one run, reopened once, every epoch logged once; nothing left RUNNING
+      const hangRuns = new Map(fixed.hang.map(([id, ...rest]) => [id, rest]));
+      assert.deepEqual(hangRuns.get(hungRun), ['trial', 'FINISHED', '1', [1, 2, 3, 4, 5, 6]]);
+      assert.deepEqual(fixed.hang.map(([, kind, status]) => `${kind} ${status}`).sort(), [
+        'sweep FINISHED',
+        'trial FINISHED',
+        'trial FINISHED',
+      ]);
       mark('failed trials retried');
     } finally {
       if (process.env.NERFLOW_E2E_LOG) {
@@ -289,7 +417,7 @@ print(json.dumps(sorted(r.data.tags.get('nerflow.kind') + ' ' + r.info.status fo
       await mlflow.stop();
       rmSync(base, { recursive: true, force: true });
     }
-  },
+  }),
 );
 
 const pruneYaml = (name: string, rates: number[], pruner: string, epochs: number) => `extends: smoke.yaml
@@ -316,11 +444,11 @@ tracking:
 test(
   'queue: 2 workers; a trial is pruned by the median pruner from the histories other workers logged to MLflow; ' +
     'the collected best is scored on test and registered, champion moved only by a better test F1',
-  { skip: redisSkip || realMlflowSkip, timeout: 600_000 },
-  async () => {
+  // normally ~120 s with the machine's load at 10
+  { skip: redisSkip || realMlflowSkip, timeout: 420_000 },
+  withDeadline(360, async () => {
     const base = mkdtempSync(path.join(tmpdir(), 'nerflow-queue-prune-'));
-    const redis = await startRedis();
-    const mlflow = await startRealMlflow();
+    const { redis, mlflow } = await services();
     const workers: Proc[] = [];
     try {
       const roots = [0, 1, 2].map((i) => copyWorkspace(path.join(base, `machine-${i}`)));
@@ -443,5 +571,5 @@ print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias(name, '
       await mlflow.stop();
       rmSync(base, { recursive: true, force: true });
     }
-  },
+  }),
 );
