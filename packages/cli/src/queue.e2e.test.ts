@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { repoRoot } from '@nerflow/core';
 import { linkNodeModules } from '../../core/src/test-helpers/linked-workspace.js';
 import { realMlflowSkip, startRealMlflow } from '../../tracking/src/test-helpers/real-mlflow.js';
@@ -127,9 +128,28 @@ function withDeadline(seconds: number, body: () => Promise<void>): () => Promise
   };
 }
 
+/** One redis-server and one MLflow server for the file's tests (each test has its own experiments and sweeps). */
+let shared: Promise<{
+  redis: Awaited<ReturnType<typeof startRedis>>;
+  mlflow: Awaited<ReturnType<typeof startRealMlflow>>;
+}> | null = null;
+after(async () => {
+  const s = await shared?.catch(() => null);
+  await s?.redis.stop();
+  await s?.mlflow.stop();
+});
+
 async function services() {
-  const redis = await startRedis();
-  const mlflow = await startRealMlflow();
+  shared ??= (async () => {
+    const redis = await startRedis();
+    try {
+      return { redis, mlflow: await startRealMlflow() };
+    } catch (e) {
+      await redis.stop();
+      throw e;
+    }
+  })();
+  const { redis, mlflow } = await shared;
   fleet.services.push({ name: 'redis-server', stop: () => redis.stop() });
   fleet.services.push({
     name: `MLflow server ${mlflow.uri}`,
@@ -143,6 +163,16 @@ async function services() {
     },
   });
   return { redis, mlflow };
+}
+
+/** One Redis command in the inline protocol; its reply line (`:0`, `+OK`, …). */
+function redisCommand(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => s.write(`${command}\r\n`));
+    s.once('data', (d) => (s.destroy(), resolve(d.toString().trim())));
+    s.once('error', reject);
+  });
 }
 
 async function until(what: string, cond: () => boolean, seconds: number): Promise<void> {
@@ -177,8 +207,16 @@ test(
         NERFLOW_TEST_HANG_AT: 'log-inputs@queue-hang',
         NERFLOW_TEST_HANG_ONCE: path.join(base, 'hung-once'),
       };
-      for (const r of roots.slice(1))
-        workers.push(start(r, hangEnv, ['worker', '--queue', redis.url, '--lock-seconds', '5'], true));
+      // the first worker trains two trials at once (--concurrency 2: two trial processes, a core each)
+      for (const [i, r] of roots.slice(1).entries())
+        workers.push(
+          start(
+            r,
+            hangEnv,
+            ['worker', '--queue', redis.url, '--lock-seconds', '5', ...(i === 0 ? ['--concurrency', '2'] : [])],
+            true,
+          ),
+        );
       mark('workspaces copied, workers started');
       const enqueuer = roots[0];
       const run = start(enqueuer, env, ['train', '--config', 'queue-e2e.yaml', '--queue', redis.url]);
@@ -198,6 +236,13 @@ test(
       };
       process.kill(-workers[victim].p.pid!, 'SIGKILL');
       assert.equal(await workers[victim].closed, 'SIGKILL');
+      // every trial the machine was training when it died (two when it was the --concurrency 2 worker)
+      const victimLog = workers[victim].err();
+      const ended = new Set([...victimLog.matchAll(/: end (t-[0-9a-f]+) /g)].map((m) => m[1]));
+      const killedTrials = [...victimLog.matchAll(/: start (t-[0-9a-f]+) /g)]
+        .map((m) => m[1])
+        .filter((t) => !ended.has(t));
+      assert.ok(killedTrials.includes(killed.trial), victimLog);
 
       mark('worker killed');
       const code = await run.closed;
@@ -219,6 +264,19 @@ test(
           `\\[${killed.trial}\\] train: ${killed.trial}: reopened MLflow run \\w+ of an earlier attempt, resuming after epoch [12] from its checkpoint`,
         ),
         others,
+      );
+      for (const t of killedTrials)
+        assert.match(
+          others,
+          new RegExp(`\\[${t}\\] train: ${t}: reopened MLflow run \\w+ of an earlier attempt`),
+          others,
+        );
+      // --concurrency 2: the first worker had two trials running at once (two starts before its first end)
+      const first = workers[0].err();
+      const firstEnd = first.search(/: end t-/);
+      assert.ok(
+        [...first.slice(0, firstEnd < 0 ? undefined : firstEnd).matchAll(/: start t-/g)].length >= 2,
+        `the --concurrency 2 worker never trained two trials at once:\n${first}`,
       );
 
       // what MLflow's own client sees
@@ -260,9 +318,9 @@ print(json.dumps(dict(runs=out)))`);
         assert.deepEqual(r.steps, [1, 2, 3, 4, 5, 6], `${r.trial}: every epoch logged once, in one run`);
       const resumed = trials.filter((r) => r.resumes);
       assert.deepEqual(
-        resumed.map((r) => [r.trial, r.resumes]),
-        [[killed.trial, '1']],
-        'only the killed trial was resumed, once',
+        resumed.map((r) => [r.trial, r.resumes]).sort(),
+        killedTrials.map((t) => [t, '1']).sort(),
+        'only the killed trials were resumed, once each',
       );
 
       // collected by the enqueuer: trials.csv, best/ downloaded from its run
@@ -413,8 +471,6 @@ print(json.dumps(dict(broken=broken, hang=hang)))`);
       for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGTERM');
       await Promise.all(workers.map((w) => Promise.race([w.closed, new Promise((r) => setTimeout(r, 10_000))])));
       for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGKILL');
-      await redis.stop();
-      await mlflow.stop();
       rmSync(base, { recursive: true, force: true });
     }
   }),
@@ -442,8 +498,9 @@ tracking:
 `;
 
 test(
-  'queue: 2 workers; a trial is pruned by the median pruner from the histories other workers logged to MLflow; ' +
-    'the collected best is scored on test and registered, champion moved only by a better test F1',
+  'queue: 2 workers; a trial is pruned by the median pruner, another by the halving pruner, from the histories ' +
+    'other workers logged to MLflow; the collected best is scored on test and registered, champion moved only by a ' +
+    'better test F1; Ctrl-C on the waiting enqueuer leaves collection to the last worker',
   // normally ~120 s with the machine's load at 10
   { skip: redisSkip || realMlflowSkip, timeout: 420_000 },
   withDeadline(360, async () => {
@@ -457,7 +514,10 @@ test(
       const median = '{ type: median, warmup_epochs: 1, min_trials: 2 }';
       for (const r of roots) {
         writeFileSync(path.join(r, 'configs/queue-prune.yaml'), pruneYaml('a', [0.02, 0.03, 1e-7], median, 5));
-        writeFileSync(path.join(r, 'configs/queue-prune-b.yaml'), pruneYaml('b', [1e-7, 2e-7], '{ type: none }', 1));
+        // the halving pruner (rung at epoch 3): the trial that cannot learn, taken third, meets the other two's
+        // epoch-3 values at its rung and is pruned there
+        const halving = '{ type: halving, warmup_epochs: 1 }';
+        writeFileSync(path.join(r, 'configs/queue-prune-b.yaml'), pruneYaml('b', [0.02, 0.03, 1e-7], halving, 3));
       }
       const env = { MLFLOW_TRACKING_URI: mlflow.uri, NERFLOW_QUEUE: '' };
       for (const r of roots.slice(1)) workers.push(start(r, env, ['worker', '--queue', redis.url], true));
@@ -523,29 +583,51 @@ print(json.dumps(dict(runs=runs, versions=vs, champion=champ)))`);
       assert.equal(await again.closed, 0, again.err());
       assert.match(again.err(), /already registered as nerflow-queue-prune version 1/);
 
-      // another sweep into the same registered model, whose trials cannot learn, enqueued with --no-wait: the
-      // worker that finishes its last trial collects it on its machine, scores the best on test and registers
-      // version 2; champion moves to it only if its test entity F1 beats version 1's
-      const other = start(enqueuer, env, [
-        'train',
-        '--config',
-        'queue-prune-b.yaml',
-        '--queue',
-        redis.url,
-        '--no-wait',
-      ]);
-      assert.equal(await other.closed, 0, other.err());
+      // another sweep into the same registered model (the halving pruner, above); its enqueuer is stopped with
+      // Ctrl-C while it waits: the trials go on, and the worker that finishes the last one collects the sweep on
+      // its machine, scores the best on test and registers version 2; champion moves to it only if its test
+      // entity F1 beats version 1's
+      const other = start(enqueuer, env, ['train', '--config', 'queue-prune-b.yaml', '--queue', redis.url]);
+      await until('the enqueuer waiting', () => /waiting for 3 trial\(s\) on the queue/.test(other.err()), 120);
+      other.p.kill('SIGINT');
+      // 130, or death by SIGINT (what the shell shows as 130): tracking's signal handling re-raises the signal
+      assert.ok([130, 'SIGINT'].includes((await other.closed)!), other.err());
+      assert.match(
+        other.err(),
+        /stopped waiting; the trials go on on the workers, and the last one to finish collects/,
+      );
+      assert.doesNotMatch(other.err(), /collecting the sweep/);
+      // it stopped waiting before it died: workers no longer leave collection to it
+      const sweepB = /train: sweep (queue-prune-b-\w+) on /.exec(other.err())![1];
+      assert.equal(await redisCommand(redis.port, `EXISTS nerflow:sweep:${sweepB}:waiter`), ':0');
       const collector = () => workers.find((w) => /collected sweep queue-prune-b-/.test(w.err()));
       await until('a worker collecting queue-prune-b', () => !!collector(), 300).catch((e: Error) => {
         throw new Error(`${e.message}\n${other.err()}\n${all()}`);
       });
-      const after = await mlflow.pythonJson<{ versions: [string, number][]; champion: string }>(`
+      const after = await mlflow.pythonJson<{
+        versions: [string, number][];
+        champion: string;
+        b: { lr: string; status: string; worker: string; steps: number[] }[];
+      }>(`
 import json
 from mlflow.tracking import MlflowClient
 c = MlflowClient()
 name = 'nerflow-queue-prune'
 vs = sorted((v.version, float(v.tags['nerflow.test_entity_f1'])) for v in c.search_model_versions(f"name='{name}'"))
-print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias(name, 'champion').version)))`);
+exp = c.get_experiment_by_name('queue-prune')
+b = [dict(lr=r.data.params['train.optimizer.learning_rate'], status=r.data.tags.get('nerflow.status'),
+          worker=r.data.tags.get('nerflow.worker'),
+          steps=sorted(m.step for m in c.get_metric_history(r.info.run_id, 'val_loss')))
+     for r in c.search_runs([exp.experiment_id], max_results=1000)
+     if r.data.tags.get('nerflow.config') == 'queue-prune-b' and r.data.tags.get('nerflow.kind') == 'trial']
+print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias(name, 'champion').version, b=b)))`);
+      // halving across workers: the lr 1e-7 trial pruned at its rung (epoch 3) from the histories on the server,
+      // at least one of them logged by the other worker
+      const badB = after.b.find((r) => Number(r.lr) < 1e-6)!;
+      assert.equal(after.b.length, 3, JSON.stringify(after.b));
+      assert.deepEqual([badB.status, badB.steps], ['pruned', [1, 2, 3]], `halving did not prune:\n${all()}`);
+      assert.ok(after.b.some((r) => r !== badB && r.worker !== badB.worker));
+      assert.equal(new Set(after.b.map((r) => r.worker)).size, 2, 'both workers trained');
       assert.deepEqual(
         after.versions.map(([v]) => v),
         ['1', '2'],
@@ -567,8 +649,6 @@ print(json.dumps(dict(versions=vs, champion=c.get_model_version_by_alias(name, '
       for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGTERM');
       await Promise.all(workers.map((w) => Promise.race([w.closed, new Promise((r) => setTimeout(r, 10_000))])));
       for (const w of workers) if (w.p.exitCode === null && w.p.signalCode === null) process.kill(-w.p.pid!, 'SIGKILL');
-      await redis.stop();
-      await mlflow.stop();
       rmSync(base, { recursive: true, force: true });
     }
   }),
