@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import { ExitError, fmtSeconds, hashValue, runsRoot, ValidationError, type StageContext } from '@nerflow/core';
 import {
   flattenParams,
+  guardRun,
   openStore,
   resolveExperimentName,
   resolveTrackingUri,
@@ -226,18 +227,22 @@ async function waitAndCollect(ctx: StageContext, q: QueueHandle, sweep: string, 
   const t0 = performance.now();
   const seen = new Map<string, string>();
   let announced = false;
-  // Ctrl-C: stop waiting and hand collection to the worker that finishes last (this process no longer waits)
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.info(`train: stopped waiting; the trials go on on the workers, and the last one to finish collects the sweep`);
-    void redis.del(keys.waiter).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C: stop waiting and hand collection to the worker that finishes last (this process no longer waits).
+  // Through tracking's signal handling, which awaits this before the process dies of the signal: with a handler
+  // of its own the process could die before the waiter key is deleted, and a worker finishing the last trial
+  // within the key's 15 s would leave the sweep uncollected
+  const release = guardRun({
+    end: async () => {
+      log.info(
+        `train: stopped waiting; the trials go on on the workers, and the last one to finish collects the sweep`,
+      );
+      await redis.del(keys.waiter).catch(() => undefined);
+    },
+  });
   try {
     await follow();
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    release();
   }
   log.info(
     `train: every trial of ${sweep} is done (${fmtSeconds((performance.now() - t0) / 1000)}); collecting the sweep`,
