@@ -402,6 +402,11 @@ print(json.dumps(sorted(r.info.status for r in c.search_runs([exp.experiment_id]
       ).exec(workerLogs);
       assert.ok(stall, `the watchdog did not kill the hung trial:\n${all()}`);
       const [, hungTrial, hungRun] = stall;
+      // before the kill, the trial said what it still waited on
+      assert.match(
+        workerLogs,
+        new RegExp(`\\[${hungTrial}\\] train: diagnostics for the watchdog: active resources \\[`),
+      );
       assert.match(
         workerLogs,
         new RegExp(`end ${hungTrial} failed \\(attempt 1/3\\) after \\S+: no progress for 20 s`),

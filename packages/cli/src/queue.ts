@@ -88,6 +88,14 @@ export async function queueTrialCommand(a: QueueTrialArgs): Promise<void> {
     }
   };
   post({ type: 'beat', stage: 'started' });
+  // the worker's watchdog, before it kills a silent trial: what this process still waits on (the evidence a hang
+  // leaves: sockets, timers, file requests; none at all means a promise nobody will settle)
+  process.on('SIGUSR2', () =>
+    process.stderr.write(
+      `train: diagnostics for the watchdog: active resources ${JSON.stringify(process.getActiveResourcesInfo())}, ` +
+        `memory ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB, uptime ${process.uptime().toFixed(0)} s\n`,
+    ),
+  );
   const { runQueuedTrial, beatSender, beatingLogger } = await import('@nerflow/train');
   const beat = beatSender(post);
   // the worker that started us died (killed, machine gone): stop too, ending the run KILLED

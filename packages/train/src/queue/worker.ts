@@ -100,8 +100,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       // and BullMQ tries again; SIGTERM ends its run KILLED when it can, SIGKILL 5 s later in any case
       watchdog = new Watchdog(timeout, 'start-up (no "started" handshake from the trial process yet)', (why) => {
         log.warn(`worker ${name}: ${d.trial}: ${why} (trial timeout ${timeout} s): killing its process ${child.pid}`);
-        child.kill('SIGTERM');
-        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
+        // first its diagnostics (SIGUSR2: what it still waits on, into its output), then SIGTERM, SIGKILL
+        const alive = () => child.exitCode === null && child.signalCode === null;
+        child.kill('SIGUSR2');
+        setTimeout(() => alive() && child.kill('SIGTERM'), 1000).unref();
+        setTimeout(() => alive() && child.kill('SIGKILL'), 6000).unref();
       });
       let buf = '';
       child.stderr!.on('data', (chunk) => {
