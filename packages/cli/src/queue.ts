@@ -96,11 +96,26 @@ export async function queueTrialCommand(a: QueueTrialArgs): Promise<void> {
         `memory ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB, uptime ${process.uptime().toFixed(0)} s\n`,
     ),
   );
-  const { runQueuedTrial, beatSender, beatingLogger } = await import('@nerflow/train');
+  const { beatSender } = await import('@nerflow/train');
   const beat = beatSender(post);
   // the worker that started us died (killed, machine gone): stop too, ending the run KILLED
   process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
   process.stdin.resume();
+  try {
+    await runTrialJob(a, beat);
+  } finally {
+    // on success and on ANY error: let go of stdin and the IPC channel, or they keep this process alive after
+    // main() printed the error, idle and never exiting, while its worker renews the job's lock for ever (issue 17's
+    // hang: a trial that failed at runs/log-inputs, after initBackend and before runStage)
+    process.stdin.removeAllListeners('end');
+    process.stdin.pause();
+    process.stdin.destroy();
+    process.disconnect?.();
+  }
+}
+
+async function runTrialJob(a: QueueTrialArgs, beat: (stage: string) => void): Promise<void> {
+  const { runQueuedTrial, beatingLogger } = await import('@nerflow/train');
   const data = JSON.parse(a.job);
   const root = workspaceRoot();
   const log = beatingLogger(createLogger({ verbose: a.verbose, quiet: a.quiet }), beat);
@@ -123,9 +138,6 @@ export async function queueTrialCommand(a: QueueTrialArgs): Promise<void> {
     beat,
   );
   await send({ type: 'result', result });
-  process.stdin.pause();
-  process.stdin.destroy();
-  process.disconnect?.();
 }
 
 export async function sweepStatusCommand(ctx: StageContext, queueFlag?: string): Promise<void> {
