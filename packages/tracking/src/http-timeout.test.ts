@@ -97,3 +97,51 @@ test('REST: a 200 whose body breaks off is retried, not read as an empty answer'
     await srv.close();
   }
 });
+
+test('REST: two runs logging the same new dataset at once (HTTP 400 UNIQUE constraint from MLflow) is asked again', async () => {
+  let n = 0;
+  const srv = await listen((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (n++ === 0) {
+        res.writeHead(400, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            error_code: 'BAD_REQUEST',
+            message:
+              '(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest',
+          }),
+        );
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  try {
+    const store = new RestStore(srv.uri, { retries: 0, backoffMs: 1, env: {} });
+    await store.logInputs('r1', [
+      { name: 'd', digest: 'abc', source_type: 'local', source: '{}', context: 'training' },
+    ]);
+    assert.equal(n, 2);
+    // any other 400 is not retried
+    n = 5;
+    const other = await listen((_req, res) => {
+      n++;
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error_code: 'INVALID_PARAMETER_VALUE', message: 'bad digest' }));
+    });
+    try {
+      const s2 = new RestStore(other.uri, { retries: 0, backoffMs: 1, env: {} });
+      await assert.rejects(
+        s2.logInputs('r1', [{ name: 'd', digest: 'x', source_type: 'local', source: '{}' }]),
+        /bad digest/,
+      );
+      assert.equal(n, 6);
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await srv.close();
+  }
+});

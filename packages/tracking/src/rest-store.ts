@@ -231,23 +231,44 @@ export class RestStore implements TrackingStore {
     }
   }
 
+  /**
+   * runs/log-inputs. Two runs logging the same new dataset at once race in MLflow's SQL store (both insert it: one
+   * gets HTTP 400 "UNIQUE constraint failed: datasets…", as issue 17's queue trials did): asked again, the server
+   * finds the dataset the other run created and links it. Up to 3 tries.
+   */
   async logInputs(runId: string, datasets: DatasetInput[]): Promise<void> {
     for (let i = 0; i < datasets.length; i += LIMITS.datasetsPerBatch) {
-      await this.call('POST', 'runs/log-inputs', {
-        run_id: runId,
-        datasets: datasets.slice(i, i + LIMITS.datasetsPerBatch).map((d) => ({
-          tags: d.context ? [{ key: 'mlflow.data.context', value: d.context }] : [],
-          dataset: {
-            name: d.name,
-            digest: d.digest,
-            source_type: d.source_type,
-            source: d.source,
-            ...(d.schema ? { schema: d.schema } : {}),
-            ...(d.profile ? { profile: d.profile } : {}),
-          },
-        })),
-      });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.logInputsOnce(runId, datasets.slice(i, i + LIMITS.datasetsPerBatch));
+          break;
+        } catch (e) {
+          const race =
+            e instanceof TrackingServerError &&
+            e.status === 400 &&
+            /UNIQUE constraint failed|IntegrityError|Duplicate entry|duplicate key/i.test(e.message);
+          if (!race || attempt >= 3) throw e;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
     }
+  }
+
+  private async logInputsOnce(runId: string, datasets: DatasetInput[]): Promise<void> {
+    await this.call('POST', 'runs/log-inputs', {
+      run_id: runId,
+      datasets: datasets.map((d) => ({
+        tags: d.context ? [{ key: 'mlflow.data.context', value: d.context }] : [],
+        dataset: {
+          name: d.name,
+          digest: d.digest,
+          source_type: d.source_type,
+          source: d.source,
+          ...(d.schema ? { schema: d.schema } : {}),
+          ...(d.profile ? { profile: d.profile } : {}),
+        },
+      })),
+    });
   }
 
   /** The HTTP base of a run's artifacts (MlflowArtifactsRepository.resolve_uri for mlflow-artifacts: URIs). */
