@@ -1,0 +1,234 @@
+import { Worker } from 'node:worker_threads';
+import type { Batch } from './data.js';
+import { FusedBiLstm } from './fused.js';
+import { Kernel, type KernelExports } from './kernel.js';
+import { allowedTransitions } from './crf.js';
+import type { Tagger } from './tagger.js';
+import { arenaFloats, computeBatch, type InferLayout } from './infer-worker.mjs';
+
+/** The kernel's inference entries (assembly/infer.ts). */
+interface InferExports extends KernelExports {
+  inferTable(emb: number, wx: number, bias: number, V: number, We: number, H: number, table: number): void;
+}
+
+export interface Decoded {
+  /** Tags per position, [B·T] row-major (argmax, or the CRF's Viterbi path). */
+  predictions: Int32Array;
+  /** Tag probabilities per position, [B·T·K] row-major (softmax, or the CRF's marginals); 0 on padding. */
+  probabilities: Float32Array;
+}
+
+export interface InferenceOptions {
+  /** Worker threads, each computing whole batches (0: every batch on the calling thread). */
+  workers: number;
+  /** The largest batch a thread must hold: rows × steps (larger batches go through the model's own decode). */
+  maxRows: number;
+  maxSteps: number;
+}
+
+/**
+ * nerflow's inference engine: the forward pass alone of a fused word-level BiLSTM tagger (softmax or CRF head),
+ * with the same results as FusedBiLstm.decode to the bit (a test checks it), computed with less work:
+ * - per direction the input projection bias + emb·Wx of every word is a table [V, 4H] computed once (the same
+ *   GEMM, so the same sums), a step copies rows of it; padding is never computed; nothing is kept for a
+ *   backward pass (assembly/infer.ts);
+ * - data parallel: `workers` threads, each its own kernel instance on the model's one shared memory (weights
+ *   and tables once) and its own scratch, each running WHOLE batches (both directions, the output layer, the
+ *   softmax or the CRF) with no synchronisation between them, while the calling thread reads, tokenizes and
+ *   writes. Batches are queued and handed to the first free worker; each `decode` resolves with its batch.
+ * Char models (and any other tagger) are not handled: `create` returns null and the caller uses the tagger.
+ */
+export class InferenceEngine {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: { id: number; batch: Batch; resolve: (d: Decoded) => void; reject: (e: Error) => void }[] =
+    [];
+  private readonly pending = new Map<number, (r: { error?: string } & Partial<Decoded>) => void>();
+  private nextId = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly tagger: Tagger,
+    private readonly kern: Kernel,
+    private readonly layout: InferLayout,
+    /** The calling thread's scratch. */
+    private readonly arena: { base: number; end: number },
+    private readonly limits: { rows: number; steps: number },
+  ) {}
+
+  /** An engine for a fused word-level tagger (null for any other: use the tagger's decodeBatch). */
+  static async create(tagger: Tagger, opts: InferenceOptions): Promise<InferenceEngine | null> {
+    const m = (tagger as { m?: unknown }).m;
+    if (!(m instanceof FusedBiLstm) || m.spec.chars) return null;
+    const spec = m.spec;
+    const { vocabSize: V, embeddingDim: E, lstmUnits: H, numTags: K } = spec;
+    const kern = new Kernel(m.kernel);
+    const k = kern.k as InferExports;
+    const copy = (data: Float32Array) => {
+      const at = kern.alloc(data.length);
+      kern.f32(at, data.length).set(data);
+      return at;
+    };
+    const emb = copy(m.emb);
+    const tables: [number, number] = [0, 0];
+    const wh: [number, number] = [0, 0];
+    ['forward', 'backward'].forEach((d, i) => {
+      const wx = copy(m.view('param', `${d}_lstm/kernel`));
+      const bias = copy(m.view('param', `${d}_lstm/bias`));
+      wh[i] = copy(m.view('param', `${d}_lstm/recurrent_kernel`));
+      tables[i] = kern.alloc(V * 4 * H);
+      k.inferTable(emb, wx, bias, V, E, H, tables[i]);
+    });
+    let crf: InferLayout['crf'] = null;
+    if (spec.head === 'crf') {
+      let allowed = 0;
+      if (spec.crf?.constrain) {
+        const table = allowedTransitions(spec.crf.tags);
+        allowed = kern.alloc(table.length);
+        kern.i32(allowed, table.length).set(table);
+      }
+      crf = {
+        transitions: copy(m.view('param', 'crf/transitions')),
+        start: copy(m.view('param', 'crf/start')),
+        end: copy(m.view('param', 'crf/end')),
+        allowed,
+      };
+    }
+    const layout: InferLayout = {
+      H,
+      K,
+      tables,
+      wh,
+      denseKernel: copy(m.view('param', 'dense/kernel')),
+      denseBias: copy(m.view('param', 'dense/bias')),
+      crf,
+    };
+    const rows = Math.max(1, opts.maxRows);
+    const steps = Math.max(1, opts.maxSteps);
+    const floats = arenaFloats(layout, crf ? k.crfScratch(steps, K) : 0, rows, steps);
+    const arena = () => {
+      const base = kern.alloc(floats);
+      return { base, end: base + floats * 4 };
+    };
+    const engine = new InferenceEngine(tagger, kern, layout, arena(), { rows, steps });
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < opts.workers; i++) {
+      const w = new Worker(new URL('./infer-worker.mjs', import.meta.url), {
+        workerData: { nerflowInfer: true, module: kern.module, memory: kern.memory, L: layout, arena: arena() },
+        stdin: false,
+      });
+      w.unref();
+      engine.workers.push(w);
+      started.push(
+        new Promise<void>((resolve, reject) => {
+          w.once('error', reject);
+          w.once('message', () => resolve());
+        }),
+      );
+      w.on('message', (msg: { id?: number; error?: string } & Partial<Decoded>) => {
+        if (msg.id === undefined) return;
+        const done = engine.pending.get(msg.id);
+        engine.pending.delete(msg.id);
+        engine.idle.push(w);
+        done?.(msg);
+        engine.pump();
+      });
+      w.on('error', (e) => engine.fail(e));
+    }
+    await Promise.all(started);
+    engine.idle.push(...engine.workers);
+    return engine;
+  }
+
+  /** Worker threads computing batches (0: the calling thread). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  /** One batch on the calling thread (the same results as `decode`). */
+  decodeSync(b: Batch): Decoded {
+    const sorted = sortedByLength(b);
+    if (!sorted) return unpermute(this.decodeSync(permuted(b)), b, this.layout.K);
+    if (!this.fits(b)) return this.tagger.decodeBatch(b);
+    return computeBatch(this.kern.k, this.kern.memory, this.layout, this.arena, {
+      B: b.size,
+      T: b.steps,
+      tokens: b.tokens,
+      lengths: b.lengths,
+    });
+  }
+
+  /** One batch on the first free worker (on the calling thread when the engine has none). */
+  async decode(b: Batch): Promise<Decoded> {
+    if (!this.workers.length || !this.fits(b)) return this.decodeSync(b);
+    if (this.closed) throw new Error('inference engine closed');
+    if (!sortedByLength(b)) return unpermute(await this.decode(permuted(b)), b, this.layout.K);
+    return new Promise<Decoded>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, batch: b, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private fits(b: Batch): boolean {
+    return b.size <= this.limits.rows && b.steps <= this.limits.steps && !b.chars;
+  }
+
+  private pump(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const { id, batch: b, resolve, reject } = this.queue.shift()!;
+      this.pending.set(id, (r) => {
+        if (r.error) reject(new Error(`inference worker: ${r.error}`));
+        else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
+      });
+      w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths });
+    }
+  }
+
+  private fail(e: Error): void {
+    for (const done of this.pending.values()) done({ error: e.message });
+    this.pending.clear();
+    for (const q of this.queue.splice(0)) q.reject(e);
+  }
+
+  /** Stop the workers (idempotent); the tagger is the caller's. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new Error('inference engine closed'));
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+/** Whether the batch's rows are sorted by length ascending (what the kernel's inferDirection needs). */
+function sortedByLength(b: Batch): boolean {
+  for (let r = 1; r < b.size; r++) if (b.lengths[r] < b.lengths[r - 1]) return false;
+  return true;
+}
+
+/** The batch with its rows sorted by length (stable); `index` holds each new row's original row. */
+function permuted(b: Batch): Batch {
+  const order = Array.from(b.lengths.keys()).sort((x, y) => b.lengths[x] - b.lengths[y] || x - y);
+  const tokens = new Int32Array(b.size * b.steps);
+  order.forEach((r, i) => tokens.set(b.tokens.subarray(r * b.steps, (r + 1) * b.steps), i * b.steps));
+  return {
+    ...b,
+    tokens,
+    tags: new Int32Array(b.size * b.steps),
+    lengths: Int32Array.from(order, (r) => b.lengths[r]),
+    index: Int32Array.from(order),
+  };
+}
+
+/** Results of a permuted batch back in the original batch's row order. */
+function unpermute(d: Decoded, p: Batch, K: number): Decoded {
+  const T = p.steps;
+  const predictions = new Int32Array(d.predictions.length);
+  const probabilities = new Float32Array(d.probabilities.length);
+  const order = Array.from(p.lengths.keys()).sort((x, y) => p.lengths[x] - p.lengths[y] || x - y);
+  order.forEach((r, i) => {
+    predictions.set(d.predictions.subarray(i * T, (i + 1) * T), r * T);
+    probabilities.set(d.probabilities.subarray(i * T * K, (i + 1) * T * K), r * T * K);
+  });
+  return { predictions, probabilities };
+}
