@@ -117,7 +117,6 @@ export class InferenceEngine {
         workerData: { nerflowInfer: true, module: kern.module, memory: kern.memory, L: layout, arena: arena() },
         stdin: false,
       });
-      w.unref();
       engine.workers.push(w);
       started.push(
         new Promise<void>((resolve, reject) => {
@@ -129,6 +128,7 @@ export class InferenceEngine {
         if (msg.id === undefined) return;
         const done = engine.pending.get(msg.id);
         engine.pending.delete(msg.id);
+        w.unref(); // idle: it never keeps the process alive
         engine.idle.push(w);
         done?.(msg);
         engine.pump();
@@ -136,6 +136,9 @@ export class InferenceEngine {
       w.on('error', (e) => engine.fail(e));
     }
     await Promise.all(started);
+    // an idle worker never keeps the process alive, a busy one does (unref after the listeners: attaching one
+    // refs the worker again)
+    for (const w of engine.workers) w.unref();
     engine.idle.push(...engine.workers);
     return engine;
   }
@@ -181,6 +184,7 @@ export class InferenceEngine {
         if (r.error) reject(new Error(`inference worker: ${r.error}`));
         else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
       });
+      w.ref();
       w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths });
     }
   }

@@ -3,12 +3,14 @@ import { tagCodes, chunkIds, tagsOf, TAG_SCHEMES, type TagCodes, type TagScheme 
 import {
   encodeChars,
   initBackend,
+  InferenceEngine,
   loadTagger,
   ModelFolderError,
   readPredictionMeta,
   resolveKernel,
   resolveThreads,
   type Batch,
+  type Decoded,
   type KernelSetting,
   type ModelMeta,
   type Tagger,
@@ -60,7 +62,10 @@ interface Segment {
 export interface PredictorOptions {
   /** Sentences per kernel call (default 256). */
   batchSize?: number;
-  /** Kernel threads: auto (default) = 2 when the machine has 2 cores free, else 1. */
+  /**
+   * Inference threads: worker threads of the inference engine (packages/nn/src/infer.ts), each computing whole
+   * batches, for `predictAsync` (predict, serve); auto (default) = 2 when the machine has 2 cores free, else 1.
+   */
   threads?: ThreadsSetting;
   /** Kernel build: auto (default) = fma where WebAssembly relaxed SIMD runs, else exact. */
   kernel?: KernelSetting;
@@ -91,6 +96,8 @@ export class Predictor {
     readonly chars: CharVocabFile | null,
     /** What computes: kernel threads and build (fused models), for logs and /version. */
     readonly engine: { threads: number; kernel: string },
+    /** The inference engine (fused word-level models), else null: the tagger decodes. */
+    private readonly infer: InferenceEngine | null,
     /** The scheme output tags are written in (null: the model's tags as they are). */
     readonly outScheme: TagScheme | null,
   ) {
@@ -111,9 +118,17 @@ export class Predictor {
       await initBackend('wasm');
       const threads = resolveThreads(opts.threads ?? 'auto').threads;
       const kernel = resolveKernel(opts.kernel ?? 'auto');
-      const tagger = await loadTagger(dir, { threads, kernel });
+      // the tagger computes on the calling thread (char models, and batches the engine does not take); the
+      // inference engine on its own worker threads
+      const tagger = await loadTagger(dir, { threads: meta.spec.chars ? threads : 1, kernel });
+      const batchSize = opts.batchSize ?? 256;
+      const infer = await InferenceEngine.create(tagger, {
+        workers: threads,
+        maxRows: batchSize,
+        maxSteps: Math.max(1, meta.max_len || 128),
+      });
       const engine = meta.kind === 'fused' ? { threads, kernel } : { threads: 1, kernel: 'tfjs' };
-      return new Predictor(dir, meta, tagger, opts.batchSize ?? 256, chars, engine, outScheme);
+      return new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
     } catch (e) {
       if (e instanceof ModelFolderError) throw new ValidationError(e.message);
       throw e;
@@ -152,8 +167,27 @@ export class Predictor {
     return { text, tokens, sentences };
   }
 
-  /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched. */
+  /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched, on this thread. */
   predict(inputs: PredictInput[]): Prediction[] {
+    const plan = this.plan(inputs);
+    for (const b of plan.batches) plan.take(b, this.infer ? this.infer.decodeSync(b) : this.tagger.decodeBatch(b));
+    return this.finish(plan);
+  }
+
+  /**
+   * As `predict`, with the batches computed on the inference engine's worker threads (all of them queued at
+   * once, spread over the workers) while this thread is free to read, tokenize and write; the same results.
+   */
+  async predictAsync(inputs: PredictInput[]): Promise<Prediction[]> {
+    const plan = this.plan(inputs);
+    const infer = this.infer;
+    if (!infer) return this.predict(inputs);
+    await Promise.all(plan.batches.map(async (b) => plan.take(b, await infer.decode(b))));
+    return this.finish(plan);
+  }
+
+  /** Inputs prepared and cut into batches (sentences sorted by length); `take` stores one batch's tags. */
+  private plan(inputs: PredictInput[]) {
     const prepared = inputs.map((x) => this.prepare(x));
     const segments: Segment[] = [];
     prepared.forEach((p, input) => {
@@ -168,6 +202,8 @@ export class Predictor {
     const tagIds = prepared.map((p) => new Int32Array(p.tokens.length));
     const probs = prepared.map((p) => new Float32Array(p.tokens.length));
     const order = segments.map((_, i) => i).sort((a, b) => segments[a].ids.length - segments[b].ids.length || a - b);
+    const batches: Batch[] = [];
+    const rowsOf = new Map<Batch, Segment[]>();
     for (let at = 0; at < order.length; at += this.batchSize) {
       const rows = order.slice(at, at + this.batchSize).map((i) => segments[i]);
       const steps = rows[rows.length - 1].ids.length;
@@ -187,18 +223,25 @@ export class Predictor {
         );
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
-      // one pass: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their probabilities
-      // (the softmax, or the CRF's marginals: see Entity.confidence)
-      const { predictions: best, probabilities: p } = this.tagger.decodeBatch(b);
-      rows.forEach((r, i) => {
+      batches.push(b);
+      rowsOf.set(b, rows);
+    }
+    // one pass per batch: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their
+    // probabilities (the softmax, or the CRF's marginals: see Entity.confidence)
+    const take = (b: Batch, { predictions: best, probabilities: p }: Decoded) => {
+      rowsOf.get(b)!.forEach((r, i) => {
         for (let t = 0; t < r.ids.length; t++) {
-          const o = (i * steps + t) * K;
-          const tag = best[i * steps + t];
+          const o = (i * b.steps + t) * K;
+          const tag = best[i * b.steps + t];
           tagIds[r.input][r.first + t] = tag;
           probs[r.input][r.first + t] = p[o + tag];
         }
       });
-    }
+    };
+    return { prepared, tagIds, probs, batches, take };
+  }
+
+  private finish({ prepared, tagIds, probs }: ReturnType<Predictor['plan']>): Prediction[] {
     return prepared.map((p, i) => {
       const entities: Entity[] = [];
       const tags = Array.from(tagIds[i], (t) => this.meta.tags[t]);
@@ -243,6 +286,7 @@ export class Predictor {
   }
 
   dispose(): void {
+    this.infer?.close();
     this.tagger.dispose();
   }
 }
