@@ -20,7 +20,7 @@ function vtanh(x: v128): v128 {
   return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(f32x4.splat(1), vexp(f32x4.add(x, x)))));
 }
 
-// the same formulas as lstm.ts' sigmoidRange / tanhRange (vector body, tail one lane at a time)
+// lstm.ts' vsigmoid, vtanh, sigmoidRange and tanhRange (module-private there): the same formulas, the same bits
 function sigmoidSpan(p: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vsigmoid(v128.load(p + (<usize>i << 2))));
