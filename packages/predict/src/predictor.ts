@@ -186,6 +186,11 @@ export class Predictor {
     return this.finish(plan);
   }
 
+  /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
+  decode(b: Batch): Promise<Decoded> {
+    return this.infer ? this.infer.decode(b) : Promise.resolve(this.tagger.decodeBatch(b));
+  }
+
   /** Inputs prepared and cut into batches (sentences sorted by length); `take` stores one batch's tags. */
   private plan(inputs: PredictInput[]) {
     const prepared = inputs.map((x) => this.prepare(x));
