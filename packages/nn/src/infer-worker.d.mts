@@ -16,6 +16,8 @@ export interface InferJob {
   /** Row-major [B·T] word ids; rows sorted by length ascending. */
   tokens: Int32Array;
   lengths: Int32Array;
+  /** probabilities: each position's probability of its own tag [B·T] instead of every tag's [B·T·K]. */
+  compact?: boolean;
 }
 
 export function arenaFloats(L: InferLayout, crfScratch: number, B: number, T: number): number;

@@ -41,8 +41,13 @@ export interface InferenceOptions {
 export class InferenceEngine {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: { id: number; batch: Batch; resolve: (d: Decoded) => void; reject: (e: Error) => void }[] =
-    [];
+  private readonly queue: {
+    id: number;
+    batch: Batch;
+    compact: boolean;
+    resolve: (d: Decoded) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private readonly pending = new Map<number, (r: { error?: string } & Partial<Decoded>) => void>();
   private nextId = 0;
   private closed = false;
@@ -148,26 +153,30 @@ export class InferenceEngine {
     return this.workers.length;
   }
 
-  /** One batch on the calling thread (the same results as `decode`). */
-  decodeSync(b: Batch): Decoded {
-    const sorted = sortedByLength(b);
-    if (!sorted) return unpermute(this.decodeSync(permuted(b)), b, this.layout.K);
-    if (!this.fits(b)) return this.tagger.decodeBatch(b);
+  /**
+   * One batch on the calling thread (the same results as `decode`). `compact`: probabilities holds each
+   * position's probability of its own tag, [B·T], instead of every tag's.
+   */
+  decodeSync(b: Batch, compact = false): Decoded {
+    const K = compact ? 1 : this.layout.K;
+    if (!sortedByLength(b)) return unpermute(this.decodeSync(permuted(b), compact), b, K);
+    if (!this.fits(b)) return compact ? ownTag(this.tagger.decodeBatch(b), this.layout.K) : this.tagger.decodeBatch(b);
     return computeBatch(this.kern.k, this.kern.memory, this.layout, this.arena, {
       B: b.size,
       T: b.steps,
       tokens: b.tokens,
       lengths: b.lengths,
+      compact,
     });
   }
 
-  /** One batch on the first free worker (on the calling thread when the engine has none). */
-  async decode(b: Batch): Promise<Decoded> {
-    if (!this.workers.length || !this.fits(b)) return this.decodeSync(b);
+  /** One batch on the first free worker (on the calling thread when the engine has none); `compact` as decodeSync. */
+  async decode(b: Batch, compact = false): Promise<Decoded> {
+    if (!this.workers.length || !this.fits(b)) return this.decodeSync(b, compact);
     if (this.closed) throw new Error('inference engine closed');
-    if (!sortedByLength(b)) return unpermute(await this.decode(permuted(b)), b, this.layout.K);
+    if (!sortedByLength(b)) return unpermute(await this.decode(permuted(b), compact), b, compact ? 1 : this.layout.K);
     return new Promise<Decoded>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, batch: b, resolve, reject });
+      this.queue.push({ id: this.nextId++, batch: b, compact, resolve, reject });
       this.pump();
     });
   }
@@ -179,13 +188,13 @@ export class InferenceEngine {
   private pump(): void {
     while (this.idle.length && this.queue.length) {
       const w = this.idle.pop()!;
-      const { id, batch: b, resolve, reject } = this.queue.shift()!;
+      const { id, batch: b, compact, resolve, reject } = this.queue.shift()!;
       this.pending.set(id, (r) => {
         if (r.error) reject(new Error(`inference worker: ${r.error}`));
         else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
       });
       w.ref();
-      w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths });
+      w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths, compact });
     }
   }
 
@@ -202,6 +211,13 @@ export class InferenceEngine {
     this.fail(new Error('inference engine closed'));
     for (const w of this.workers) void w.terminate();
   }
+}
+
+/** Decoded with each position's probability of its own tag only. */
+function ownTag(d: Decoded, K: number): Decoded {
+  const own = new Float32Array(d.predictions.length);
+  for (let i = 0; i < own.length; i++) own[i] = d.probabilities[i * K + d.predictions[i]];
+  return { predictions: d.predictions, probabilities: own };
 }
 
 /** Whether the batch's rows are sorted by length ascending (what the kernel's inferDirection needs). */

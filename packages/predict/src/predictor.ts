@@ -170,7 +170,7 @@ export class Predictor {
   /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched, on this thread. */
   predict(inputs: PredictInput[]): Prediction[] {
     const plan = this.plan(inputs);
-    for (const b of plan.batches) plan.take(b, this.infer ? this.infer.decodeSync(b) : this.tagger.decodeBatch(b));
+    for (const b of plan.batches) plan.take(b, this.infer ? this.infer.decodeSync(b, true) : this.ownTags(b));
     return this.finish(plan);
   }
 
@@ -179,10 +179,10 @@ export class Predictor {
    * once, spread over the workers) while this thread is free to read, tokenize and write; the same results.
    */
   async predictAsync(inputs: PredictInput[]): Promise<Prediction[]> {
-    const plan = this.plan(inputs);
     const infer = this.infer;
     if (!infer) return this.predict(inputs);
-    await Promise.all(plan.batches.map(async (b) => plan.take(b, await infer.decode(b))));
+    const plan = this.plan(inputs);
+    await Promise.all(plan.batches.map(async (b) => plan.take(b, await infer.decode(b, true))));
     return this.finish(plan);
   }
 
@@ -191,26 +191,40 @@ export class Predictor {
     return this.infer ? this.infer.decode(b) : Promise.resolve(this.tagger.decodeBatch(b));
   }
 
-  /** Inputs prepared and cut into batches (sentences sorted by length); `take` stores one batch's tags. */
+  /** The tagger's decode with each position's probability of its own tag only ([B·T]). */
+  private ownTags(b: Batch): Decoded {
+    const K = this.meta.tags.length;
+    const { predictions, probabilities } = this.tagger.decodeBatch(b);
+    return { predictions, probabilities: Float32Array.from(predictions, (tag, i) => probabilities[i * K + tag]) };
+  }
+
+  /**
+   * Inputs prepared and cut into batches (sentences sorted by length); `take` stores one batch's tags (compact:
+   * each position's probability of its own tag). Tags, probabilities and word ids of all inputs sit in one
+   * flat array each (input i's tokens from at[i]): a handful of allocations per group, not per sentence.
+   */
   private plan(inputs: PredictInput[]) {
     const prepared = inputs.map((x) => this.prepare(x));
+    const at = new Int32Array(prepared.length + 1);
+    prepared.forEach((p, i) => (at[i + 1] = at[i] + p.tokens.length));
+    const ids = new Int32Array(at[prepared.length]);
+    prepared.forEach((p, i) => p.tokens.forEach((t, j) => (ids[at[i] + j] = this.id(t.text))));
+    const tagIds = new Int32Array(ids.length);
+    const probs = new Float32Array(ids.length);
     const segments: Segment[] = [];
     prepared.forEach((p, input) => {
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
-          segments.push({ input, first, ids: Int32Array.from(p.tokens.slice(first, last), (t) => this.id(t.text)) });
+          segments.push({ input, first, ids: ids.subarray(at[input] + first, at[input] + last) });
         }
       }
     });
-    const K = this.meta.tags.length;
-    const tagIds = prepared.map((p) => new Int32Array(p.tokens.length));
-    const probs = prepared.map((p) => new Float32Array(p.tokens.length));
     const order = segments.map((_, i) => i).sort((a, b) => segments[a].ids.length - segments[b].ids.length || a - b);
     const batches: Batch[] = [];
     const rowsOf = new Map<Batch, Segment[]>();
-    for (let at = 0; at < order.length; at += this.batchSize) {
-      const rows = order.slice(at, at + this.batchSize).map((i) => segments[i]);
+    for (let from = 0; from < order.length; from += this.batchSize) {
+      const rows = order.slice(from, from + this.batchSize).map((i) => segments[i]);
       const steps = rows[rows.length - 1].ids.length;
       const b: Batch = {
         size: rows.length,
@@ -233,35 +247,35 @@ export class Predictor {
     }
     // one pass per batch: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their
     // probabilities (the softmax, or the CRF's marginals: see Entity.confidence)
-    const take = (b: Batch, { predictions: best, probabilities: p }: Decoded) => {
+    const take = (b: Batch, { predictions: best, probabilities: own }: Decoded) => {
       rowsOf.get(b)!.forEach((r, i) => {
-        for (let t = 0; t < r.ids.length; t++) {
-          const o = (i * b.steps + t) * K;
-          const tag = best[i * b.steps + t];
-          tagIds[r.input][r.first + t] = tag;
-          probs[r.input][r.first + t] = p[o + tag];
-        }
+        const o = at[r.input] + r.first;
+        tagIds.set(best.subarray(i * b.steps, i * b.steps + r.ids.length), o);
+        probs.set(own.subarray(i * b.steps, i * b.steps + r.ids.length), o);
       });
     };
-    return { prepared, tagIds, probs, batches, take };
+    return { prepared, at, tagIds, probs, batches, take };
   }
 
-  private finish({ prepared, tagIds, probs }: ReturnType<Predictor['plan']>): Prediction[] {
+  private finish(plan: ReturnType<Predictor['plan']>): Prediction[] {
+    const { prepared, at } = plan;
     return prepared.map((p, i) => {
+      const tagIds = plan.tagIds.subarray(at[i], at[i + 1]);
+      const probs = plan.probs.subarray(at[i], at[i + 1]);
       const entities: Entity[] = [];
-      const tags = Array.from(tagIds[i], (t) => this.meta.tags[t]);
+      const tags = Array.from(tagIds, (t) => this.meta.tags[t]);
       // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own); the span
       // rules are conlleval's for the model's scheme: IOB2 (B-/I-), or BIOES (E- closes, S- is a one-token entity)
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
-          const flat = chunkIds(tagIds[i].subarray(first, last), this.codes);
+          const flat = chunkIds(tagIds.subarray(first, last), this.codes);
           const spans: { start: number; end: number; type: string }[] = [];
           for (let c = 0; c < flat.length; c += 3) {
             const ts = first + flat[c];
             const te = first + flat[c + 1] + 1;
             let conf = 0;
-            for (let t = ts; t < te; t++) conf += probs[i][t];
+            for (let t = ts; t < te; t++) conf += probs[t];
             const start = p.tokens[ts].start;
             const end = p.tokens[te - 1].end;
             if (this.outScheme) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
