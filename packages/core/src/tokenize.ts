@@ -114,9 +114,9 @@ export function tokenize(text: string): Token[] {
  * closing quotes or brackets right after it) that is followed by whitespace and then an upper-case
  * letter, a digit or an opening quote/bracket — unless the `.` ends an abbreviation (rule 3 above: Mr.,
  * U.S., J.), which does not end a sentence; a line break after two or more newlines always ends one.
+ * `tokens`: tokenize(text), when the caller has them already.
  */
-export function splitSentences(text: string): { start: number; end: number }[] {
-  const tokens = tokenize(text);
+export function splitSentences(text: string, tokens: Token[] = tokenize(text)): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
   let first = 0;
   const flush = (last: number) => {

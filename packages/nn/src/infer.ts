@@ -158,8 +158,6 @@ export class InferenceEngine {
    * position's probability of its own tag, [B·T], instead of every tag's.
    */
   decodeSync(b: Batch, compact = false): Decoded {
-    const K = compact ? 1 : this.layout.K;
-    if (!sortedByLength(b)) return unpermute(this.decodeSync(permuted(b), compact), b, K);
     if (!this.fits(b)) return compact ? ownTag(this.tagger.decodeBatch(b), this.layout.K) : this.tagger.decodeBatch(b);
     return computeBatch(this.kern.k, this.kern.memory, this.layout, this.arena, {
       B: b.size,
@@ -174,15 +172,19 @@ export class InferenceEngine {
   async decode(b: Batch, compact = false): Promise<Decoded> {
     if (!this.workers.length || !this.fits(b)) return this.decodeSync(b, compact);
     if (this.closed) throw new Error('inference engine closed');
-    if (!sortedByLength(b)) return unpermute(await this.decode(permuted(b), compact), b, compact ? 1 : this.layout.K);
     return new Promise<Decoded>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, batch: b, compact, resolve, reject });
       this.pump();
     });
   }
 
+  /**
+   * Whether the engine computes this batch: rows sorted by length (as predict builds them; a batch in another
+   * order goes to the tagger: computed in sorted order, its output layer's GEMM would see the rows in other
+   * 4-row blocks, which with the fma build can move a last bit), within the scratch, no chars.
+   */
   private fits(b: Batch): boolean {
-    return b.size <= this.limits.rows && b.steps <= this.limits.steps && !b.chars;
+    return b.size <= this.limits.rows && b.steps <= this.limits.steps && !b.chars && sortedByLength(b);
   }
 
   private pump(): void {
@@ -224,31 +226,4 @@ function ownTag(d: Decoded, K: number): Decoded {
 function sortedByLength(b: Batch): boolean {
   for (let r = 1; r < b.size; r++) if (b.lengths[r] < b.lengths[r - 1]) return false;
   return true;
-}
-
-/** The batch with its rows sorted by length (stable); `index` holds each new row's original row. */
-function permuted(b: Batch): Batch {
-  const order = Array.from(b.lengths.keys()).sort((x, y) => b.lengths[x] - b.lengths[y] || x - y);
-  const tokens = new Int32Array(b.size * b.steps);
-  order.forEach((r, i) => tokens.set(b.tokens.subarray(r * b.steps, (r + 1) * b.steps), i * b.steps));
-  return {
-    ...b,
-    tokens,
-    tags: new Int32Array(b.size * b.steps),
-    lengths: Int32Array.from(order, (r) => b.lengths[r]),
-    index: Int32Array.from(order),
-  };
-}
-
-/** Results of a permuted batch back in the original batch's row order. */
-function unpermute(d: Decoded, p: Batch, K: number): Decoded {
-  const T = p.steps;
-  const predictions = new Int32Array(d.predictions.length);
-  const probabilities = new Float32Array(d.probabilities.length);
-  const order = Array.from(p.lengths.keys()).sort((x, y) => p.lengths[x] - p.lengths[y] || x - y);
-  order.forEach((r, i) => {
-    predictions.set(d.predictions.subarray(i * T, (i + 1) * T), r * T);
-    probabilities.set(d.probabilities.subarray(i * T * K, (i + 1) * T * K), r * T * K);
-  });
-  return { predictions, probabilities };
 }

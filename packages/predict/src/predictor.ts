@@ -156,13 +156,16 @@ export class Predictor {
       return { text: input.tokens.join(' '), tokens, sentences: tokens.length ? [[0, tokens.length]] : [] };
     }
     const text = input.text ?? '';
-    const tokens: Token[] = [];
+    // the text's tokens, once: a sentence starts and ends at whitespace (or the text's ends), so its tokens are
+    // the text's tokens in its range, as tokenizing it alone gives them (a test checks it on the corpus)
+    const tokens = tokenize(text);
     const sentences: [number, number][] = [];
-    for (const s of splitSentences(text)) {
-      const first = tokens.length;
-      for (const t of tokenize(text.slice(s.start, s.end)))
-        tokens.push({ text: t.text, start: t.start + s.start, end: t.end + s.start });
-      if (tokens.length > first) sentences.push([first, tokens.length]);
+    let at = 0;
+    for (const s of splitSentences(text, tokens)) {
+      while (at < tokens.length && tokens[at].start < s.start) at++;
+      const first = at;
+      while (at < tokens.length && tokens[at].end <= s.end) at++;
+      if (at > first) sentences.push([first, at]);
     }
     return { text, tokens, sentences };
   }
