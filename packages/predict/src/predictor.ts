@@ -17,6 +17,7 @@ import {
   type ThreadsSetting,
 } from '@nerflow/nn';
 import { readCharVocab, tagSchemeOf, type CharVocabFile } from './model-parts.js';
+import { VocabIndex } from './vocab-index.js';
 
 /** One thing to tag: raw text (one sentence or a whole document), or tokens already split. */
 export interface PredictInput {
@@ -81,7 +82,7 @@ export interface PredictorOptions {
  * tags a list of inputs in one go (sentences sorted by length, batched, one kernel call per batch).
  */
 export class Predictor {
-  private readonly vocab: Map<string, number>;
+  private readonly vocab: VocabIndex;
   private readonly codes: TagCodes;
   readonly maxLen: number;
   /** What the tag ids mean (nerflow.json tag_scheme): entities are decoded by its rules. */
@@ -101,7 +102,7 @@ export class Predictor {
     /** The scheme output tags are written in (null: the model's tags as they are). */
     readonly outScheme: TagScheme | null,
   ) {
-    this.vocab = new Map(meta.vocab.words.map((w, i) => [w, i]));
+    this.vocab = new VocabIndex(meta.vocab.words);
     this.codes = tagCodes(meta.tags);
     this.maxLen = Math.max(1, meta.max_len || 128);
     this.scheme = tagSchemeOf(meta);
