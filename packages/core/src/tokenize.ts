@@ -127,11 +127,13 @@ export function splitSentences(text: string, tokens: Token[] = tokenize(text)): 
     const t = tokens[i];
     const next = tokens[i + 1];
     if (!next) break;
-    if (/\n\s*\n/.test(text.slice(t.end, next.start))) {
+    // (cheap checks first: a blank line needs 2+ characters between the tokens; an end needs . ? or ! first)
+    if (next.start - t.end >= 2 && /\n\s*\n/.test(text.slice(t.end, next.start))) {
       flush(i);
       continue;
     }
-    if (!/^(?:[.?!]|\.\.\.+)$/.test(t.text)) continue;
+    const c0 = t.text.charCodeAt(0);
+    if ((c0 !== 46 && c0 !== 63 && c0 !== 33) || !/^(?:[.?!]|\.\.\.+)$/.test(t.text)) continue;
     let j = i;
     while (tokens[j + 1] && tokens[j + 1].start === tokens[j].end && /^["')\]]$/.test(tokens[j + 1].text)) j++;
     const after = tokens[j + 1];
