@@ -8,6 +8,7 @@ Prints one JSON line: sentences/s over the timed passes, and the argmax tags' ag
 """
 import json
 import os
+import resource
 import sys
 import time
 
@@ -55,10 +56,14 @@ def pass_over():
 with torch.inference_mode():
     pass_over()  # warm-up
     reps = header["reps"]
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for _ in range(reps):
         preds = pass_over()
     elapsed = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+# CPU seconds of every thread of the process over the timed passes (a figure the machine's load moves less)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 sentences = sum(int(b[2].shape[0]) for b in batches) * reps
 agree = total = 0
@@ -66,4 +71,4 @@ for (tokens, tags, lengths), p in zip(batches, preds):
     mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
     agree += int(((p == tags) & mask).sum())  # tags hold nerflow's argmax here
     total += int(mask.sum())
-print(json.dumps({"sentences_per_s": sentences / elapsed, "seconds": elapsed, "sentences": sentences, "agreement": agree / total, "threads": threads, "torch": torch.__version__}))
+print(json.dumps({"sentences_per_s": sentences / elapsed, "cpu_s_per_1000": cpu / (sentences / 1000), "seconds": elapsed, "sentences": sentences, "agreement": agree / total, "threads": threads, "torch": torch.__version__}))

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, ExitError, runsRoot, workspaceRoot } from '@nerflow/core';
-import { describeSync, plural, syncRegistry, syncStore, TrackingServerError } from '@nerflow/tracking';
+import { describeSync, plural, syncStore } from '@nerflow/tracking';
 
 /** `nerflow mlflow sync [--to URI] [--from DIR]`: the local file store → a tracking server. */
 export async function syncCommand(a: { to?: string; from?: string; verbose?: boolean }): Promise<void> {
@@ -19,14 +19,8 @@ export async function syncCommand(a: { to?: string; from?: string; verbose?: boo
   const log = createLogger({ verbose: a.verbose });
   const s = await syncStore({ from, to, log });
   log.info(`mlflow sync: ${describeSync(s)} → ${to}`);
-  // the Model Registry (runs/mlruns/models), after the runs its versions point at
-  const r = await syncRegistry({ from, to, log }).catch((e) => {
-    if (!(e instanceof TrackingServerError && e.status === 404)) throw e;
-    log.warn(
-      `mlflow sync: ${to} has no Model Registry API (${e.message.split('\n')[0]}); the runs are synced, the registry is not`,
-    );
-    return null;
-  });
+  // syncStore carried the Model Registry (runs/mlruns/models) too, after the runs its versions point at
+  const r = s.registry;
   if (r?.models) {
     log.info(
       `mlflow sync: registry: ${plural(r.models, 'registered model')}, ${plural(r.versionsCreated, 'version')} created, ${r.versionsSkipped} already there` +

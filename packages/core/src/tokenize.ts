@@ -114,9 +114,9 @@ export function tokenize(text: string): Token[] {
  * closing quotes or brackets right after it) that is followed by whitespace and then an upper-case
  * letter, a digit or an opening quote/bracket — unless the `.` ends an abbreviation (rule 3 above: Mr.,
  * U.S., J.), which does not end a sentence; a line break after two or more newlines always ends one.
+ * `tokens`: tokenize(text), when the caller has them already.
  */
-export function splitSentences(text: string): { start: number; end: number }[] {
-  const tokens = tokenize(text);
+export function splitSentences(text: string, tokens: Token[] = tokenize(text)): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
   let first = 0;
   const flush = (last: number) => {
@@ -127,11 +127,13 @@ export function splitSentences(text: string): { start: number; end: number }[] {
     const t = tokens[i];
     const next = tokens[i + 1];
     if (!next) break;
-    if (/\n\s*\n/.test(text.slice(t.end, next.start))) {
+    // (cheap checks first: a blank line needs 2+ characters between the tokens; an end needs . ? or ! first)
+    if (next.start - t.end >= 2 && /\n\s*\n/.test(text.slice(t.end, next.start))) {
       flush(i);
       continue;
     }
-    if (!/^(?:[.?!]|\.\.\.+)$/.test(t.text)) continue;
+    const c0 = t.text.charCodeAt(0);
+    if ((c0 !== 46 && c0 !== 63 && c0 !== 33) || !/^(?:[.?!]|\.\.\.+)$/.test(t.text)) continue;
     let j = i;
     while (tokens[j + 1] && tokens[j + 1].start === tokens[j].end && /^["')\]]$/.test(tokens[j + 1].text)) j++;
     const after = tokens[j + 1];

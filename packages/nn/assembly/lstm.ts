@@ -669,3 +669,4 @@ export function embeddingAdam(emb: usize, m: usize, v: usize, dx: usize, order: 
 
 export * from './chars';
 export * from './dropout';
+export * from './infer';

@@ -58,3 +58,4 @@ export {
   type ModelMeta,
   type ModelPart,
 } from './model-folder.js';
+export { InferenceEngine, type Decoded, type InferenceOptions } from './infer.js';

@@ -127,12 +127,14 @@ export function inputFormatOf(file: string | undefined, given?: string): InputFo
 
 /** The JSON an API or JSON-lines output gives per input. */
 export function predictionJson(p: Prediction, id?: unknown, withTokens = true): object {
-  return {
-    ...(id !== undefined ? { id } : {}),
-    text: p.text,
-    entities: p.entities,
-    ...(withTokens ? { tokens: p.tokens, tags: p.tags } : {}),
-  };
+  // object literals of fixed shape (no spreads: JSON.stringify's fast path), keys in this order
+  if (id === undefined)
+    return withTokens
+      ? { text: p.text, entities: p.entities, tokens: p.tokens, tags: p.tags }
+      : { text: p.text, entities: p.entities };
+  return withTokens
+    ? { id, text: p.text, entities: p.entities, tokens: p.tokens, tags: p.tags }
+    : { id, text: p.text, entities: p.entities };
 }
 
 /** One output record in the chosen format. */

@@ -3,7 +3,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fmtInt, ValidationError, type Logger } from '@nerflow/core';
 import { formatPrediction, inputFormatOf, readRecords, type OutputFormat, type Record } from './io.js';
-import { Predictor, type PredictorOptions } from './predictor.js';
+import { Predictor, type Prediction, type PredictorOptions } from './predictor.js';
 
 export interface PredictOptions extends Pick<PredictorOptions, 'threads' | 'kernel' | 'tagScheme'> {
   /** A model folder (already resolved: see resolveModel). */
@@ -62,20 +62,37 @@ export async function predictStream(
   let bytes = 0;
   let pending: Record[] = [];
   let pendingChars = 0;
-  const flush = async () => {
-    if (!pending.length) return;
-    const preds = predictor.predict(pending.map((r) => r.input));
+  // a pipeline: groups of inputs go to the inference engine's workers as they are read (this thread reads,
+  // tokenizes and writes meanwhile); up to `depth` groups in flight, written in input order
+  const depth = Math.max(2, predictor.engine.threads + 1);
+  const inFlight: { records: Record[]; done: Promise<Prediction[]> }[] = [];
+  const writeOldest = async () => {
+    const { records, done } = inFlight.shift()!;
+    const preds = await done;
     let text = '';
     preds.forEach((p, i) => {
       sentences += p.sentences.length;
       entities += p.entities.length;
-      text += formatPrediction(p, o.format, pending[i].id);
+      text += formatPrediction(p, o.format, records[i].id);
     });
-    inputs += pending.length;
-    pending = [];
-    pendingChars = 0;
+    inputs += records.length;
     await write(text);
     bar?.update(Math.round(bytes / 1e6), `${fmtInt(inputs)} inputs`);
+  };
+  const flush = async () => {
+    if (pending.length) {
+      const records = pending;
+      const done = predictor.predictAsync(records.map((r) => r.input));
+      done.catch(() => undefined); // awaited in order by writeOldest; never an unhandled rejection meanwhile
+      inFlight.push({ records, done });
+      pending = [];
+      pendingChars = 0;
+    }
+    while (inFlight.length >= depth) await writeOldest();
+  };
+  const drain = async () => {
+    await flush();
+    while (inFlight.length) await writeOldest();
   };
   try {
     const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 16 }) : (o.stdin ?? process.stdin);
@@ -86,7 +103,7 @@ export async function predictStream(
         if (pending.length >= group || pendingChars > 1 << 20) await flush();
       }
     } finally {
-      await flush(); // what came before a bad line is still written (to stdout; a file output is dropped)
+      await drain(); // what came before a bad line is still written (to stdout; a file output is dropped)
     }
     bar?.finish(`${fmtInt(inputs)} inputs`);
     if (fh) {

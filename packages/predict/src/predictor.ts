@@ -3,18 +3,21 @@ import { tagCodes, chunkIds, tagsOf, TAG_SCHEMES, type TagCodes, type TagScheme 
 import {
   encodeChars,
   initBackend,
+  InferenceEngine,
   loadTagger,
   ModelFolderError,
   readPredictionMeta,
   resolveKernel,
   resolveThreads,
   type Batch,
+  type Decoded,
   type KernelSetting,
   type ModelMeta,
   type Tagger,
   type ThreadsSetting,
 } from '@nerflow/nn';
 import { readCharVocab, tagSchemeOf, type CharVocabFile } from './model-parts.js';
+import { VocabIndex } from './vocab-index.js';
 
 /** One thing to tag: raw text (one sentence or a whole document), or tokens already split. */
 export interface PredictInput {
@@ -60,7 +63,10 @@ interface Segment {
 export interface PredictorOptions {
   /** Sentences per kernel call (default 256). */
   batchSize?: number;
-  /** Kernel threads: auto (default) = 2 when the machine has 2 cores free, else 1. */
+  /**
+   * Inference threads: worker threads of the inference engine (packages/nn/src/infer.ts), each computing whole
+   * batches, for `predictAsync` (predict, serve); auto (default) = 2 when the machine has 2 cores free, else 1.
+   */
   threads?: ThreadsSetting;
   /** Kernel build: auto (default) = fma where WebAssembly relaxed SIMD runs, else exact. */
   kernel?: KernelSetting;
@@ -76,7 +82,7 @@ export interface PredictorOptions {
  * tags a list of inputs in one go (sentences sorted by length, batched, one kernel call per batch).
  */
 export class Predictor {
-  private readonly vocab: Map<string, number>;
+  private readonly vocab: VocabIndex;
   private readonly codes: TagCodes;
   readonly maxLen: number;
   /** What the tag ids mean (nerflow.json tag_scheme): entities are decoded by its rules. */
@@ -91,10 +97,12 @@ export class Predictor {
     readonly chars: CharVocabFile | null,
     /** What computes: kernel threads and build (fused models), for logs and /version. */
     readonly engine: { threads: number; kernel: string },
+    /** The inference engine (fused word-level models), else null: the tagger decodes. */
+    private readonly infer: InferenceEngine | null,
     /** The scheme output tags are written in (null: the model's tags as they are). */
     readonly outScheme: TagScheme | null,
   ) {
-    this.vocab = new Map(meta.vocab.words.map((w, i) => [w, i]));
+    this.vocab = new VocabIndex(meta.vocab.words);
     this.codes = tagCodes(meta.tags);
     this.maxLen = Math.max(1, meta.max_len || 128);
     this.scheme = tagSchemeOf(meta);
@@ -111,9 +119,17 @@ export class Predictor {
       await initBackend('wasm');
       const threads = resolveThreads(opts.threads ?? 'auto').threads;
       const kernel = resolveKernel(opts.kernel ?? 'auto');
-      const tagger = await loadTagger(dir, { threads, kernel });
+      // the tagger computes on the calling thread (char models, and batches the engine does not take); the
+      // inference engine on its own worker threads
+      const tagger = await loadTagger(dir, { threads: meta.spec.chars ? threads : 1, kernel });
+      const batchSize = opts.batchSize ?? 256;
+      const infer = await InferenceEngine.create(tagger, {
+        workers: threads,
+        maxRows: batchSize,
+        maxSteps: Math.max(1, meta.max_len || 128),
+      });
       const engine = meta.kind === 'fused' ? { threads, kernel } : { threads: 1, kernel: 'tfjs' };
-      return new Predictor(dir, meta, tagger, opts.batchSize ?? 256, chars, engine, outScheme);
+      return new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
     } catch (e) {
       if (e instanceof ModelFolderError) throw new ValidationError(e.message);
       throw e;
@@ -141,35 +157,78 @@ export class Predictor {
       return { text: input.tokens.join(' '), tokens, sentences: tokens.length ? [[0, tokens.length]] : [] };
     }
     const text = input.text ?? '';
-    const tokens: Token[] = [];
+    // the text's tokens, once: a sentence starts and ends at whitespace (or the text's ends), so its tokens are
+    // the text's tokens in its range, as tokenizing it alone gives them (a test checks it on the corpus)
+    const tokens = tokenize(text);
     const sentences: [number, number][] = [];
-    for (const s of splitSentences(text)) {
-      const first = tokens.length;
-      for (const t of tokenize(text.slice(s.start, s.end)))
-        tokens.push({ text: t.text, start: t.start + s.start, end: t.end + s.start });
-      if (tokens.length > first) sentences.push([first, tokens.length]);
+    let at = 0;
+    for (const s of splitSentences(text, tokens)) {
+      while (at < tokens.length && tokens[at].start < s.start) at++;
+      const first = at;
+      while (at < tokens.length && tokens[at].end <= s.end) at++;
+      if (at > first) sentences.push([first, at]);
     }
     return { text, tokens, sentences };
   }
 
-  /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched. */
+  /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched, on this thread. */
   predict(inputs: PredictInput[]): Prediction[] {
+    const plan = this.plan(inputs);
+    for (const b of plan.batches) plan.take(b, this.infer ? this.infer.decodeSync(b, true) : this.ownTags(b));
+    return this.finish(plan);
+  }
+
+  /**
+   * As `predict`, with the batches computed on the inference engine's worker threads (all of them queued at
+   * once, spread over the workers) while this thread is free to read, tokenize and write; the same results.
+   */
+  async predictAsync(inputs: PredictInput[]): Promise<Prediction[]> {
+    const infer = this.infer;
+    if (!infer) return this.predict(inputs);
+    const plan = this.plan(inputs);
+    await Promise.all(plan.batches.map(async (b) => plan.take(b, await infer.decode(b, true))));
+    return this.finish(plan);
+  }
+
+  /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
+  decode(b: Batch): Promise<Decoded> {
+    return this.infer ? this.infer.decode(b) : Promise.resolve(this.tagger.decodeBatch(b));
+  }
+
+  /** The tagger's decode with each position's probability of its own tag only ([B·T]). */
+  private ownTags(b: Batch): Decoded {
+    const K = this.meta.tags.length;
+    const { predictions, probabilities } = this.tagger.decodeBatch(b);
+    return { predictions, probabilities: Float32Array.from(predictions, (tag, i) => probabilities[i * K + tag]) };
+  }
+
+  /**
+   * Inputs prepared and cut into batches (sentences sorted by length); `take` stores one batch's tags (compact:
+   * each position's probability of its own tag). Tags, probabilities and word ids of all inputs sit in one
+   * flat array each (input i's tokens from at[i]): a handful of allocations per group, not per sentence.
+   */
+  private plan(inputs: PredictInput[]) {
     const prepared = inputs.map((x) => this.prepare(x));
+    const at = new Int32Array(prepared.length + 1);
+    prepared.forEach((p, i) => (at[i + 1] = at[i] + p.tokens.length));
+    const ids = new Int32Array(at[prepared.length]);
+    prepared.forEach((p, i) => p.tokens.forEach((t, j) => (ids[at[i] + j] = this.id(t.text))));
+    const tagIds = new Int32Array(ids.length);
+    const probs = new Float32Array(ids.length);
     const segments: Segment[] = [];
     prepared.forEach((p, input) => {
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
-          segments.push({ input, first, ids: Int32Array.from(p.tokens.slice(first, last), (t) => this.id(t.text)) });
+          segments.push({ input, first, ids: ids.subarray(at[input] + first, at[input] + last) });
         }
       }
     });
-    const K = this.meta.tags.length;
-    const tagIds = prepared.map((p) => new Int32Array(p.tokens.length));
-    const probs = prepared.map((p) => new Float32Array(p.tokens.length));
     const order = segments.map((_, i) => i).sort((a, b) => segments[a].ids.length - segments[b].ids.length || a - b);
-    for (let at = 0; at < order.length; at += this.batchSize) {
-      const rows = order.slice(at, at + this.batchSize).map((i) => segments[i]);
+    const batches: Batch[] = [];
+    const rowsOf = new Map<Batch, Segment[]>();
+    for (let from = 0; from < order.length; from += this.batchSize) {
+      const rows = order.slice(from, from + this.batchSize).map((i) => segments[i]);
       const steps = rows[rows.length - 1].ids.length;
       const b: Batch = {
         size: rows.length,
@@ -187,33 +246,40 @@ export class Predictor {
         );
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
-      // one pass: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their probabilities
-      // (the softmax, or the CRF's marginals: see Entity.confidence)
-      const { predictions: best, probabilities: p } = this.tagger.decodeBatch(b);
-      rows.forEach((r, i) => {
-        for (let t = 0; t < r.ids.length; t++) {
-          const o = (i * steps + t) * K;
-          const tag = best[i * steps + t];
-          tagIds[r.input][r.first + t] = tag;
-          probs[r.input][r.first + t] = p[o + tag];
-        }
-      });
+      batches.push(b);
+      rowsOf.set(b, rows);
     }
+    // one pass per batch: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their
+    // probabilities (the softmax, or the CRF's marginals: see Entity.confidence)
+    const take = (b: Batch, { predictions: best, probabilities: own }: Decoded) => {
+      rowsOf.get(b)!.forEach((r, i) => {
+        const o = at[r.input] + r.first;
+        tagIds.set(best.subarray(i * b.steps, i * b.steps + r.ids.length), o);
+        probs.set(own.subarray(i * b.steps, i * b.steps + r.ids.length), o);
+      });
+    };
+    return { prepared, at, tagIds, probs, batches, take };
+  }
+
+  private finish(plan: ReturnType<Predictor['plan']>): Prediction[] {
+    const { prepared, at } = plan;
     return prepared.map((p, i) => {
+      const tagIds = plan.tagIds.subarray(at[i], at[i + 1]);
+      const probs = plan.probs.subarray(at[i], at[i + 1]);
       const entities: Entity[] = [];
-      const tags = Array.from(tagIds[i], (t) => this.meta.tags[t]);
+      const tags = Array.from(tagIds, (t) => this.meta.tags[t]);
       // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own); the span
       // rules are conlleval's for the model's scheme: IOB2 (B-/I-), or BIOES (E- closes, S- is a one-token entity)
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
-          const flat = chunkIds(tagIds[i].subarray(first, last), this.codes);
+          const flat = chunkIds(tagIds.subarray(first, last), this.codes);
           const spans: { start: number; end: number; type: string }[] = [];
           for (let c = 0; c < flat.length; c += 3) {
             const ts = first + flat[c];
             const te = first + flat[c + 1] + 1;
             let conf = 0;
-            for (let t = ts; t < te; t++) conf += probs[i][t];
+            for (let t = ts; t < te; t++) conf += probs[t];
             const start = p.tokens[ts].start;
             const end = p.tokens[te - 1].end;
             if (this.outScheme) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
@@ -243,6 +309,7 @@ export class Predictor {
   }
 
   dispose(): void {
+    this.infer?.close();
     this.tagger.dispose();
   }
 }

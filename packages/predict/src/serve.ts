@@ -137,12 +137,14 @@ export function parseInvocation(body: unknown): PredictInput[] {
 }
 
 /**
- * Micro-batching: requests that arrive within the batch window of the first (or while the kernel is busy) are
- * tagged together in one Predictor.predict call (one set of kernel batches), then answered each.
+ * Micro-batching: requests that arrive within the batch window of the first (or while every inference worker
+ * is busy) are tagged together in one Predictor.predictAsync call (one set of kernel batches), then answered
+ * each. Up to `parallel` such calls run at once (one per inference worker thread).
  */
 class Batcher {
   private queue: { inputs: PredictInput[]; resolve: (p: Prediction[]) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
+  private busy = 0;
   batches = 0;
   requests = 0;
 
@@ -150,22 +152,27 @@ class Batcher {
     private readonly predictor: Predictor,
     private readonly maxInputs: number,
     private readonly windowMs: number,
+    private readonly parallel: number,
   ) {}
 
   run(inputs: PredictInput[]): Promise<Prediction[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ inputs, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // wait a moment for the requests arriving together (0 = only those of this event-loop turn)
-        if (this.windowMs > 0) setTimeout(() => this.flush(), this.windowMs);
-        else setImmediate(() => this.flush());
-      }
+      // wait a moment for the requests arriving together (0 = only those of this event-loop turn)
+      this.schedule(this.windowMs);
     });
+  }
+
+  private schedule(windowMs: number): void {
+    if (this.scheduled || !this.queue.length || this.busy >= this.parallel) return;
+    this.scheduled = true;
+    if (windowMs > 0) setTimeout(() => this.flush(), windowMs);
+    else setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
+    if (this.busy >= this.parallel || !this.queue.length) return;
     const take: typeof this.queue = [];
     let n = 0;
     while (this.queue.length && (n === 0 || n + this.queue[0].inputs.length <= this.maxInputs)) {
@@ -173,22 +180,31 @@ class Batcher {
       take.push(q);
       n += q.inputs.length;
     }
-    if (this.queue.length) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
     this.batches++;
     this.requests += take.length;
-    try {
-      const all = this.predictor.predict(take.flatMap((q) => q.inputs));
+    this.busy++;
+    const answer = (all: Prediction[]) => {
       let at = 0;
       for (const q of take) {
         q.resolve(all.slice(at, at + q.inputs.length));
         at += q.inputs.length;
       }
+    };
+    let call: Promise<Prediction[]>;
+    try {
+      call = this.predictor.predictAsync(take.flatMap((q) => q.inputs));
     } catch (e) {
-      for (const q of take) q.reject(e);
+      call = Promise.reject(e);
     }
+    call
+      .then(answer, (e: unknown) => {
+        for (const q of take) q.reject(e);
+      })
+      .finally(() => {
+        this.busy--;
+        this.schedule(0); // the requests that queued meanwhile
+      });
+    this.schedule(0); // more than one call's worth queued: the next worker takes it
   }
 }
 
@@ -204,7 +220,12 @@ function sendError(reply: FastifyReply, status: number, message: string, extra: 
 export function createServer(o: ServeOptions): FastifyInstance & { batcher: { batches: number; requests: number } } {
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const { predictor } = o;
-  const batcher = new Batcher(predictor, Math.max(limits.maxInputs, 256), o.batchWindowMs ?? 1);
+  const batcher = new Batcher(
+    predictor,
+    Math.max(limits.maxInputs, 256),
+    o.batchWindowMs ?? 1,
+    Math.max(1, predictor.engine.threads),
+  );
   const accessLog = o.accessLog ?? ((l: string) => process.stderr.write(l + '\n'));
   const app = Fastify({
     bodyLimit: limits.maxBodyBytes,

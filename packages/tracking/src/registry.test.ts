@@ -125,8 +125,8 @@ print(json.dumps({'champion': str(ch.version), 'run': ch.run_id, 'n': len(c.sear
       // sync: a file store's runs and registry → the server
       const root = path.join(tmp, 'mlruns');
       await championMoves(new FileStore(root), tmp, 'nerflow-test');
-      await syncStore({ from: root, to: mlf.uri });
-      const first = await syncRegistry({ from: root, to: mlf.uri });
+      // syncStore carries the registry itself (as `nerflow mlflow sync` does)
+      const first = (await syncStore({ from: root, to: mlf.uri })).registry;
       assert.deepEqual(first, {
         models: 1,
         versionsCreated: 3,
@@ -135,8 +135,7 @@ print(json.dumps({'champion': str(ch.version), 'run': ch.run_id, 'n': len(c.sear
         aliasesSet: 1,
         aliasesKept: 0,
       });
-      await syncStore({ from: root, to: mlf.uri });
-      const second = await syncRegistry({ from: root, to: mlf.uri });
+      const second = (await syncStore({ from: root, to: mlf.uri })).registry;
       assert.deepEqual(second, {
         models: 1,
         versionsCreated: 0,
@@ -157,14 +156,13 @@ print(json.dumps({'champion': str(ch.version), 'f1': ch.tags['nerflow.test_entit
       // not mistaken for the first store's), and champion moves only to a model that beats the server's
       const rootB = path.join(tmp, 'mlruns-b');
       await championMoves(new FileStore(rootB), path.join(tmp, 'b'), 'nerflow-test');
-      await syncStore({ from: rootB, to: mlf.uri });
       const warnings: string[] = [];
       const log = {
         info: () => undefined,
         warn: (m: string) => void warnings.push(m),
         progress: () => ({ update: () => undefined, finish: () => undefined }),
       };
-      const fromB = await syncRegistry({ from: rootB, to: mlf.uri, log });
+      const fromB = (await syncStore({ from: rootB, to: mlf.uri, log })).registry;
       assert.deepEqual(fromB, {
         models: 1,
         versionsCreated: 3,
@@ -178,8 +176,9 @@ print(json.dumps({'champion': str(ch.version), 'f1': ch.tags['nerflow.test_entit
         /nerflow-test@champion stays at the server's version 3 \(test entity F1 0\.8; this store's champion, version 3, has 0\.8, which does not beat it\)/,
       );
       await trainedRun(new FileStore(rootB), 'reg', 0.9, path.join(tmp, 'b'), 'nerflow-test');
-      await syncStore({ from: rootB, to: mlf.uri });
-      const better = await syncRegistry({ from: rootB, to: mlf.uri });
+      const better = (await syncStore({ from: rootB, to: mlf.uri })).registry!;
+      // registry: false leaves the registry alone (the runs only)
+      assert.equal((await syncStore({ from: rootB, to: mlf.uri, registry: false })).registry, undefined);
       assert.deepEqual(
         [better.versionsCreated, better.versionsSkipped, better.aliasesSet, better.aliasesKept],
         [1, 3, 1, 0],

@@ -1,16 +1,23 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { FileStore } from './file-store.js';
 import { endDeadRuns } from './gc.js';
 import { truncateValue } from './limits.js';
 import type { RestOptions } from './rest-store.js';
 import { RestStore } from './rest-store.js';
-import { TrackingServerUnreachableError } from './http.js';
+import { TrackingServerError, TrackingServerUnreachableError } from './http.js';
 import { resolveExperimentName } from './open-store.js';
+import { syncRegistry, type RegistrySyncSummary } from './registry-sync.js';
 import type { MetricPoint, RunRecord, TrackingLogger, TrackingStore } from './types.js';
 
 /** What one sync changed on the server, by kind (one entry per syncer, plus runs). */
 export interface SyncSummary {
+  /**
+   * The Model Registry carried too (the store has one: <from>/models): what syncRegistry did; null when the
+   * server has no registry API (warned; the runs are synced). Absent when the store has no registry.
+   */
+  registry?: RegistrySyncSummary | null;
   /** experiments that had runs to consider */
   experiments: number;
   runsCreated: number;
@@ -346,6 +353,8 @@ export async function syncStore(o: {
   rest?: RestOptions;
   syncers?: RunSyncer[];
   storeSyncers?: StoreSyncer[];
+  /** Carry the store's Model Registry after the runs (default true; see SyncSummary.registry). */
+  registry?: boolean;
 }): Promise<SyncSummary> {
   const local = new FileStore(o.from);
   const remote = new RestStore(o.to, { env: o.env, warn: o.log ? (m) => o.log!.warn(m) : undefined, ...o.rest });
@@ -442,5 +451,17 @@ export async function syncStore(o: {
     summary.other = { ...summary.other, [s.kind]: (summary.other?.[s.kind] ?? 0) + n };
   }
   bar?.finish(describeSync(summary));
+  // the Model Registry (<from>/models), after the runs its versions point at
+  if (o.registry !== false && (await stat(path.join(o.from, 'models')).catch(() => null))?.isDirectory()) {
+    summary.registry = await syncRegistry({ from: o.from, to: o.to, log: o.log, env: o.env, rest: o.rest }).catch(
+      (e) => {
+        if (!(e instanceof TrackingServerError && e.status === 404)) throw e;
+        o.log?.warn(
+          `mlflow sync: ${o.to} has no Model Registry API (${e.message.split('\n')[0]}); the runs are synced, the registry is not`,
+        );
+        return null;
+      },
+    );
+  }
   return summary;
 }

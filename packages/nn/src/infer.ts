@@ -1,0 +1,229 @@
+import { Worker } from 'node:worker_threads';
+import type { Batch } from './data.js';
+import { FusedBiLstm } from './fused.js';
+import { Kernel, type KernelExports } from './kernel.js';
+import { allowedTransitions } from './crf.js';
+import type { Tagger } from './tagger.js';
+import { arenaFloats, computeBatch, type InferLayout } from './infer-worker.mjs';
+
+/** The kernel's inference entries (assembly/infer.ts). */
+interface InferExports extends KernelExports {
+  inferTable(emb: number, wx: number, bias: number, V: number, We: number, H: number, table: number): void;
+}
+
+export interface Decoded {
+  /** Tags per position, [B·T] row-major (argmax, or the CRF's Viterbi path). */
+  predictions: Int32Array;
+  /** Tag probabilities per position, [B·T·K] row-major (softmax, or the CRF's marginals); 0 on padding. */
+  probabilities: Float32Array;
+}
+
+export interface InferenceOptions {
+  /** Worker threads, each computing whole batches (0: every batch on the calling thread). */
+  workers: number;
+  /** The largest batch a thread must hold: rows × steps (larger batches go through the model's own decode). */
+  maxRows: number;
+  maxSteps: number;
+}
+
+/**
+ * nerflow's inference engine: the forward pass alone of a fused word-level BiLSTM tagger (softmax or CRF head),
+ * with the same results as FusedBiLstm.decode to the bit (a test checks it), computed with less work:
+ * - per direction the input projection bias + emb·Wx of every word is a table [V, 4H] computed once (the same
+ *   GEMM, so the same sums), a step copies rows of it; padding is never computed; nothing is kept for a
+ *   backward pass (assembly/infer.ts);
+ * - data parallel: `workers` threads, each its own kernel instance on the model's one shared memory (weights
+ *   and tables once) and its own scratch, each running WHOLE batches (both directions, the output layer, the
+ *   softmax or the CRF) with no synchronisation between them, while the calling thread reads, tokenizes and
+ *   writes. Batches are queued and handed to the first free worker; each `decode` resolves with its batch.
+ * Char models (and any other tagger) are not handled: `create` returns null and the caller uses the tagger.
+ */
+export class InferenceEngine {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: {
+    id: number;
+    batch: Batch;
+    compact: boolean;
+    resolve: (d: Decoded) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  private readonly pending = new Map<number, (r: { error?: string } & Partial<Decoded>) => void>();
+  private nextId = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly tagger: Tagger,
+    private readonly kern: Kernel,
+    private readonly layout: InferLayout,
+    /** The calling thread's scratch. */
+    private readonly arena: { base: number; end: number },
+    private readonly limits: { rows: number; steps: number },
+  ) {}
+
+  /** An engine for a fused word-level tagger (null for any other: use the tagger's decodeBatch). */
+  static async create(tagger: Tagger, opts: InferenceOptions): Promise<InferenceEngine | null> {
+    const m = (tagger as { m?: unknown }).m;
+    if (!(m instanceof FusedBiLstm) || m.spec.chars) return null;
+    const spec = m.spec;
+    const { vocabSize: V, embeddingDim: E, lstmUnits: H, numTags: K } = spec;
+    const kern = new Kernel(m.kernel);
+    const k = kern.k as InferExports;
+    const copy = (data: Float32Array) => {
+      const at = kern.alloc(data.length);
+      kern.f32(at, data.length).set(data);
+      return at;
+    };
+    const emb = copy(m.emb);
+    const tables: [number, number] = [0, 0];
+    const wh: [number, number] = [0, 0];
+    ['forward', 'backward'].forEach((d, i) => {
+      const wx = copy(m.view('param', `${d}_lstm/kernel`));
+      const bias = copy(m.view('param', `${d}_lstm/bias`));
+      wh[i] = copy(m.view('param', `${d}_lstm/recurrent_kernel`));
+      tables[i] = kern.alloc(V * 4 * H);
+      k.inferTable(emb, wx, bias, V, E, H, tables[i]);
+    });
+    let crf: InferLayout['crf'] = null;
+    if (spec.head === 'crf') {
+      let allowed = 0;
+      if (spec.crf?.constrain) {
+        const table = allowedTransitions(spec.crf.tags);
+        allowed = kern.alloc(table.length);
+        kern.i32(allowed, table.length).set(table);
+      }
+      crf = {
+        transitions: copy(m.view('param', 'crf/transitions')),
+        start: copy(m.view('param', 'crf/start')),
+        end: copy(m.view('param', 'crf/end')),
+        allowed,
+      };
+    }
+    const layout: InferLayout = {
+      H,
+      K,
+      tables,
+      wh,
+      denseKernel: copy(m.view('param', 'dense/kernel')),
+      denseBias: copy(m.view('param', 'dense/bias')),
+      crf,
+    };
+    const rows = Math.max(1, opts.maxRows);
+    const steps = Math.max(1, opts.maxSteps);
+    const floats = arenaFloats(layout, crf ? k.crfScratch(steps, K) : 0, rows, steps);
+    const arena = () => {
+      const base = kern.alloc(floats);
+      return { base, end: base + floats * 4 };
+    };
+    const engine = new InferenceEngine(tagger, kern, layout, arena(), { rows, steps });
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < opts.workers; i++) {
+      const w = new Worker(new URL('./infer-worker.mjs', import.meta.url), {
+        workerData: { nerflowInfer: true, module: kern.module, memory: kern.memory, L: layout, arena: arena() },
+        stdin: false,
+      });
+      engine.workers.push(w);
+      started.push(
+        new Promise<void>((resolve, reject) => {
+          w.once('error', reject);
+          w.once('message', () => resolve());
+        }),
+      );
+      w.on('message', (msg: { id?: number; error?: string } & Partial<Decoded>) => {
+        if (msg.id === undefined) return;
+        const done = engine.pending.get(msg.id);
+        engine.pending.delete(msg.id);
+        w.unref(); // idle: it never keeps the process alive
+        engine.idle.push(w);
+        done?.(msg);
+        engine.pump();
+      });
+      w.on('error', (e) => engine.fail(e));
+    }
+    await Promise.all(started);
+    // an idle worker never keeps the process alive, a busy one does (unref after the listeners: attaching one
+    // refs the worker again)
+    for (const w of engine.workers) w.unref();
+    engine.idle.push(...engine.workers);
+    return engine;
+  }
+
+  /** Worker threads computing batches (0: the calling thread). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * One batch on the calling thread (the same results as `decode`). `compact`: probabilities holds each
+   * position's probability of its own tag, [B·T], instead of every tag's.
+   */
+  decodeSync(b: Batch, compact = false): Decoded {
+    if (!this.fits(b)) return compact ? ownTag(this.tagger.decodeBatch(b), this.layout.K) : this.tagger.decodeBatch(b);
+    return computeBatch(this.kern.k, this.kern.memory, this.layout, this.arena, {
+      B: b.size,
+      T: b.steps,
+      tokens: b.tokens,
+      lengths: b.lengths,
+      compact,
+    });
+  }
+
+  /** One batch on the first free worker (on the calling thread when the engine has none); `compact` as decodeSync. */
+  async decode(b: Batch, compact = false): Promise<Decoded> {
+    if (!this.workers.length || !this.fits(b)) return this.decodeSync(b, compact);
+    if (this.closed) throw new Error('inference engine closed');
+    return new Promise<Decoded>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, batch: b, compact, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Whether the engine computes this batch: rows sorted by length (as predict builds them; a batch in another
+   * order goes to the tagger: computed in sorted order, its output layer's GEMM would see the rows in other
+   * 4-row blocks, which with the fma build can move a last bit), within the scratch, no chars.
+   */
+  private fits(b: Batch): boolean {
+    return b.size <= this.limits.rows && b.steps <= this.limits.steps && !b.chars && sortedByLength(b);
+  }
+
+  private pump(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const { id, batch: b, compact, resolve, reject } = this.queue.shift()!;
+      this.pending.set(id, (r) => {
+        if (r.error) reject(new Error(`inference worker: ${r.error}`));
+        else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
+      });
+      w.ref();
+      w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths, compact });
+    }
+  }
+
+  private fail(e: Error): void {
+    for (const done of this.pending.values()) done({ error: e.message });
+    this.pending.clear();
+    for (const q of this.queue.splice(0)) q.reject(e);
+  }
+
+  /** Stop the workers (idempotent); the tagger is the caller's. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new Error('inference engine closed'));
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+/** Decoded with each position's probability of its own tag only. */
+function ownTag(d: Decoded, K: number): Decoded {
+  const own = new Float32Array(d.predictions.length);
+  for (let i = 0; i < own.length; i++) own[i] = d.probabilities[i * K + d.predictions[i]];
+  return { predictions: d.predictions, probabilities: own };
+}
+
+/** Whether the batch's rows are sorted by length ascending (what the kernel's inferDirection needs). */
+function sortedByLength(b: Batch): boolean {
+  for (let r = 1; r < b.size; r++) if (b.lengths[r] < b.lengths[r - 1]) return false;
+  return true;
+}
