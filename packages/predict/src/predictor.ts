@@ -212,7 +212,15 @@ export class Predictor {
     const at = new Int32Array(prepared.length + 1);
     prepared.forEach((p, i) => (at[i + 1] = at[i] + p.tokens.length));
     const ids = new Int32Array(at[prepared.length]);
-    prepared.forEach((p, i) => p.tokens.forEach((t, j) => (ids[at[i] + j] = this.id(t.text))));
+    const lower = this.meta.vocab.lowercase;
+    const unknown = this.meta.vocab.unknown_id;
+    for (let i = 0; i < prepared.length; i++) {
+      const toks = prepared[i].tokens;
+      for (let j = 0, o = at[i]; j < toks.length; j++, o++) {
+        const w = toks[j].text;
+        ids[o] = this.vocab.get(lower ? w.toLowerCase() : w) ?? unknown; // as id(): featurize's mapping
+      }
+    }
     const tagIds = new Int32Array(ids.length);
     const probs = new Float32Array(ids.length);
     const segments: Segment[] = [];
@@ -267,7 +275,19 @@ export class Predictor {
       const tagIds = plan.tagIds.subarray(at[i], at[i + 1]);
       const probs = plan.probs.subarray(at[i], at[i + 1]);
       const entities: Entity[] = [];
-      const tags = Array.from(tagIds, (t) => this.meta.tags[t]);
+      // plain loops into arrays of known length (no callbacks, no growing): this runs for every token on the
+      // main thread of predict/serve
+      const n = p.tokens.length;
+      const names = this.meta.tags;
+      const tags = new Array<string>(n);
+      const tokens = new Array<string>(n);
+      const offsets = new Array<[number, number]>(n);
+      for (let t = 0; t < n; t++) {
+        const tok = p.tokens[t];
+        tags[t] = names[tagIds[t]];
+        tokens[t] = tok.text;
+        offsets[t] = [tok.start, tok.end];
+      }
       // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own); the span
       // rules are conlleval's for the model's scheme: IOB2 (B-/I-), or BIOES (E- closes, S- is a one-token entity)
       for (const [s, e] of p.sentences) {
@@ -299,8 +319,8 @@ export class Predictor {
       }
       return {
         text: p.text,
-        tokens: p.tokens.map((t) => t.text),
-        offsets: p.tokens.map((t) => [t.start, t.end] as [number, number]),
+        tokens,
+        offsets,
         tags,
         sentences: p.sentences,
         entities,
