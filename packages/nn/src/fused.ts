@@ -123,6 +123,11 @@ export class FusedBiLstm {
       spinUs?: number;
       /** With 2 threads: wake the worker as a batch's layout starts (default false; threads.ts prepare). */
       prepare?: boolean;
+      /**
+       * false: leave every weight zero instead of drawing the seeded initial weights (the caller sets them all,
+       * as loading a saved model does: drawing them cost ~85 ms of CPU per load for nothing). Default true.
+       */
+      init?: boolean;
     } = {},
   ) {
     this.spec = spec;
@@ -157,9 +162,12 @@ export class FusedBiLstm {
     const rand = mulberry32(spec.seed);
     this.embAt = { p: this.kern.alloc(V * E), m: this.kern.alloc(V * E, true), v: this.kern.alloc(V * E, true) };
     this.emb = this.kern.f32(this.embAt.p, V * E);
-    this.emb.set(uniform(V * E, 0.05, rand));
     this.embM = this.kern.f32(this.embAt.m, V * E);
     this.embV = this.kern.f32(this.embAt.v, V * E);
+    this.dropoutRng = new Mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
+    this.rand = this.dropoutRng.next;
+    if (opts.init === false) return;
+    this.emb.set(uniform(V * E, 0.05, rand));
     const c = spec.chars;
     if (c) {
       const crand = mulberry32((spec.seed ^ 0x5bd1e995) >>> 0);
@@ -185,8 +193,6 @@ export class FusedBiLstm {
       this.view('param', `${d}_lstm/bias`).fill(1, H, 2 * H);
     }
     this.view('param', 'dense/kernel').set(glorotUniform(2 * H, K, 2 * H * K, rand));
-    this.dropoutRng = new Mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
-    this.rand = this.dropoutRng.next;
   }
 
   /** The kernel build this model computes with. */

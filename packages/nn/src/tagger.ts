@@ -259,7 +259,7 @@ class FusedTagger extends ModelTagger<FusedBiLstm> {
     withOptimizer: boolean,
     opts: TaggerOptions = {},
   ): Promise<FusedTagger> {
-    const m = new FusedBiLstm(spec, opts);
+    const m = new FusedBiLstm(spec, { ...opts, init: false }); // every weight is set from the files below
     const model = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8'));
     const saved = unpackWeights(model.weightsManifest[0].weights, await readFile(path.join(dir, 'weights.bin')));
     const w = new Map([...saved].map(([name, v]) => [nerflowWeightName(name), v]));
