@@ -203,8 +203,8 @@ export class FusedBiLstm {
    * Kernel steps (threads.ts): on two threads each step's main and worker calls at once; on one, each step's main
    * calls then its worker calls. Profiled per step label either way.
    */
-  private run(steps: KernelStep[]): void {
-    if (this.thread) return this.thread.run(steps);
+  private run(steps: KernelStep[], idle?: () => void): void {
+    if (this.thread) return this.thread.run(steps, idle);
     const call = ([name, a]: KernelCall) => (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
     for (const s of steps) {
       if (!this.kern.profiling) {
@@ -272,6 +272,42 @@ export class FusedBiLstm {
     this.dropoutRng.maskInto(out, p, keep);
     return out;
   }
+
+  /**
+   * A batch's dropout masks (input, recurrent, output: `want` = [p, size] each, in drawing order; null where p = 0),
+   * drawn from the generator in that order. Taken from `ahead` when it was drawn from the generator's current
+   * state for the same sizes and rates (masks are a function of those alone): the same masks and the same state.
+   */
+  private masks(want: [number, number][]): (Float32Array | null)[] {
+    const ahead = this.ahead;
+    this.ahead = null;
+    const key = JSON.stringify(want);
+    if (ahead && this.rand === this.dropoutRng.next && ahead.state === this.dropoutRng.state && ahead.key === key) {
+      this.dropoutRng.state = ahead.end;
+      return ahead.masks;
+    }
+    return want.map(([p, n]) => (p > 0 ? this.dropMask(n, p) : null));
+  }
+
+  /**
+   * With 2 threads: the next batch's masks (assumed the same sizes and rates as this one's, checked when used),
+   * drawn from a copy of the generator while the main thread waits for the worker to end this batch's job, not
+   * before the next job on the batch's critical path. The generator's own state does not move until they are used.
+   */
+  private drawAhead(want: [number, number][]): void {
+    const g = new Mulberry32(this.dropoutRng.state);
+    const state = g.state;
+    const masks = want.map(([p, n]) => {
+      if (!(p > 0)) return null;
+      const out = new Float32Array(n);
+      g.maskInto(out, p, 1 / (1 - p));
+      return out;
+    });
+    this.ahead = { state, end: g.state, key: JSON.stringify(want), masks };
+  }
+
+  /** The next batch's dropout masks, drawn ahead (drawAhead), or null. */
+  private ahead: { state: number; end: number; key: string; masks: (Float32Array | null)[] } | null = null;
 
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
@@ -395,16 +431,24 @@ export class FusedBiLstm {
     this.thread?.prepare();
     const dropout = useDropout ? this.spec.dropout : 0;
     const recurrentDropout = useDropout ? this.spec.recurrentDropout : 0;
-    const inMask = dropout > 0 ? this.dropMask(B * 2 * E, dropout) : null;
     const cs = this.spec.chars;
     if (cs && !b.chars)
       throw new Error(
         'this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)',
       );
-    const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
-    // drawn after the others, so a model without output dropout draws the same masks as before it existed
+    // output dropout's mask drawn after the others, so a model without it draws the same masks as before it existed
     const outputDropout = useDropout ? (this.spec.outputDropout ?? 0) : 0;
-    const outMask = outputDropout > 0 ? this.dropMask(B * 2 * H, outputDropout) : null;
+    const want: [number, number][] = [
+      [dropout, B * 2 * E],
+      [recurrentDropout, B * 2 * H],
+      [outputDropout, B * 2 * H],
+    ];
+    const [inMask, recMask, outMask] = this.masks(want);
+    // on 2 threads, training: the next batch's masks are drawn while the worker ends this batch's job
+    const idle =
+      this.thread && train && want.some(([p]) => p > 0) && this.rand === this.dropoutRng.next
+        ? () => this.drawAhead(want)
+        : undefined;
 
     const { kern } = this;
     const k = kern.k;
@@ -687,7 +731,7 @@ export class FusedBiLstm {
     let loss: number;
     if (softmax) {
       // softmax head: the whole batch is one job; the loss adds the rows' losses in row order, as one call would
-      this.run([...forward, ...backward]);
+      this.run([...forward, ...backward], idle);
       const rl = new Float64Array(kern.memory.buffer, rowLoss, TB);
       let total = 0;
       for (let i = 0; i < TB; i++) total += rl[i];
@@ -749,7 +793,7 @@ export class FusedBiLstm {
           this.ptr('grad', 'crf/end'),
           work,
         ) / Math.max(1, real);
-      if (train) this.run(backward);
+      if (train) this.run(backward, idle);
     }
     if (!train) {
       const p = kern.i32(pred, TB);

@@ -192,8 +192,10 @@ export class KernelThread {
    * Profiled (when kernel profiling is on) as one call of each step's label, timed until both threads are done,
    * and per thread: `<label> ·main` and `<label> ·worker`, each thread's own compute time in the step (the rest
    * of the step's time, that thread waited for the other).
+   * `idle`: work for the main thread (JavaScript that touches no buffer of the job) that runs once if the worker is
+   * still busy when the main thread ends the job's last step, instead of a spin-and-sleep there.
    */
-  run(steps: KernelStep[]): void {
+  run(steps: KernelStep[], idle?: () => void): void {
     if (this.closed) throw new Error('kernel thread already closed');
     let calls = 0;
     let nargs = 0;
@@ -231,7 +233,19 @@ export class KernelThread {
       }
       if (profiling) this.kern.record(`${s.label} ·main`, performance.now() - t);
       if (i < steps.length - 1) this.barrier(s.label);
-      else this.waitFor(DONE, job - 1, last);
+      else {
+        // the worker is still on its last step: the main thread does the caller's serial work meanwhile
+        if (idle && Atomics.load(this.ctl, DONE) === job - 1) {
+          const ti = profiling ? performance.now() : 0;
+          try {
+            idle();
+          } catch (e) {
+            mine ??= e;
+          }
+          if (profiling) this.kern.record('idle work ·main', performance.now() - ti);
+        }
+        this.waitFor(DONE, job - 1, last);
+      }
       if (profiling) this.kern.record(s.label, performance.now() - t);
     }
     if (profiling) for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
