@@ -601,7 +601,15 @@ export class FusedBiLstm {
     const softmax = this.spec.head !== 'crf' && !probs;
     const rowLoss = softmax ? a(2 * TB) : 0; // f64 per row
     const s = scratch;
-    if (train) kern.f32(this.base.grad, this.total).fill(0);
+    // training: the gradients zeroed in the job's first step, half on each thread (colSum of no rows sets its
+    // output to 0), not on the main thread before the job; nothing writes them before the backward steps
+    const half = (this.total >> 1) & ~3;
+    const zeroGrads = (main: boolean): KernelCall[] =>
+      !train
+        ? []
+        : main
+          ? [['colSum', [0, this.base.grad, 0, half, 0]]]
+          : [['colSum', [0, this.base.grad + 4 * half, 0, this.total - half, 0]]];
     // The batch as steps for the two threads (threads.ts; one thread runs each step's calls in turn, the same
     // calls on the same buffers, so results are the same to the bit). The directions take a thread each; the
     // output layer's rows are cut at R1 (a multiple of 4: the GEMM's row blocks, so every sum runs as in one call).
@@ -639,11 +647,12 @@ export class FusedBiLstm {
         // with each direction's embedding lookup (words only) and the output weights' transpose (training)
         label: 'lstmForward',
         main: [
+          ...zeroGrads(true),
           ...embed(fw),
           ['lstmForward', forwardArgs(fw)],
           ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : []),
         ],
-        worker: [...embed(bw), ['lstmForward', forwardArgs(bw)]],
+        worker: [...zeroGrads(false), ...embed(bw), ['lstmForward', forwardArgs(bw)]],
       },
       {
         label: 'outputForward',
