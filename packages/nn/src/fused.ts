@@ -209,8 +209,8 @@ export class FusedBiLstm {
    * Kernel steps (threads.ts): on two threads each step's main and worker calls at once; on one, each step's main
    * calls then its worker calls. Profiled per step label either way.
    */
-  private run(steps: KernelStep[]): void {
-    if (this.thread) return this.thread.run(steps);
+  private run(steps: KernelStep[], idle?: () => void): void {
+    if (this.thread) return this.thread.run(steps, idle);
     const call = ([name, a]: KernelCall) => (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
     for (const s of steps) {
       if (!this.kern.profiling) {
@@ -278,6 +278,42 @@ export class FusedBiLstm {
     this.dropoutRng.maskInto(out, p, keep);
     return out;
   }
+
+  /**
+   * A batch's dropout masks (input, recurrent, output: `want` = [p, size] each, in drawing order; null where p = 0),
+   * drawn from the generator in that order. Taken from `ahead` when it was drawn from the generator's current
+   * state for the same sizes and rates (masks are a function of those alone): the same masks and the same state.
+   */
+  private masks(want: [number, number][]): (Float32Array | null)[] {
+    const ahead = this.ahead;
+    this.ahead = null;
+    const key = JSON.stringify(want);
+    if (ahead && this.rand === this.dropoutRng.next && ahead.state === this.dropoutRng.state && ahead.key === key) {
+      this.dropoutRng.state = ahead.end;
+      return ahead.masks;
+    }
+    return want.map(([p, n]) => (p > 0 ? this.dropMask(n, p) : null));
+  }
+
+  /**
+   * With 2 threads: the next batch's masks (assumed the same sizes and rates as this one's, checked when used),
+   * drawn from a copy of the generator while the main thread waits for the worker to end this batch's job, not
+   * before the next job on the batch's critical path. The generator's own state does not move until they are used.
+   */
+  private drawAhead(want: [number, number][]): void {
+    const g = new Mulberry32(this.dropoutRng.state);
+    const state = g.state;
+    const masks = want.map(([p, n]) => {
+      if (!(p > 0)) return null;
+      const out = new Float32Array(n);
+      g.maskInto(out, p, 1 / (1 - p));
+      return out;
+    });
+    this.ahead = { state, end: g.state, key: JSON.stringify(want), masks };
+  }
+
+  /** The next batch's dropout masks, drawn ahead (drawAhead), or null. */
+  private ahead: { state: number; end: number; key: string; masks: (Float32Array | null)[] } | null = null;
 
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
@@ -401,16 +437,24 @@ export class FusedBiLstm {
     this.thread?.prepare();
     const dropout = useDropout ? this.spec.dropout : 0;
     const recurrentDropout = useDropout ? this.spec.recurrentDropout : 0;
-    const inMask = dropout > 0 ? this.dropMask(B * 2 * E, dropout) : null;
     const cs = this.spec.chars;
     if (cs && !b.chars)
       throw new Error(
         'this model reads character features, but the batch has none (featurize output without a chars column: run featurize again)',
       );
-    const recMask = recurrentDropout > 0 ? this.dropMask(B * 2 * H, recurrentDropout) : null;
-    // drawn after the others, so a model without output dropout draws the same masks as before it existed
+    // output dropout's mask drawn after the others, so a model without it draws the same masks as before it existed
     const outputDropout = useDropout ? (this.spec.outputDropout ?? 0) : 0;
-    const outMask = outputDropout > 0 ? this.dropMask(B * 2 * H, outputDropout) : null;
+    const want: [number, number][] = [
+      [dropout, B * 2 * E],
+      [recurrentDropout, B * 2 * H],
+      [outputDropout, B * 2 * H],
+    ];
+    const [inMask, recMask, outMask] = this.masks(want);
+    // on 2 threads, training: the next batch's masks are drawn while the worker ends this batch's job
+    const idle =
+      this.thread && train && want.some(([p]) => p > 0) && this.rand === this.dropoutRng.next
+        ? () => this.drawAhead(want)
+        : undefined;
 
     const { kern } = this;
     const k = kern.k;
@@ -563,7 +607,15 @@ export class FusedBiLstm {
     const softmax = this.spec.head !== 'crf' && !probs;
     const rowLoss = softmax ? a(2 * TB) : 0; // f64 per row
     const s = scratch;
-    if (train) kern.f32(this.base.grad, this.total).fill(0);
+    // training: the gradients zeroed in the job's first step, half on each thread (colSum of no rows sets its
+    // output to 0), not on the main thread before the job; nothing writes them before the backward steps
+    const half = (this.total >> 1) & ~3;
+    const zeroGrads = (main: boolean): KernelCall[] =>
+      !train
+        ? []
+        : main
+          ? [['colSum', [0, this.base.grad, 0, half, 0]]]
+          : [['colSum', [0, this.base.grad + 4 * half, 0, this.total - half, 0]]];
     // The batch as steps for the two threads (threads.ts; one thread runs each step's calls in turn, the same
     // calls on the same buffers, so results are the same to the bit). The directions take a thread each; the
     // output layer's rows are cut at R1 (a multiple of 4: the GEMM's row blocks, so every sum runs as in one call).
@@ -601,11 +653,12 @@ export class FusedBiLstm {
         // with each direction's embedding lookup (words only) and the output weights' transpose (training)
         label: 'lstmForward',
         main: [
+          ...zeroGrads(true),
           ...embed(fw),
           ['lstmForward', forwardArgs(fw)],
           ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : []),
         ],
-        worker: [...embed(bw), ['lstmForward', forwardArgs(bw)]],
+        worker: [...zeroGrads(false), ...embed(bw), ['lstmForward', forwardArgs(bw)]],
       },
       {
         label: 'outputForward',
@@ -693,7 +746,7 @@ export class FusedBiLstm {
     let loss: number;
     if (softmax) {
       // softmax head: the whole batch is one job; the loss adds the rows' losses in row order, as one call would
-      this.run([...forward, ...backward]);
+      this.run([...forward, ...backward], idle);
       const rl = new Float64Array(kern.memory.buffer, rowLoss, TB);
       let total = 0;
       for (let i = 0; i < TB; i++) total += rl[i];
@@ -755,7 +808,7 @@ export class FusedBiLstm {
           this.ptr('grad', 'crf/end'),
           work,
         ) / Math.max(1, real);
-      if (train) this.run(backward);
+      if (train) this.run(backward, idle);
     }
     if (!train) {
       const p = kern.i32(pred, TB);

@@ -192,8 +192,10 @@ export class KernelThread {
    * Profiled (when kernel profiling is on) as one call of each step's label, timed until both threads are done,
    * and per thread: `<label> ·main` and `<label> ·worker`, each thread's own compute time in the step (the rest
    * of the step's time, that thread waited for the other).
+   * `idle`: work for the main thread (JavaScript that touches no buffer of the job) that runs once, the first time
+   * the main thread would wait for the worker (at a barrier or the job's end), instead of a spin-and-sleep there.
    */
-  run(steps: KernelStep[]): void {
+  run(steps: KernelStep[], idle?: () => void): void {
     if (this.closed) throw new Error('kernel thread already closed');
     let calls = 0;
     let nargs = 0;
@@ -230,8 +232,24 @@ export class KernelThread {
         }
       }
       if (profiling) this.kern.record(`${s.label} ·main`, performance.now() - t);
-      if (i < steps.length - 1) this.barrier(s.label);
-      else this.waitFor(DONE, job - 1, last);
+      // the first time this thread would wait for the worker (at a barrier, or for the job's end), it does the
+      // caller's serial work meanwhile
+      const idleNow = () => {
+        if (!idle) return;
+        const ti = profiling ? performance.now() : 0;
+        try {
+          idle();
+        } catch (e) {
+          mine ??= e;
+        }
+        idle = undefined;
+        if (profiling) this.kern.record('idle work ·main', performance.now() - ti);
+      };
+      if (i < steps.length - 1) this.barrier(s.label, idleNow);
+      else {
+        if (Atomics.load(this.ctl, DONE) === job - 1) idleNow();
+        this.waitFor(DONE, job - 1, last);
+      }
       if (profiling) this.kern.record(s.label, performance.now() - t);
     }
     if (profiling) for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
@@ -265,10 +283,12 @@ export class KernelThread {
   }
 
   /** Meet the worker at the next barrier of the job (spin, then sleep). */
-  private barrier(what: string): void {
+  private barrier(what: string, idle?: () => void): void {
     const target = 2 * ++this.syncs;
-    Atomics.add(this.ctl, SYNC, 1);
+    const was = Atomics.add(this.ctl, SYNC, 1);
     Atomics.notify(this.ctl, SYNC);
+    // the worker is not there yet
+    if (idle && was + 1 < target) idle();
     const t0 = performance.now();
     const spin = this.ctl[SPIN] / 1000;
     let v: number;
