@@ -8,30 +8,7 @@
 //   (gates and cell state for the current step only).
 
 import { gemm } from './lstm';
-import { vexp } from './simd-math';
-
-@inline
-function vsigmoid(x: v128): v128 {
-  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), vexp(f32x4.neg(x))));
-}
-
-@inline
-function vtanh(x: v128): v128 {
-  return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(f32x4.splat(1), vexp(f32x4.add(x, x)))));
-}
-
-// lstm.ts' vsigmoid, vtanh, sigmoidRange and tanhRange (module-private there): the same formulas, the same bits
-function sigmoidSpan(p: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vsigmoid(v128.load(p + (<usize>i << 2))));
-  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vsigmoid(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
-}
-
-function tanhSpan(p: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vtanh(v128.load(p + (<usize>i << 2))));
-  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vtanh(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
-}
+import { sigmoidRange, tanhRange, vtanh } from './simd-math';
 
 /**
  * The input-projection table of one direction: table [V, 4H] row v = bias + emb[v]·wx[0..We) (emb [V, We],
@@ -72,9 +49,9 @@ export function inferDirection(table: usize, ids: usize, lengths: usize, T: i32,
     if (t > 0) gemm(h + <usize>((t - 1) * B + s) * hb, H, 1, wh, G, gs, G, n, H, G, 1);
     for (let r = s; r < B; r++) {
       const row = gates + <usize>r * gb;
-      sigmoidSpan(row, 2 * H); // i, f
-      tanhSpan(row + 2 * hb, H); // g
-      sigmoidSpan(row + 3 * hb, H); // o
+      sigmoidRange(row, 2 * H); // i, f
+      tanhRange(row + 2 * hb, H); // g
+      sigmoidRange(row + 3 * hb, H); // o
       const ct = cell + <usize>r * hb;
       const hot = ht + <usize>r * hb;
       let u = 0;

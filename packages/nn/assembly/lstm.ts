@@ -4,7 +4,7 @@
 // One direction of the LSTM per call; the caller runs the forward and the backward direction.
 
 export * from './crf';
-import { vexp } from './simd-math';
+import { sigmoidRange, tanhRange, vtanh } from './simd-math';
 
 /** Where free memory starts: below it sit the module's static data (Mathf's exp/log tables). */
 export function heapBase(): usize {
@@ -237,29 +237,6 @@ export function fillRows(out: usize, v: usize, R: i32, N: i32): void {
 }
 
 // -------------------------------------------------------------------------------------- activations
-
-@inline
-function vsigmoid(x: v128): v128 {
-  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), vexp(f32x4.neg(x))));
-}
-
-@inline
-function vtanh(x: v128): v128 {
-  return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(f32x4.splat(1), vexp(f32x4.add(x, x)))));
-}
-
-// in place over n floats; the tail goes through the same vector formula, one lane used
-function sigmoidRange(p: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vsigmoid(v128.load(p + (<usize>i << 2))));
-  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vsigmoid(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
-}
-
-function tanhRange(p: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vtanh(v128.load(p + (<usize>i << 2))));
-  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vtanh(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
-}
 
 /** Element-wise tanh of n floats into out (vector formula; exported for the accuracy test). */
 export function tanhInto(x: usize, out: usize, n: i32): void {

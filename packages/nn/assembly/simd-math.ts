@@ -1,4 +1,4 @@
-// SIMD math shared by the kernel's modules (lstm.ts, crf.ts): one copy of each formula, inlined where it is used.
+// SIMD math shared by the kernel's modules (lstm.ts, crf.ts, infer.ts): one copy of each formula, inlined where it is used.
 // Nothing here is exported from the wasm module (lstm.ts does not re-export this file).
 
 // exp in f32x4 (Cephes expf: range reduction by ln 2, degree-6 polynomial, 2^n from the exponent bits).
@@ -23,4 +23,28 @@ export function vexp(x: v128): v128 {
   y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, x), x), x), f32x4.splat(1));
   const pow2 = i32x4.shl(i32x4.add(f32x4.add(fx, f32x4.splat(EXP_MAGIC)), i32x4.splat(127 - 0x4b400000)), 23);
   return f32x4.mul(y, pow2);
+}
+
+// sigmoid and tanh from vexp (the LSTM's gates in training, lstm.ts, and in inference, infer.ts: the same bits)
+@inline
+export function vsigmoid(x: v128): v128 {
+  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), vexp(f32x4.neg(x))));
+}
+
+@inline
+export function vtanh(x: v128): v128 {
+  return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(f32x4.splat(1), vexp(f32x4.add(x, x)))));
+}
+
+// in place over n floats; the tail goes through the same vector formula, one lane used
+export function sigmoidRange(p: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vsigmoid(v128.load(p + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vsigmoid(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
+}
+
+export function tanhRange(p: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), vtanh(v128.load(p + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(p + (<usize>i << 2), f32x4.extract_lane(vtanh(f32x4.splat(load<f32>(p + (<usize>i << 2)))), 0));
 }
