@@ -5,28 +5,12 @@
 
 /** x [T·B, D] (time-major) · mask [B, D], in place: row t·B + r is multiplied by mask row r. */
 export function maskRows(x: usize, mask: usize, T: i32, B: i32, D: i32): void {
-  const dBytes = <usize>D << 2;
-  const D4 = D & ~3;
-  for (let t = 0; t < T; t++) {
-    for (let r = 0; r < B; r++) {
-      const row = x + <usize>(t * B + r) * dBytes;
-      const m = mask + <usize>r * dBytes;
-      let j = 0;
-      for (; j < D4; j += 4) {
-        const o = <usize>j << 2;
-        v128.store(row + o, f32x4.mul(v128.load(row + o), v128.load(m + o)));
-      }
-      for (; j < D; j++) {
-        const o = <usize>j << 2;
-        store<f32>(row + o, load<f32>(row + o) * load<f32>(m + o));
-      }
-    }
-  }
+  maskRowRange(x, mask, B, D, 0, T * B);
 }
 
 /**
- * maskRows on rows [i0, i1) of x [·, D] only (row i times mask row i mod B): the same products, so a batch's rows
- * cut between two threads give what one maskRows call gives.
+ * maskRows on rows [i0, i1) of x [·, D] only (row i times mask row i mod B; maskRows is all T·B rows), so a
+ * batch's rows cut between two threads give what one maskRows call gives.
  */
 export function maskRowRange(x: usize, mask: usize, B: i32, D: i32, i0: i32, i1: i32): void {
   const dBytes = <usize>D << 2;
