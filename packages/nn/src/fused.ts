@@ -12,6 +12,12 @@ import { charLstmBackward, charLstmForward, charLstmShapes, type CharLstmContext
  * batches (AMD EPYC, warm caches): halves of 9 vs 26 µs with the positions cut in half, 18 vs 18 µs with 6.
  */
 const EMBEDDING_ROW_COST = 6;
+/**
+ * The first of the two embeddingAdam calls' share of that modelled work (frequent words, low ids): at one half, the
+ * halves took 36 vs 89 µs per batch (one thread, each in turn, warm: the rare words' rows are not in cache); at 0.65
+ * 60 vs 76, at 0.75 70 vs 53, at 0.85 78 vs 31 (AMD EPYC, load ~2).
+ */
+const EMBEDDING_FIRST_SHARE = 0.7;
 
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
@@ -949,16 +955,18 @@ export class FusedBiLstm {
       iv[i] = id;
       ov[i] = sorted[i] - id * P;
     }
-    // the cut: half the work, at a word boundary. A word's Adam update (E square roots and divisions) costs about
+    // the cut: half the time, at a word boundary. A word's Adam update (E square roots and divisions) costs about
     // as much as EMBEDDING_ROW_COST of its positions' sums; cutting the positions in half gave the first call the
-    // frequent words (few rows, many positions) and the second the rare ones (3-5x the first's time)
+    // frequent words (few rows, many positions) and the second the rare ones (3-5x the first's time). The first call
+    // takes EMBEDDING_FIRST_SHARE of that work: the rare words' rows (and moments) come from memory, the frequent
+    // ones' are in cache from the batches before
     let cut = n;
     if (parts === 2) {
       let total = 0;
       for (let i = 0; i < n; i++) total += i > 0 && iv[i] === iv[i - 1] ? 1 : 1 + EMBEDDING_ROW_COST;
       let acc = 0;
       cut = 0;
-      while (cut < n && 2 * acc < total) {
+      while (cut < n && acc < EMBEDDING_FIRST_SHARE * total) {
         acc += cut > 0 && iv[cut] === iv[cut - 1] ? 1 : 1 + EMBEDDING_ROW_COST;
         cut++;
       }
