@@ -19,6 +19,19 @@ const EMBEDDING_ROW_COST = 6;
  */
 const EMBEDDING_FIRST_SHARE = 0.7;
 
+/**
+ * Where in a training job the main thread's idle work (the next batch's dropout masks) goes: from the BiLSTM's
+ * backward step on, which the worker ends later (its direction's reversal, the dense gradient's second half), so the
+ * main thread would wait there anyway. At the first barrier, where the two threads arrive within a few µs of each
+ * other, the same work delayed the next step by its length (~0.1 ms per batch).
+ */
+function idleAfter(steps: KernelStep[]): number {
+  return Math.max(
+    0,
+    steps.findIndex((s) => s.label === 'lstmBackward'),
+  );
+}
+
 /** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   const { lstmUnits: H, numTags: K } = spec;
@@ -215,8 +228,8 @@ export class FusedBiLstm {
    * Kernel steps (threads.ts): on two threads each step's main and worker calls at once; on one, each step's main
    * calls then its worker calls. Profiled per step label either way.
    */
-  private run(steps: KernelStep[], idle?: () => void): void {
-    if (this.thread) return this.thread.run(steps, idle);
+  private run(steps: KernelStep[], idle?: () => void, idleFrom = 0): void {
+    if (this.thread) return this.thread.run(steps, idle, idleFrom);
     const call = ([name, a]: KernelCall) => (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
     for (const s of steps) {
       if (!this.kern.profiling) {
@@ -763,7 +776,8 @@ export class FusedBiLstm {
     let loss: number;
     if (softmax) {
       // softmax head: the whole batch is one job; the loss adds the rows' losses in row order, as one call would
-      this.run([...forward, ...backward], idle);
+      const job = [...forward, ...backward];
+      this.run(job, idle, idleAfter(job));
       const rl = new Float64Array(kern.memory.buffer, rowLoss, TB);
       let total = 0;
       for (let i = 0; i < TB; i++) total += rl[i];
@@ -825,7 +839,7 @@ export class FusedBiLstm {
           this.ptr('grad', 'crf/end'),
           work,
         ) / Math.max(1, real);
-      if (train) this.run(backward, idle);
+      if (train) this.run(backward, idle, idleAfter(backward));
     }
     if (!train) {
       const p = kern.i32(pred, TB);

@@ -7,7 +7,7 @@ import { mulberry32 } from '@nerflow/core';
 import { FusedBiLstm } from './fused.js';
 import { Kernel, type KernelVariant } from './kernel.js';
 import type { TaggerSpec } from './spec.js';
-import { KernelThread, SPIN_US } from './threads.js';
+import { KernelThread, SPIN_US, type KernelCall, type KernelStep } from './threads.js';
 
 const f = Math.fround;
 
@@ -164,4 +164,39 @@ test('a worker woken early (prepare) or spinning any time at the barriers runs e
     thread.close();
   }
   thread.prepare(); // after close: nothing to wake, no error
+});
+
+test('the main thread’s idle work runs once per job, never before the step it is given (idleFrom)', () => {
+  const kern = new Kernel('exact');
+  const thread = new KernelThread(kern);
+  try {
+    // the main thread's step i writes i to a marker; the worker's steps 2 and 3 are long products, so the main
+    // thread waits after them: the idle work reads the marker to see how far the main thread had come
+    const vals = kern.alloc(4);
+    kern.f32(vals, 4).set([0, 1, 2, 3]);
+    const marker = kern.alloc(1, true);
+    const N = 128;
+    const [x, y, z] = [0, 1, 2].map(() => kern.alloc(N * N, true));
+    const slow: KernelCall = ['gemm', [x, N, 1, y, N, z, N, N, N, N, 0]];
+    const steps = (): KernelStep[] =>
+      [0, 1, 2, 3].map((i) => ({
+        label: `s${i}`,
+        main: [['fillRows', [marker, vals + 4 * i, 1, 1]]],
+        worker: i >= 2 ? [slow, slow, slow, slow] : [],
+      }));
+    for (const from of [0, 2, 3]) {
+      let ran = 0;
+      for (let round = 0; round < 10; round++) {
+        const seen: number[] = [];
+        thread.run(steps(), () => seen.push(kern.f32(marker, 1)[0]), from);
+        // at most once, and only where the main thread would wait (here nearly always: the worker's steps are long)
+        assert.ok(seen.length <= 1, `idleFrom ${from}, round ${round}: ran ${seen.length} times`);
+        if (seen.length) assert.ok(seen[0] >= from, `idleFrom ${from}: ran after the main thread's step ${seen[0]}`);
+        ran += seen.length;
+      }
+      assert.ok(ran >= 5, `idleFrom ${from}: ran in ${ran} of 10 jobs`);
+    }
+  } finally {
+    thread.close();
+  }
 });

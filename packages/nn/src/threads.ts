@@ -194,8 +194,11 @@ export class KernelThread {
    * of the step's time, that thread waited for the other).
    * `idle`: work for the main thread (JavaScript that touches no buffer of the job) that runs once, the first time
    * the main thread would wait for the worker (at a barrier or the job's end), instead of a spin-and-sleep there.
+   * `idleFrom`: the first step after which it may run (0: any). Where the main thread arrives first but the worker
+   * only a moment later, the idle work delays the step after it; after a step where the worker takes longer (the
+   * backward pass: its direction's reversal), the same work fits in the wait.
    */
-  run(steps: KernelStep[], idle?: () => void): void {
+  run(steps: KernelStep[], idle?: () => void, idleFrom = 0): void {
     if (this.closed) throw new Error('kernel thread already closed');
     let calls = 0;
     let nargs = 0;
@@ -235,7 +238,7 @@ export class KernelThread {
       // the first time this thread would wait for the worker (at a barrier, or for the job's end), it does the
       // caller's serial work meanwhile
       const idleNow = () => {
-        if (!idle) return;
+        if (!idle || i < idleFrom) return;
         const ti = profiling ? performance.now() : 0;
         try {
           idle();
