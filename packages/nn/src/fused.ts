@@ -110,9 +110,31 @@ function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
 export class FusedBiLstm {
   readonly spec: TaggerSpec;
   /** [vocab, E] in the kernel's memory (views that stay valid: the memory is shared, never detached), with Adam's moments. */
-  readonly emb: Float32Array;
-  readonly embM: Float32Array;
-  readonly embV: Float32Array;
+  get emb(): Float32Array {
+    this.thread?.settle();
+    return this.embView.p;
+  }
+  get embM(): Float32Array {
+    this.thread?.settle();
+    return this.embView.m;
+  }
+  get embV(): Float32Array {
+    this.thread?.settle();
+    return this.embView.v;
+  }
+  /**
+   * The tables' views. On 2 threads a training batch's job ends with the embedding's Adam on the worker alone, detached
+   * (threads.ts): the main thread returns to the caller meanwhile, so every read of the tables from outside waits for
+   * it (the getters above, and view()).
+   */
+  private readonly embView: { p: Float32Array; m: Float32Array; v: Float32Array };
+  /**
+   * On 2 threads, what that detached step reads, outside the batch's scratch (which the next batch's layout reuses
+   * while the step may still run): two sets used in turn, each the word embeddings' gradient [B·T, We], the positions
+   * sorted by word and their ids [B·T] and a row of scratch [We]; `floats` = the B·T they hold.
+   */
+  private embeddingBuffers: { dx: number; order: number; ids: number; g: number; floats: number }[] = [];
+  private embeddingTurn = 0;
   /** Byte offsets of emb, embM, embV. */
   private readonly embAt: { p: number; m: number; v: number };
   step = 0;
@@ -180,13 +202,15 @@ export class FusedBiLstm {
     // uniform ±√(3/dim) as Ma & Hovy, padding row 0 zero; glorot-uniform conv kernel; zero bias.
     const rand = mulberry32(spec.seed);
     this.embAt = { p: this.kern.alloc(V * E), m: this.kern.alloc(V * E, true), v: this.kern.alloc(V * E, true) };
-    this.emb = this.kern.f32(this.embAt.p, V * E);
-    this.embM = this.kern.f32(this.embAt.m, V * E);
-    this.embV = this.kern.f32(this.embAt.v, V * E);
+    this.embView = {
+      p: this.kern.f32(this.embAt.p, V * E),
+      m: this.kern.f32(this.embAt.m, V * E),
+      v: this.kern.f32(this.embAt.v, V * E),
+    };
     this.dropoutRng = new Mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
     this.rand = this.dropoutRng.next;
     if (opts.init === false) return;
-    this.emb.set(uniform(V * E, 0.05, rand));
+    this.embView.p.set(uniform(V * E, 0.05, rand));
     const c = spec.chars;
     if (c) {
       const crand = mulberry32((spec.seed ^ 0x5bd1e995) >>> 0);
@@ -228,8 +252,8 @@ export class FusedBiLstm {
    * Kernel steps (threads.ts): on two threads each step's main and worker calls at once; on one, each step's main
    * calls then its worker calls. Profiled per step label either way.
    */
-  private run(steps: KernelStep[], idle?: () => void, idleFrom = 0): void {
-    if (this.thread) return this.thread.run(steps, idle, idleFrom);
+  private run(steps: KernelStep[], idle?: () => void, idleFrom = 0, detach = false): void {
+    if (this.thread) return this.thread.run(steps, idle, idleFrom, detach);
     const call = ([name, a]: KernelCall) => (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
     for (const s of steps) {
       if (!this.kern.profiling) {
@@ -260,6 +284,7 @@ export class FusedBiLstm {
 
   /** A live view of one weight (or its gradient / Adam moment); valid until the next batch. */
   view(region: Region, name: string): Float32Array {
+    this.thread?.settle();
     return this.kern.f32(this.ptr(region, name), this.weight(name).n);
   }
 
@@ -339,10 +364,12 @@ export class FusedBiLstm {
 
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
+    // on 2 threads, the detached embedding step's buffers (allocated before the mark: they outlive the batch)
+    const detached = this.detachesEmbedding() ? this.nextEmbeddingBuffers(b.size * b.steps) : undefined;
     const mark = this.kern.mark();
     const lr = this.lrT(this.step + 1);
     // Adam on the LSTM, dense and CRF weights runs inside the pass, split over the threads (element by element)
-    const r = this.pass(b, true, true, false, false, lr);
+    const r = this.pass(b, true, true, false, false, lr, detached);
     this.step++;
     // the char encoder's weights (first in the regions), whose gradients are final only after the pass
     const chars = this.weight('forward_lstm/kernel').at;
@@ -440,6 +467,7 @@ export class FusedBiLstm {
     marginals = false,
     probs = false,
     adamLr?: number,
+    detached?: { dx: number; order: number; ids: number; g: number },
   ): {
     loss: number;
     predictions?: Int32Array;
@@ -518,7 +546,9 @@ export class FusedBiLstm {
     const omask = outMask ? a(B * 2 * H) : 0;
     const logits = a(TB * K);
     // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
-    const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
+    const scratch = train
+      ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: detached?.dx ?? a(TB * We), dxi: cs ? a(TB * E) : 0 }
+      : null;
     // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
     const nChars = cs ? b.chars!.ids.length : 0;
     const cnn = cs?.type === 'cnn' ? cs : null;
@@ -738,10 +768,15 @@ export class FusedBiLstm {
       worker: [['joinInputGradsRows', [fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s?.dx ?? 0, B1, B]]],
     };
     const embeddingInPass = train && !cs && adamLr !== undefined && !this.spec.freezeEmbeddings;
+    // on 2 threads (detached: its buffers given): the worker's alone, after the job's last barrier, while this thread
+    // returns; else cut between the threads at a word
     const embeddingStep = (): KernelStep => {
+      if (detached)
+        return { label: 'embeddingAdam', main: [], worker: this.embeddingAdamCalls(b, s!.dx, adamLr!, 1, detached) };
       const [main, worker] = this.embeddingAdamCalls(b, s!.dx, adamLr!, 2);
       return { label: 'embeddingAdam', main: [main], worker: [worker] };
     };
+    const detach = !!detached && embeddingInPass;
     const adamDense = adamLr !== undefined ? [adamOn(at('dense/kernel'), this.total)] : [];
     const backward: KernelStep[] = train
       ? [
@@ -777,7 +812,7 @@ export class FusedBiLstm {
     if (softmax) {
       // softmax head: the whole batch is one job; the loss adds the rows' losses in row order, as one call would
       const job = [...forward, ...backward];
-      this.run(job, idle, idleAfter(job));
+      this.run(job, idle, idleAfter(job), detach);
       const rl = new Float64Array(kern.memory.buffer, rowLoss, TB);
       let total = 0;
       for (let i = 0; i < TB; i++) total += rl[i];
@@ -839,7 +874,7 @@ export class FusedBiLstm {
           this.ptr('grad', 'crf/end'),
           work,
         ) / Math.max(1, real);
-      if (train) this.run(backward, idle, idleAfter(backward));
+      if (train) this.run(backward, idle, idleAfter(backward), detach);
     }
     if (!train) {
       const p = kern.i32(pred, TB);
@@ -945,7 +980,13 @@ export class FusedBiLstm {
    * Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves); dx at dxAt, [B·T, E].
    * As kernel calls: one, or two cut at a word (each word's row is updated by one call), for two threads.
    */
-  private embeddingAdamCalls(b: Batch, dxAt: number, lr: number, parts: 1 | 2): KernelCall[] {
+  private embeddingAdamCalls(
+    b: Batch,
+    dxAt: number,
+    lr: number,
+    parts: 1 | 2,
+    into?: { order: number; ids: number; g: number },
+  ): KernelCall[] {
     // the batch's token positions sorted by word id, then position: the kernel sums each word's rows in that order
     const P = b.size * b.steps;
     const keys = new Float64Array(P);
@@ -960,8 +1001,8 @@ export class FusedBiLstm {
     const sorted = keys.subarray(0, n).sort();
     const { kern } = this;
     const E = this.spec.embeddingDim;
-    const order = kern.alloc(n);
-    const ids = kern.alloc(n);
+    const order = into?.order ?? kern.alloc(n);
+    const ids = into?.ids ?? kern.alloc(n);
     const ov = kern.i32(order, n);
     const iv = kern.i32(ids, n);
     for (let i = 0; i < n; i++) {
@@ -990,9 +1031,45 @@ export class FusedBiLstm {
     const { p, m, v } = this.embAt;
     const call = (from: number, to: number): KernelCall => [
       'embeddingAdam',
-      [p, m, v, dxAt, order + 4 * from, ids + 4 * from, to - from, E, lr, beta1, beta2, epsilon, kern.alloc(E)],
+      [
+        p,
+        m,
+        v,
+        dxAt,
+        order + 4 * from,
+        ids + 4 * from,
+        to - from,
+        E,
+        lr,
+        beta1,
+        beta2,
+        epsilon,
+        into?.g ?? kern.alloc(E),
+      ],
     ];
     return parts === 2 ? [call(0, cut), call(cut, n)] : [call(0, n)];
+  }
+
+  /** Whether a training batch's embedding step runs detached on the worker (2 threads, words only, not frozen). */
+  private detachesEmbedding(): boolean {
+    return this.thread !== null && !this.spec.chars && !this.spec.freezeEmbeddings;
+  }
+
+  /**
+   * The next of the two sets of the detached embedding step's buffers, for `floats` positions (B·T): grown when too
+   * small (a new set; the old one's memory is not reused). Called outside any mark, so the batch's reset keeps them.
+   */
+  private nextEmbeddingBuffers(floats: number): { dx: number; order: number; ids: number; g: number } {
+    const turn = (this.embeddingTurn ^= 1);
+    const We = this.spec.embeddingDim;
+    let set = this.embeddingBuffers[turn];
+    if (!set || set.floats < floats) {
+      const k = this.kern;
+      const n = Math.max(floats, 2 * (set?.floats ?? 0));
+      set = { dx: k.alloc(n * We), order: k.alloc(n), ids: k.alloc(n), g: k.alloc(We), floats: n };
+      this.embeddingBuffers[turn] = set;
+    }
+    return set;
   }
 
   dispose(): void {

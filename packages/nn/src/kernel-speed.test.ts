@@ -200,3 +200,52 @@ test('the main thread’s idle work runs once per job, never before the step it 
     thread.close();
   }
 });
+
+test('a detached last step runs on the worker after run returns; the next run or settle waits for it and reports its error', () => {
+  const kern = new Kernel('exact');
+  const thread = new KernelThread(kern);
+  try {
+    const N = 192;
+    const [x, y, z, w] = [0, 1, 2, 3].map(() => kern.alloc(N * N, true));
+    kern.f32(x, N * N).fill(0.5);
+    kern.f32(y, N * N).fill(0.25);
+    const slow: KernelCall = ['gemm', [x, N, 1, y, N, z, N, N, N, N, 0]];
+    assert.throws(
+      () => thread.run([{ label: 'a', main: [slow], worker: [] }], undefined, 0, true),
+      /detached last step has main-thread calls/,
+    );
+    let early = 0;
+    for (let round = 0; round < 10; round++) {
+      kern.f32(z, N * N).fill(-1);
+      thread.run(
+        [
+          { label: 'a', main: [], worker: [] },
+          { label: 'b', main: [], worker: [slow, slow, slow] },
+        ],
+        undefined,
+        0,
+        true,
+      );
+      // run returned while the worker was still at its products (nearly always: they take milliseconds)
+      if (kern.f32(z, N * N)[N * N - 1] !== N * 0.125) early++;
+      thread.settle();
+      assert.ok(
+        kern.f32(z, N * N).every((v) => v === N * 0.125),
+        `round ${round}: settled before the worker ended`,
+      );
+    }
+    assert.ok(early >= 5, `run returned before the detached step ended in ${early} of 10 rounds`);
+    // the next run waits for a detached step too: it reads what that step wrote
+    thread.run([{ label: 'b', main: [], worker: [slow] }], undefined, 0, true);
+    thread.run([{ label: 'c', main: [['fillRows', [w, z + 4 * (N * N - 1), 1, 1]]], worker: [] }]);
+    assert.equal(kern.f32(w, 1)[0], N * 0.125);
+    // an error in a detached step surfaces at the next settle, and the thread stays usable
+    thread.run([{ label: 'bad', main: [], worker: [['fillRows', [2 ** 31, x, 1, N]]] }], undefined, 0, true);
+    assert.throws(() => thread.settle(), /second thread failed in fillRows: .*out of bounds/i);
+    thread.settle();
+    thread.pair('fillRows', [w, x, 1, 1], [w + 4, x, 1, 1]);
+    assert.deepEqual([...kern.f32(w, 2)], [0.5, 0.5]);
+  } finally {
+    thread.close();
+  }
+});

@@ -197,9 +197,17 @@ export class KernelThread {
    * `idleFrom`: the first step after which it may run (0: any). Where the main thread arrives first but the worker
    * only a moment later, the idle work delays the step after it; after a step where the worker takes longer (the
    * backward pass: its direction's reversal), the same work fits in the wait.
+   * `detach`: the job's last step is the worker's alone (its `main` must be empty), and `run` returns without waiting
+   * for it: the main thread goes on (the caller's JavaScript for the next batch) while the worker ends the job. The
+   * next `run` or `settle` waits for it (and reports its error); until then the main thread must not touch what that
+   * step reads or writes.
    */
-  run(steps: KernelStep[], idle?: () => void, idleFrom = 0): void {
+  run(steps: KernelStep[], idle?: () => void, idleFrom = 0, detach = false): void {
     if (this.closed) throw new Error('kernel thread already closed');
+    if (detach && steps.at(-1)?.main.length)
+      throw new Error('kernel thread: a detached last step has main-thread calls');
+    // the call table and arguments are rewritten below: the worker must be done with the last job's
+    this.settle();
     let calls = 0;
     let nargs = 0;
     for (const [i, s] of steps.entries()) {
@@ -249,20 +257,46 @@ export class KernelThread {
         if (profiling) this.kern.record('idle work ·main', performance.now() - ti);
       };
       if (i < steps.length - 1) this.barrier(s.label, idleNow);
-      else {
+      else if (detach) {
+        // the worker ends the job alone; the idle work, if it has not run, runs now, beside it
+        idleNow();
+        this.pending = { job, steps };
+      } else {
         if (Atomics.load(this.ctl, DONE) === job - 1) idleNow();
         this.waitFor(DONE, job - 1, last);
       }
       if (profiling) this.kern.record(s.label, performance.now() - t);
     }
-    if (profiling) for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
+    if (detach) {
+      if (mine) throw mine;
+      return;
+    }
+    this.finish(steps);
+    if (mine) throw mine;
+  }
+
+  /** The last job, when it was detached and the worker may still run its last step. */
+  private pending: { job: number; steps: KernelStep[] } | null = null;
+
+  /** Wait until the worker has ended a detached job (see `run`); throws the error of its calls, if any. */
+  settle(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    this.waitFor(DONE, p.job - 1, `${p.steps.at(-1)?.label ?? 'job'}, detached`);
+    this.finish(p.steps);
+  }
+
+  /** After the worker ended a job: its step times into the profile, and its error, if any, thrown here. */
+  private finish(steps: KernelStep[]): void {
+    if (this.kern.profiling)
+      for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
     if (Atomics.load(this.ctl, ERROR)) {
       Atomics.store(this.ctl, ERROR, 0);
       const msg = receiveMessageOnPort(this.port)?.message ?? 'unknown error';
       const names = [...new Set(steps.flatMap((s) => s.worker.map(([n]) => n)))].join(', ');
       throw new Error(`the kernel's second thread failed in ${names}: ${msg}`);
     }
-    if (mine) throw mine;
   }
 
   /** How long (µs) each thread spins at a barrier, or for the job's end, before it sleeps. */
@@ -318,6 +352,12 @@ export class KernelThread {
   /** Stop the worker (idempotent). The kernel's memory stays usable by the main thread. */
   close(): void {
     if (this.closed) return;
+    // a detached job's end first (its error, if any, was the last batch's and is dropped with the model)
+    try {
+      this.settle();
+    } catch {
+      // disposed anyway
+    }
     this.closed = true;
     Atomics.store(this.ctl, JOB, -1);
     Atomics.notify(this.ctl, JOB);
