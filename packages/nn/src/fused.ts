@@ -32,7 +32,34 @@ function idleAfter(steps: KernelStep[]): number {
   );
 }
 
-/** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
+/**
+ * The batch's real token positions (row-major, r·steps + t; padding id 0 left out) sorted by word id, then position:
+ * ids[i] and order[i] for i < the count returned. Sorted as keys id·P + pos (P = size·steps): uint32 when `narrow`
+ * (the caller's check that vocab·P fits; a Uint32Array's sort took 2 µs per batch here, a Float64Array's 10), else f64.
+ */
+export function positionsByWord(b: Batch, ids: Int32Array, order: Int32Array, narrow: boolean): number {
+  const P = b.size * b.steps;
+  const keys = narrow ? new Uint32Array(P) : new Float64Array(P);
+  let n = 0;
+  for (let r = 0; r < b.size; r++) {
+    const len = b.lengths[r];
+    const row = r * b.steps;
+    for (let t = 0; t < len; t++) {
+      const id = b.tokens[row + t];
+      if (id !== 0) keys[n++] = id * P + row + t;
+    }
+  }
+  const sorted = keys.subarray(0, n).sort();
+  for (let i = 0; i < n; i++) {
+    const key = sorted[i];
+    const id = Math.floor(key / P);
+    ids[i] = id;
+    order[i] = key - id * P;
+  }
+  return n;
+}
+
+/** The dense weights, named and shaped as Keras Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   const { lstmUnits: H, numTags: K } = spec;
   const E = inputDim(spec);
@@ -989,30 +1016,12 @@ export class FusedBiLstm {
   ): KernelCall[] {
     // the batch's token positions sorted by word id, then position: the kernel sums each word's rows in that order
     const P = b.size * b.steps;
-    // keys id·P + pos: as uint32 where they fit (its sort took 2 µs per batch here, a Float64Array's 10), else f64
-    const keys = this.spec.vocabSize * P <= 0xffffffff ? new Uint32Array(P) : new Float64Array(P);
-    let n = 0;
-    for (let r = 0; r < b.size; r++) {
-      const len = b.lengths[r];
-      const row = r * b.steps;
-      for (let t = 0; t < len; t++) {
-        const id = b.tokens[row + t];
-        if (id !== 0) keys[n++] = id * P + row + t;
-      }
-    }
-    const sorted = keys.subarray(0, n).sort();
     const { kern } = this;
     const E = this.spec.embeddingDim;
-    const order = into?.order ?? kern.alloc(n);
-    const ids = into?.ids ?? kern.alloc(n);
-    const ov = kern.i32(order, n);
-    const iv = kern.i32(ids, n);
-    for (let i = 0; i < n; i++) {
-      const key = sorted[i];
-      const id = Math.floor(key / P);
-      iv[i] = id;
-      ov[i] = key - id * P;
-    }
+    const order = into?.order ?? kern.alloc(P);
+    const ids = into?.ids ?? kern.alloc(P);
+    const iv = kern.i32(ids, P);
+    const n = positionsByWord(b, iv, kern.i32(order, P), this.spec.vocabSize * P <= 0xffffffff);
     // the cut: half the time, at a word boundary. A word's Adam update (E square roots and divisions) costs about
     // as much as EMBEDDING_ROW_COST of its positions' sums; cutting the positions in half gave the first call the
     // frequent words (few rows, many positions) and the second the rare ones (3-5x the first's time). The first call

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mulberry32 } from '@nerflow/core';
-import { FusedBiLstm } from './fused.js';
+import { FusedBiLstm, positionsByWord } from './fused.js';
+import type { Batch } from './data.js';
 import { Kernel, type KernelVariant } from './kernel.js';
 import type { TaggerSpec } from './spec.js';
 import { KernelThread, SPIN_US, type KernelCall, type KernelStep } from './threads.js';
@@ -247,5 +248,36 @@ test('a detached last step runs on the worker after run returns; the next run or
     assert.deepEqual([...kern.f32(w, 2)], [0.5, 0.5]);
   } finally {
     thread.close();
+  }
+});
+
+test('the embedding’s positions sorted by word: uint32 keys give the f64 keys’ order (ids up to 10^6, 4,000 positions)', () => {
+  const rand = mulberry32(7);
+  for (const [size, steps] of [
+    [40, 100],
+    [3, 5],
+  ]) {
+    const lengths = Int32Array.from({ length: size }, () => 1 + Math.floor(rand() * steps));
+    const tokens = new Int32Array(size * steps);
+    // a few frequent words (repeated positions) among rare ones, padding (id 0) inside the lengths too
+    for (let r = 0; r < size; r++)
+      for (let t = 0; t < lengths[r]; t++)
+        tokens[r * steps + t] = rand() < 0.3 ? Math.floor(rand() * 5) : Math.floor(rand() * 1_000_000);
+    const b: Batch = { size, steps, lengths, tokens, tags: new Int32Array(size * steps), index: new Int32Array(size) };
+    const P = size * steps;
+    const want: [number, number][] = [];
+    for (let r = 0; r < size; r++)
+      for (let t = 0; t < lengths[r]; t++) if (tokens[r * steps + t]) want.push([tokens[r * steps + t], r * steps + t]);
+    want.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    for (const narrow of [true, false]) {
+      const [ids, order] = [new Int32Array(P), new Int32Array(P)];
+      const n = positionsByWord(b, ids, order, narrow);
+      assert.equal(n, want.length);
+      assert.deepEqual(
+        Array.from({ length: n }, (_, i) => [ids[i], order[i]]),
+        want,
+        `narrow ${narrow}, ${size} x ${steps}`,
+      );
+    }
   }
 });
