@@ -638,13 +638,11 @@ export class FusedBiLstm {
         const len = b.lengths[r];
         for (let t = 0; t < len; t++) ids[t * B + r] = b.tokens[r * T + (d === 0 ? t : len - 1 - t)];
       }
-      if (inMask) {
+      if (inMask && cs) {
         const m = kern.f32(dir.xmask, B * E);
         for (let r = 0; r < B; r++) m.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + E), r * E);
-        if (cs) {
-          const wm = kern.f32(dir.wmask, B * We);
-          for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
-        }
+        const wm = kern.f32(dir.wmask, B * We);
+        for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
       }
       if (cs && charOut) {
         // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
@@ -668,7 +666,7 @@ export class FusedBiLstm {
           }
         }
       }
-      if (recMask) {
+      if (recMask && cs) {
         const m = kern.f32(dir.rmask, B * H);
         for (let r = 0; r < B; r++) m.set(recMask.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
       }
@@ -725,6 +723,23 @@ export class FusedBiLstm {
           ]
         : []),
     ];
+    // words only: each direction's dropout masks ([B, E] and [B, H]) taken out of the batch's ([B, 2E], [B, 2H]: a
+    // row's two directions side by side) in the job's first step, by each thread for its own direction (splitDirection
+    // over one step of rows of length 1), not by ~4B typed-array copies on this thread before the job
+    const both =
+      !cs && (inMask || recMask) ? { x: inMask ? a(B * 2 * E) : 0, h: recMask ? a(B * 2 * H) : 0, ones: a(B) } : null;
+    if (both) {
+      kern.i32(both.ones, B).fill(1);
+      if (inMask) kern.f32(both.x, B * 2 * E).set(inMask);
+      if (recMask) kern.f32(both.h, B * 2 * H).set(recMask);
+    }
+    const splitMasks = (dir: (typeof dirs)[number], d: 0 | 1): KernelCall[] =>
+      !both
+        ? []
+        : [
+            ...(both.x ? [['splitDirection', [both.x, both.ones, 1, B, E, d, dir.xmask]] as KernelCall] : []),
+            ...(both.h ? [['splitDirection', [both.h, both.ones, 1, B, H, d, dir.rmask]] as KernelCall] : []),
+          ];
     const embed = (dir: (typeof dirs)[number]): KernelCall[] =>
       cs ? [] : [['embedInputs', [this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x]]];
     // rows of d hcat [T·B, 2H] = d logits · Woᵀ: each needs only its own row of d logits
@@ -741,11 +756,12 @@ export class FusedBiLstm {
         label: 'lstmForward',
         main: [
           ...zeroGrads(true),
+          ...splitMasks(fw, 0),
           ...embed(fw),
           ['lstmForward', forwardArgs(fw)],
           ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : []),
         ],
-        worker: [...zeroGrads(false), ...embed(bw), ['lstmForward', forwardArgs(bw)]],
+        worker: [...zeroGrads(false), ...splitMasks(bw, 1), ...embed(bw), ['lstmForward', forwardArgs(bw)]],
       },
       {
         label: 'outputForward',
