@@ -8,7 +8,7 @@ import { FusedBiLstm, positionsByWord } from './fused.js';
 import type { Batch } from './data.js';
 import { Kernel, type KernelVariant } from './kernel.js';
 import type { TaggerSpec } from './spec.js';
-import { KernelThread, SPIN_US, type KernelCall, type KernelStep } from './threads.js';
+import { KernelThread, LINGER_US, SPIN_US, type KernelCall, type KernelStep } from './threads.js';
 
 const f = Math.fround;
 
@@ -217,6 +217,8 @@ test('a detached last step runs on the worker after run returns; the next run or
     );
     let early = 0;
     for (let round = 0; round < 10; round++) {
+      // the worker spins for the next job after a detached one (LINGER_US), or sleeps at once, or spins longer
+      thread.lingerUs = [LINGER_US, 0, 5000][round % 3];
       kern.f32(z, N * N).fill(-1);
       thread.run(
         [

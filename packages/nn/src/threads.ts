@@ -16,7 +16,7 @@ import type { Kernel, KernelExports } from './kernel.js';
 
 /**
  * Control block layout (i32 words): job counter, done counter, calls in the job, profiling on, ready, error,
- * barrier, spin limit (µs).
+ * barrier, spin limit (µs), linger after a detached job (µs).
  */
 const JOB = 0;
 const DONE = 1;
@@ -26,7 +26,8 @@ const READY = 4;
 const ERROR = 5;
 const SYNC = 6;
 const SPIN = 7;
-const CTL_BYTES = 32;
+const LINGER = 8;
+const CTL_BYTES = 48;
 /** Calls in one job (barriers included), and f64 arguments over all of them. */
 const MAX_CALLS = 32;
 const MAX_ARGS = 256;
@@ -45,6 +46,13 @@ const BARRIER = -1;
  * may be descheduled for milliseconds, and spinning longer would only burn a core others need.
  */
 export const SPIN_US = 30;
+/**
+ * Microseconds the worker spins for the next job after a detached one (`run`'s detach: a training batch, whose caller
+ * lays out the next batch meanwhile, ~0.2 ms of JavaScript here) before it sleeps: the next job then starts without
+ * a wake-up's delay. On an idle machine that core has nothing else to do; the spin is bounded, and only 2-thread
+ * training (which runs when a core is free) detaches.
+ */
+export const LINGER_US = 200;
 /**
  * Milliseconds the worker spins for a job after `prepare` woke it: the main thread lays out a batch's inputs
  * (JavaScript, ~0.3 ms) and then posts the job, which the worker then starts without a wake-up's delay. Off by
@@ -70,6 +78,12 @@ Atomics.notify(ctl, ${READY});
 let seen = 0;
 let syncs = 0;
 for (;;) {
+  // after a detached job the next one is near: spin for it (bounded) before sleeping
+  const linger = ctl[${LINGER}] / 1000;
+  if (linger > 0) {
+    const t0 = performance.now();
+    while (Atomics.load(ctl, ${JOB}) === seen && performance.now() - t0 < linger);
+  }
   Atomics.wait(ctl, ${JOB}, seen);
   let job = Atomics.load(ctl, ${JOB});
   if (job === seen) {
@@ -227,6 +241,7 @@ export class KernelThread {
       }
     }
     this.ctl[NCALLS] = calls;
+    this.ctl[LINGER] = detach ? this.lingerUs : 0;
     const job = ++this.job;
     Atomics.store(this.ctl, JOB, job);
     Atomics.notify(this.ctl, JOB);
@@ -307,6 +322,9 @@ export class KernelThread {
   set spinUs(us: number) {
     this.ctl[SPIN] = Math.max(0, Math.round(us));
   }
+
+  /** How long (µs) the worker spins for the next job after a detached one (LINGER_US; 0 = sleep at once). */
+  lingerUs = LINGER_US;
 
   /** Whether `prepare` wakes the worker (off by default: the worker sleeps until a job is posted; PREPARE_MS). */
   prepares = false;
