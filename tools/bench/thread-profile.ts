@@ -1,7 +1,10 @@
 // Where a 2-thread training batch's time goes: per step of the batch's job (threads.ts), the step's wall time and
 // each thread's own compute time in it (the difference is that thread's wait at the barrier), and the batch's
-// time outside kernel jobs (JS). The baseline model on real batches (every k-th of the epoch, as bench:train).
+// time outside kernel jobs (JS); then each thread's CPU time: the main thread, the worker, and V8's own threads
+// (compiler, GC), which the process's CPU time includes. The baseline model on real batches (every k-th of the epoch,
+// as bench:train).
 // node --import tsx tools/bench/thread-profile.ts [batches=200] [warmup=20] [kernel=fma] [threads=2] [spin µs] [prepare 0/1]
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, TrainSchema } from '@nerflow/core';
 import { kernelProfile, makeBatches, readSplit, setKernelProfiling, type KernelVariant } from '@nerflow/nn';
@@ -25,6 +28,22 @@ setKernelProfiling(true);
 const m = new FusedBiLstm(spec, { threads, kernel, spinUs, prepare });
 for (const b of sample.slice(0, warm)) m.train(b);
 kernelProfile.clear();
+// every thread's CPU time (Linux schedstat, ms): the main thread, the kernel's worker (the busiest other thread) and
+// the rest, V8's own threads (its optimizing compiler, GC). Their CPU counts in the process's but runs on the same
+// cores as the two kernel threads: on 2 cores, a recompile of the batch's JS is time taken from one of them.
+const tasks = (): Map<string, number> => {
+  try {
+    return new Map(
+      readdirSync('/proc/self/task').map((t) => [
+        t,
+        Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]) / 1e6,
+      ]),
+    );
+  } catch {
+    return new Map();
+  }
+};
+const tasks0 = tasks();
 let wall = 0;
 const c0 = process.cpuUsage();
 const m0 = threadCpuMs();
@@ -35,6 +54,12 @@ for (const b of sample.slice(warm)) {
 }
 const c = process.cpuUsage(c0);
 const mainCpu = threadCpuMs() - m0;
+const others = [...tasks()]
+  .filter(([t]) => Number(t) !== process.pid)
+  .map(([t, v]) => v - (tasks0.get(t) ?? 0))
+  .sort((a, b) => b - a);
+const workerCpu = threads === 2 ? (others[0] ?? NaN) : 0;
+const v8Cpu = others.slice(threads === 2 ? 1 : 0).reduce((a, v) => a + v, 0);
 m.dispose();
 const per = (ms: number) => (ms / n).toFixed(3).padStart(7);
 const steps = [...kernelProfile].filter(([k]) => !k.includes(' ·'));
@@ -51,4 +76,7 @@ for (const [k, v] of steps) {
 console.log(`${'outside the kernel'.padEnd(20)} ${per(wall - inJobs)}`);
 console.log(
   `${'total'.padEnd(20)} ${per(wall)}   process CPU ${per((c.user + c.system) / 1000)}, main thread CPU ${per(mainCpu)}`,
+);
+console.log(
+  `${''.padEnd(28)}CPU of the worker thread ${per(workerCpu)}, of V8's other threads (JIT compiler, GC) ${per(v8Cpu)}`,
 );

@@ -23,18 +23,25 @@ export class Mulberry32 {
    * when its 32 bits < p·2^32: both sides scaled by a power of two).
    */
   maskInto(out: Float32Array, p: number, keep: number): void {
-    const P = p * 4294967296;
-    const n = out.length;
-    let s = this.state;
-    for (let i = 0; i < n; i++) {
-      s = (s + STEP) >>> 0;
-      // bits(s), inlined: V8 did not inline the call here (3x slower)
-      let t = Math.imul(s ^ (s >>> 15), s | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      out[i] = keep * +((t ^ (t >>> 14)) >>> 0 >= P);
-    }
-    this.state = s;
+    this.state = maskDraws(out, this.state, p * 4294967296, keep);
   }
+}
+
+/**
+ * maskInto's loop from state s (threshold P = p·2^32), returning the state after. A function of its own: as a method
+ * the loop was compiled on its own (OSR) before `this.state = s` after it had ever run, and that code then bailed
+ * out at the store on every later call ("insufficient type feedback"), hundreds of times in a benchmark.
+ */
+function maskDraws(out: Float32Array, s: number, P: number, keep: number): number {
+  const n = out.length;
+  for (let i = 0; i < n; i++) {
+    s = (s + STEP) >>> 0;
+    // bits(s), inlined: V8 did not inline the call here (3x slower)
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = keep * +((t ^ (t >>> 14)) >>> 0 >= P);
+  }
+  return s;
 }
 
 const STEP = 0x6d2b79f5;

@@ -12,8 +12,54 @@ import { charLstmBackward, charLstmForward, charLstmShapes, type CharLstmContext
  * batches (AMD EPYC, warm caches): halves of 9 vs 26 µs with the positions cut in half, 18 vs 18 µs with 6.
  */
 const EMBEDDING_ROW_COST = 6;
+/**
+ * The first of the two embeddingAdam calls' share of that modelled work (frequent words, low ids): at one half, the
+ * halves took 36 vs 89 µs per batch (one thread, each in turn, warm: the rare words' rows are not in cache); at 0.65
+ * 60 vs 76, at 0.75 70 vs 53, at 0.85 78 vs 31 (AMD EPYC, load ~2).
+ */
+const EMBEDDING_FIRST_SHARE = 0.7;
 
-/** The dense weights, named and shaped as Keras' Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
+/**
+ * Where in a training job the main thread's idle work (the next batch's dropout masks) goes: from the BiLSTM's
+ * backward step on, which the worker usually ends later (its direction's reversal in splitDirection; 0.04-0.15 ms in
+ * the profiles here), so the main thread waits there anyway. At the first barrier, where the two threads arrive
+ * within a few µs of each other, the same work delayed the next step by its length (~0.1 ms per batch).
+ */
+function idleAfter(steps: KernelStep[]): number {
+  return Math.max(
+    0,
+    steps.findIndex((s) => s.label === 'lstmBackward'),
+  );
+}
+
+/**
+ * The batch's real token positions (row-major, r·steps + t; padding id 0 left out) sorted by word id, then position:
+ * ids[i] and order[i] for i < the count returned. Sorted as keys id·P + pos (P = size·steps): uint32 when `narrow`
+ * (the caller's check that vocab·P fits; a Uint32Array's sort took 2 µs per batch here, a Float64Array's 10), else f64.
+ */
+export function positionsByWord(b: Batch, ids: Int32Array, order: Int32Array, narrow: boolean): number {
+  const P = b.size * b.steps;
+  const keys = narrow ? new Uint32Array(P) : new Float64Array(P);
+  let n = 0;
+  for (let r = 0; r < b.size; r++) {
+    const len = b.lengths[r];
+    const row = r * b.steps;
+    for (let t = 0; t < len; t++) {
+      const id = b.tokens[row + t];
+      if (id !== 0) keys[n++] = id * P + row + t;
+    }
+  }
+  const sorted = keys.subarray(0, n).sort();
+  for (let i = 0; i < n; i++) {
+    const key = sorted[i];
+    const id = Math.floor(key / P);
+    ids[i] = id;
+    order[i] = key - id * P;
+  }
+  return n;
+}
+
+/** The dense weights, named and shaped as Keras Bidirectional(LSTM) + TimeDistributed(Dense) store them. */
 export function weightShapes(spec: TaggerSpec): [string, number[]][] {
   const { lstmUnits: H, numTags: K } = spec;
   const E = inputDim(spec);
@@ -91,9 +137,31 @@ function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
 export class FusedBiLstm {
   readonly spec: TaggerSpec;
   /** [vocab, E] in the kernel's memory (views that stay valid: the memory is shared, never detached), with Adam's moments. */
-  readonly emb: Float32Array;
-  readonly embM: Float32Array;
-  readonly embV: Float32Array;
+  get emb(): Float32Array {
+    this.thread?.settle();
+    return this.embView.p;
+  }
+  get embM(): Float32Array {
+    this.thread?.settle();
+    return this.embView.m;
+  }
+  get embV(): Float32Array {
+    this.thread?.settle();
+    return this.embView.v;
+  }
+  /**
+   * The tables' views. On 2 threads a training batch's job ends with the embedding's Adam on the worker alone, detached
+   * (threads.ts): the main thread returns to the caller meanwhile, so every read of the tables from outside waits for
+   * it (the getters above, and view()).
+   */
+  private readonly embView: { p: Float32Array; m: Float32Array; v: Float32Array };
+  /**
+   * On 2 threads, what that detached step reads, outside the batch's scratch (which the next batch's layout reuses
+   * while the step may still run): two sets used in turn, each the word embeddings' gradient [B·T, We], the positions
+   * sorted by word and their ids [B·T] and a row of scratch [We]; `floats` = the B·T they hold.
+   */
+  private embeddingBuffers: { dx: number; order: number; ids: number; g: number; floats: number }[] = [];
+  private embeddingTurn = 0;
   /** Byte offsets of emb, embM, embV. */
   private readonly embAt: { p: number; m: number; v: number };
   step = 0;
@@ -161,13 +229,15 @@ export class FusedBiLstm {
     // uniform ±√(3/dim) as Ma & Hovy, padding row 0 zero; glorot-uniform conv kernel; zero bias.
     const rand = mulberry32(spec.seed);
     this.embAt = { p: this.kern.alloc(V * E), m: this.kern.alloc(V * E, true), v: this.kern.alloc(V * E, true) };
-    this.emb = this.kern.f32(this.embAt.p, V * E);
-    this.embM = this.kern.f32(this.embAt.m, V * E);
-    this.embV = this.kern.f32(this.embAt.v, V * E);
+    this.embView = {
+      p: this.kern.f32(this.embAt.p, V * E),
+      m: this.kern.f32(this.embAt.m, V * E),
+      v: this.kern.f32(this.embAt.v, V * E),
+    };
     this.dropoutRng = new Mulberry32((spec.seed ^ 0x9e3779b9) >>> 0);
     this.rand = this.dropoutRng.next;
     if (opts.init === false) return;
-    this.emb.set(uniform(V * E, 0.05, rand));
+    this.embView.p.set(uniform(V * E, 0.05, rand));
     const c = spec.chars;
     if (c) {
       const crand = mulberry32((spec.seed ^ 0x5bd1e995) >>> 0);
@@ -209,8 +279,8 @@ export class FusedBiLstm {
    * Kernel steps (threads.ts): on two threads each step's main and worker calls at once; on one, each step's main
    * calls then its worker calls. Profiled per step label either way.
    */
-  private run(steps: KernelStep[], idle?: () => void): void {
-    if (this.thread) return this.thread.run(steps, idle);
+  private run(steps: KernelStep[], idle?: () => void, idleFrom = 0, detach = false): void {
+    if (this.thread) return this.thread.run(steps, idle, idleFrom, detach);
     const call = ([name, a]: KernelCall) => (this.kern.raw[name] as (...x: number[]) => unknown)(...a);
     for (const s of steps) {
       if (!this.kern.profiling) {
@@ -241,6 +311,7 @@ export class FusedBiLstm {
 
   /** A live view of one weight (or its gradient / Adam moment); valid until the next batch. */
   view(region: Region, name: string): Float32Array {
+    this.thread?.settle();
     return this.kern.f32(this.ptr(region, name), this.weight(name).n);
   }
 
@@ -292,7 +363,9 @@ export class FusedBiLstm {
       this.dropoutRng.state = ahead.end;
       return ahead.masks;
     }
-    return want.map(([p, n]) => (p > 0 ? this.dropMask(n, p) : null));
+    const out: (Float32Array | null)[] = [];
+    for (const [p, n] of want) out.push(p > 0 ? this.dropMask(n, p) : null);
+    return out;
   }
 
   /**
@@ -303,12 +376,13 @@ export class FusedBiLstm {
   private drawAhead(want: [number, number][]): void {
     const g = new Mulberry32(this.dropoutRng.state);
     const state = g.state;
-    const masks = want.map(([p, n]) => {
-      if (!(p > 0)) return null;
-      const out = new Float32Array(n);
-      g.maskInto(out, p, 1 / (1 - p));
-      return out;
-    });
+    // built as masks() builds its arrays (push), so that the pass sees one kind of array either way
+    const masks: (Float32Array | null)[] = [];
+    for (const [p, n] of want) {
+      const out = p > 0 ? new Float32Array(n) : null;
+      if (out) g.maskInto(out, p, 1 / (1 - p));
+      masks.push(out);
+    }
     this.ahead = { state, end: g.state, key: JSON.stringify(want), masks };
   }
 
@@ -317,10 +391,12 @@ export class FusedBiLstm {
 
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
+    // on 2 threads, the detached embedding step's buffers (allocated before the mark: they outlive the batch)
+    const detached = this.detachesEmbedding() ? this.nextEmbeddingBuffers(b.size * b.steps) : undefined;
     const mark = this.kern.mark();
     const lr = this.lrT(this.step + 1);
     // Adam on the LSTM, dense and CRF weights runs inside the pass, split over the threads (element by element)
-    const r = this.pass(b, true, true, false, false, lr);
+    const r = this.pass(b, true, true, false, false, lr, detached);
     this.step++;
     // the char encoder's weights (first in the regions), whose gradients are final only after the pass
     const chars = this.weight('forward_lstm/kernel').at;
@@ -418,6 +494,7 @@ export class FusedBiLstm {
     marginals = false,
     probs = false,
     adamLr?: number,
+    detached?: { dx: number; order: number; ids: number; g: number },
   ): {
     loss: number;
     predictions?: Int32Array;
@@ -449,7 +526,11 @@ export class FusedBiLstm {
       [recurrentDropout, B * 2 * H],
       [outputDropout, B * 2 * H],
     ];
-    const [inMask, recMask, outMask] = this.masks(want);
+    // indexed, not destructured: an array's iterator deoptimized this function ("wrong map") and recompiled it
+    const drawn = this.masks(want);
+    const inMask = drawn[0];
+    const recMask = drawn[1];
+    const outMask = drawn[2];
     // on 2 threads, training: the next batch's masks are drawn while the worker ends this batch's job
     const idle =
       this.thread && train && want.some(([p]) => p > 0) && this.rand === this.dropoutRng.next
@@ -462,7 +543,9 @@ export class FusedBiLstm {
     const lengths = a(B);
     const labels = a(TB);
     const pred = a(TB);
-    const dirs = ['forward', 'backward'].map((d) => ({
+    // a literal of two, not ['forward', 'backward'].map(): the array map() made in optimized code differed from the
+    // one it made before, which deoptimized this function ("wrong map") and compiled it again (~0.1-0.4 s of CPU)
+    const direction = (d: string) => ({
       d,
       ids: a(TB),
       xmask: inMask ? a(B * E) : 0,
@@ -484,12 +567,15 @@ export class FusedBiLstm {
       wxT: train ? a(G * E) : 0,
       dhn: train ? a(B * H) : 0,
       dcn: train ? a(B * H) : 0,
-    }));
+    });
+    const dirs = [direction('forward'), direction('backward')];
     const hcat = a(TB * 2 * H);
     const omask = outMask ? a(B * 2 * H) : 0;
     const logits = a(TB * K);
     // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
-    const scratch = train ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: a(TB * We), dxi: cs ? a(TB * E) : 0 } : null;
+    const scratch = train
+      ? { dhcat: a(TB * 2 * H), woT: a(K * 2 * H), dx: detached?.dx ?? a(TB * We), dxi: cs ? a(TB * E) : 0 }
+      : null;
     // char CNN buffers: slots are the batch's B·T positions, row-major like b.tokens
     const nChars = cs ? b.chars!.ids.length : 0;
     const cnn = cs?.type === 'cnn' ? cs : null;
@@ -544,20 +630,19 @@ export class FusedBiLstm {
       real += len;
       for (let t = 0; t < len; t++) lab[t * B + r] = b.tags[r * T + t];
     }
-    dirs.forEach((dir, d) => {
+    for (let d = 0; d < 2; d++) {
+      const dir = dirs[d];
       // word ids, time-major (the backward direction reads each row reversed; 0 = padding), then the embedding
       const ids = kern.i32(dir.ids, TB).fill(0);
       for (let r = 0; r < B; r++) {
         const len = b.lengths[r];
         for (let t = 0; t < len; t++) ids[t * B + r] = b.tokens[r * T + (d === 0 ? t : len - 1 - t)];
       }
-      if (inMask) {
+      if (inMask && cs) {
         const m = kern.f32(dir.xmask, B * E);
         for (let r = 0; r < B; r++) m.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + E), r * E);
-        if (cs) {
-          const wm = kern.f32(dir.wmask, B * We);
-          for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
-        }
+        const wm = kern.f32(dir.wmask, B * We);
+        for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
       }
       if (cs && charOut) {
         // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
@@ -581,11 +666,11 @@ export class FusedBiLstm {
           }
         }
       }
-      if (recMask) {
+      if (recMask && cs) {
         const m = kern.f32(dir.rmask, B * H);
         for (let r = 0; r < B; r++) m.set(recMask.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
       }
-    });
+    }
     const forwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmForward']> => [
       dir.x,
       this.ptr('param', `${dir.d}_lstm/kernel`),
@@ -638,6 +723,23 @@ export class FusedBiLstm {
           ]
         : []),
     ];
+    // words only: each direction's dropout masks ([B, E] and [B, H]) taken out of the batch's ([B, 2E], [B, 2H]: a
+    // row's two directions side by side) in the job's first step, by each thread for its own direction (splitDirection
+    // over one step of rows of length 1), not by ~4B typed-array copies on this thread before the job
+    const both =
+      !cs && (inMask || recMask) ? { x: inMask ? a(B * 2 * E) : 0, h: recMask ? a(B * 2 * H) : 0, ones: a(B) } : null;
+    if (both) {
+      kern.i32(both.ones, B).fill(1);
+      if (inMask) kern.f32(both.x, B * 2 * E).set(inMask);
+      if (recMask) kern.f32(both.h, B * 2 * H).set(recMask);
+    }
+    const splitMasks = (dir: (typeof dirs)[number], d: 0 | 1): KernelCall[] =>
+      !both
+        ? []
+        : [
+            ...(both.x ? [['splitDirection', [both.x, both.ones, 1, B, E, d, dir.xmask]] as KernelCall] : []),
+            ...(both.h ? [['splitDirection', [both.h, both.ones, 1, B, H, d, dir.rmask]] as KernelCall] : []),
+          ];
     const embed = (dir: (typeof dirs)[number]): KernelCall[] =>
       cs ? [] : [['embedInputs', [this.embAt.p, dir.ids, dir.xmask, T, B, E, dir.x]]];
     // rows of d hcat [T·B, 2H] = d logits · Woᵀ: each needs only its own row of d logits
@@ -654,11 +756,12 @@ export class FusedBiLstm {
         label: 'lstmForward',
         main: [
           ...zeroGrads(true),
+          ...splitMasks(fw, 0),
           ...embed(fw),
           ['lstmForward', forwardArgs(fw)],
           ...(train ? [['transpose', [wo, s!.woT, 2 * H, K]] as KernelCall] : []),
         ],
-        worker: [...zeroGrads(false), ...embed(bw), ['lstmForward', forwardArgs(bw)]],
+        worker: [...zeroGrads(false), ...splitMasks(bw, 1), ...embed(bw), ['lstmForward', forwardArgs(bw)]],
       },
       {
         label: 'outputForward',
@@ -708,10 +811,15 @@ export class FusedBiLstm {
       worker: [['joinInputGradsRows', [fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s?.dx ?? 0, B1, B]]],
     };
     const embeddingInPass = train && !cs && adamLr !== undefined && !this.spec.freezeEmbeddings;
+    // on 2 threads (detached: its buffers given): the worker's alone, after the job's last barrier, while this thread
+    // returns; else cut between the threads at a word
     const embeddingStep = (): KernelStep => {
+      if (detached)
+        return { label: 'embeddingAdam', main: [], worker: this.embeddingAdamCalls(b, s!.dx, adamLr!, 1, detached) };
       const [main, worker] = this.embeddingAdamCalls(b, s!.dx, adamLr!, 2);
       return { label: 'embeddingAdam', main: [main], worker: [worker] };
     };
+    const detach = !!detached && embeddingInPass;
     const adamDense = adamLr !== undefined ? [adamOn(at('dense/kernel'), this.total)] : [];
     const backward: KernelStep[] = train
       ? [
@@ -746,7 +854,8 @@ export class FusedBiLstm {
     let loss: number;
     if (softmax) {
       // softmax head: the whole batch is one job; the loss adds the rows' losses in row order, as one call would
-      this.run([...forward, ...backward], idle);
+      const job = [...forward, ...backward];
+      this.run(job, idle, idleAfter(job), detach);
       const rl = new Float64Array(kern.memory.buffer, rowLoss, TB);
       let total = 0;
       for (let i = 0; i < TB; i++) total += rl[i];
@@ -808,7 +917,7 @@ export class FusedBiLstm {
           this.ptr('grad', 'crf/end'),
           work,
         ) / Math.max(1, real);
-      if (train) this.run(backward, idle);
+      if (train) this.run(backward, idle, idleAfter(backward), detach);
     }
     if (!train) {
       const p = kern.i32(pred, TB);
@@ -914,40 +1023,33 @@ export class FusedBiLstm {
    * Lazy Adam on the embedding: only rows of words in the batch (padding row 0 never moves); dx at dxAt, [B·T, E].
    * As kernel calls: one, or two cut at a word (each word's row is updated by one call), for two threads.
    */
-  private embeddingAdamCalls(b: Batch, dxAt: number, lr: number, parts: 1 | 2): KernelCall[] {
+  private embeddingAdamCalls(
+    b: Batch,
+    dxAt: number,
+    lr: number,
+    parts: 1 | 2,
+    into?: { order: number; ids: number; g: number },
+  ): KernelCall[] {
     // the batch's token positions sorted by word id, then position: the kernel sums each word's rows in that order
     const P = b.size * b.steps;
-    const keys = new Float64Array(P);
-    let n = 0;
-    for (let r = 0; r < b.size; r++) {
-      for (let t = 0; t < b.lengths[r]; t++) {
-        const pos = r * b.steps + t;
-        const id = b.tokens[pos];
-        if (id !== 0) keys[n++] = id * P + pos;
-      }
-    }
-    const sorted = keys.subarray(0, n).sort();
     const { kern } = this;
     const E = this.spec.embeddingDim;
-    const order = kern.alloc(n);
-    const ids = kern.alloc(n);
-    const ov = kern.i32(order, n);
-    const iv = kern.i32(ids, n);
-    for (let i = 0; i < n; i++) {
-      const id = Math.floor(sorted[i] / P);
-      iv[i] = id;
-      ov[i] = sorted[i] - id * P;
-    }
-    // the cut: half the work, at a word boundary. A word's Adam update (E square roots and divisions) costs about
+    const order = into?.order ?? kern.alloc(P);
+    const ids = into?.ids ?? kern.alloc(P);
+    const iv = kern.i32(ids, P);
+    const n = positionsByWord(b, iv, kern.i32(order, P), this.spec.vocabSize * P <= 0xffffffff);
+    // the cut: half the time, at a word boundary. A word's Adam update (E square roots and divisions) costs about
     // as much as EMBEDDING_ROW_COST of its positions' sums; cutting the positions in half gave the first call the
-    // frequent words (few rows, many positions) and the second the rare ones (3-5x the first's time)
+    // frequent words (few rows, many positions) and the second the rare ones (3-5x the first's time). The first call
+    // takes EMBEDDING_FIRST_SHARE of that work: the rare words' rows (and moments) come from memory, the frequent
+    // ones' are in cache from the batches before
     let cut = n;
     if (parts === 2) {
       let total = 0;
       for (let i = 0; i < n; i++) total += i > 0 && iv[i] === iv[i - 1] ? 1 : 1 + EMBEDDING_ROW_COST;
       let acc = 0;
       cut = 0;
-      while (cut < n && 2 * acc < total) {
+      while (cut < n && acc < EMBEDDING_FIRST_SHARE * total) {
         acc += cut > 0 && iv[cut] === iv[cut - 1] ? 1 : 1 + EMBEDDING_ROW_COST;
         cut++;
       }
@@ -957,9 +1059,45 @@ export class FusedBiLstm {
     const { p, m, v } = this.embAt;
     const call = (from: number, to: number): KernelCall => [
       'embeddingAdam',
-      [p, m, v, dxAt, order + 4 * from, ids + 4 * from, to - from, E, lr, beta1, beta2, epsilon, kern.alloc(E)],
+      [
+        p,
+        m,
+        v,
+        dxAt,
+        order + 4 * from,
+        ids + 4 * from,
+        to - from,
+        E,
+        lr,
+        beta1,
+        beta2,
+        epsilon,
+        into?.g ?? kern.alloc(E),
+      ],
     ];
     return parts === 2 ? [call(0, cut), call(cut, n)] : [call(0, n)];
+  }
+
+  /** Whether a training batch's embedding step runs detached on the worker (2 threads, words only, not frozen). */
+  private detachesEmbedding(): boolean {
+    return this.thread !== null && !this.spec.chars && !this.spec.freezeEmbeddings;
+  }
+
+  /**
+   * The next of the two sets of the detached embedding step's buffers, for `floats` positions (B·T): grown when too
+   * small (a new set; the old one's memory is not reused). Called outside any mark, so the batch's reset keeps them.
+   */
+  private nextEmbeddingBuffers(floats: number): { dx: number; order: number; ids: number; g: number } {
+    const turn = (this.embeddingTurn ^= 1);
+    const We = this.spec.embeddingDim;
+    let set = this.embeddingBuffers[turn];
+    if (!set || set.floats < floats) {
+      const k = this.kern;
+      const n = Math.max(floats, 2 * (set?.floats ?? 0));
+      set = { dx: k.alloc(n * We), order: k.alloc(n), ids: k.alloc(n), g: k.alloc(We), floats: n };
+      this.embeddingBuffers[turn] = set;
+    }
+    return set;
   }
 
   dispose(): void {

@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mulberry32 } from '@nerflow/core';
-import { FusedBiLstm } from './fused.js';
+import { FusedBiLstm, positionsByWord } from './fused.js';
+import type { Batch } from './data.js';
 import { Kernel, type KernelVariant } from './kernel.js';
 import type { TaggerSpec } from './spec.js';
-import { KernelThread, SPIN_US } from './threads.js';
+import { KernelThread, LINGER_US, SPIN_US, type KernelCall, type KernelStep } from './threads.js';
 
 const f = Math.fround;
 
@@ -164,4 +165,122 @@ test('a worker woken early (prepare) or spinning any time at the barriers runs e
     thread.close();
   }
   thread.prepare(); // after close: nothing to wake, no error
+});
+
+test('the main thread’s idle work runs once per job, never before the step it is given (idleFrom)', () => {
+  const kern = new Kernel('exact');
+  const thread = new KernelThread(kern);
+  try {
+    // the main thread's step i writes i to a marker; the worker's steps 2 and 3 are long products, so the main
+    // thread waits after them: the idle work reads the marker to see how far the main thread had come
+    const vals = kern.alloc(4);
+    kern.f32(vals, 4).set([0, 1, 2, 3]);
+    const marker = kern.alloc(1, true);
+    const N = 128;
+    const [x, y, z] = [0, 1, 2].map(() => kern.alloc(N * N, true));
+    const slow: KernelCall = ['gemm', [x, N, 1, y, N, z, N, N, N, N, 0]];
+    const steps = (): KernelStep[] =>
+      [0, 1, 2, 3].map((i) => ({
+        label: `s${i}`,
+        main: [['fillRows', [marker, vals + 4 * i, 1, 1]]],
+        worker: i >= 2 ? [slow, slow, slow, slow] : [],
+      }));
+    for (const from of [0, 2, 3]) {
+      let ran = 0;
+      for (let round = 0; round < 10; round++) {
+        const seen: number[] = [];
+        thread.run(steps(), () => seen.push(kern.f32(marker, 1)[0]), from);
+        // at most once, and only where the main thread would wait (here nearly always: the worker's steps are long)
+        assert.ok(seen.length <= 1, `idleFrom ${from}, round ${round}: ran ${seen.length} times`);
+        if (seen.length) assert.ok(seen[0] >= from, `idleFrom ${from}: ran after the main thread's step ${seen[0]}`);
+        ran += seen.length;
+      }
+      assert.ok(ran >= 1, `idleFrom ${from}: ran in ${ran} of 10 jobs`);
+    }
+  } finally {
+    thread.close();
+  }
+});
+
+test('a detached last step runs on the worker after run returns; the next run or settle waits for it and reports its error', () => {
+  const kern = new Kernel('exact');
+  const thread = new KernelThread(kern);
+  try {
+    const N = 192;
+    const [x, y, z, w] = [0, 1, 2, 3].map(() => kern.alloc(N * N, true));
+    kern.f32(x, N * N).fill(0.5);
+    kern.f32(y, N * N).fill(0.25);
+    const slow: KernelCall = ['gemm', [x, N, 1, y, N, z, N, N, N, N, 0]];
+    assert.throws(
+      () => thread.run([{ label: 'a', main: [slow], worker: [] }], undefined, 0, true),
+      /detached last step has main-thread calls/,
+    );
+    let early = 0;
+    for (let round = 0; round < 10; round++) {
+      // the worker spins for the next job after a detached one (LINGER_US), or sleeps at once, or spins longer
+      thread.lingerUs = [LINGER_US, 0, 5000][round % 3];
+      kern.f32(z, N * N).fill(-1);
+      thread.run(
+        [
+          { label: 'a', main: [], worker: [] },
+          { label: 'b', main: [], worker: Array.from({ length: 12 }, () => slow) },
+        ],
+        undefined,
+        0,
+        true,
+      );
+      // run returned while the worker was still at its products (they take milliseconds: nearly always, unless this
+      // thread was descheduled for as long on a loaded machine)
+      if (kern.f32(z, N * N)[N * N - 1] !== N * 0.125) early++;
+      thread.settle();
+      assert.ok(
+        kern.f32(z, N * N).every((v) => v === N * 0.125),
+        `round ${round}: settled before the worker ended`,
+      );
+    }
+    assert.ok(early >= 1, `run returned before the detached step ended in ${early} of 10 rounds`);
+    // the next run waits for a detached step too: it reads what that step wrote
+    thread.run([{ label: 'b', main: [], worker: [slow] }], undefined, 0, true);
+    thread.run([{ label: 'c', main: [['fillRows', [w, z + 4 * (N * N - 1), 1, 1]]], worker: [] }]);
+    assert.equal(kern.f32(w, 1)[0], N * 0.125);
+    // an error in a detached step surfaces at the next settle, and the thread stays usable
+    thread.run([{ label: 'bad', main: [], worker: [['fillRows', [2 ** 31, x, 1, N]]] }], undefined, 0, true);
+    assert.throws(() => thread.settle(), /second thread failed in fillRows: .*out of bounds/i);
+    thread.settle();
+    thread.pair('fillRows', [w, x, 1, 1], [w + 4, x, 1, 1]);
+    assert.deepEqual([...kern.f32(w, 2)], [0.5, 0.5]);
+  } finally {
+    thread.close();
+  }
+});
+
+test('the embedding’s positions sorted by word: uint32 keys give the f64 keys’ order (ids up to 10^6, 4,000 positions)', () => {
+  const rand = mulberry32(7);
+  for (const [size, steps] of [
+    [40, 100],
+    [3, 5],
+  ]) {
+    const lengths = Int32Array.from({ length: size }, () => 1 + Math.floor(rand() * steps));
+    const tokens = new Int32Array(size * steps);
+    // a few frequent words (repeated positions) among rare ones, padding (id 0) inside the lengths too
+    for (let r = 0; r < size; r++)
+      for (let t = 0; t < lengths[r]; t++)
+        tokens[r * steps + t] = rand() < 0.3 ? Math.floor(rand() * 5) : Math.floor(rand() * 1_000_000);
+    const b: Batch = { size, steps, lengths, tokens, tags: new Int32Array(size * steps), index: new Int32Array(size) };
+    const P = size * steps;
+    const want: [number, number][] = [];
+    for (let r = 0; r < size; r++)
+      for (let t = 0; t < lengths[r]; t++) if (tokens[r * steps + t]) want.push([tokens[r * steps + t], r * steps + t]);
+    want.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    for (const narrow of [true, false]) {
+      const [ids, order] = [new Int32Array(P), new Int32Array(P)];
+      const n = positionsByWord(b, ids, order, narrow);
+      assert.equal(n, want.length);
+      assert.deepEqual(
+        Array.from({ length: n }, (_, i) => [ids[i], order[i]]),
+        want,
+        `narrow ${narrow}, ${size} x ${steps}`,
+      );
+    }
+  }
 });

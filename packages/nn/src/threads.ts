@@ -16,7 +16,7 @@ import type { Kernel, KernelExports } from './kernel.js';
 
 /**
  * Control block layout (i32 words): job counter, done counter, calls in the job, profiling on, ready, error,
- * barrier, spin limit (µs).
+ * barrier, spin limit (µs), linger after a detached job (µs).
  */
 const JOB = 0;
 const DONE = 1;
@@ -26,7 +26,8 @@ const READY = 4;
 const ERROR = 5;
 const SYNC = 6;
 const SPIN = 7;
-const CTL_BYTES = 32;
+const LINGER = 8;
+const CTL_BYTES = 48;
 /** Calls in one job (barriers included), and f64 arguments over all of them. */
 const MAX_CALLS = 32;
 const MAX_ARGS = 256;
@@ -45,6 +46,13 @@ const BARRIER = -1;
  * may be descheduled for milliseconds, and spinning longer would only burn a core others need.
  */
 export const SPIN_US = 30;
+/**
+ * Microseconds the worker spins for the next job after a detached one (`run`'s detach: a training batch) before it
+ * sleeps. The caller lays out the next batch meanwhile (~0.15 ms of JavaScript here, ~0.12 of it beside the detached
+ * step), so the next job comes within the spin and starts without a wake-up's delay. On an idle machine that core
+ * has nothing else to do; the spin is bounded, and only 2-thread training (which runs when a core is free) detaches.
+ */
+export const LINGER_US = 200;
 /**
  * Milliseconds the worker spins for a job after `prepare` woke it: the main thread lays out a batch's inputs
  * (JavaScript, ~0.3 ms) and then posts the job, which the worker then starts without a wake-up's delay. Off by
@@ -70,6 +78,12 @@ Atomics.notify(ctl, ${READY});
 let seen = 0;
 let syncs = 0;
 for (;;) {
+  // after a detached job the next one is near: spin for it (bounded) before sleeping
+  const linger = ctl[${LINGER}] / 1000;
+  if (linger > 0) {
+    const t0 = performance.now();
+    while (Atomics.load(ctl, ${JOB}) === seen && performance.now() - t0 < linger);
+  }
   Atomics.wait(ctl, ${JOB}, seen);
   let job = Atomics.load(ctl, ${JOB});
   if (job === seen) {
@@ -194,9 +208,20 @@ export class KernelThread {
    * of the step's time, that thread waited for the other).
    * `idle`: work for the main thread (JavaScript that touches no buffer of the job) that runs once, the first time
    * the main thread would wait for the worker (at a barrier or the job's end), instead of a spin-and-sleep there.
+   * `idleFrom`: the first step after which it may run (0: any). Where the main thread arrives first but the worker
+   * only a moment later, the idle work delays the step after it; after a step where the worker takes longer (the
+   * backward pass: its direction's reversal), the same work fits in the wait.
+   * `detach`: the job's last step is the worker's alone (its `main` must be empty), and `run` returns without waiting
+   * for it: the main thread goes on (the caller's JavaScript for the next batch) while the worker ends the job. The
+   * next `run` or `settle` waits for it (and reports its error); until then the main thread must not touch what that
+   * step reads or writes.
    */
-  run(steps: KernelStep[], idle?: () => void): void {
+  run(steps: KernelStep[], idle?: () => void, idleFrom = 0, detach = false): void {
     if (this.closed) throw new Error('kernel thread already closed');
+    if (detach && steps.at(-1)?.main.length)
+      throw new Error('kernel thread: a detached last step has main-thread calls');
+    // the call table and arguments are rewritten below: the worker must be done with the last job's
+    this.settle();
     let calls = 0;
     let nargs = 0;
     for (const [i, s] of steps.entries()) {
@@ -216,6 +241,7 @@ export class KernelThread {
       }
     }
     this.ctl[NCALLS] = calls;
+    this.ctl[LINGER] = detach ? this.lingerUs : 0;
     const job = ++this.job;
     Atomics.store(this.ctl, JOB, job);
     Atomics.notify(this.ctl, JOB);
@@ -235,7 +261,7 @@ export class KernelThread {
       // the first time this thread would wait for the worker (at a barrier, or for the job's end), it does the
       // caller's serial work meanwhile
       const idleNow = () => {
-        if (!idle) return;
+        if (!idle || i < idleFrom) return;
         const ti = profiling ? performance.now() : 0;
         try {
           idle();
@@ -246,20 +272,46 @@ export class KernelThread {
         if (profiling) this.kern.record('idle work ·main', performance.now() - ti);
       };
       if (i < steps.length - 1) this.barrier(s.label, idleNow);
-      else {
+      else if (detach) {
+        // the worker ends the job alone; the idle work, if it has not run, runs now, beside it
+        idleNow();
+        this.pending = { job, steps };
+      } else {
         if (Atomics.load(this.ctl, DONE) === job - 1) idleNow();
         this.waitFor(DONE, job - 1, last);
       }
       if (profiling) this.kern.record(s.label, performance.now() - t);
     }
-    if (profiling) for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
+    if (detach) {
+      if (mine) throw mine;
+      return;
+    }
+    this.finish(steps);
+    if (mine) throw mine;
+  }
+
+  /** The last job, when it was detached and the worker may still run its last step. */
+  private pending: { job: number; steps: KernelStep[] } | null = null;
+
+  /** Wait until the worker has ended a detached job (see `run`); throws the error of its calls, if any. */
+  settle(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    this.waitFor(DONE, p.job - 1, `${p.steps.at(-1)?.label ?? 'job'}, detached`);
+    this.finish(p.steps);
+  }
+
+  /** After the worker ended a job: its step times into the profile, and its error, if any, thrown here. */
+  private finish(steps: KernelStep[]): void {
+    if (this.kern.profiling)
+      for (const [i, s] of steps.entries()) this.kern.record(`${s.label} ·worker`, this.times[i]);
     if (Atomics.load(this.ctl, ERROR)) {
       Atomics.store(this.ctl, ERROR, 0);
       const msg = receiveMessageOnPort(this.port)?.message ?? 'unknown error';
       const names = [...new Set(steps.flatMap((s) => s.worker.map(([n]) => n)))].join(', ');
       throw new Error(`the kernel's second thread failed in ${names}: ${msg}`);
     }
-    if (mine) throw mine;
   }
 
   /** How long (µs) each thread spins at a barrier, or for the job's end, before it sleeps. */
@@ -270,6 +322,9 @@ export class KernelThread {
   set spinUs(us: number) {
     this.ctl[SPIN] = Math.max(0, Math.round(us));
   }
+
+  /** How long (µs) the worker spins for the next job after a detached one (LINGER_US; 0 = sleep at once). */
+  lingerUs = LINGER_US;
 
   /** Whether `prepare` wakes the worker (off by default: the worker sleeps until a job is posted; PREPARE_MS). */
   prepares = false;
@@ -315,6 +370,12 @@ export class KernelThread {
   /** Stop the worker (idempotent). The kernel's memory stays usable by the main thread. */
   close(): void {
     if (this.closed) return;
+    // a detached job's end first (its error, if any, was the last batch's and is dropped with the model)
+    try {
+      this.settle();
+    } catch {
+      // disposed anyway
+    }
     this.closed = true;
     Atomics.store(this.ctl, JOB, -1);
     Atomics.notify(this.ctl, JOB);
