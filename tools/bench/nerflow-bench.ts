@@ -94,8 +94,14 @@ const timedFlops = sample.slice(warm).reduce(
 );
 
 // What `nerflow train` uses by default (train.threads auto on an idle machine of 2+ cores, train.kernel auto),
-// then one thread, then one thread on the exact kernel when auto is fma. They train the same batches
-// interleaved (batch i on each, then batch i + 1), so a shared machine's changing load hits them alike.
+// then one thread, then one thread on the exact kernel when auto is fma. They train the same batches in turns
+// of BLOCK consecutive batches (batches i..i+BLOCK−1 on each model, then the next block), so a shared machine's
+// changing load hits them alike while each model runs as `nerflow train` runs it: batch after batch, its weights
+// and moments in the caches and its worker spinning for the next job. (Until 2026-11-26 the turns were one batch
+// long: each model's batch then began after the other three models' batches (~30 ms, tens of MB of their
+// weights), its worker asleep and its ~2 MB of weights out of the caches, which `nerflow train` never sees; that
+// cost the 2-thread model ~0.35 ms per batch against the same model alone: tools/bench/README.md, fourth round.)
+const BLOCK = 30;
 const auto = resolveKernel('auto');
 // Beside the default 2-thread setting, the worker woken as the main thread starts a batch's layout (threads.ts
 // prepare, off by default): a run on any machine compares the two (`variant`).
@@ -125,23 +131,25 @@ const models = setups.map((s) => ({
 for (const b of sample.slice(0, warm)) for (const m of models) m.tagger.trainBatch(b);
 let peak = process.memoryUsage().rss;
 let real = 0;
-for (const b of sample.slice(warm)) {
-  real += b.lengths.reduce((a, c) => a + c, 0);
-  for (const m of models) {
-    kernelProfile.clear();
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const s0 = mainCpuMs();
-    m.tagger.trainBatch(b);
-    m.mainMs += mainCpuMs() - s0;
-    m.ms += performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    m.cpuMs += (c.user + c.system) / 1000;
-    for (const [k, v] of kernelProfile) {
-      const p = m.profile.get(k) ?? { ms: 0, calls: 0 };
-      m.profile.set(k, { ms: p.ms + v.ms, calls: p.calls + v.calls });
+const timedSample = sample.slice(warm);
+for (const b of timedSample) real += b.lengths.reduce((a, c) => a + c, 0);
+for (let at = 0; at < timedSample.length; at += BLOCK) {
+  for (const m of models)
+    for (const b of timedSample.slice(at, at + BLOCK)) {
+      kernelProfile.clear();
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const s0 = mainCpuMs();
+      m.tagger.trainBatch(b);
+      m.mainMs += mainCpuMs() - s0;
+      m.ms += performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      m.cpuMs += (c.user + c.system) / 1000;
+      for (const [k, v] of kernelProfile) {
+        const p = m.profile.get(k) ?? { ms: 0, calls: 0 };
+        m.profile.set(k, { ms: p.ms + v.ms, calls: p.calls + v.calls });
+      }
     }
-  }
   peak = Math.max(peak, process.memoryUsage().rss);
 }
 const runs = models.map((m) => {
