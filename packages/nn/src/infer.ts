@@ -121,6 +121,8 @@ export class InferenceEngine {
       const w = new Worker(new URL('./infer-worker.mjs', import.meta.url), {
         workerData: { nerflowInfer: true, module: kern.module, memory: kern.memory, L: layout, arena: arena() },
         stdin: false,
+        // the worker is plain JavaScript: no loader (a parent run through tsx would otherwise load it in every worker)
+        execArgv: [],
       });
       engine.workers.push(w);
       started.push(

@@ -1,4 +1,4 @@
-import { splitSentences, tokenize, ValidationError, type Token } from '@nerflow/core';
+import { sentenceRanges, tokenizeFlat, ValidationError, type FlatTokens, type Token } from '@nerflow/core';
 import { tagCodes, chunkIds, tagsOf, TAG_SCHEMES, type TagCodes, type TagScheme } from '@nerflow/metrics';
 import {
   encodeChars,
@@ -50,6 +50,13 @@ export interface Prediction {
   /** Sentences as token ranges [start, end) (a document is split into sentences; long ones are chunked). */
   sentences: [number, number][];
   entities: Entity[];
+}
+
+/** One input's tokens as parallel arrays (texts[i] = text.slice(starts[i], ends[i])) and its sentences. */
+interface Prepared extends FlatTokens {
+  text: string;
+  /** Token ranges [first, last). */
+  sentences: [number, number][];
 }
 
 /** A token sequence the model sees: one sentence, or a max_len piece of a longer one. */
@@ -147,28 +154,30 @@ export class Predictor {
 
   /** Tokens, offsets and sentence ranges of one input, before the model. */
   prepare(input: PredictInput): { text: string; tokens: Token[]; sentences: [number, number][] } {
+    const p = this.prepareFlat(input);
+    const tokens = p.texts.map((text, i) => ({ text, start: p.starts[i], end: p.ends[i] }));
+    return { text: p.text, tokens, sentences: p.sentences };
+  }
+
+  /** As prepare, the tokens as parallel arrays (no object per token: predict and serve run this on every input). */
+  private prepareFlat(input: PredictInput): Prepared {
     if (input.tokens) {
-      const tokens: Token[] = [];
+      const texts = input.tokens.slice();
+      const starts = new Array<number>(texts.length);
+      const ends = new Array<number>(texts.length);
       let at = 0;
-      for (const t of input.tokens) {
-        tokens.push({ text: t, start: at, end: at + t.length });
-        at += t.length + 1;
+      for (let i = 0; i < texts.length; i++) {
+        starts[i] = at;
+        ends[i] = at + texts[i].length;
+        at += texts[i].length + 1;
       }
-      return { text: input.tokens.join(' '), tokens, sentences: tokens.length ? [[0, tokens.length]] : [] };
+      return { text: texts.join(' '), texts, starts, ends, sentences: texts.length ? [[0, texts.length]] : [] };
     }
     const text = input.text ?? '';
     // the text's tokens, once: a sentence starts and ends at whitespace (or the text's ends), so its tokens are
     // the text's tokens in its range, as tokenizing it alone gives them (a test checks it on the corpus)
-    const tokens = tokenize(text);
-    const sentences: [number, number][] = [];
-    let at = 0;
-    for (const s of splitSentences(text, tokens)) {
-      while (at < tokens.length && tokens[at].start < s.start) at++;
-      const first = at;
-      while (at < tokens.length && tokens[at].end <= s.end) at++;
-      if (at > first) sentences.push([first, at]);
-    }
-    return { text, tokens, sentences };
+    const tokens = tokenizeFlat(text);
+    return { text, ...tokens, sentences: sentenceRanges(text, tokens) };
   }
 
   /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched, on this thread. */
@@ -208,16 +217,17 @@ export class Predictor {
    * flat array each (input i's tokens from at[i]): a handful of allocations per group, not per sentence.
    */
   private plan(inputs: PredictInput[]) {
-    const prepared = inputs.map((x) => this.prepare(x));
+    const prepared = new Array<Prepared>(inputs.length);
+    for (let i = 0; i < inputs.length; i++) prepared[i] = this.prepareFlat(inputs[i]);
     const at = new Int32Array(prepared.length + 1);
-    prepared.forEach((p, i) => (at[i + 1] = at[i] + p.tokens.length));
+    for (let i = 0; i < prepared.length; i++) at[i + 1] = at[i] + prepared[i].texts.length;
     const ids = new Int32Array(at[prepared.length]);
     const lower = this.meta.vocab.lowercase;
     const unknown = this.meta.vocab.unknown_id;
     for (let i = 0; i < prepared.length; i++) {
-      const toks = prepared[i].tokens;
+      const toks = prepared[i].texts;
       for (let j = 0, o = at[i]; j < toks.length; j++, o++) {
-        const w = toks[j].text;
+        const w = toks[j];
         ids[o] = this.vocab.get(lower ? w.toLowerCase() : w) ?? unknown; // as id(): featurize's mapping
       }
     }
@@ -249,9 +259,7 @@ export class Predictor {
       rows.forEach((r, i) => b.tokens.set(r.ids, i * steps));
       // a char model reads each token's characters as written (chars.json ids; unknown = 1, cut at max_word_len)
       if (this.chars) {
-        const words = rows.map((r) =>
-          prepared[r.input].tokens.slice(r.first, r.first + r.ids.length).map((t) => t.text),
-        );
+        const words = rows.map((r) => prepared[r.input].texts.slice(r.first, r.first + r.ids.length));
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
       batches.push(b);
@@ -276,33 +284,27 @@ export class Predictor {
       const probs = plan.probs.subarray(at[i], at[i + 1]);
       const entities: Entity[] = [];
       // plain loops into arrays of known length (no callbacks, no growing): this runs for every token on the
-      // main thread of predict/serve
-      const n = p.tokens.length;
+      // main thread of predict/serve; the tokens' offsets are made only when read (no output format writes them)
+      const n = p.texts.length;
       const names = this.meta.tags;
       const tags = new Array<string>(n);
-      const tokens = new Array<string>(n);
-      const offsets = new Array<[number, number]>(n);
-      for (let t = 0; t < n; t++) {
-        const tok = p.tokens[t];
-        tags[t] = names[tagIds[t]];
-        tokens[t] = tok.text;
-        offsets[t] = [tok.start, tok.end];
-      }
+      for (let t = 0; t < n; t++) tags[t] = names[tagIds[t]];
+      const { starts, ends } = p;
       // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own); the span
       // rules are conlleval's for the model's scheme: IOB2 (B-/I-), or BIOES (E- closes, S- is a one-token entity)
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
           const flat = chunkIds(tagIds.subarray(first, last), this.codes);
-          const spans: { start: number; end: number; type: string }[] = [];
+          const spans: { start: number; end: number; type: string }[] | null = this.outScheme ? [] : null;
           for (let c = 0; c < flat.length; c += 3) {
             const ts = first + flat[c];
             const te = first + flat[c + 1] + 1;
             let conf = 0;
             for (let t = ts; t < te; t++) conf += probs[t];
-            const start = p.tokens[ts].start;
-            const end = p.tokens[te - 1].end;
-            if (this.outScheme) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
+            const start = starts[ts];
+            const end = ends[te - 1];
+            if (spans) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
             entities.push({
               type: this.codes.types[flat[c + 2]],
               text: p.text.slice(start, end),
@@ -314,13 +316,15 @@ export class Predictor {
             });
           }
           // --tag-scheme: this piece's tags rewritten from its entities in the scheme asked for
-          if (this.outScheme) tags.splice(first, last - first, ...tagsOf(spans, last - first, this.outScheme));
+          if (spans) tags.splice(first, last - first, ...tagsOf(spans, last - first, this.outScheme!));
         }
       }
       return {
         text: p.text,
-        tokens,
-        offsets,
+        tokens: p.texts,
+        get offsets(): [number, number][] {
+          return starts.map((s, t): [number, number] => [s, ends[t]]);
+        },
         tags,
         sentences: p.sentences,
         entities,
