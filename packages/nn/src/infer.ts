@@ -40,7 +40,9 @@ export interface InferenceOptions {
  */
 export class InferenceEngine {
   private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
+  /** Jobs posted to each worker and not answered yet (up to AHEAD: the next one waits in its port, so a worker
+   * never idles between two jobs while the calling thread is busy). */
+  private readonly posted = new Map<Worker, number>();
   private readonly queue: {
     id: number;
     batch: Batch;
@@ -135,8 +137,9 @@ export class InferenceEngine {
         if (msg.id === undefined) return;
         const done = engine.pending.get(msg.id);
         engine.pending.delete(msg.id);
-        w.unref(); // idle: it never keeps the process alive
-        engine.idle.push(w);
+        const left = engine.posted.get(w)! - 1;
+        engine.posted.set(w, left);
+        if (!left) w.unref(); // idle: it never keeps the process alive
         done?.(msg);
         engine.pump();
       });
@@ -145,8 +148,10 @@ export class InferenceEngine {
     await Promise.all(started);
     // an idle worker never keeps the process alive, a busy one does (unref after the listeners: attaching one
     // refs the worker again)
-    for (const w of engine.workers) w.unref();
-    engine.idle.push(...engine.workers);
+    for (const w of engine.workers) {
+      w.unref();
+      engine.posted.set(w, 0);
+    }
     return engine;
   }
 
@@ -189,15 +194,39 @@ export class InferenceEngine {
     return b.size <= this.limits.rows && b.steps <= this.limits.steps && !b.chars && sortedByLength(b);
   }
 
+  /**
+   * Compute the oldest queued batch on the calling thread, if one waits for a worker (a caller that would
+   * otherwise wait for its batches lends its thread: predict's main thread); returns whether it computed one.
+   */
+  helpOne(): boolean {
+    const job = this.queue.shift();
+    if (!job) return false;
+    try {
+      job.resolve(this.decodeSync(job.batch, job.compact));
+    } catch (e) {
+      job.reject(e as Error);
+    }
+    return true;
+  }
+
   private pump(): void {
-    while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
+    while (this.queue.length) {
+      // the worker with the fewest jobs posted, if it has room
+      let w: Worker | null = null;
+      let n = AHEAD;
+      for (const [x, c] of this.posted)
+        if (c < n) {
+          w = x;
+          n = c;
+        }
+      if (!w) break;
+      this.posted.set(w, n + 1);
       const { id, batch: b, compact, resolve, reject } = this.queue.shift()!;
       this.pending.set(id, (r) => {
         if (r.error) reject(new Error(`inference worker: ${r.error}`));
         else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
       });
-      w.ref();
+      if (!n) w.ref();
       w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths, compact });
     }
   }
@@ -216,6 +245,9 @@ export class InferenceEngine {
     for (const w of this.workers) void w.terminate();
   }
 }
+
+/** Jobs a worker holds at once: the one it computes and the next. */
+const AHEAD = 2;
 
 /** Decoded with each position's probability of its own tag only. */
 function ownTag(d: Decoded, K: number): Decoded {

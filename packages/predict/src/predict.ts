@@ -36,6 +36,7 @@ export async function predictStream(
     threads: o.threads,
     kernel: o.kernel,
     tagScheme: o.tagScheme,
+    callerComputes: true,
   });
   o.log.debug(
     `predict: ${predictor.meta.kind} model, ${predictor.scheme} tags, head ${predictor.meta.spec.head ?? 'softmax'}${predictor.chars ? ', char CNN' : ''}; kernel ${predictor.engine.kernel} on ${predictor.engine.threads} thread(s)`,
@@ -65,8 +66,12 @@ export async function predictStream(
   // a pipeline: groups of inputs go to the inference engine's workers as they are read (this thread reads,
   // tokenizes and writes meanwhile); up to `depth` groups in flight, written in input order
   const depth = Math.max(2, predictor.engine.threads + 1);
-  const inFlight: { records: Record[]; done: Promise<Prediction[]> }[] = [];
+  const inFlight: { records: Record[]; done: Promise<Prediction[]>; settled: boolean }[] = [];
   const writeOldest = async () => {
+    const oldest = inFlight[0];
+    // instead of waiting, this thread computes batches that no worker has taken yet (the oldest first), one at
+    // a time, letting the workers' answers in between
+    while (!oldest.settled && predictor.help()) await new Promise<void>((r) => setImmediate(r));
     const { records, done } = inFlight.shift()!;
     const preds = await done;
     let text = '';
@@ -83,8 +88,13 @@ export async function predictStream(
     if (pending.length) {
       const records = pending;
       const done = predictor.predictAsync(records.map((r) => r.input));
-      done.catch(() => undefined); // awaited in order by writeOldest; never an unhandled rejection meanwhile
-      inFlight.push({ records, done });
+      const entry = { records, done, settled: false };
+      // awaited in order by writeOldest; never an unhandled rejection meanwhile
+      done.then(
+        () => (entry.settled = true),
+        () => (entry.settled = true),
+      );
+      inFlight.push(entry);
       pending = [];
       pendingChars = 0;
     }

@@ -82,6 +82,12 @@ export interface PredictorOptions {
    * another one rewrites each sentence's tags from its entities, so tags and entities always agree.
    */
   tagScheme?: string;
+  /**
+   * The calling thread computes batches too, whenever it waits for them (`help`), so the engine starts one worker
+   * thread fewer: `threads` threads compute in all (predict: its main thread reads and writes, and computes in
+   * between). Off (serve: its thread answers requests), the engine has `threads` workers.
+   */
+  callerComputes?: boolean;
 }
 
 /**
@@ -131,7 +137,7 @@ export class Predictor {
       const tagger = await loadTagger(dir, { threads: meta.spec.chars ? threads : 1, kernel });
       const batchSize = opts.batchSize ?? 256;
       const infer = await InferenceEngine.create(tagger, {
-        workers: threads,
+        workers: opts.callerComputes && threads > 1 ? threads - 1 : threads,
         maxRows: batchSize,
         maxSteps: Math.max(1, meta.max_len || 128),
       });
@@ -197,6 +203,14 @@ export class Predictor {
     const plan = this.plan(inputs);
     await Promise.all(plan.batches.map(async (b) => plan.take(b, await infer.decode(b, true))));
     return this.finish(plan);
+  }
+
+  /**
+   * Compute one batch still waiting for a worker on this thread (callerComputes: a caller about to wait for its
+   * predictions lends its thread); returns whether there was one.
+   */
+  help(): boolean {
+    return this.infer?.helpOne() ?? false;
   }
 
   /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
