@@ -63,15 +63,14 @@ export async function predictStream(
   let bytes = 0;
   let pending: Record[] = [];
   let pendingChars = 0;
-  // a pipeline: groups of inputs go to the inference engine's workers as they are read (this thread reads,
-  // tokenizes and writes meanwhile); up to `depth` groups in flight, written in input order
+  // a pipeline: groups of inputs go to the inference engine as they are read, written in input order. This thread
+  // reads, tokenizes and writes, and computes batches no worker has taken yet instead of waiting. From `depth`
+  // groups in flight on it lends itself to the batches; when none is left to take (the worker holds the rest) it
+  // reads ahead, up to `depth + 2` groups (memory stays bounded), rather than wait
   const depth = Math.max(2, predictor.engine.threads + 1);
+  const settle = () => new Promise<void>((r) => setImmediate(r)); // lets the workers' answers in
   const inFlight: { records: Record[]; done: Promise<Prediction[]>; settled: boolean }[] = [];
   const writeOldest = async () => {
-    const oldest = inFlight[0];
-    // instead of waiting, this thread computes batches that no worker has taken yet (the oldest first), one at
-    // a time, letting the workers' answers in between
-    while (!oldest.settled && predictor.help()) await new Promise<void>((r) => setImmediate(r));
     const { records, done } = inFlight.shift()!;
     const preds = await done;
     let text = '';
@@ -98,11 +97,22 @@ export async function predictStream(
       pending = [];
       pendingChars = 0;
     }
-    while (inFlight.length >= depth) await writeOldest();
+    await advance(false);
+  };
+  // write what is done; then, while too many groups are in flight (all of them at the end), compute a waiting
+  // batch, or read ahead, or else wait for the oldest
+  const advance = async (end: boolean) => {
+    while (inFlight.length) {
+      if (inFlight[0].settled) await writeOldest();
+      else if (!end && inFlight.length < depth) return;
+      else if (predictor.help()) await settle();
+      else if (!end && inFlight.length < depth + 2) return;
+      else await writeOldest();
+    }
   };
   const drain = async () => {
     await flush();
-    while (inFlight.length) await writeOldest();
+    await advance(true);
   };
   try {
     const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 16 }) : (o.stdin ?? process.stdin);
