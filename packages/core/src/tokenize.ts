@@ -132,7 +132,7 @@ export function tokenizeFlat(text: string): FlatTokens {
         word += '.';
         end++;
       }
-      const c = CLITIC_RE.exec(word);
+      const c = word.includes("'") ? CLITIC_RE.exec(word) : null; // every clitic has an apostrophe
       if (c && c.index > 0) {
         texts.push(word.slice(0, c.index));
         starts.push(start);

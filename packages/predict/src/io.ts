@@ -147,41 +147,48 @@ const num = (x: number) => (Number.isFinite(x) ? String(x) : 'null');
  * JSON.stringify (escapes, lone surrogates). A test compares the two on real predictions.
  */
 export function jsonLine(p: Prediction, id?: unknown): string {
-  let s = id === undefined ? '{"text":' : `{"id":${JSON.stringify(id)},"text":`;
-  s += JSON.stringify(p.text) + ',"entities":[';
+  // the pieces in an array joined once: one flat string per line (appending ~30 pieces with += builds a tree of
+  // string pieces that writing the output then has to flatten: twice the time on the test split)
+  const a = [
+    id === undefined ? '{"text":' : `{"id":${JSON.stringify(id)},"text":`,
+    JSON.stringify(p.text),
+    ',"entities":[',
+  ];
   const ents = p.entities;
   for (let i = 0; i < ents.length; i++) {
     const e = ents[i];
-    s +=
-      (i ? ',{"type":' : '{"type":') +
-      JSON.stringify(e.type) +
-      ',"text":' +
-      JSON.stringify(e.text) +
-      ',"start":' +
-      num(e.start) +
-      ',"end":' +
-      num(e.end) +
-      ',"token_start":' +
-      num(e.token_start) +
-      ',"token_end":' +
-      num(e.token_end) +
-      ',"confidence":' +
-      num(e.confidence) +
-      '}';
+    a.push(
+      i ? ',{"type":' : '{"type":',
+      JSON.stringify(e.type),
+      ',"text":',
+      JSON.stringify(e.text),
+      ',"start":',
+      num(e.start),
+      ',"end":',
+      num(e.end),
+      ',"token_start":',
+      num(e.token_start),
+      ',"token_end":',
+      num(e.token_end),
+      ',"confidence":',
+      num(e.confidence),
+      '}',
+    );
   }
-  return s + '],"tokens":' + JSON.stringify(p.tokens) + ',"tags":' + JSON.stringify(p.tags) + '}\n';
+  a.push('],"tokens":', JSON.stringify(p.tokens), ',"tags":', JSON.stringify(p.tags), '}\n');
+  return a.join('');
 }
 
 /** One output record in the chosen format. */
 export function formatPrediction(p: Prediction, format: OutputFormat, id?: unknown): string {
   if (format === 'jsonl') return jsonLine(p, id);
   if (format === 'conll') {
-    let out = '';
+    const out: string[] = []; // joined once: one flat string (see jsonLine)
     for (const [s, e] of p.sentences) {
-      for (let t = s; t < e; t++) out += `${p.tokens[t]}\t${p.tags[t]}\n`;
-      out += '\n';
+      for (let t = s; t < e; t++) out.push(p.tokens[t], '\t', p.tags[t], '\n');
+      out.push('\n');
     }
-    return out;
+    return out.join('');
   }
   const head = `${id !== undefined ? `[${String(id)}] ` : ''}${p.text.length > 200 ? p.text.slice(0, 200) + '…' : p.text}\n`;
   if (!p.entities.length) return `${head}  (no entities)\n\n`;

@@ -73,14 +73,14 @@ export async function predictStream(
   const writeOldest = async () => {
     const { records, done } = inFlight.shift()!;
     const preds = await done;
-    let text = '';
-    preds.forEach((p, i) => {
-      sentences += p.sentences.length;
-      entities += p.entities.length;
-      text += formatPrediction(p, o.format, records[i].id);
-    });
+    const lines = new Array<string>(preds.length);
+    for (let i = 0; i < preds.length; i++) {
+      sentences += preds[i].sentences.length;
+      entities += preds[i].entities.length;
+      lines[i] = formatPrediction(preds[i], o.format, records[i].id);
+    }
     inputs += records.length;
-    await write(text);
+    await write(lines.join(''));
     bar?.update(Math.round(bytes / 1e6), `${fmtInt(inputs)} inputs`);
   };
   const flush = async () => {

@@ -63,7 +63,9 @@ interface Prepared extends FlatTokens {
 interface Segment {
   input: number;
   first: number;
-  ids: Int32Array;
+  /** Where its word ids start in the group's flat ids, and how many. */
+  from: number;
+  length: number;
 }
 
 /** How a Predictor computes (batch size, kernel threads and build, as train.threads / train.kernel) and writes tags. */
@@ -252,28 +254,31 @@ export class Predictor {
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
-          segments.push({ input, first, ids: ids.subarray(at[input] + first, at[input] + last) });
+          segments.push({ input, first, from: at[input] + first, length: last - first });
         }
       }
     });
-    const order = segments.map((_, i) => i).sort((a, b) => segments[a].ids.length - segments[b].ids.length || a - b);
+    const order = segments.map((_, i) => i).sort((a, b) => segments[a].length - segments[b].length || a - b);
     const batches: Batch[] = [];
     const rowsOf = new Map<Batch, Segment[]>();
     for (let from = 0; from < order.length; from += this.batchSize) {
       const rows = order.slice(from, from + this.batchSize).map((i) => segments[i]);
-      const steps = rows[rows.length - 1].ids.length;
+      const steps = rows[rows.length - 1].length;
       const b: Batch = {
         size: rows.length,
         steps,
         tokens: new Int32Array(rows.length * steps),
         tags: new Int32Array(rows.length * steps),
-        lengths: Int32Array.from(rows, (r) => r.ids.length),
+        lengths: Int32Array.from(rows, (r) => r.length),
         index: Int32Array.from(rows.keys()),
       };
-      rows.forEach((r, i) => b.tokens.set(r.ids, i * steps));
+      for (let i = 0; i < rows.length; i++) {
+        const { from, length } = rows[i];
+        for (let t = 0; t < length; t++) b.tokens[i * steps + t] = ids[from + t];
+      }
       // a char model reads each token's characters as written (chars.json ids; unknown = 1, cut at max_word_len)
       if (this.chars) {
-        const words = rows.map((r) => prepared[r.input].texts.slice(r.first, r.first + r.ids.length));
+        const words = rows.map((r) => prepared[r.input].texts.slice(r.first, r.first + r.length));
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
       batches.push(b);
@@ -282,11 +287,14 @@ export class Predictor {
     // one pass per batch: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their
     // probabilities (the softmax, or the CRF's marginals: see Entity.confidence)
     const take = (b: Batch, { predictions: best, probabilities: own }: Decoded) => {
-      rowsOf.get(b)!.forEach((r, i) => {
-        const o = at[r.input] + r.first;
-        tagIds.set(best.subarray(i * b.steps, i * b.steps + r.ids.length), o);
-        probs.set(own.subarray(i * b.steps, i * b.steps + r.ids.length), o);
-      });
+      const rows = rowsOf.get(b)!;
+      for (let i = 0; i < rows.length; i++) {
+        const { from: o, length } = rows[i];
+        for (let t = 0, j = i * b.steps; t < length; t++, j++) {
+          tagIds[o + t] = best[j];
+          probs[o + t] = own[j];
+        }
+      }
     };
     return { prepared, at, tagIds, probs, batches, take };
   }
