@@ -40,8 +40,7 @@ export interface InferenceOptions {
  */
 export class InferenceEngine {
   private readonly workers: Worker[] = [];
-  /** Jobs posted to each worker and not answered yet (up to AHEAD: the next one waits in its port, so a worker
-   * never idles between two jobs while the calling thread is busy). */
+  /** Jobs posted to each worker and not answered yet (up to `ahead`). */
   private readonly posted = new Map<Worker, number>();
   private readonly queue: {
     id: number;
@@ -52,6 +51,12 @@ export class InferenceEngine {
   }[] = [];
   private readonly pending = new Map<number, (r: { error?: string } & Partial<Decoded>) => void>();
   private nextId = 0;
+  /**
+   * Jobs a worker holds at once (posted, not answered): 2 = the one it computes and the next, so it never idles
+   * while the calling thread is busy. 1 near the end of a stream whose calling thread computes too (predict):
+   * the last batches then wait in the queue, where that thread can take them, not behind a busy worker.
+   */
+  ahead = 2;
   private closed = false;
 
   private constructor(
@@ -213,7 +218,7 @@ export class InferenceEngine {
     while (this.queue.length) {
       // the worker with the fewest jobs posted, if it has room
       let w: Worker | null = null;
-      let n = AHEAD;
+      let n = this.ahead;
       for (const [x, c] of this.posted)
         if (c < n) {
           w = x;
@@ -245,9 +250,6 @@ export class InferenceEngine {
     for (const w of this.workers) void w.terminate();
   }
 }
-
-/** Jobs a worker holds at once: the one it computes and the next. */
-const AHEAD = 2;
 
 /** Decoded with each position's probability of its own tag only. */
 function ownTag(d: Decoded, K: number): Decoded {

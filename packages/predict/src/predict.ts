@@ -111,6 +111,7 @@ export async function predictStream(
     }
   };
   const drain = async () => {
+    predictor.lastInputs();
     await flush();
     await advance(true);
   };

@@ -215,6 +215,11 @@ export class Predictor {
     return this.infer?.helpOne() ?? false;
   }
 
+  /** The last inputs are in (callerComputes): workers take one batch at a time, leaving the rest to `help`. */
+  lastInputs(): void {
+    if (this.infer) this.infer.ahead = 1;
+  }
+
   /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
   decode(b: Batch): Promise<Decoded> {
     return this.infer ? this.infer.decode(b) : Promise.resolve(this.tagger.decodeBatch(b));
