@@ -127,8 +127,11 @@ export function computeBatch(k, memory, L, arena, job) {
 }
 
 if (!isMainThread && workerData?.nerflowInfer) {
-  const { module, memory, L, arena } = workerData;
+  const { module, memory, L, arena, table } = workerData;
   const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  // an input-projection table the engine left to this worker (infer.ts: built while the calling thread builds
+  // the other one), before it reports ready
+  if (table) k.inferTable(table.emb, table.wx, table.bias, table.V, table.We, table.H, table.table);
   parentPort.on('message', (job) => {
     try {
       const r = computeBatch(k, memory, L, arena, job);
