@@ -2,7 +2,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fmtInt, ValidationError, type Logger } from '@nerflow/core';
-import { formatPrediction, inputFormatOf, readRecords, type OutputFormat, type Record } from './io.js';
+import { formatPrediction, inputFormatOf, readRecordChunks, type OutputFormat, type Record } from './io.js';
 import { Predictor, type Prediction, type PredictorOptions } from './predictor.js';
 
 export interface PredictOptions extends Pick<PredictorOptions, 'threads' | 'kernel' | 'tagScheme'> {
@@ -118,10 +118,13 @@ export async function predictStream(
   try {
     const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 16 }) : (o.stdin ?? process.stdin);
     try {
-      for await (const r of readRecords(stream as AsyncIterable<Buffer>, format, source, (n) => (bytes = n))) {
-        pending.push(r);
-        pendingChars += r.input.text?.length ?? r.input.tokens!.length * 8;
-        if (pending.length >= group || pendingChars > 1 << 20) await flush();
+      const chunks = readRecordChunks(stream as AsyncIterable<Buffer>, format, source, (n) => (bytes = n));
+      for await (const records of chunks) {
+        for (const r of records) {
+          pending.push(r);
+          pendingChars += r.input.text?.length ?? r.input.tokens!.length * 8;
+          if (pending.length >= group || pendingChars > 1 << 20) await flush();
+        }
       }
     } finally {
       await drain(); // what came before a bad line is still written (to stdout; a file output is dropped)
