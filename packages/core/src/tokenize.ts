@@ -105,8 +105,31 @@ function isSpace(s: string, i: number): boolean {
 /** Whether the word starts with a letter, mark or digit (ASCII answered without a regex). */
 function startsAlnum(word: string): boolean {
   const c = word.charCodeAt(0);
-  if (c < 128) return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
+  if (c < 128) return isAsciiAlnum(c);
   return /^[\p{L}\p{M}\p{N}]/u.test(word);
+}
+
+/**
+ * Where the pattern's match starting at s[at] ends, for the plain ASCII cases, without running it: a run of
+ * ASCII letters and digits followed by the end or by an ASCII character that cannot join (not a letter, digit,
+ * `-`, `~`, `&`, `'`, `.` or `,`) is the whole match (the joiners are the pattern's only way on); an ASCII
+ * symbol other than `-` and `.` (which can start `--` or `...`) is a token alone. Else -1: run the pattern.
+ */
+function asciiToken(s: string, at: number): number {
+  const c = s.charCodeAt(at);
+  if (c >= 128) return -1;
+  if (!isAsciiAlnum(c)) return c === 45 || c === 46 ? -1 : at + 1;
+  let i = at + 1;
+  while (i < s.length && isAsciiAlnum(s.charCodeAt(i))) i++;
+  if (i === s.length) return i;
+  const n = s.charCodeAt(i);
+  // - ~ & ' , . or any non-ASCII character (a letter, mark or digit continues the word): the pattern decides
+  if (n >= 128 || n === 45 || n === 126 || n === 38 || n === 39 || n === 44 || n === 46) return -1;
+  return i;
+}
+
+function isAsciiAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
 }
 
 /**
@@ -122,10 +145,13 @@ export function tokenizeFlat(text: string): FlatTokens {
   for (;;) {
     while (at < n && isSpace(text, at)) at++;
     if (at >= n) break;
-    TOKEN_AT.lastIndex = at;
-    TOKEN_AT.test(text); // always matches at a non-space character (the last alternative is \S)
+    let end = asciiToken(text, at);
+    if (end < 0) {
+      TOKEN_AT.lastIndex = at;
+      TOKEN_AT.test(text); // always matches at a non-space character (the last alternative is \S)
+      end = TOKEN_AT.lastIndex;
+    }
     let start = at;
-    let end = TOKEN_AT.lastIndex;
     let word = text.slice(start, end);
     if (startsAlnum(word)) {
       if (text.charCodeAt(end) === 46 && isAbbreviation(word)) {
