@@ -132,7 +132,13 @@ if (!isMainThread && workerData?.nerflowInfer) {
   // an input-projection table the engine left to this worker (infer.ts: built while the calling thread builds
   // the other one), before it reports ready
   if (table) k.inferTable(table.emb, table.wx, table.bias, table.V, table.We, table.H, table.table);
+  const claims = workerData.claims;
   parentPort.on('message', (job) => {
+    // the calling thread may have taken this job while it waited in the port (InferenceEngine.helpOne)
+    if (claims && Atomics.compareExchange(claims, job.id % claims.length, 0, 1) !== 0) {
+      parentPort.postMessage({ id: job.id, skipped: true });
+      return;
+    }
     try {
       const r = computeBatch(k, memory, L, arena, job);
       parentPort.postMessage({ id: job.id, ...r }, [r.predictions.buffer, r.probabilities.buffer]);

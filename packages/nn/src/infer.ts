@@ -50,6 +50,14 @@ export class InferenceEngine {
     reject: (e: Error) => void;
   }[] = [];
   private readonly pending = new Map<number, (r: { error?: string } & Partial<Decoded>) => void>();
+  /**
+   * Jobs posted to a worker that it may not have started, oldest first, and their claim flags (shared memory,
+   * slot = id % CLAIM_SLOTS: 0 = free, 1 = the worker computes it, 2 = the calling thread does): helpOne takes
+   * one the worker has not claimed yet, so a caller never waits on a job that sits behind a busy (or
+   * descheduled) worker; the worker skips a job claimed before it got to it.
+   */
+  private readonly postedJobs: { id: number; batch: Batch; compact: boolean }[] = [];
+  private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_SLOTS));
   private nextId = 0;
   /**
    * Jobs a worker holds at once (posted, not answered): 2 = the one it computes and the next, so it never idles
@@ -129,7 +137,15 @@ export class InferenceEngine {
     for (let i = 0; i < opts.workers; i++) {
       const table = i === 0 ? tableJobs[1] : null;
       const w = new Worker(new URL('./infer-worker.mjs', import.meta.url), {
-        workerData: { nerflowInfer: true, module: kern.module, memory: kern.memory, L: layout, arena: arena(), table },
+        workerData: {
+          nerflowInfer: true,
+          module: kern.module,
+          memory: kern.memory,
+          L: layout,
+          arena: arena(),
+          table,
+          claims: engine.claims,
+        },
         stdin: false,
         // the worker is plain JavaScript: no loader (a parent run through tsx would otherwise load it in every worker)
         execArgv: [],
@@ -141,10 +157,12 @@ export class InferenceEngine {
           w.once('message', () => resolve());
         }),
       );
-      w.on('message', (msg: { id?: number; error?: string } & Partial<Decoded>) => {
+      w.on('message', (msg: { id?: number; error?: string; skipped?: boolean } & Partial<Decoded>) => {
         if (msg.id === undefined) return;
-        const done = engine.pending.get(msg.id);
-        engine.pending.delete(msg.id);
+        const at = engine.postedJobs.findIndex((j) => j.id === msg.id);
+        if (at >= 0) engine.postedJobs.splice(at, 1);
+        const done = msg.skipped ? undefined : engine.pending.get(msg.id);
+        if (!msg.skipped) engine.pending.delete(msg.id);
         const left = engine.posted.get(w)! - 1;
         engine.posted.set(w, left);
         if (!left) w.unref(); // idle: it never keeps the process alive
@@ -205,18 +223,34 @@ export class InferenceEngine {
   }
 
   /**
-   * Compute the oldest queued batch on the calling thread, if one waits for a worker (a caller that would
-   * otherwise wait for its batches lends its thread: predict's main thread); returns whether it computed one.
+   * Compute on the calling thread the oldest batch no worker has started: one still queued, else one posted to a
+   * worker that has not claimed it yet (a caller that would otherwise wait for its batches lends its thread:
+   * predict's main thread). Returns whether it computed one.
    */
   helpOne(): boolean {
     const job = this.queue.shift();
-    if (!job) return false;
-    try {
-      job.resolve(this.decodeSync(job.batch, job.compact));
-    } catch (e) {
-      job.reject(e as Error);
+    if (job) {
+      try {
+        job.resolve(this.decodeSync(job.batch, job.compact));
+      } catch (e) {
+        job.reject(e as Error);
+      }
+      return true;
     }
-    return true;
+    for (let i = 0; i < this.postedJobs.length; i++) {
+      const { id, batch, compact } = this.postedJobs[i];
+      if (Atomics.compareExchange(this.claims, id % CLAIM_SLOTS, 0, 2) !== 0) continue;
+      this.postedJobs.splice(i, 1);
+      const done = this.pending.get(id)!;
+      this.pending.delete(id);
+      try {
+        done(this.decodeSync(batch, compact));
+      } catch (e) {
+        done({ error: (e as Error).message });
+      }
+      return true;
+    }
+    return false;
   }
 
   private pump(): void {
@@ -237,6 +271,8 @@ export class InferenceEngine {
         else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
       });
       if (!n) w.ref();
+      Atomics.store(this.claims, id % CLAIM_SLOTS, 0);
+      this.postedJobs.push({ id, batch: b, compact });
       w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths, compact });
     }
   }
@@ -244,6 +280,7 @@ export class InferenceEngine {
   private fail(e: Error): void {
     for (const done of this.pending.values()) done({ error: e.message });
     this.pending.clear();
+    this.postedJobs.length = 0;
     for (const q of this.queue.splice(0)) q.reject(e);
   }
 
@@ -255,6 +292,9 @@ export class InferenceEngine {
     for (const w of this.workers) void w.terminate();
   }
 }
+
+/** Claim flags of posted jobs (more than the jobs ever posted at once: workers × ahead). */
+const CLAIM_SLOTS = 4096;
 
 /** Decoded with each position's probability of its own tag only. */
 function ownTag(d: Decoded, K: number): Decoded {
