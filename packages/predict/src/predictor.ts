@@ -87,7 +87,8 @@ export interface PredictorOptions {
   /**
    * The calling thread computes batches too, whenever it waits for them (`help`), so the engine starts one worker
    * thread fewer: `threads` threads compute in all (predict: its main thread reads and writes, and computes in
-   * between). Off (serve: its thread answers requests), the engine has `threads` workers.
+   * between). Off (serve: its thread answers requests), or with 1 thread (the one worker computes, the calling
+   * thread only reads and writes), the engine has `threads` workers and `help` does nothing.
    */
   callerComputes?: boolean;
 }
@@ -100,6 +101,8 @@ export class Predictor {
   private readonly vocab: VocabIndex;
   private readonly codes: TagCodes;
   readonly maxLen: number;
+  /** callerComputes with 2+ threads: this thread computes batches in `help`. */
+  private lends = false;
   /** What the tag ids mean (nerflow.json tag_scheme): entities are decoded by its rules. */
   readonly scheme: string;
 
@@ -138,13 +141,16 @@ export class Predictor {
       // inference engine on its own worker threads
       const tagger = await loadTagger(dir, { threads: meta.spec.chars ? threads : 1, kernel });
       const batchSize = opts.batchSize ?? 256;
+      const lends = !!opts.callerComputes && threads > 1;
       const infer = await InferenceEngine.create(tagger, {
-        workers: opts.callerComputes && threads > 1 ? threads - 1 : threads,
+        workers: lends ? threads - 1 : threads,
         maxRows: batchSize,
         maxSteps: Math.max(1, meta.max_len || 128),
       });
       const engine = meta.kind === 'fused' ? { threads, kernel } : { threads: 1, kernel: 'tfjs' };
-      return new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
+      const p = new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
+      p.lends = lends;
+      return p;
     } catch (e) {
       if (e instanceof ModelFolderError) throw new ValidationError(e.message);
       throw e;
@@ -212,12 +218,12 @@ export class Predictor {
    * predictions lends its thread); returns whether there was one.
    */
   help(): boolean {
-    return this.infer?.helpOne() ?? false;
+    return this.lends && !!this.infer?.helpOne();
   }
 
   /** The last inputs are in (callerComputes): workers take one batch at a time, leaving the rest to `help`. */
   lastInputs(): void {
-    if (this.infer) this.infer.ahead = 1;
+    if (this.lends && this.infer) this.infer.ahead = 1;
   }
 
   /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
