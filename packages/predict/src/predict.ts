@@ -23,7 +23,8 @@ export interface PredictOptions extends Pick<PredictorOptions, 'threads' | 'kern
 
 /**
  * `nerflow predict`: stream inputs → batches → the model → one output record per input, in input order.
- * Memory holds one group of inputs (batchSize inputs or ~1 MB of text) at a time, whatever the input size.
+ * Memory stays bounded whatever the input size: a few groups of inputs in flight (each batchSize inputs or ~1 MB
+ * of text), a 1 MB read chunk and up to ~4 MB of output waiting to be written.
  */
 export async function predictStream(
   o: PredictOptions,
@@ -52,9 +53,17 @@ export async function predictStream(
   if (toFile) await mkdir(path.dirname(tmp), { recursive: true });
   const fh = toFile ? await open(tmp, 'w') : null;
   const out = o.stdout ?? process.stdout;
+  // a file's writes go out in order in the background (this thread computes meanwhile; it waits only when
+  // ~4 MB are queued, and for all of them before the file is closed)
+  let writing: Promise<unknown> = Promise.resolve();
+  let queued = 0;
   const write = async (s: string) => {
-    if (fh) await fh.write(s);
-    else if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
+    if (fh) {
+      queued += s.length;
+      writing = writing.then(() => fh.write(s)).then(() => (queued -= s.length));
+      writing.catch(() => undefined); // awaited below: never an unhandled rejection meanwhile
+      if (queued > 4 << 20) await writing;
+    } else if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
   };
   const t0 = performance.now();
   let inputs = 0;
@@ -116,7 +125,7 @@ export async function predictStream(
     await advance(true);
   };
   try {
-    const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 16 }) : (o.stdin ?? process.stdin);
+    const stream = fromFile ? createReadStream(o.input!, { highWaterMark: 1 << 20 }) : (o.stdin ?? process.stdin);
     try {
       const chunks = readRecordChunks(stream as AsyncIterable<Buffer>, format, source, (n) => (bytes = n));
       for await (const records of chunks) {
@@ -129,6 +138,7 @@ export async function predictStream(
     } finally {
       await drain(); // what came before a bad line is still written (to stdout; a file output is dropped)
     }
+    await writing;
     bar?.finish(`${fmtInt(inputs)} inputs`);
     if (fh) {
       await fh.close();
@@ -136,6 +146,7 @@ export async function predictStream(
     }
   } catch (e) {
     if (fh) {
+      await writing.catch(() => undefined);
       await fh.close().catch(() => undefined);
       await rm(tmp, { force: true });
     }
