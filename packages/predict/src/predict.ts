@@ -32,6 +32,7 @@ export async function predictStream(
   const fromFile = o.input && o.input !== '-';
   if (fromFile && !existsSync(o.input!)) throw new ValidationError(`--input ${o.input}: no such file`);
   const format = inputFormatOf(fromFile ? o.input : undefined, o.inputFormat);
+  const tLoad = performance.now();
   const predictor = await Predictor.load(o.modelDir, {
     batchSize: 256,
     threads: o.threads,
@@ -66,6 +67,9 @@ export async function predictStream(
     } else if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
   };
   const t0 = performance.now();
+  // the timeline of the run (--verbose): load, first records written, last predictions in, output closed
+  let firstOut = 0;
+  let lastIn = 0;
   let inputs = 0;
   let sentences = 0;
   let entities = 0;
@@ -82,6 +86,7 @@ export async function predictStream(
   const writeOldest = async () => {
     const { records, done } = inFlight.shift()!;
     const preds = await done;
+    if (!firstOut) firstOut = performance.now();
     const lines = new Array<string>(preds.length);
     for (let i = 0; i < preds.length; i++) {
       sentences += preds[i].sentences.length;
@@ -138,6 +143,7 @@ export async function predictStream(
     } finally {
       await drain(); // what came before a bad line is still written (to stdout; a file output is dropped)
     }
+    lastIn = performance.now();
     await writing;
     bar?.finish(`${fmtInt(inputs)} inputs`);
     if (fh) {
@@ -154,5 +160,10 @@ export async function predictStream(
   } finally {
     predictor.dispose();
   }
+  const ms = (t: number) => `${Math.round(t - t0)} ms`;
+  o.log.debug(
+    `predict timeline: model loaded in ${Math.round(t0 - tLoad)} ms; then first records written at ${ms(firstOut)}, ` +
+      `last predictions in at ${ms(lastIn)}, output closed at ${ms(performance.now())}`,
+  );
   return { inputs, sentences, entities, seconds: (performance.now() - t0) / 1000 };
 }
