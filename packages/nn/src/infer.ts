@@ -61,8 +61,8 @@ export class InferenceEngine {
   private nextId = 0;
   /**
    * Jobs a worker holds at once (posted, not answered): 2 = the one it computes and the next, so it never idles
-   * while the calling thread is busy. 1 near the end of a stream whose calling thread computes too (predict):
-   * the last batches then wait in the queue, where that thread can take them, not behind a busy worker.
+   * between two jobs while the calling thread is busy. A caller that computes too (predict) raises it: it takes
+   * back the jobs a worker has not started (helpOne).
    */
   ahead = 2;
   private closed = false;

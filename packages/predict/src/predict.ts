@@ -125,7 +125,6 @@ export async function predictStream(
     }
   };
   const drain = async () => {
-    predictor.lastInputs();
     await flush();
     await advance(true);
   };

@@ -150,6 +150,9 @@ export class Predictor {
       const engine = meta.kind === 'fused' ? { threads, kernel } : { threads: 1, kernel: 'tfjs' };
       const p = new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
       p.lends = lends;
+      // the worker holds 4 jobs: it goes on while this thread computes a long batch; this thread takes the ones it
+      // has not started (help), so holding more never leaves this thread waiting
+      if (lends && infer) infer.ahead = 4;
       return p;
     } catch (e) {
       if (e instanceof ModelFolderError) throw new ValidationError(e.message);
@@ -219,11 +222,6 @@ export class Predictor {
    */
   help(): boolean {
     return this.lends && !!this.infer?.helpOne();
-  }
-
-  /** The last inputs are in (callerComputes): workers take one batch at a time, leaving the rest to `help`. */
-  lastInputs(): void {
-    if (this.lends && this.infer) this.infer.ahead = 1;
   }
 
   /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
