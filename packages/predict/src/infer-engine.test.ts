@@ -169,7 +169,7 @@ test("prepare tokenizes a document once: each sentence's tokens are the text's t
   }
 });
 
-test('helpOne: batches the calling thread takes (queued, or posted to a worker that has not started them) give the same bits; each batch is computed once', async () => {
+test('helpOne: batches the calling thread takes (queued, or posted and not started) give the same bits', async () => {
   const dir = await tinyModelDir({ crf: false });
   const p = await Predictor.load(dir, { threads: 1 });
   const engine = (await InferenceEngine.create(p.tagger, { workers: 1, maxRows: 256, maxSteps: p.maxLen }))!;

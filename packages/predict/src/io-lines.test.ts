@@ -26,7 +26,7 @@ async function* chunked(bytes: Buffer, sizes: number[]): AsyncGenerator<Buffer> 
   }
 }
 
-test('lines: every chunking of text with multi-byte characters, byte order marks and CRLF gives the lines each decoded alone', async () => {
+test('lines: any chunking (multi-byte characters, BOMs, CRLF) gives the lines each decoded alone', async () => {
   const text =
     '\ufeffAngela Merkel met Emmanuel Macron in Paris .\r\nKorea’s “fury” — 3 € and 😀 emoji\n\ufeffBOM again\n\r\n\n' +
     'last line without newline: naïve café';
@@ -43,7 +43,7 @@ test('lines: every chunking of text with multi-byte characters, byte order marks
   }
 });
 
-test('readRecordChunks: the records readRecords gives; a bad line still lets the records before it out, then names it', async () => {
+test('readRecordChunks: the records of readRecords; those before a bad line go out, then the error', async () => {
   const good = Array.from({ length: 50 }, (_, i) => `{"text": "sentence ${i} é"}`).join('\n');
   const bytes = Buffer.concat([
     Buffer.from(good + '\n'),
