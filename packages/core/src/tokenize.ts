@@ -83,29 +83,103 @@ function isAbbreviation(word: string): boolean {
   return /^(?:\p{L}\.)+\p{L}$/u.test(word) || /^\p{Lu}$/u.test(word) || ABBREVIATIONS.has(word);
 }
 
-/** Tokens of a text with their character offsets (UTF-16 code units, as JavaScript strings index). */
-export function tokenize(text: string): Token[] {
-  const out: Token[] = [];
-  TOKEN_RE.lastIndex = 0;
-  for (let m = TOKEN_RE.exec(text); m; m = TOKEN_RE.exec(text)) {
-    let word = m[0];
-    let start = m.index;
-    let end = start + word.length;
-    if (/^[\p{L}\p{M}\p{N}]/u.test(word)) {
-      if (text[end] === '.' && isAbbreviation(word)) {
+/** Tokens as parallel arrays: texts[i] = text.slice(starts[i], ends[i]) (no object per token). */
+export interface FlatTokens {
+  texts: string[];
+  starts: number[];
+  ends: number[];
+}
+
+// the same pattern anchored where a token starts (sticky): every alternative begins with a non-space character,
+// so the global pattern's next match starts at the next non-space character, exactly where this one is tried
+const TOKEN_AT = new RegExp(TOKEN_RE.source, 'uy');
+const SPACE = /\s/u;
+
+/** Whether s[i] is a character \s matches (all are in the BMP; ASCII answered without a regex). */
+function isSpace(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return SPACE.test(s[i]);
+}
+
+/** Whether the word starts with a letter, mark or digit (ASCII answered without a regex). */
+function startsAlnum(word: string): boolean {
+  const c = word.charCodeAt(0);
+  if (c < 128) return isAsciiAlnum(c);
+  return /^[\p{L}\p{M}\p{N}]/u.test(word);
+}
+
+/**
+ * Where the pattern's match starting at s[at] ends, for the plain ASCII cases, without running it: a run of
+ * ASCII letters and digits followed by the end or by an ASCII character that cannot join (not a letter, digit,
+ * `-`, `~`, `&`, `'`, `.` or `,`) is the whole match (the joiners are the pattern's only way on); an ASCII
+ * symbol other than `-` and `.` (which can start `--` or `...`) is a token alone. Else -1: run the pattern.
+ */
+function asciiToken(s: string, at: number): number {
+  const c = s.charCodeAt(at);
+  if (c >= 128) return -1;
+  if (!isAsciiAlnum(c)) return c === 45 || c === 46 ? -1 : at + 1;
+  let i = at + 1;
+  while (i < s.length && isAsciiAlnum(s.charCodeAt(i))) i++;
+  if (i === s.length) return i;
+  const n = s.charCodeAt(i);
+  // - ~ & ' , . or any non-ASCII character (a letter, mark or digit continues the word): the pattern decides
+  if (n >= 128 || n === 45 || n === 126 || n === 38 || n === 39 || n === 44 || n === 46) return -1;
+  return i;
+}
+
+function isAsciiAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
+}
+
+/**
+ * tokenize's tokens as parallel arrays, without an object (nor a regex match) per token: what predict and serve
+ * use on every input. The same tokens and offsets as tokenize (a test checks it on the corpus).
+ */
+export function tokenizeFlat(text: string): FlatTokens {
+  const texts: string[] = [];
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const n = text.length;
+  let at = 0;
+  for (;;) {
+    while (at < n && isSpace(text, at)) at++;
+    if (at >= n) break;
+    let end = asciiToken(text, at);
+    if (end < 0) {
+      TOKEN_AT.lastIndex = at;
+      TOKEN_AT.test(text); // always matches at a non-space character (the last alternative is \S)
+      end = TOKEN_AT.lastIndex;
+    }
+    let start = at;
+    let word = text.slice(start, end);
+    if (startsAlnum(word)) {
+      if (text.charCodeAt(end) === 46 && isAbbreviation(word)) {
         word += '.';
         end++;
-        TOKEN_RE.lastIndex = end;
       }
-      const c = CLITIC_RE.exec(word);
+      const c = word.includes("'") ? CLITIC_RE.exec(word) : null; // every clitic has an apostrophe
       if (c && c.index > 0) {
-        out.push({ text: word.slice(0, c.index), start, end: start + c.index });
+        texts.push(word.slice(0, c.index));
+        starts.push(start);
+        ends.push(start + c.index);
         start += c.index;
         word = word.slice(c.index);
       }
     }
-    out.push({ text: word, start, end });
+    texts.push(word);
+    starts.push(start);
+    ends.push(end);
+    at = end;
   }
+  return { texts, starts, ends };
+}
+
+/** Tokens of a text with their character offsets (UTF-16 code units, as JavaScript strings index). */
+export function tokenize(text: string): Token[] {
+  const { texts, starts, ends } = tokenizeFlat(text);
+  const out = new Array<Token>(texts.length);
+  for (let i = 0; i < texts.length; i++) out[i] = { text: texts[i], start: starts[i], end: ends[i] };
   return out;
 }
 
@@ -117,33 +191,39 @@ export function tokenize(text: string): Token[] {
  * `tokens`: tokenize(text), when the caller has them already.
  */
 export function splitSentences(text: string, tokens: Token[] = tokenize(text)): { start: number; end: number }[] {
-  const out: { start: number; end: number }[] = [];
+  return sentenceRanges(text, {
+    texts: tokens.map((t) => t.text),
+    starts: tokens.map((t) => t.start),
+    ends: tokens.map((t) => t.end),
+  }).map(([first, last]) => ({ start: tokens[first].start, end: tokens[last - 1].end }));
+}
+
+/** splitSentences on tokenizeFlat's tokens, as token ranges [first, last) (the same sentences). */
+export function sentenceRanges(text: string, tokens: FlatTokens): [number, number][] {
+  const { texts, starts, ends } = tokens;
+  const n = texts.length;
+  const out: [number, number][] = [];
   let first = 0;
-  const flush = (last: number) => {
-    if (last >= first) out.push({ start: tokens[first].start, end: tokens[last].end });
-    first = last + 1;
-  };
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
-    const next = tokens[i + 1];
-    if (!next) break;
+  for (let i = 0; i + 1 < n; i++) {
     // (cheap checks first: a blank line needs 2+ characters between the tokens; an end needs . ? or ! first)
-    if (next.start - t.end >= 2 && /\n\s*\n/.test(text.slice(t.end, next.start))) {
-      flush(i);
+    if (starts[i + 1] - ends[i] >= 2 && /\n\s*\n/.test(text.slice(ends[i], starts[i + 1]))) {
+      if (i >= first) out.push([first, i + 1]);
+      first = i + 1;
       continue;
     }
-    const c0 = t.text.charCodeAt(0);
-    if ((c0 !== 46 && c0 !== 63 && c0 !== 33) || !/^(?:[.?!]|\.\.\.+)$/.test(t.text)) continue;
+    const t = texts[i];
+    const c0 = t.charCodeAt(0);
+    if ((c0 !== 46 && c0 !== 63 && c0 !== 33) || !/^(?:[.?!]|\.\.\.+)$/.test(t)) continue;
     let j = i;
-    while (tokens[j + 1] && tokens[j + 1].start === tokens[j].end && /^["')\]]$/.test(tokens[j + 1].text)) j++;
-    const after = tokens[j + 1];
-    if (!after || after.start === tokens[j].end) continue;
-    if (/^[\p{Lu}\p{N}"'([]/u.test(after.text)) {
-      flush(j);
+    while (j + 1 < n && starts[j + 1] === ends[j] && /^["')\]]$/.test(texts[j + 1])) j++;
+    if (j + 1 >= n || starts[j + 1] === ends[j]) continue;
+    if (/^[\p{Lu}\p{N}"'([]/u.test(texts[j + 1])) {
+      if (j >= first) out.push([first, j + 1]);
+      first = j + 1;
       i = j;
     }
   }
-  if (first < tokens.length) flush(tokens.length - 1);
+  if (first < n) out.push([first, n]);
   return out;
 }
 

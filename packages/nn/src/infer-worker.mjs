@@ -15,8 +15,8 @@ export function arenaFloats(L, crfScratch, B, T) {
   return n;
 }
 
-/** Row-major probabilities of the last compact batch (reused: no allocation per batch). */
-let scratch = new Float32Array(0);
+/** One position's probabilities (compact batches; reused: no allocation per position). */
+let row = new Float32Array(0);
 
 /**
  * One batch (rows sorted by length ascending: see infer.ts) → { predictions [B·T], probabilities [B·T·K] },
@@ -63,11 +63,28 @@ export function computeBatch(k, memory, L, arena, job) {
   if (!L.crf) {
     // FusedBiLstm's softmaxRows (fused.ts) and decode's argmax, the same operations in the same order
     const lg = new Float32Array(buf, logits, TB * K);
-    let out;
     if (job.compact) {
-      if (scratch.length < B * T * K) scratch = new Float32Array(B * T * K);
-      out = scratch.fill(0, 0, B * T * K);
-    } else out = new Float32Array(B * T * K);
+      // each real position's softmax in a K-float row, then its argmax and that tag's probability: the same
+      // operations as below on the same values (padding keeps tag 0 and probability 0, as there)
+      if (row.length < K) row = new Float32Array(K);
+      const own = new Float32Array(B * T);
+      for (let r = 0; r < B; r++) {
+        for (let t = 0; t < lengths[r]; t++) {
+          const src = (t * B + r) * K;
+          let mx = -Infinity;
+          for (let c = 0; c < K; c++) mx = Math.max(mx, lg[src + c]);
+          let sum = 0;
+          for (let c = 0; c < K; c++) sum += row[c] = Math.exp(lg[src + c] - mx);
+          for (let c = 0; c < K; c++) row[c] /= sum;
+          let best = 0;
+          for (let c = 1; c < K; c++) if (row[c] > row[best]) best = c;
+          predictions[r * T + t] = best;
+          own[r * T + t] = row[best];
+        }
+      }
+      return { predictions, probabilities: own };
+    }
+    const out = new Float32Array(B * T * K);
     for (let r = 0; r < B; r++) {
       for (let t = 0; t < lengths[r]; t++) {
         const src = (t * B + r) * K;
@@ -84,7 +101,7 @@ export function computeBatch(k, memory, L, arena, job) {
       for (let c = 1; c < K; c++) if (out[i * K + c] > out[i * K + best]) best = c;
       predictions[i] = best;
     }
-    return { predictions, probabilities: job.compact ? chosen(predictions, out, K) : out };
+    return { predictions, probabilities: out };
   }
   const { transitions, start, end, allowed } = L.crf;
   const pred = a(TB);
@@ -109,17 +126,19 @@ export function computeBatch(k, memory, L, arena, job) {
   return { predictions, probabilities: out };
 }
 
-/** Each position's probability of its own tag, [B·T], from row-major [B·T·K] probabilities. */
-function chosen(predictions, probs, K) {
-  const own = new Float32Array(predictions.length);
-  for (let i = 0; i < predictions.length; i++) own[i] = probs[i * K + predictions[i]];
-  return own;
-}
-
 if (!isMainThread && workerData?.nerflowInfer) {
-  const { module, memory, L, arena } = workerData;
+  const { module, memory, L, arena, table } = workerData;
   const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  // an input-projection table the engine left to this worker (infer.ts: built while the calling thread builds
+  // the other one), before it reports ready
+  if (table) k.inferTable(table.emb, table.wx, table.bias, table.V, table.We, table.H, table.table);
+  const claims = workerData.claims;
   parentPort.on('message', (job) => {
+    // the calling thread may have taken this job while it waited in the port (InferenceEngine.helpOne)
+    if (claims && Atomics.compareExchange(claims, job.id % claims.length, 0, 1) !== 0) {
+      parentPort.postMessage({ id: job.id, skipped: true });
+      return;
+    }
     try {
       const r = computeBatch(k, memory, L, arena, job);
       parentPort.postMessage({ id: job.id, ...r }, [r.predictions.buffer, r.probabilities.buffer]);

@@ -40,7 +40,8 @@ export interface InferenceOptions {
  */
 export class InferenceEngine {
   private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
+  /** Jobs posted to each worker and not answered yet (up to `ahead`). */
+  private readonly posted = new Map<Worker, number>();
   private readonly queue: {
     id: number;
     batch: Batch;
@@ -49,7 +50,21 @@ export class InferenceEngine {
     reject: (e: Error) => void;
   }[] = [];
   private readonly pending = new Map<number, (r: { error?: string } & Partial<Decoded>) => void>();
+  /**
+   * Jobs posted to a worker that it may not have started, oldest first, and their claim flags (shared memory,
+   * slot = id % CLAIM_SLOTS: 0 = free, 1 = the worker computes it, 2 = the calling thread does): helpOne takes
+   * one the worker has not claimed yet, so a caller never waits on a job that sits behind a busy (or
+   * descheduled) worker; the worker skips a job claimed before it got to it.
+   */
+  private readonly postedJobs: { id: number; batch: Batch; compact: boolean }[] = [];
+  private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_SLOTS));
   private nextId = 0;
+  /**
+   * Jobs a worker holds at once (posted, not answered): 2 = the one it computes and the next, so it never idles
+   * between two jobs while the calling thread is busy. A caller that computes too (predict) raises it: it takes
+   * back the jobs a worker has not started (helpOne).
+   */
+  ahead = 2;
   private closed = false;
 
   private constructor(
@@ -77,12 +92,14 @@ export class InferenceEngine {
     const emb = copy(m.emb);
     const tables: [number, number] = [0, 0];
     const wh: [number, number] = [0, 0];
-    ['forward', 'backward'].forEach((d, i) => {
+    // the two directions' tables (~2.8 GFLOP for the baseline): the backward one built by the first worker as it
+    // starts, at the same time as this thread builds the forward one (the same function: the same bits)
+    const tableJobs = ['forward', 'backward'].map((d, i) => {
       const wx = copy(m.view('param', `${d}_lstm/kernel`));
       const bias = copy(m.view('param', `${d}_lstm/bias`));
       wh[i] = copy(m.view('param', `${d}_lstm/recurrent_kernel`));
       tables[i] = kern.alloc(V * 4 * H);
-      k.inferTable(emb, wx, bias, V, E, H, tables[i]);
+      return { emb, wx, bias, V, We: E, H, table: tables[i] };
     });
     let crf: InferLayout['crf'] = null;
     if (spec.head === 'crf') {
@@ -118,9 +135,20 @@ export class InferenceEngine {
     const engine = new InferenceEngine(tagger, kern, layout, arena(), { rows, steps });
     const started: Promise<void>[] = [];
     for (let i = 0; i < opts.workers; i++) {
+      const table = i === 0 ? tableJobs[1] : null;
       const w = new Worker(new URL('./infer-worker.mjs', import.meta.url), {
-        workerData: { nerflowInfer: true, module: kern.module, memory: kern.memory, L: layout, arena: arena() },
+        workerData: {
+          nerflowInfer: true,
+          module: kern.module,
+          memory: kern.memory,
+          L: layout,
+          arena: arena(),
+          table,
+          claims: engine.claims,
+        },
         stdin: false,
+        // the worker is plain JavaScript: no loader (a parent run through tsx would otherwise load it in every worker)
+        execArgv: [],
       });
       engine.workers.push(w);
       started.push(
@@ -129,22 +157,29 @@ export class InferenceEngine {
           w.once('message', () => resolve());
         }),
       );
-      w.on('message', (msg: { id?: number; error?: string } & Partial<Decoded>) => {
+      w.on('message', (msg: { id?: number; error?: string; skipped?: boolean } & Partial<Decoded>) => {
         if (msg.id === undefined) return;
-        const done = engine.pending.get(msg.id);
-        engine.pending.delete(msg.id);
-        w.unref(); // idle: it never keeps the process alive
-        engine.idle.push(w);
+        const at = engine.postedJobs.findIndex((j) => j.id === msg.id);
+        if (at >= 0) engine.postedJobs.splice(at, 1);
+        const done = msg.skipped ? undefined : engine.pending.get(msg.id);
+        if (!msg.skipped) engine.pending.delete(msg.id);
+        const left = engine.posted.get(w)! - 1;
+        engine.posted.set(w, left);
+        if (!left) w.unref(); // idle: it never keeps the process alive
         done?.(msg);
         engine.pump();
       });
       w.on('error', (e) => engine.fail(e));
     }
+    for (const [i, t] of tableJobs.entries())
+      if (i === 0 || !opts.workers) k.inferTable(t.emb, t.wx, t.bias, t.V, t.We, t.H, t.table);
     await Promise.all(started);
     // an idle worker never keeps the process alive, a busy one does (unref after the listeners: attaching one
     // refs the worker again)
-    for (const w of engine.workers) w.unref();
-    engine.idle.push(...engine.workers);
+    for (const w of engine.workers) {
+      w.unref();
+      engine.posted.set(w, 0);
+    }
     return engine;
   }
 
@@ -187,15 +222,57 @@ export class InferenceEngine {
     return b.size <= this.limits.rows && b.steps <= this.limits.steps && !b.chars && sortedByLength(b);
   }
 
+  /**
+   * Compute on the calling thread the oldest batch no worker has started: one still queued, else one posted to a
+   * worker that has not claimed it yet (a caller that would otherwise wait for its batches lends its thread:
+   * predict's main thread). Returns whether it computed one.
+   */
+  helpOne(): boolean {
+    const job = this.queue.shift();
+    if (job) {
+      try {
+        job.resolve(this.decodeSync(job.batch, job.compact));
+      } catch (e) {
+        job.reject(e as Error);
+      }
+      return true;
+    }
+    for (let i = 0; i < this.postedJobs.length; i++) {
+      const { id, batch, compact } = this.postedJobs[i];
+      if (Atomics.compareExchange(this.claims, id % CLAIM_SLOTS, 0, 2) !== 0) continue;
+      this.postedJobs.splice(i, 1);
+      const done = this.pending.get(id)!;
+      this.pending.delete(id);
+      try {
+        done(this.decodeSync(batch, compact));
+      } catch (e) {
+        done({ error: (e as Error).message });
+      }
+      return true;
+    }
+    return false;
+  }
+
   private pump(): void {
-    while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
+    while (this.queue.length) {
+      // the worker with the fewest jobs posted, if it has room
+      let w: Worker | null = null;
+      let n = this.ahead;
+      for (const [x, c] of this.posted)
+        if (c < n) {
+          w = x;
+          n = c;
+        }
+      if (!w) break;
+      this.posted.set(w, n + 1);
       const { id, batch: b, compact, resolve, reject } = this.queue.shift()!;
       this.pending.set(id, (r) => {
         if (r.error) reject(new Error(`inference worker: ${r.error}`));
         else resolve({ predictions: r.predictions!, probabilities: r.probabilities! });
       });
-      w.ref();
+      if (!n) w.ref();
+      Atomics.store(this.claims, id % CLAIM_SLOTS, 0);
+      this.postedJobs.push({ id, batch: b, compact });
       w.postMessage({ id, B: b.size, T: b.steps, tokens: b.tokens, lengths: b.lengths, compact });
     }
   }
@@ -203,6 +280,7 @@ export class InferenceEngine {
   private fail(e: Error): void {
     for (const done of this.pending.values()) done({ error: e.message });
     this.pending.clear();
+    this.postedJobs.length = 0;
     for (const q of this.queue.splice(0)) q.reject(e);
   }
 
@@ -214,6 +292,9 @@ export class InferenceEngine {
     for (const w of this.workers) void w.terminate();
   }
 }
+
+/** Claim flags of posted jobs (more than the jobs ever posted at once: workers × ahead). */
+const CLAIM_SLOTS = 4096;
 
 /** Decoded with each position's probability of its own tag only. */
 function ownTag(d: Decoded, K: number): Decoded {

@@ -168,3 +168,44 @@ test("prepare tokenizes a document once: each sentence's tokens are the text's t
     p.dispose();
   }
 });
+
+test('helpOne: batches the calling thread takes (queued, or posted and not started) give the same bits', async () => {
+  const dir = await tinyModelDir({ crf: false });
+  const p = await Predictor.load(dir, { threads: 1 });
+  const engine = (await InferenceEngine.create(p.tagger, { workers: 1, maxRows: 256, maxSteps: p.maxLen }))!;
+  try {
+    const vocab = new Map(p.meta.vocab.words.map((w, i) => [w, i]));
+    const rows = texts().map((t) =>
+      Int32Array.from(p.prepare({ text: t }).tokens, (x) => vocab.get(x.text.toLowerCase()) ?? 1),
+    );
+    const batches = batchesOf(rows, [64, 64, 64, 64, 64, 40, 20, 5]);
+    const want = batches.map((b) => engine.decodeSync(b, true));
+    for (let round = 0; round < 3; round++) {
+      // 8 batches: the worker holds 2 (engine.ahead), 6 wait in the queue; this thread takes what it can
+      const got = batches.map((b) => engine.decode(b, true));
+      let helped = 0;
+      while (engine.helpOne()) helped++;
+      assert.ok(helped >= 6, `the calling thread computed ${helped} of 8 batches (the 6 queued at least)`);
+      assert.equal(engine.helpOne(), false, 'nothing left to take');
+      const results = await Promise.all(got);
+      results.forEach((d, i) => {
+        assert.deepEqual(Array.from(d.predictions), Array.from(want[i].predictions), `batch ${i}: tags`);
+        assert.ok(
+          d.probabilities.every((v, j) => Object.is(v, want[i].probabilities[j])),
+          `batch ${i}: probabilities`,
+        );
+      });
+    }
+    // a stolen job: two posted to the worker at once, it cannot have started both: this thread takes one
+    const long = batchesOf(rows, [256])[0];
+    const first = engine.decode(long, true);
+    const second = engine.decode(batches[7], true);
+    assert.equal(engine.helpOne(), true, 'a job posted to the worker and not started yet is taken');
+    await Promise.all([first, second]);
+    const again = await engine.decode(batches[6], true); // the worker skipped the stolen job and goes on
+    assert.deepEqual(Array.from(again.predictions), Array.from(want[6].predictions));
+  } finally {
+    engine.close();
+    p.dispose();
+  }
+});

@@ -1,4 +1,4 @@
-import { splitSentences, tokenize, ValidationError, type Token } from '@nerflow/core';
+import { sentenceRanges, tokenizeFlat, ValidationError, type FlatTokens, type Token } from '@nerflow/core';
 import { tagCodes, chunkIds, tagsOf, TAG_SCHEMES, type TagCodes, type TagScheme } from '@nerflow/metrics';
 import {
   encodeChars,
@@ -52,11 +52,20 @@ export interface Prediction {
   entities: Entity[];
 }
 
+/** One input's tokens as parallel arrays (texts[i] = text.slice(starts[i], ends[i])) and its sentences. */
+interface Prepared extends FlatTokens {
+  text: string;
+  /** Token ranges [first, last). */
+  sentences: [number, number][];
+}
+
 /** A token sequence the model sees: one sentence, or a max_len piece of a longer one. */
 interface Segment {
   input: number;
   first: number;
-  ids: Int32Array;
+  /** Where its word ids start in the group's flat ids, and how many. */
+  from: number;
+  length: number;
 }
 
 /** How a Predictor computes (batch size, kernel threads and build, as train.threads / train.kernel) and writes tags. */
@@ -75,6 +84,13 @@ export interface PredictorOptions {
    * another one rewrites each sentence's tags from its entities, so tags and entities always agree.
    */
   tagScheme?: string;
+  /**
+   * The calling thread computes batches too, whenever it waits for them (`help`), so the engine starts one worker
+   * thread fewer: `threads` threads compute in all (predict: its main thread reads and writes, and computes in
+   * between). Off (serve: its thread answers requests), or with 1 thread (the one worker computes, the calling
+   * thread only reads and writes), the engine has `threads` workers and `help` does nothing.
+   */
+  callerComputes?: boolean;
 }
 
 /**
@@ -85,6 +101,8 @@ export class Predictor {
   private readonly vocab: VocabIndex;
   private readonly codes: TagCodes;
   readonly maxLen: number;
+  /** callerComputes with 2+ threads: this thread computes batches in `help`. */
+  private lends = false;
   /** What the tag ids mean (nerflow.json tag_scheme): entities are decoded by its rules. */
   readonly scheme: string;
 
@@ -123,13 +141,19 @@ export class Predictor {
       // inference engine on its own worker threads
       const tagger = await loadTagger(dir, { threads: meta.spec.chars ? threads : 1, kernel });
       const batchSize = opts.batchSize ?? 256;
+      const lends = !!opts.callerComputes && threads > 1;
       const infer = await InferenceEngine.create(tagger, {
-        workers: threads,
+        workers: lends ? threads - 1 : threads,
         maxRows: batchSize,
         maxSteps: Math.max(1, meta.max_len || 128),
       });
       const engine = meta.kind === 'fused' ? { threads, kernel } : { threads: 1, kernel: 'tfjs' };
-      return new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
+      const p = new Predictor(dir, meta, tagger, batchSize, chars, engine, infer, outScheme);
+      p.lends = lends;
+      // the worker holds 4 jobs: it goes on while this thread computes a long batch; this thread takes the ones it
+      // has not started (help), so holding more never leaves this thread waiting
+      if (lends && infer) infer.ahead = 4;
+      return p;
     } catch (e) {
       if (e instanceof ModelFolderError) throw new ValidationError(e.message);
       throw e;
@@ -147,28 +171,30 @@ export class Predictor {
 
   /** Tokens, offsets and sentence ranges of one input, before the model. */
   prepare(input: PredictInput): { text: string; tokens: Token[]; sentences: [number, number][] } {
+    const p = this.prepareFlat(input);
+    const tokens = p.texts.map((text, i) => ({ text, start: p.starts[i], end: p.ends[i] }));
+    return { text: p.text, tokens, sentences: p.sentences };
+  }
+
+  /** As prepare, the tokens as parallel arrays (no object per token: predict and serve run this on every input). */
+  private prepareFlat(input: PredictInput): Prepared {
     if (input.tokens) {
-      const tokens: Token[] = [];
+      const texts = input.tokens.slice();
+      const starts = new Array<number>(texts.length);
+      const ends = new Array<number>(texts.length);
       let at = 0;
-      for (const t of input.tokens) {
-        tokens.push({ text: t, start: at, end: at + t.length });
-        at += t.length + 1;
+      for (let i = 0; i < texts.length; i++) {
+        starts[i] = at;
+        ends[i] = at + texts[i].length;
+        at += texts[i].length + 1;
       }
-      return { text: input.tokens.join(' '), tokens, sentences: tokens.length ? [[0, tokens.length]] : [] };
+      return { text: texts.join(' '), texts, starts, ends, sentences: texts.length ? [[0, texts.length]] : [] };
     }
     const text = input.text ?? '';
     // the text's tokens, once: a sentence starts and ends at whitespace (or the text's ends), so its tokens are
     // the text's tokens in its range, as tokenizing it alone gives them (a test checks it on the corpus)
-    const tokens = tokenize(text);
-    const sentences: [number, number][] = [];
-    let at = 0;
-    for (const s of splitSentences(text, tokens)) {
-      while (at < tokens.length && tokens[at].start < s.start) at++;
-      const first = at;
-      while (at < tokens.length && tokens[at].end <= s.end) at++;
-      if (at > first) sentences.push([first, at]);
-    }
-    return { text, tokens, sentences };
+    const tokens = tokenizeFlat(text);
+    return { text, ...tokens, sentences: sentenceRanges(text, tokens) };
   }
 
   /** Tag inputs: every sentence (chunks of max_len tokens for longer ones) through the model, batched, on this thread. */
@@ -190,6 +216,14 @@ export class Predictor {
     return this.finish(plan);
   }
 
+  /**
+   * Compute one batch still waiting for a worker on this thread (callerComputes: a caller about to wait for its
+   * predictions lends its thread); returns whether there was one.
+   */
+  help(): boolean {
+    return this.lends && !!this.infer?.helpOne();
+  }
+
   /** One batch's tags and probabilities, on the inference engine's workers when it has them (else this thread). */
   decode(b: Batch): Promise<Decoded> {
     return this.infer ? this.infer.decode(b) : Promise.resolve(this.tagger.decodeBatch(b));
@@ -208,16 +242,17 @@ export class Predictor {
    * flat array each (input i's tokens from at[i]): a handful of allocations per group, not per sentence.
    */
   private plan(inputs: PredictInput[]) {
-    const prepared = inputs.map((x) => this.prepare(x));
+    const prepared = new Array<Prepared>(inputs.length);
+    for (let i = 0; i < inputs.length; i++) prepared[i] = this.prepareFlat(inputs[i]);
     const at = new Int32Array(prepared.length + 1);
-    prepared.forEach((p, i) => (at[i + 1] = at[i] + p.tokens.length));
+    for (let i = 0; i < prepared.length; i++) at[i + 1] = at[i] + prepared[i].texts.length;
     const ids = new Int32Array(at[prepared.length]);
     const lower = this.meta.vocab.lowercase;
     const unknown = this.meta.vocab.unknown_id;
     for (let i = 0; i < prepared.length; i++) {
-      const toks = prepared[i].tokens;
+      const toks = prepared[i].texts;
       for (let j = 0, o = at[i]; j < toks.length; j++, o++) {
-        const w = toks[j].text;
+        const w = toks[j];
         ids[o] = this.vocab.get(lower ? w.toLowerCase() : w) ?? unknown; // as id(): featurize's mapping
       }
     }
@@ -228,30 +263,31 @@ export class Predictor {
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
-          segments.push({ input, first, ids: ids.subarray(at[input] + first, at[input] + last) });
+          segments.push({ input, first, from: at[input] + first, length: last - first });
         }
       }
     });
-    const order = segments.map((_, i) => i).sort((a, b) => segments[a].ids.length - segments[b].ids.length || a - b);
+    const order = segments.map((_, i) => i).sort((a, b) => segments[a].length - segments[b].length || a - b);
     const batches: Batch[] = [];
     const rowsOf = new Map<Batch, Segment[]>();
     for (let from = 0; from < order.length; from += this.batchSize) {
       const rows = order.slice(from, from + this.batchSize).map((i) => segments[i]);
-      const steps = rows[rows.length - 1].ids.length;
+      const steps = rows[rows.length - 1].length;
       const b: Batch = {
         size: rows.length,
         steps,
         tokens: new Int32Array(rows.length * steps),
         tags: new Int32Array(rows.length * steps),
-        lengths: Int32Array.from(rows, (r) => r.ids.length),
+        lengths: Int32Array.from(rows, (r) => r.length),
         index: Int32Array.from(rows.keys()),
       };
-      rows.forEach((r, i) => b.tokens.set(r.ids, i * steps));
+      for (let i = 0; i < rows.length; i++) {
+        const { from, length } = rows[i];
+        for (let t = 0; t < length; t++) b.tokens[i * steps + t] = ids[from + t];
+      }
       // a char model reads each token's characters as written (chars.json ids; unknown = 1, cut at max_word_len)
       if (this.chars) {
-        const words = rows.map((r) =>
-          prepared[r.input].tokens.slice(r.first, r.first + r.ids.length).map((t) => t.text),
-        );
+        const words = rows.map((r) => prepared[r.input].texts.slice(r.first, r.first + r.length));
         b.chars = encodeChars(words, steps, this.chars.chars, this.chars.max_word_len);
       }
       batches.push(b);
@@ -260,11 +296,14 @@ export class Predictor {
     // one pass per batch: the tags (a softmax head's argmax, or a CRF head's Viterbi path) and their
     // probabilities (the softmax, or the CRF's marginals: see Entity.confidence)
     const take = (b: Batch, { predictions: best, probabilities: own }: Decoded) => {
-      rowsOf.get(b)!.forEach((r, i) => {
-        const o = at[r.input] + r.first;
-        tagIds.set(best.subarray(i * b.steps, i * b.steps + r.ids.length), o);
-        probs.set(own.subarray(i * b.steps, i * b.steps + r.ids.length), o);
-      });
+      const rows = rowsOf.get(b)!;
+      for (let i = 0; i < rows.length; i++) {
+        const { from: o, length } = rows[i];
+        for (let t = 0, j = i * b.steps; t < length; t++, j++) {
+          tagIds[o + t] = best[j];
+          probs[o + t] = own[j];
+        }
+      }
     };
     return { prepared, at, tagIds, probs, batches, take };
   }
@@ -276,33 +315,27 @@ export class Predictor {
       const probs = plan.probs.subarray(at[i], at[i + 1]);
       const entities: Entity[] = [];
       // plain loops into arrays of known length (no callbacks, no growing): this runs for every token on the
-      // main thread of predict/serve
-      const n = p.tokens.length;
+      // main thread of predict/serve; the tokens' offsets are made only when read (no output format writes them)
+      const n = p.texts.length;
       const names = this.meta.tags;
       const tags = new Array<string>(n);
-      const tokens = new Array<string>(n);
-      const offsets = new Array<[number, number]>(n);
-      for (let t = 0; t < n; t++) {
-        const tok = p.tokens[t];
-        tags[t] = names[tagIds[t]];
-        tokens[t] = tok.text;
-        offsets[t] = [tok.start, tok.end];
-      }
+      for (let t = 0; t < n; t++) tags[t] = names[tagIds[t]];
+      const { starts, ends } = p;
       // entities never cross a sentence (nor a chunk: a chunk is tagged as a sentence of its own); the span
       // rules are conlleval's for the model's scheme: IOB2 (B-/I-), or BIOES (E- closes, S- is a one-token entity)
       for (const [s, e] of p.sentences) {
         for (let first = s; first < e; first += this.maxLen) {
           const last = Math.min(e, first + this.maxLen);
           const flat = chunkIds(tagIds.subarray(first, last), this.codes);
-          const spans: { start: number; end: number; type: string }[] = [];
+          const spans: { start: number; end: number; type: string }[] | null = this.outScheme ? [] : null;
           for (let c = 0; c < flat.length; c += 3) {
             const ts = first + flat[c];
             const te = first + flat[c + 1] + 1;
             let conf = 0;
             for (let t = ts; t < te; t++) conf += probs[t];
-            const start = p.tokens[ts].start;
-            const end = p.tokens[te - 1].end;
-            if (this.outScheme) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
+            const start = starts[ts];
+            const end = ends[te - 1];
+            if (spans) spans.push({ start: flat[c], end: flat[c + 1], type: this.codes.types[flat[c + 2]] });
             entities.push({
               type: this.codes.types[flat[c + 2]],
               text: p.text.slice(start, end),
@@ -314,13 +347,15 @@ export class Predictor {
             });
           }
           // --tag-scheme: this piece's tags rewritten from its entities in the scheme asked for
-          if (this.outScheme) tags.splice(first, last - first, ...tagsOf(spans, last - first, this.outScheme));
+          if (spans) tags.splice(first, last - first, ...tagsOf(spans, last - first, this.outScheme!));
         }
       }
       return {
         text: p.text,
-        tokens,
-        offsets,
+        tokens: p.texts,
+        get offsets(): [number, number][] {
+          return starts.map((s, t): [number, number] => [s, ends[t]]);
+        },
         tags,
         sentences: p.sentences,
         entities,
