@@ -71,8 +71,9 @@ writeBatchFile(
   (b) => (chars ? [padded(b)] : []),
 );
 
-// The kernel's calls are always timed (a timer per call, ~15 calls per batch): that gives the LSTM's GFLOP/s.
-setKernelProfiling(true);
+// The timed models run as `nerflow train` runs them: kernel profiling off. A second set of the same models, with
+// every kernel call and job step timed (a timer and a JavaScript wrapper per call), then trains the same batches:
+// that gives the LSTM's GFLOP/s and --profile's breakdown without its overhead in the ms/batch figures.
 /** FLOPs of the LSTM's matrix products in one batch (both directions), forward and backward. */
 function flops(b: { size: number; steps: number }): { forward: number; backward: number } {
   const c = spec.chars,
@@ -120,46 +121,62 @@ function variantTagger(kernel: KernelVariant): Pick<Tagger, 'trainBatch' | 'disp
   const m = new FusedBiLstm(spec, { threads: 2, kernel, prepare: true });
   return { trainBatch: (b) => m.train(b), dispose: () => m.dispose() };
 }
-const models = setups.map((s) => ({
-  ...s,
-  tagger: s.variant ? variantTagger(s.kernel) : createTagger(spec, s),
-  ms: 0,
-  cpuMs: 0,
-  mainMs: 0,
-  profile: new Map<string, { ms: number; calls: number }>(),
-}));
-for (const b of sample.slice(0, warm)) for (const m of models) m.tagger.trainBatch(b);
+const newModels = () =>
+  setups.map((s) => ({
+    ...s,
+    tagger: s.variant ? variantTagger(s.kernel) : createTagger(spec, s),
+    ms: 0,
+    cpuMs: 0,
+    mainMs: 0,
+  }));
 let peak = process.memoryUsage().rss;
-let real = 0;
 const timedSample = sample.slice(warm);
+let real = 0;
 for (const b of timedSample) real += b.lengths.reduce((a, c) => a + c, 0);
-for (let at = 0; at < timedSample.length; at += BLOCK) {
-  for (const m of models)
-    for (const b of timedSample.slice(at, at + BLOCK)) {
-      kernelProfile.clear();
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      const s0 = mainCpuMs();
-      m.tagger.trainBatch(b);
-      m.mainMs += mainCpuMs() - s0;
-      m.ms += performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      m.cpuMs += (c.user + c.system) / 1000;
-      for (const [k, v] of kernelProfile) {
-        const p = m.profile.get(k) ?? { ms: 0, calls: 0 };
-        m.profile.set(k, { ms: p.ms + v.ms, calls: p.calls + v.calls });
-      }
-    }
-  peak = Math.max(peak, process.memoryUsage().rss);
+/** Warm-up batches, then the timed ones in turns of BLOCK consecutive batches per model (`turn`). */
+function train<M extends { tagger: Pick<Tagger, 'trainBatch'> }>(models: M[], turn: (m: M, bs: Batch[]) => void) {
+  for (const b of sample.slice(0, warm)) for (const m of models) m.tagger.trainBatch(b);
+  for (let at = 0; at < timedSample.length; at += BLOCK) {
+    for (const m of models) turn(m, timedSample.slice(at, at + BLOCK));
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }
 }
-const runs = models.map((m) => {
-  m.tagger.dispose();
+setKernelProfiling(false);
+const models = newModels();
+// wall, process CPU and the main thread's CPU read around each turn, not each batch (no /proc read in between)
+train(models, (m, bs) => {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const s0 = mainCpuMs();
+  for (const b of bs) m.tagger.trainBatch(b);
+  m.ms += performance.now() - t0;
+  m.mainMs += mainCpuMs() - s0;
+  const c = process.cpuUsage(c0);
+  m.cpuMs += (c.user + c.system) / 1000;
+});
+for (const m of models) m.tagger.dispose();
+setKernelProfiling(true);
+const profiled = newModels().map((m) => ({ ...m, profile: new Map<string, { ms: number; calls: number }>() }));
+train(profiled, (m, bs) => {
+  for (const b of bs) {
+    kernelProfile.clear();
+    m.tagger.trainBatch(b);
+    for (const [k, v] of kernelProfile) {
+      const p = m.profile.get(k) ?? { ms: 0, calls: 0 };
+      m.profile.set(k, { ms: p.ms + v.ms, calls: p.calls + v.calls });
+    }
+  }
+});
+setKernelProfiling(false);
+const runs = models.map((m, i) => {
+  const { profile: prof, tagger } = profiled[i];
+  tagger.dispose();
   const seconds = m.ms / 1000;
-  // where a batch's time goes: each kernel function, and the rest (JS: inputs, masks)
+  // where a batch's time goes (the profiled run): each kernel function, and the rest (JS: inputs, masks)
   const breakdown = Object.fromEntries(
-    [...m.profile].map(([k, v]) => [k, { ms_per_batch: v.ms / timed, calls_per_batch: v.calls / timed }]),
+    [...prof].map(([k, v]) => [k, { ms_per_batch: v.ms / timed, calls_per_batch: v.calls / timed }]),
   );
-  const gflops = (name: 'lstmForward' | 'lstmBackward', f: number) => f / ((m.profile.get(name)?.ms ?? NaN) * 1e6);
+  const gflops = (name: 'lstmForward' | 'lstmBackward', f: number) => f / ((prof.get(name)?.ms ?? NaN) * 1e6);
   return {
     threads: m.threads,
     kernel: m.kernel,

@@ -239,7 +239,7 @@ console.log(
   `\nLSTM matrix products per batch: ${ours.mflop_per_batch.forward.toFixed(0)} MFLOP forward, ${ours.mflop_per_batch.backward.toFixed(0)} MFLOP backward (both directions); kernel GEMM peak on 1 thread (GFLOP/s): ${peaks}`,
 );
 console.log(
-  '(GFLOP/s from the steps lstmForward, which includes the embedding lookup, and lstmBackward, which includes the dense weight gradient, d h and Adam on the LSTM weights)',
+  '(GFLOP/s from a second run of the same batches with every kernel call timed (the ms/batch rows above run untimed, as nerflow train does), from the steps lstmForward, which includes the embedding lookup, and lstmBackward, which includes the dense weight gradient, d h and Adam on the LSTM weights)',
 );
 for (const r of ours.runs) {
   const peak = ours.gemm_peak_gflops[r.kernel];
@@ -249,7 +249,7 @@ for (const r of ours.runs) {
   );
 }
 console.log(
-  `BLAS used by PyTorch: ${theirs.blas}; nerflow bench process peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB (${ours.models} models at once)`,
+  `BLAS used by PyTorch: ${theirs.blas}; nerflow bench process peak RSS ${(ours.peak_rss / 2 ** 20).toFixed(0)} MiB (${ours.models} timed models at once, then ${ours.models} profiled ones; the train stage's own peak: npm run bench:train-memory)`,
 );
 const last = `nerflow_s_per_epoch=${nerflowEpoch.toFixed(1)} pytorch_s_per_epoch=${torchEpoch.toFixed(1)} ratio=${(nerflowEpoch / torchEpoch).toFixed(3)}`;
 const softmaxEpoch = base ? epochTokens / base.ours.tokens_per_s : null;
