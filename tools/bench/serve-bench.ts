@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, TOKENIZER } from '@nerflow/core';
-import { createTagger, initBackend, readSplit, writeModelMeta, type Batch } from '@nerflow/nn';
+import { createTagger, initBackend, paddedBatch, readSplit, writeModelMeta, type Batch } from '@nerflow/nn';
 import { predictStream, Predictor } from '@nerflow/predict';
 
 const [featDir, trained, work, repsArg] = process.argv.slice(2);
@@ -85,16 +85,8 @@ const order = ids.map((_, i) => i).sort((a, b) => ids[a].length - ids[b].length 
 const batches: Batch[] = [];
 for (let at = 0; at < order.length; at += 256) {
   const rows = order.slice(at, at + 256).map((i) => ids[i]);
-  const steps = rows[rows.length - 1].length;
-  const b: Batch = {
-    size: rows.length,
-    steps,
-    tokens: new Int32Array(rows.length * steps),
-    tags: new Int32Array(rows.length * steps),
-    lengths: Int32Array.from(rows, (r) => r.length),
-    index: Int32Array.from(rows.keys()),
-  };
-  rows.forEach((r, i) => b.tokens.set(r, i * steps));
+  const b = paddedBatch(rows.map((r) => r.length));
+  rows.forEach((r, i) => b.tokens.set(r, i * b.steps));
   batches.push(b);
 }
 const K = tags.length;

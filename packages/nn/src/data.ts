@@ -71,6 +71,24 @@ export interface Batch {
 }
 
 /**
+ * An all-padding batch for rows of these lengths, padded to `steps` (default: the longest row, at least 1): tokens and
+ * tags 0, index 0..size−1 (rows of their own, not of a split). The caller writes row r's tokens at r·steps.
+ */
+export function paddedBatch(lengths: ArrayLike<number>, steps = 0): Batch {
+  const size = lengths.length;
+  for (let r = 0; r < size; r++) steps = Math.max(steps, lengths[r]);
+  steps = Math.max(1, steps);
+  return {
+    size,
+    steps,
+    tokens: new Int32Array(size * steps),
+    tags: new Int32Array(size * steps),
+    lengths: Int32Array.from(lengths),
+    index: Int32Array.from({ length: size }, (_, r) => r),
+  };
+}
+
+/**
  * Length-bucketed batches: rows sorted by length (stable, then shuffled within equal lengths when
  * shuffling), cut into batches of `batchSize`, each padded only to its own longest row; the batch order is
  * shuffled with a PRNG seeded by seed and epoch, so every epoch differs and every run is the same.

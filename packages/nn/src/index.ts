@@ -20,7 +20,7 @@ export const NO_TFJS_BACKEND = 'none';
 export async function backendFor(kind: 'fused' | 'layers', pref: BackendPreference = 'auto'): Promise<string> {
   return kind === 'fused' ? NO_TFJS_BACKEND : initBackend(pref);
 }
-export { readSplit, makeBatches, encodeChars, type SplitData, type Batch } from './data.js';
+export { readSplit, makeBatches, paddedBatch, encodeChars, type SplitData, type Batch } from './data.js';
 export { createTagger, engineOf, loadTagger, type Tagger, type TaggerOptions } from './tagger.js';
 export type { TaggerSpec } from './spec.js';
 export { unsortedSegmentSum } from './segment-sum.js';

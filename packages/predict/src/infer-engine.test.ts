@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { detokenize, splitSentences, tokenize, type Token } from '@nerflow/core';
-import { createTagger, InferenceEngine, relaxedSimd, type Batch, type Tagger } from '@nerflow/nn';
+import { createTagger, InferenceEngine, paddedBatch, relaxedSimd, type Batch, type Tagger } from '@nerflow/nn';
 import { corpusSentences } from '../../core/src/test-helpers/corpus.js';
 import { Predictor } from './predictor.js';
 import { tinyModelDir } from './test-helpers/tiny-model.js';
@@ -20,16 +20,8 @@ function batchesOf(rows: Int32Array[], sizes: number[], sorted = true): Batch[] 
     const part = rows.slice(at, at + n);
     at += n;
     if (sorted) part.sort((a, b) => a.length - b.length);
-    const steps = Math.max(...part.map((r) => r.length));
-    const b: Batch = {
-      size: part.length,
-      steps,
-      tokens: new Int32Array(part.length * steps),
-      tags: new Int32Array(part.length * steps),
-      lengths: Int32Array.from(part, (r) => r.length),
-      index: Int32Array.from(part.keys()),
-    };
-    part.forEach((r, i) => b.tokens.set(r, i * steps));
+    const b = paddedBatch(part.map((r) => r.length));
+    part.forEach((r, i) => b.tokens.set(r, i * b.steps));
     out.push(b);
   }
   return out;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ValidationError } from '@nerflow/core';
 import { spansOf } from '@nerflow/metrics';
-import { allowedTransitions, crfMarginals, loadTagger, pathAllowed, type Batch } from '@nerflow/nn';
+import { allowedTransitions, crfMarginals, loadTagger, paddedBatch, pathAllowed, type Batch } from '@nerflow/nn';
 import { registerRunModel, RestStore } from '@nerflow/tracking';
 import { realMlflowSkip, startRealMlflow } from '../../tracking/src/test-helpers/real-mlflow.js';
 import { corpusSentences } from '../../core/src/test-helpers/corpus.js';
@@ -52,14 +52,7 @@ test('a char-CNN model predicts: its characters reach the kernel (capitals chang
     const steps = Math.max(...rows.map((r) => r.length));
     const offsets = new Int32Array(rows.length * steps + 1);
     const ids: number[] = [];
-    const b0: Batch = {
-      size: rows.length,
-      steps,
-      tokens: new Int32Array(rows.length * steps),
-      tags: new Int32Array(rows.length * steps),
-      lengths: Int32Array.from(rows, (r) => r.length),
-      index: Int32Array.from(rows.keys()),
-    };
+    const b0 = paddedBatch(rows.map((r) => r.length));
     rows.forEach((r, i) => {
       for (let t = 0; t < steps; t++) {
         if (t < r.length) {

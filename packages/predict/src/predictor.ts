@@ -6,6 +6,7 @@ import {
   InferenceEngine,
   loadTagger,
   ModelFolderError,
+  paddedBatch,
   readPredictionMeta,
   resolveKernel,
   resolveThreads,
@@ -272,15 +273,8 @@ export class Predictor {
     const rowsOf = new Map<Batch, Segment[]>();
     for (let from = 0; from < order.length; from += this.batchSize) {
       const rows = order.slice(from, from + this.batchSize).map((i) => segments[i]);
-      const steps = rows[rows.length - 1].length;
-      const b: Batch = {
-        size: rows.length,
-        steps,
-        tokens: new Int32Array(rows.length * steps),
-        tags: new Int32Array(rows.length * steps),
-        lengths: Int32Array.from(rows, (r) => r.length),
-        index: Int32Array.from(rows.keys()),
-      };
+      const b = paddedBatch(rows.map((r) => r.length));
+      const { steps } = b;
       for (let i = 0; i < rows.length; i++) {
         const { from, length } = rows[i];
         for (let t = 0; t < length; t++) b.tokens[i * steps + t] = ids[from + t];
