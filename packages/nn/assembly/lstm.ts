@@ -4,7 +4,7 @@
 // One direction of the LSTM per call; the caller runs the forward and the backward direction.
 
 export * from './crf';
-import { sigmoidRange, tanhRange, vtanh } from './simd-math';
+import { sigmoidRange, tanhRange, vsigmoid, vtanh } from './simd-math';
 
 /** Where free memory starts: below it sit the module's static data (Mathf's exp/log tables). */
 export function heapBase(): usize {
@@ -215,6 +215,13 @@ export function transpose(x: usize, out: usize, R: i32, C: i32): void {
   }
 }
 
+/** out[c·ldo + r] = x[r·C + c]: an [R, C] matrix transposed to [C, R], its rows ldo ≥ R apart (the gap not written). */
+function transposeLd(x: usize, out: usize, R: i32, C: i32, ldo: i32): void {
+  for (let r = 0; r < R; r++) {
+    for (let c = 0; c < C; c++) store<f32>(out + ((<usize>c * ldo + r) << 2), load<f32>(x + ((<usize>r * C + c) << 2)));
+  }
+}
+
 /** out[j] (+)= Σ_r x[r·N + j]: column sums of an [R, N] matrix. */
 export function colSum(x: usize, out: usize, R: i32, N: i32, acc: i32): void {
   if (!acc) memory.fill(out, 0, <usize>N << 2);
@@ -282,39 +289,60 @@ export function lstmForward(x: usize, wx: usize, wh: usize, bias: usize, rmask: 
     for (let r = 0; r < B; r++) {
       const row = gt + ((<usize>r * G) << 2);
       const hb = <usize>H << 2;
-      sigmoidRange(row, 2 * H); // i, f
-      tanhRange(row + 2 * hb, H); // g
-      sigmoidRange(row + 3 * hb, H); // o
       const ro = (<usize>r * H) << 2;
       const cp = t > 0 ? cell + <usize>(t - 1) * stepH + ro : 0;
+      // each unit's four gates activated (stored: backward reads them) and its cell and output, in one pass over
+      // the row: the same operations per element as activating the gates first, so the same bits
       let u = 0;
       for (; u + 4 <= H; u += 4) {
         const o = <usize>u << 2;
-        const ig = f32x4.mul(v128.load(row + o), v128.load(row + 2 * hb + o));
-        const c = cp ? f32x4.add(f32x4.mul(v128.load(row + hb + o), v128.load(cp + o)), ig) : ig;
+        const i = vsigmoid(v128.load(row + o));
+        const f = vsigmoid(v128.load(row + hb + o));
+        const g = vtanh(v128.load(row + 2 * hb + o));
+        const og = vsigmoid(v128.load(row + 3 * hb + o));
+        v128.store(row + o, i);
+        v128.store(row + hb + o, f);
+        v128.store(row + 2 * hb + o, g);
+        v128.store(row + 3 * hb + o, og);
+        const ig = f32x4.mul(i, g);
+        const c = cp ? f32x4.add(f32x4.mul(f, v128.load(cp + o)), ig) : ig;
         v128.store(ct + ro + o, c);
         const th = vtanh(c);
         v128.store(tct + ro + o, th);
-        v128.store(hot + ro + o, f32x4.mul(v128.load(row + 3 * hb + o), th));
+        v128.store(hot + ro + o, f32x4.mul(og, th));
       }
       for (; u < H; u++) {
         const o = <usize>u << 2;
-        const ig = load<f32>(row + o) * load<f32>(row + 2 * hb + o);
-        const c = cp ? load<f32>(row + hb + o) * load<f32>(cp + o) + ig : ig;
+        const i = lane0(vsigmoid(f32x4.splat(load<f32>(row + o))));
+        const f = lane0(vsigmoid(f32x4.splat(load<f32>(row + hb + o))));
+        const g = lane0(vtanh(f32x4.splat(load<f32>(row + 2 * hb + o))));
+        const og = lane0(vsigmoid(f32x4.splat(load<f32>(row + 3 * hb + o))));
+        store<f32>(row + o, i);
+        store<f32>(row + hb + o, f);
+        store<f32>(row + 2 * hb + o, g);
+        store<f32>(row + 3 * hb + o, og);
+        const ig = i * g;
+        const c = cp ? f * load<f32>(cp + o) + ig : ig;
         store<f32>(ct + ro + o, c);
-        const th = f32x4.extract_lane(vtanh(f32x4.splat(c)), 0);
+        const th = lane0(vtanh(f32x4.splat(c)));
         store<f32>(tct + ro + o, th);
-        store<f32>(hot + ro + o, load<f32>(row + 3 * hb + o) * th);
+        store<f32>(hot + ro + o, og * th);
       }
     }
   }
+}
+
+@inline
+function lane0(v: v128): f32 {
+  return f32x4.extract_lane(v, 0);
 }
 
 /**
  * Backpropagation through time for one direction, from dh [T·B, H] (the loss gradient reaching each h(t)
  * from the output layer). Uses what lstmForward saved. Writes dz [T·B, 4H] (pre-activation gate gradients),
  * dx [T·B, E], and accumulates (acc = 1) or sets the weight gradients dwx [E, 4H], dwh [H, 4H], dbias [4H].
- * Scratch: whT [4H, H], wxT [4H, E], dhn [B, H], dcn [B, H].
+ * Scratch: whT [4H, H], wxT [4H, E4] (E4 = E rounded up to a multiple of 4: its rows start 16-byte aligned, so the
+ * GEMM's vector loads of them never straddle a cache line), dhn [B, H], dcn [B, H].
  */
 export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: usize, T: i32, B: i32, E: i32, H: i32,
   gates: usize, cell: usize, tc: usize, hin: usize,
@@ -323,7 +351,8 @@ export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: u
   const G = 4 * H;
   const TB = T * B;
   transpose(wh, whT, H, G);
-  transpose(wx, wxT, E, G);
+  const E4 = (E + 3) & ~3;
+  transposeLd(wx, wxT, E, G, E4);
   const stepG = (<usize>B * G) << 2;
   const stepH = (<usize>B * H) << 2;
   const hb = <usize>H << 2;
@@ -380,9 +409,10 @@ export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: u
     }
   }
   gemm(x, 1, E, dz, G, dwx, G, E, TB, G, 1);
-  gemm(hin, 1, H, dz, G, dwh, G, H, TB, G, 1);
+  // hin is zero at t = 0 (no h(−1)): its B rows add only zeros to dwh, so the sum starts at t = 1, the same bits
+  gemm(hin + stepH, 1, H, dz + stepG, G, dwh, G, H, TB - B, G, 1);
   colSum(dz, dbias, TB, G, 1);
-  gemm(dz, G, 1, wxT, E, dx, E, TB, G, E, 0);
+  gemm(dz, G, 1, wxT, E4, dx, E, TB, G, E, 0);
 }
 
 function mulInto(a: usize, b: usize, out: usize, n: i32): void {

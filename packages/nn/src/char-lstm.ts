@@ -147,7 +147,7 @@ export function charLstmBackward(
     dz: a(Tc * n * G),
     dx: a(Tc * n * D),
     whT: a(G * U),
-    wxT: a(G * D),
+    wxT: a(G * ((D + 3) & ~3)),
     dhn: a(n * U),
     dcn: a(n * U),
   }));

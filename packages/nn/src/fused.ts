@@ -564,7 +564,7 @@ export class FusedBiLstm {
       dx: train ? a(TB * E) : 0,
       // backward's scratch, one set per direction (they may run at once)
       whT: train ? a(G * H) : 0,
-      wxT: train ? a(G * E) : 0,
+      wxT: train ? a(G * ((E + 3) & ~3)) : 0,
       dhn: train ? a(B * H) : 0,
       dcn: train ? a(B * H) : 0,
     });
