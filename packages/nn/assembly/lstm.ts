@@ -348,11 +348,125 @@ export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: u
   gates: usize, cell: usize, tc: usize, hin: usize,
   dz: usize, dx: usize, dwx: usize, dwh: usize, dbias: usize,
   whT: usize, wxT: usize, dhn: usize, dcn: usize): void {
+  bptt(dh, wx, wh, rmask, T, B, E, H, gates, cell, tc, dz, whT, wxT, dhn, dcn);
+  const G = 4 * H;
+  const stepG = (<usize>B * G) << 2;
+  const stepH = (<usize>B * H) << 2;
+  gemm(x, 1, E, dz, G, dwx, G, E, T * B, G, 1);
+  // hin is zero at t = 0 (no h(−1)): its B rows add only zeros to dwh, so the sum starts at t = 1, the same bits
+  gemm(hin + stepH, 1, H, dz + stepG, G, dwh, G, H, (T - 1) * B, G, 1);
+  colSum(dz, dbias, T * B, G, 1);
+  gemm(dz, G, 1, wxT, (E + 3) & ~3, dx, E, T * B, G, E, 0);
+}
+
+/**
+ * lstmBackward for two threads, one direction each, that share the work after BPTT. `work` holds two 64-byte
+ * records (zeroed by the caller), one per direction: `self` (0 or 1) is this call's. After its BPTT this call
+ * describes its direction's remaining products (dbias, dwx and dwh by blocks of rows, dx by blocks of 32 token rows)
+ * in its record and marks it ready; it then takes blocks from its own record's counter until none is left, and
+ * then, if the other direction is ready, helps with that one's. Whichever thread computes a block, it is the same
+ * code on the same rows (row blocks cut at multiples of 4, the GEMM's own blocks), so the results are the same to
+ * the bit as lstmBackward's; the thread that reached this point first takes the blocks the other has not.
+ * One thread running both calls in turn (self 0, then 1) does all of direction 0, then all of direction 1.
+ * The weight gradients are final only when both calls have returned (a barrier), not when one has.
+ */
+export function lstmBackwardShared(dh: usize, x: usize, wx: usize, wh: usize, rmask: usize, T: i32, B: i32, E: i32,
+  H: i32, gates: usize, cell: usize, tc: usize, hin: usize,
+  dz: usize, dx: usize, dwx: usize, dwh: usize, dbias: usize,
+  whT: usize, wxT: usize, dhn: usize, dcn: usize, work: usize, self: i32): void {
+  bptt(dh, wx, wh, rmask, T, B, E, H, gates, cell, tc, dz, whT, wxT, dhn, dcn);
+  const mine = work + (<usize>self << 6);
+  store<i32>(mine, <i32>x, W_X << 2);
+  store<i32>(mine, <i32>hin, W_HIN << 2);
+  store<i32>(mine, <i32>dz, W_DZ << 2);
+  store<i32>(mine, <i32>wxT, W_WXT << 2);
+  store<i32>(mine, <i32>dx, W_DX << 2);
+  store<i32>(mine, <i32>dwx, W_DWX << 2);
+  store<i32>(mine, <i32>dwh, W_DWH << 2);
+  store<i32>(mine, <i32>dbias, W_DBIAS << 2);
+  store<i32>(mine, T, W_T << 2);
+  store<i32>(mine, B, W_B << 2);
+  store<i32>(mine, E, W_E << 2);
+  store<i32>(mine, H, W_H << 2);
+  atomic.store<i32>(mine, 1); // ready: the record and dz are written (a sequentially consistent store)
+  takeBlocks(mine);
+  const other = work + (<usize>(1 - self) << 6);
+  if (atomic.load<i32>(other) == 1) takeBlocks(other);
+}
+
+// a direction's record in lstmBackwardShared's work area (i32 words): ready, next block, then the pointers and sizes
+const W_NEXT = 1;
+const W_X = 2;
+const W_HIN = 3;
+const W_DZ = 4;
+const W_WXT = 5;
+const W_DX = 6;
+const W_DWX = 7;
+const W_DWH = 8;
+const W_DBIAS = 9;
+const W_T = 10;
+const W_B = 11;
+const W_E = 12;
+const W_H = 13;
+/** Rows of dwx and dwh per block (a multiple of 4), and token rows of dx per block. */
+const GRAD_ROWS = 8;
+const DX_ROWS = 32;
+
+/** Blocks of one direction's record, taken one at a time from its counter until none is left. */
+function takeBlocks(rec: usize): void {
+  const T = load<i32>(rec, W_T << 2);
+  const B = load<i32>(rec, W_B << 2);
+  const E = load<i32>(rec, W_E << 2);
+  const H = load<i32>(rec, W_H << 2);
   const G = 4 * H;
   const TB = T * B;
+  const nx = (E + GRAD_ROWS - 1) / GRAD_ROWS;
+  const nh = (H + GRAD_ROWS - 1) / GRAD_ROWS;
+  const nd = (TB + DX_ROWS - 1) / DX_ROWS;
+  const dz = <usize>load<i32>(rec, W_DZ << 2);
+  for (;;) {
+    let c = atomic.add<i32>(rec + (W_NEXT << 2), 1);
+    if (c == 0) {
+      colSum(dz, <usize>load<i32>(rec, W_DBIAS << 2), TB, G, 1);
+      continue;
+    }
+    c -= 1;
+    if (c < nx) {
+      const i0 = c * GRAD_ROWS;
+      const x = <usize>load<i32>(rec, W_X << 2);
+      const dwx = <usize>load<i32>(rec, W_DWX << 2);
+      gemm(x + (<usize>i0 << 2), 1, E, dz, G, dwx + ((<usize>i0 * G) << 2), G, min(GRAD_ROWS, E - i0), TB, G, 1);
+      continue;
+    }
+    c -= nx;
+    if (c < nh) {
+      const i0 = c * GRAD_ROWS;
+      const hin = <usize>load<i32>(rec, W_HIN << 2);
+      const dwh = <usize>load<i32>(rec, W_DWH << 2);
+      // from t = 1, as lstmBackward (hin is zero at t = 0)
+      const sh = (<usize>B * H) << 2;
+      const sg = (<usize>B * G) << 2;
+      gemm(hin + sh + (<usize>i0 << 2), 1, H, dz + sg, G, dwh + ((<usize>i0 * G) << 2), G, min(GRAD_ROWS, H - i0), TB - B, G, 1);
+      continue;
+    }
+    c -= nh;
+    if (c < nd) {
+      const r0 = c * DX_ROWS;
+      const wxT = <usize>load<i32>(rec, W_WXT << 2);
+      const dx = <usize>load<i32>(rec, W_DX << 2);
+      gemm(dz + ((<usize>r0 * G) << 2), G, 1, wxT, (E + 3) & ~3, dx + ((<usize>r0 * E) << 2), E, min(DX_ROWS, TB - r0), G, E, 0);
+      continue;
+    }
+    break;
+  }
+}
+
+/** lstmBackward's backpropagation through time: dz for every step (and the transposes it and the GEMMs after it read). */
+function bptt(dh: usize, wx: usize, wh: usize, rmask: usize, T: i32, B: i32, E: i32, H: i32,
+  gates: usize, cell: usize, tc: usize, dz: usize, whT: usize, wxT: usize, dhn: usize, dcn: usize): void {
+  const G = 4 * H;
   transpose(wh, whT, H, G);
-  const E4 = (E + 3) & ~3;
-  transposeLd(wx, wxT, E, G, E4);
+  transposeLd(wx, wxT, E, G, (E + 3) & ~3);
   const stepG = (<usize>B * G) << 2;
   const stepH = (<usize>B * H) << 2;
   const hb = <usize>H << 2;
@@ -408,11 +522,6 @@ export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: u
       if (rmask) mulInto(dhn, rmask, dhn, B * H);
     }
   }
-  gemm(x, 1, E, dz, G, dwx, G, E, TB, G, 1);
-  // hin is zero at t = 0 (no h(−1)): its B rows add only zeros to dwh, so the sum starts at t = 1, the same bits
-  gemm(hin + stepH, 1, H, dz + stepG, G, dwh, G, H, TB - B, G, 1);
-  colSum(dz, dbias, TB, G, 1);
-  gemm(dz, G, 1, wxT, E4, dx, E, TB, G, E, 0);
 }
 
 function mulInto(a: usize, b: usize, out: usize, n: i32): void {

@@ -794,7 +794,7 @@ export class FusedBiLstm {
       dir.dcn,
     ];
     // backward, once the logits hold d loss / d logits: the dense weights' gradient [2H, K] cut at row M1 and
-    // d hcat [T·B, 2H] at row R1 (multiples of 4), each direction's d h, BPTT, and Adam on each direction's weights
+    // d hcat [T·B, 2H] at row R1 (multiples of 4), each direction's d h and BPTT (the weight gradients' blocks shared)
     const M1 = H & ~3;
     const dW = this.ptr('grad', 'dense/kernel');
     const adamOn = (from: number, to: number): KernelCall => {
@@ -821,6 +821,15 @@ export class FusedBiLstm {
     };
     const detach = !!detached && embeddingInPass;
     const adamDense = adamLr !== undefined ? [adamOn(at('dense/kernel'), this.total)] : [];
+    // Adam on both directions' LSTM weights, after the backward step (a direction's gradients are final only when both
+    // threads have left lstmBackwardShared, which may have computed blocks of either), cut in two halves
+    const [lstm0, lstm1] = [at('forward_lstm/kernel'), at('dense/kernel')];
+    const lstmHalf = lstm0 + (((lstm1 - lstm0) >> 1) & ~3);
+    const adamLstm = (main: boolean): KernelCall[] =>
+      adamLr === undefined ? [] : [main ? adamOn(lstm0, lstmHalf) : adamOn(lstmHalf, lstm1)];
+    // lstmBackwardShared's work area: a 64-byte record per direction, zeroed (nothing ready, no block taken)
+    const gradWork = train ? a(32) : 0;
+    if (gradWork) kern.i32(gradWork, 32).fill(0);
     const backward: KernelStep[] = train
       ? [
           ...(early ? [] : [{ label: 'outputBackward', main: dhcatRows(0, R1), worker: dhcatRows(R1, TB) }]),
@@ -831,22 +840,24 @@ export class FusedBiLstm {
               ['gemm', [hcat, 1, 2 * H, logits, K, dW, K, M1, TB, K, 0]],
               ['colSum', [logits, this.ptr('grad', 'dense/bias'), TB, K, 0]],
               ['splitDirection', [s!.dhcat, lengths, T, B, H, 0, fw.dh]],
-              ['lstmBackward', backwardArgs(fw)],
-              ...(adamLr !== undefined ? [adamOn(at('forward_lstm/kernel'), at('backward_lstm/kernel'))] : []),
+              ['lstmBackwardShared', [...backwardArgs(fw), gradWork, 0]],
             ],
             worker: [
               ['gemm', [hcat + 4 * M1, 1, 2 * H, logits, K, dW + 4 * M1 * K, K, 2 * H - M1, TB, K, 0]],
               ['splitDirection', [s!.dhcat, lengths, T, B, H, 1, bw.dh]],
-              ['lstmBackward', backwardArgs(bw)],
-              ...(adamLr !== undefined ? [adamOn(at('backward_lstm/kernel'), at('dense/kernel'))] : []),
+              ['lstmBackwardShared', [...backwardArgs(bw), gradWork, 1]],
             ],
           },
           // words only (a char CNN takes its part of the input gradient first, after the job): each token's input
           // gradient, the sentences cut in two (with Adam on the dense and CRF weights, whose gradients are final
           // now), then the embedding's lazy Adam, the words cut in two
           cs
-            ? { label: 'adam', main: adamDense, worker: [] }
-            : { ...joinInputGradsStep, main: [...joinInputGradsStep.main, ...adamDense] },
+            ? { label: 'adam', main: [...adamLstm(true), ...adamDense], worker: adamLstm(false) }
+            : {
+                ...joinInputGradsStep,
+                main: [...joinInputGradsStep.main, ...adamLstm(true), ...adamDense],
+                worker: [...joinInputGradsStep.worker, ...adamLstm(false)],
+              },
           ...(embeddingInPass ? [embeddingStep()] : []),
         ]
       : [];

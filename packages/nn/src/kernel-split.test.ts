@@ -251,3 +251,151 @@ test('maskRowRange (output dropout, rows cut between threads) gives maskRows’ 
     assert.notDeepEqual(bytes(kern, cut, n), bytes(kern, x, n));
   }
 });
+
+for (const variant of variants)
+  test(`lstmBackwardShared (${variant}): two directions' weight gradients shared between threads give lstmBackward's bits, in turn or at once, and one thread helps with the other's blocks`, () => {
+    const kern = new Kernel(variant);
+    const thread = new KernelThread(kern);
+    const rand = mulberry32(11);
+    // one direction per call; sizes with every tail (E and H not multiples of 4 or 8, T·B not a multiple of 32), and
+    // a second pair where direction 1's BPTT is short and its blocks many (E large), so thread 0 ends up helping it
+    const shapes: [number, number, number, number][][] = [
+      [
+        [7, 5, 13, 10],
+        [7, 5, 13, 10],
+      ],
+      [
+        [60, 4, 4, 24],
+        [3, 8, 2045, 6],
+      ],
+    ];
+    try {
+      for (const [si, dims] of shapes.entries()) {
+        const dirs = dims.map(([T, B, E, H]) => {
+          const G = 4 * H;
+          const TB = T * B;
+          const fill = (n: number, scale = 1) => {
+            const p = kern.alloc(n);
+            const v = kern.f32(p, n);
+            for (let i = 0; i < n; i++) v[i] = (rand() * 2 - 1) * scale;
+            return p;
+          };
+          const d = {
+            T,
+            B,
+            E,
+            H,
+            G,
+            TB,
+            x: fill(TB * E),
+            wx: fill(E * G, 0.3),
+            wh: fill(H * G, 0.3),
+            bias: fill(G),
+            rmask: fill(B * H, 1.2),
+            dh: fill(TB * H),
+            gates: kern.alloc(TB * G),
+            cell: kern.alloc(TB * H),
+            tc: kern.alloc(TB * H),
+            h: kern.alloc(TB * H),
+            hin: kern.alloc(TB * H),
+            dz: kern.alloc(TB * G),
+            dx: kern.alloc(TB * E),
+            // the weight gradients accumulate onto what is there (acc)
+            g0: fill(E * G + H * G + G),
+            dwx: kern.alloc(E * G),
+            dwh: kern.alloc(H * G),
+            dbias: kern.alloc(G),
+            whT: kern.alloc(G * H),
+            wxT: kern.alloc(G * ((E + 3) & ~3)),
+            dhn: kern.alloc(B * H),
+            dcn: kern.alloc(B * H),
+          };
+          kern.k.lstmForward(d.x, d.wx, d.wh, d.bias, d.rmask, T, B, E, H, d.gates, d.cell, d.tc, d.h, d.hin);
+          return d;
+        });
+        type D = (typeof dirs)[number];
+        const reset = (d: D) => {
+          const g = kern.f32(d.g0, d.E * d.G + d.H * d.G + d.G);
+          kern.f32(d.dwx, d.E * d.G).set(g.subarray(0, d.E * d.G));
+          kern.f32(d.dwh, d.H * d.G).set(g.subarray(d.E * d.G, (d.E + d.H) * d.G));
+          kern.f32(d.dbias, d.G).set(g.subarray((d.E + d.H) * d.G));
+        };
+        const args = (d: D) =>
+          [
+            d.dh,
+            d.x,
+            d.wx,
+            d.wh,
+            d.rmask,
+            d.T,
+            d.B,
+            d.E,
+            d.H,
+            d.gates,
+            d.cell,
+            d.tc,
+            d.hin,
+            d.dz,
+            d.dx,
+            d.dwx,
+            d.dwh,
+            d.dbias,
+            d.whT,
+            d.wxT,
+            d.dhn,
+            d.dcn,
+          ] as const;
+        const outputs = (d: D) =>
+          Buffer.concat(
+            [
+              [d.dz, d.TB * d.G],
+              [d.dx, d.TB * d.E],
+              [d.dwx, d.E * d.G],
+              [d.dwh, d.H * d.G],
+              [d.dbias, d.G],
+            ].map(([p, n]) => bytes(kern, p, n)),
+          );
+        const want = dirs.map((d) => {
+          reset(d);
+          kern.k.lstmBackward(...args(d));
+          return outputs(d);
+        });
+        const work = kern.alloc(32);
+        const check = (what: string) =>
+          dirs.forEach((d, i) => assert.ok(outputs(d).equals(want[i]), `${what}: direction ${i} (shapes ${si})`));
+        // in turn, either order
+        for (const order of [
+          [0, 1],
+          [1, 0],
+        ]) {
+          dirs.forEach(reset);
+          kern.i32(work, 32).fill(0);
+          for (const i of order) kern.k.lstmBackwardShared(...args(dirs[i]), work, i);
+          check(`in turn ${order}`);
+        }
+        // at once, one direction per thread
+        let helped = 0;
+        for (let round = 0; round < 30; round++) {
+          dirs.forEach(reset);
+          kern.i32(work, 32).fill(0);
+          thread.run([
+            {
+              label: 'shared',
+              main: [['lstmBackwardShared', [...args(dirs[0]), work, 0]]],
+              worker: [['lstmBackwardShared', [...args(dirs[1]), work, 1]]],
+            },
+          ]);
+          check(`two threads, round ${round}`);
+          // direction 1's counter: its blocks + 1 (the claim that found none left), + 1 more when thread 0 came to help
+          const [T, B, E, H] = dims[1];
+          const blocks = 1 + Math.ceil(E / 8) + Math.ceil(H / 8) + Math.ceil((T * B) / 32);
+          const next = kern.i32(work, 32)[16 + 1];
+          assert.ok(next === blocks + 1 || next === blocks + 2, `direction 1's counter ${next}, ${blocks} blocks`);
+          if (next === blocks + 2) helped++;
+        }
+        if (si === 1) assert.ok(helped > 0, 'thread 0 helped with direction 1 in at least one of 30 rounds');
+      }
+    } finally {
+      thread.close();
+    }
+  });

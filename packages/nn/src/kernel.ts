@@ -69,6 +69,33 @@ export interface KernelExports {
     dhn: number,
     dcn: number,
   ): void;
+  /** lstmBackward's arguments, then the two directions' shared work area (32 zeroed i32) and this call's direction. */
+  lstmBackwardShared(
+    dh: number,
+    x: number,
+    wx: number,
+    wh: number,
+    rmask: number,
+    T: number,
+    B: number,
+    E: number,
+    H: number,
+    gates: number,
+    cell: number,
+    tc: number,
+    hin: number,
+    dz: number,
+    dx: number,
+    dwx: number,
+    dwh: number,
+    dbias: number,
+    whT: number,
+    wxT: number,
+    dhn: number,
+    dcn: number,
+    work: number,
+    self: number,
+  ): void;
   joinDirections(hf: number, hb: number, lengths: number, T: number, B: number, H: number, out: number): void;
   splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
   joinRows(hf: number, hb: number, lengths: number, B: number, H: number, out: number, i0: number, i1: number): void;
