@@ -29,3 +29,20 @@ export function maskRowRange(x: usize, mask: usize, B: i32, D: i32, i0: i32, i1:
     }
   }
 }
+
+/**
+ * Dropout masks drawn in the kernel, the same draws and bits as mulberry32's maskInto (core/rng.ts): out[i] = 0 where
+ * draw i's 32 bits are < P (= p·2^32: the draw < p), else keep (1/(1−p) as f32), for n draws from the generator
+ * state at `state` (a u32 in memory), which holds the state after the draws when it returns: masks drawn one after
+ * another chain through it. 2-thread training draws the next batch's masks this way on the worker, after its job.
+ */
+export function maskDraws(out: usize, n: i32, state: usize, P: f64, keep: f32): void {
+  let s = load<u32>(state);
+  for (let i = 0; i < n; i++) {
+    s += 0x6d2b79f5;
+    let t = (s ^ (s >>> 15)) * (s | 1);
+    t ^= t + (t ^ (t >>> 7)) * (t | 61);
+    store<f32>(out + (<usize>i << 2), <f64>(t ^ (t >>> 14)) >= P ? keep : 0);
+  }
+  store<u32>(state, s);
+}

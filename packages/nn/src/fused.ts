@@ -96,6 +96,19 @@ export function crfShapes(spec: TaggerSpec): [string, number[]][] {
 
 type Region = 'param' | 'grad' | 'm' | 'v';
 
+/** A batch's dropout mask: drawn in JavaScript, or by the kernel into its memory (an offset there), or none (p = 0). */
+type MaskSource = Float32Array | number | null;
+
+/** mulberry32's state increment per draw (core/rng.ts): n draws move the state by n times it, modulo 2^32. */
+const MULBERRY32_STEP = 0x6d2b79f5;
+
+/** A mask drawn in JavaScript (the char paths lay masks out in JavaScript; the kernel draws only words-only ones). */
+function jsMask(m: MaskSource): Float32Array {
+  if (!(m instanceof Float32Array))
+    throw new Error('unreachable: a kernel-drawn dropout mask where JavaScript reads it');
+  return m;
+}
+
 /** Softmax of time-major logits [T·B, K] into row-major [B·T·K], real positions only. */
 function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
   const out = new Float32Array(b.size * b.steps * K);
@@ -161,6 +174,11 @@ export class FusedBiLstm {
    * sorted by word and their ids [B·T] and a row of scratch [We]; `floats` = the B·T they hold.
    */
   private embeddingBuffers: { dx: number; order: number; ids: number; g: number; floats: number }[] = [];
+  /**
+   * Beside each set, where that detached step draws the next batch's dropout masks (maskDraws: the input, recurrent
+   * and output masks in drawing order, then the generator's state, a u32); `floats` = their room.
+   */
+  private maskBuffers: { at: number; floats: number }[] = [];
   private embeddingTurn = 0;
   /** Byte offsets of emb, embM, embV. */
   private readonly embAt: { p: number; m: number; v: number };
@@ -355,10 +373,20 @@ export class FusedBiLstm {
    * drawn from the generator in that order. Taken from `ahead` when it was drawn from the generator's current
    * state for the same sizes and rates (masks are a function of those alone): the same masks and the same state.
    */
-  private masks(want: [number, number][]): (Float32Array | null)[] {
+  private masks(want: [number, number][]): MaskSource[] {
     const ahead = this.ahead;
     this.ahead = null;
     const key = JSON.stringify(want);
+    const drawn = this.aheadKernel;
+    this.aheadKernel = null;
+    if (drawn && this.rand === this.dropoutRng.next && drawn.state === this.dropoutRng.state && drawn.key === key) {
+      // drawn by the worker after the last batch's job (maskDraws), which may still run: the job reads them, and
+      // run() waits for that step before it posts the job. Each draw moves the state by one step (mulberry32), so
+      // the state after them is known without waiting
+      const draws = want.reduce((n, [p, size]) => n + (p > 0 ? size : 0), 0);
+      this.dropoutRng.state = (this.dropoutRng.state + Math.imul(draws, MULBERRY32_STEP)) >>> 0;
+      return drawn.masks;
+    }
     if (ahead && this.rand === this.dropoutRng.next && ahead.state === this.dropoutRng.state && ahead.key === key) {
       this.dropoutRng.state = ahead.end;
       return ahead.masks;
@@ -389,10 +417,19 @@ export class FusedBiLstm {
   /** The next batch's dropout masks, drawn ahead (drawAhead), or null. */
   private ahead: { state: number; end: number; key: string; masks: (Float32Array | null)[] } | null = null;
 
+  /**
+   * The next batch's dropout masks as the worker draws them in the kernel after this batch's job (2 threads, words
+   * only), or null: from generator state `state` for sizes and rates `key`, into kernel memory (an offset each, null
+   * where p = 0). The generator's own state moves only when they are used.
+   */
+  private aheadKernel: { state: number; key: string; masks: (number | null)[] } | null = null;
+
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
     // on 2 threads, the detached embedding step's buffers (allocated before the mark: they outlive the batch)
-    const detached = this.detachesEmbedding() ? this.nextEmbeddingBuffers(b.size * b.steps) : undefined;
+    // and room for the next batch's dropout masks, which that step draws (each at most B·2·max(E, H) floats)
+    const maskFloats = 2 * b.size * (inputDim(this.spec) + 2 * this.spec.lstmUnits) + 4;
+    const detached = this.detachesEmbedding() ? this.nextEmbeddingBuffers(b.size * b.steps, maskFloats) : undefined;
     const mark = this.kern.mark();
     const lr = this.lrT(this.step + 1);
     // Adam on the LSTM, dense and CRF weights runs inside the pass, split over the threads (element by element)
@@ -494,7 +531,7 @@ export class FusedBiLstm {
     marginals = false,
     probs = false,
     adamLr?: number,
-    detached?: { dx: number; order: number; ids: number; g: number },
+    detached?: { dx: number; order: number; ids: number; g: number; masks: number },
   ): {
     loss: number;
     predictions?: Int32Array;
@@ -531,11 +568,11 @@ export class FusedBiLstm {
     const inMask = drawn[0];
     const recMask = drawn[1];
     const outMask = drawn[2];
-    // on 2 threads, training: the next batch's masks are drawn while the worker ends this batch's job
-    const idle =
-      this.thread && train && want.some(([p]) => p > 0) && this.rand === this.dropoutRng.next
-        ? () => this.drawAhead(want)
-        : undefined;
+    // on 2 threads, training: the next batch's masks are drawn while the worker ends this batch's job, by the worker
+    // in the kernel after its detached step's Adam (words only), else by this thread in JavaScript (drawAhead)
+    const drawsAhead = !!this.thread && train && want.some(([p]) => p > 0) && this.rand === this.dropoutRng.next;
+    const kernelDraws = drawsAhead && !!detached && !cs && adamLr !== undefined && !this.spec.freezeEmbeddings;
+    const idle = drawsAhead && !kernelDraws ? () => this.drawAhead(want) : undefined;
 
     const { kern } = this;
     const k = kern.k;
@@ -570,7 +607,7 @@ export class FusedBiLstm {
     });
     const dirs = [direction('forward'), direction('backward')];
     const hcat = a(TB * 2 * H);
-    const omask = outMask ? a(B * 2 * H) : 0;
+    const omask = outMask === null ? 0 : typeof outMask === 'number' ? outMask : a(B * 2 * H);
     const logits = a(TB * K);
     // dx: the word embeddings' gradient [B·T, We]; dxi (with chars): the whole input's [B·T, E], split into dx and the char CNN's
     const scratch = train
@@ -639,10 +676,11 @@ export class FusedBiLstm {
         for (let t = 0; t < len; t++) ids[t * B + r] = b.tokens[r * T + (d === 0 ? t : len - 1 - t)];
       }
       if (inMask && cs) {
+        const inMaskJs = jsMask(inMask);
         const m = kern.f32(dir.xmask, B * E);
-        for (let r = 0; r < B; r++) m.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + E), r * E);
+        for (let r = 0; r < B; r++) m.set(inMaskJs.subarray(r * 2 * E + d * E, r * 2 * E + d * E + E), r * E);
         const wm = kern.f32(dir.wmask, B * We);
-        for (let r = 0; r < B; r++) wm.set(inMask.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
+        for (let r = 0; r < B; r++) wm.set(inMaskJs.subarray(r * 2 * E + d * E, r * 2 * E + d * E + We), r * We);
       }
       if (cs && charOut) {
         // the kernel's embedding lookup (word part, its dropout), then each token's char features (computed once
@@ -662,13 +700,14 @@ export class FusedBiLstm {
             }
             const slot = r * T + (d === 0 ? t : len - 1 - t);
             x.set(charOut.subarray(slot * F, (slot + 1) * F), o + We);
-            if (inMask) for (let j = We; j < E; j++) x[o + j] *= inMask[r * 2 * E + d * E + j];
+            if (inMask) for (let j = We; j < E; j++) x[o + j] *= jsMask(inMask)[r * 2 * E + d * E + j];
           }
         }
       }
       if (recMask && cs) {
         const m = kern.f32(dir.rmask, B * H);
-        for (let r = 0; r < B; r++) m.set(recMask.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
+        const recMaskJs = jsMask(recMask);
+        for (let r = 0; r < B; r++) m.set(recMaskJs.subarray(r * 2 * H + d * H, r * 2 * H + d * H + H), r * H);
       }
     }
     const forwardArgs = (dir: (typeof dirs)[number]): Parameters<KernelExports['lstmForward']> => [
@@ -706,7 +745,7 @@ export class FusedBiLstm {
     // output layer's rows are cut at R1 (a multiple of 4: the GEMM's row blocks, so every sum runs as in one call).
     const R1 = Math.floor(TB / 2) & ~3;
     // output dropout: hcat's rows times their sentence's mask row, as they are joined (and d hcat's as computed)
-    if (outMask) kern.f32(omask, B * 2 * H).set(outMask);
+    if (outMask instanceof Float32Array) kern.f32(omask, B * 2 * H).set(outMask);
     const maskRows = (x: number, i0: number, i1: number): KernelCall[] =>
       outMask ? [['maskRowRange', [x, omask, B, 2 * H, i0, i1]]] : [];
     const rows = (i0: number, i1: number): KernelCall[] => [
@@ -727,11 +766,17 @@ export class FusedBiLstm {
     // row's two directions side by side) in the job's first step, by each thread for its own direction (splitDirection
     // over one step of rows of length 1), not by ~4B typed-array copies on this thread before the job
     const both =
-      !cs && (inMask || recMask) ? { x: inMask ? a(B * 2 * E) : 0, h: recMask ? a(B * 2 * H) : 0, ones: a(B) } : null;
+      !cs && (inMask || recMask)
+        ? {
+            x: inMask === null ? 0 : typeof inMask === 'number' ? inMask : a(B * 2 * E),
+            h: recMask === null ? 0 : typeof recMask === 'number' ? recMask : a(B * 2 * H),
+            ones: a(B),
+          }
+        : null;
     if (both) {
       kern.i32(both.ones, B).fill(1);
-      if (inMask) kern.f32(both.x, B * 2 * E).set(inMask);
-      if (recMask) kern.f32(both.h, B * 2 * H).set(recMask);
+      if (inMask instanceof Float32Array) kern.f32(both.x, B * 2 * E).set(inMask);
+      if (recMask instanceof Float32Array) kern.f32(both.h, B * 2 * H).set(recMask);
     }
     const splitMasks = (dir: (typeof dirs)[number], d: 0 | 1): KernelCall[] =>
       !both
@@ -811,11 +856,30 @@ export class FusedBiLstm {
       worker: [['joinInputGradsRows', [fw.dx, bw.dx, fw.xmask, bw.xmask, lengths, T, B, E, s?.dx ?? 0, B1, B]]],
     };
     const embeddingInPass = train && !cs && adamLr !== undefined && !this.spec.freezeEmbeddings;
+    // the next batch's masks (assumed the same sizes and rates as this one's, checked when used), drawn by the worker
+    // after the embedding's Adam from the generator's state now (past this batch's masks), into the detached set
+    const drawCalls: KernelCall[] = [];
+    if (kernelDraws && detached) {
+      const masks: (number | null)[] = [];
+      let at = detached.masks;
+      const stateAt = detached.masks + 4 * want.reduce((n, [, size]) => n + size, 0);
+      for (const [p, n] of want) {
+        masks.push(p > 0 ? at : null);
+        if (p > 0) drawCalls.push(['maskDraws', [at, n, stateAt, p * 4294967296, 1 / (1 - p)]]);
+        at += 4 * n;
+      }
+      new Uint32Array(kern.memory.buffer, stateAt, 1)[0] = this.dropoutRng.state;
+      this.aheadKernel = { state: this.dropoutRng.state, key: JSON.stringify(want), masks };
+    }
     // on 2 threads (detached: its buffers given): the worker's alone, after the job's last barrier, while this thread
     // returns; else cut between the threads at a word
     const embeddingStep = (): KernelStep => {
       if (detached)
-        return { label: 'embeddingAdam', main: [], worker: this.embeddingAdamCalls(b, s!.dx, adamLr!, 1, detached) };
+        return {
+          label: 'embeddingAdam',
+          main: [],
+          worker: [...this.embeddingAdamCalls(b, s!.dx, adamLr!, 1, detached), ...drawCalls],
+        };
       const [main, worker] = this.embeddingAdamCalls(b, s!.dx, adamLr!, 2);
       return { label: 'embeddingAdam', main: [main], worker: [worker] };
     };
@@ -1098,8 +1162,16 @@ export class FusedBiLstm {
    * The next of the two sets of the detached embedding step's buffers, for `floats` positions (B·T): grown when too
    * small (a new set; the old one's memory is not reused). Called outside any mark, so the batch's reset keeps them.
    */
-  private nextEmbeddingBuffers(floats: number): { dx: number; order: number; ids: number; g: number } {
+  private nextEmbeddingBuffers(
+    floats: number,
+    maskFloats: number,
+  ): { dx: number; order: number; ids: number; g: number; masks: number } {
     const turn = (this.embeddingTurn ^= 1);
+    let ms = this.maskBuffers[turn];
+    if (!ms || ms.floats < maskFloats) {
+      ms = { at: this.kern.alloc(maskFloats), floats: maskFloats };
+      this.maskBuffers[turn] = ms;
+    }
     const We = this.spec.embeddingDim;
     let set = this.embeddingBuffers[turn];
     if (!set || set.floats < floats) {
@@ -1108,7 +1180,7 @@ export class FusedBiLstm {
       set = { dx: k.alloc(n * We), order: k.alloc(n), ids: k.alloc(n), g: k.alloc(We), floats: n };
       this.embeddingBuffers[turn] = set;
     }
-    return set;
+    return { ...set, masks: ms.at };
   }
 
   dispose(): void {

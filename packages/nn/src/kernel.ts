@@ -96,6 +96,7 @@ export interface KernelExports {
     work: number,
     self: number,
   ): void;
+  maskDraws(out: number, n: number, state: number, P: number, keep: number): void;
   joinDirections(hf: number, hb: number, lengths: number, T: number, B: number, H: number, out: number): void;
   splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
   joinRows(hf: number, hb: number, lengths: number, B: number, H: number, out: number, i0: number, i1: number): void;
