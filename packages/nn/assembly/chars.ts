@@ -4,7 +4,7 @@
 // a slot with no characters, e.g. padding, gets a zero feature vector). Id 0 (padding) reads as a zero
 // embedding and never receives a gradient. The convolution is 'same' (zeros beyond the word's ends, a
 // window of w characters centred on each one), so a token's features depend on its own characters only.
-import { fillRows, gemm, transpose } from './lstm';
+import { gemm, gemmBias, transpose } from './lstm';
 
 /** One row per character: its window of w character embeddings, [w·D] (zeros outside the word). */
 function im2col(ids: usize, offsets: usize, N: i32, emb: usize, D: i32, w: i32, cols: usize): void {
@@ -37,8 +37,7 @@ export function charCnnForward(ids: usize, offsets: usize, N: i32, emb: usize, w
   const total = load<i32>(offsets + (<usize>N << 2));
   const K = w * D;
   im2col(ids, offsets, N, emb, D, w, cols);
-  fillRows(conv, bias, total, F);
-  gemm(cols, K, 1, wconv, F, conv, F, total, K, F, 1);
+  gemmBias(cols, K, 1, wconv, F, conv, F, total, K, F, bias);
   for (let n = 0; n < N; n++) {
     const s = load<i32>(offsets + (<usize>n << 2));
     const e = load<i32>(offsets + (<usize>(n + 1) << 2));

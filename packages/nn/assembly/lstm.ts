@@ -35,14 +35,27 @@ const GEMM_PANEL_BYTES: i32 = 256 * 1024;
  * each panel adds onto C in k order, so the sums are the same to the bit as in one pass.
  */
 export function gemm(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32): void {
-  const kc = max(16, GEMM_PANEL_BYTES / (max(N, 1) << 2));
-  for (let k0 = 0; k0 < K; k0 += kc) {
-    gemmPanel(a + ((<usize>k0 * sak) << 2), sai, sak, b + ((<usize>k0 * ldb) << 2), ldb, c, ldc, M, min(kc, K - k0), N, k0 > 0 ? 1 : acc);
-  }
-  if (K <= 0 && !acc) gemmPanel(a, sai, sak, b, ldb, c, ldc, M, 0, N, 0);
+  gemmFrom(a, sai, sak, b, ldb, c, ldc, M, K, N, acc, 0);
 }
 
-function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32): void {
+/**
+ * C[i·ldc + j] = bias[j] + Σ_k A[i·sai + k·sak] · B[k·ldb + j]: gemm whose sums start from a row vector instead of
+ * C (the bias copied into every row of C, then gemm with acc = 1: the same bits without writing and reading C).
+ */
+export function gemmBias(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, bias: usize): void {
+  gemmFrom(a, sai, sak, b, ldb, c, ldc, M, K, N, 0, bias);
+}
+
+/** gemm's sums start from C (acc = 1), else from bias[j] (bias ≠ 0), else from 0. */
+function gemmFrom(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32, bias: usize): void {
+  const kc = max(16, GEMM_PANEL_BYTES / (max(N, 1) << 2));
+  for (let k0 = 0; k0 < K; k0 += kc) {
+    gemmPanel(a + ((<usize>k0 * sak) << 2), sai, sak, b + ((<usize>k0 * ldb) << 2), ldb, c, ldc, M, min(kc, K - k0), N, k0 > 0 ? 1 : acc, k0 > 0 ? 0 : bias);
+  }
+  if (K <= 0 && !acc) gemmPanel(a, sai, sak, b, ldb, c, ldc, M, 0, N, 0, bias);
+}
+
+function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: i32, bias: usize): void {
   const ai = <usize>sai << 2;
   const ak = <usize>sak << 2;
   const bk = <usize>ldb << 2;
@@ -69,6 +82,9 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
         s10 = v128.load(c1 + jo); s11 = v128.load(c1 + jo, 16);
         s20 = v128.load(c2 + jo); s21 = v128.load(c2 + jo, 16);
         s30 = v128.load(c3 + jo); s31 = v128.load(c3 + jo, 16);
+      } else if (bias) {
+        s00 = v128.load(bias + jo); s01 = v128.load(bias + jo, 16);
+        s10 = s00; s11 = s01; s20 = s00; s21 = s01; s30 = s00; s31 = s01;
       }
       let bp = b + jo;
       let ko: usize = 0;
@@ -98,6 +114,8 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
       let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
       if (acc) {
         s0 = v128.load(c0 + jo); s1 = v128.load(c1 + jo); s2 = v128.load(c2 + jo); s3 = v128.load(c3 + jo);
+      } else if (bias) {
+        s0 = v128.load(bias + jo); s1 = s0; s2 = s0; s3 = s0;
       }
       let bp = b + jo;
       let ko: usize = 0;
@@ -122,6 +140,10 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
         t0 = lanes(c0 + jo, c1 + jo, c2 + jo, c3 + jo);
         if (nt > 1) t1 = lanes(c0 + jo + 4, c1 + jo + 4, c2 + jo + 4, c3 + jo + 4);
         if (nt > 2) t2 = lanes(c0 + jo + 8, c1 + jo + 8, c2 + jo + 8, c3 + jo + 8);
+      } else if (bias) {
+        t0 = v128.load32_splat(bias + jo);
+        if (nt > 1) t1 = v128.load32_splat(bias + jo, 4);
+        if (nt > 2) t2 = v128.load32_splat(bias + jo, 8);
       }
       let bp = b + jo;
       let ko: usize = 0;
@@ -149,6 +171,8 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
       let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
       if (acc) {
         s0 = v128.load(c0 + jo); s1 = v128.load(c0 + jo, 16); s2 = v128.load(c0 + jo, 32); s3 = v128.load(c0 + jo, 48);
+      } else if (bias) {
+        s0 = v128.load(bias + jo); s1 = v128.load(bias + jo, 16); s2 = v128.load(bias + jo, 32); s3 = v128.load(bias + jo, 48);
       }
       let bp = b + jo;
       let ko: usize = 0;
@@ -165,7 +189,7 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
     }
     for (; j < N4; j += 4) {
       const jo = <usize>j << 2;
-      let s0 = acc ? v128.load(c0 + jo) : f32x4.splat(0);
+      let s0 = acc ? v128.load(c0 + jo) : bias ? v128.load(bias + jo) : f32x4.splat(0);
       let bp = b + jo;
       let ko: usize = 0;
       for (let k = 0; k < K; k++) {
@@ -175,7 +199,7 @@ function gemmPanel(a: usize, sai: i32, sak: i32, b: usize, ldb: i32, c: usize, l
       }
       v128.store(c0 + jo, s0);
     }
-    for (; j < N; j++) gemmScalar(a0, ak, b + (<usize>j << 2), bk, c0 + (<usize>j << 2), K, acc);
+    for (; j < N; j++) gemmScalar(a0, ak, b + (<usize>j << 2), bk, c0 + (<usize>j << 2), K, acc, bias ? bias + (<usize>j << 2) : 0);
   }
 }
 
@@ -198,8 +222,8 @@ function storeLanes(v: v128, p0: usize, p1: usize, p2: usize, p3: usize): void {
 
 /** One element of C: c (+)= Σ_k a[k·ak] · b[k·bk] (byte strides). */
 @inline
-function gemmScalar(a: usize, ak: usize, b: usize, bk: usize, c: usize, K: i32, acc: i32): void {
-  let s: f32 = acc ? load<f32>(c) : 0;
+function gemmScalar(a: usize, ak: usize, b: usize, bk: usize, c: usize, K: i32, acc: i32, bias: usize): void {
+  let s: f32 = acc ? load<f32>(c) : bias ? load<f32>(bias) : 0;
   for (let k = 0; k < K; k++) {
     s += load<f32>(a) * load<f32>(b);
     a += ak;
@@ -269,8 +293,7 @@ export function lstmForward(x: usize, wx: usize, wh: usize, bias: usize, rmask: 
   gates: usize, cell: usize, tc: usize, h: usize, hin: usize): void {
   const G = 4 * H;
   const TB = T * B;
-  fillRows(gates, bias, TB, G);
-  gemm(x, E, 1, wx, G, gates, G, TB, E, G, 1);
+  gemmBias(x, E, 1, wx, G, gates, G, TB, E, G, bias);
   const stepG = (<usize>B * G) << 2;
   const stepH = (<usize>B * H) << 2;
   memory.fill(hin, 0, stepH);

@@ -751,8 +751,22 @@ export class FusedBiLstm {
     const rows = (i0: number, i1: number): KernelCall[] => [
       ['joinRows', [fw.h, bw.h, lengths, B, H, hcat, i0, i1]],
       ...maskRows(hcat, i0, i1),
-      ['fillRows', [logits + 4 * i0 * K, this.ptr('param', 'dense/bias'), i1 - i0, K]],
-      ['gemm', [hcat + 4 * i0 * 2 * H, 2 * H, 1, wo, K, logits + 4 * i0 * K, K, i1 - i0, 2 * H, K, 1]],
+      [
+        'gemmBias',
+        [
+          hcat + 4 * i0 * 2 * H,
+          2 * H,
+          1,
+          wo,
+          K,
+          logits + 4 * i0 * K,
+          K,
+          i1 - i0,
+          2 * H,
+          K,
+          this.ptr('param', 'dense/bias'),
+        ],
+      ],
       ...(softmax
         ? [
             [

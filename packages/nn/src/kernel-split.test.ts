@@ -100,6 +100,31 @@ for (const variant of variants)
     }
   });
 
+for (const variant of variants)
+  test(`gemmBias (${variant}) gives the bits of the bias copied into every row then gemm with acc (row and column tails, several K panels, K = 0)`, () => {
+    const kern = new Kernel(variant);
+    const rand = mulberry32(9);
+    for (const [M, K, N] of [
+      [200, 30, 17],
+      [22, 9, 13],
+      [13, 5, 3],
+      [7, 2000, 50],
+      [9, 0, 6],
+      [40, 100, 400],
+    ]) {
+      const a = filled(kern, Math.max(1, M * K), rand);
+      const b = filled(kern, Math.max(1, K * N), rand);
+      const bias = filled(kern, N, rand);
+      const want = kern.alloc(M * N);
+      const got = kern.alloc(M * N);
+      kern.k.fillRows(want, bias, M, N);
+      kern.k.gemm(a, K, 1, b, N, want, N, M, K, N, 1);
+      kern.f32(got, M * N).fill(NaN);
+      kern.k.gemmBias(a, K, 1, b, N, got, N, M, K, N, bias);
+      assert.ok(bytes(kern, got, M * N).equals(bytes(kern, want, M * N)), `M${M} K${K} N${N}`);
+    }
+  });
+
 test('joinRows and joinInputGradsRows over any cut, splitDirection per direction and softmaxXentRows per row range equal the one-call functions', () => {
   const kern = new Kernel('exact');
   const rand = mulberry32(9);

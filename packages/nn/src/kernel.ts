@@ -24,6 +24,20 @@ export interface KernelExports {
     N: number,
     acc: number,
   ): void;
+  /** gemm whose sums start from bias[j] (a row vector) instead of C or 0. */
+  gemmBias(
+    a: number,
+    sai: number,
+    sak: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    M: number,
+    K: number,
+    N: number,
+    bias: number,
+  ): void;
   transpose(x: number, out: number, R: number, C: number): void;
   colSum(x: number, out: number, R: number, N: number, acc: number): void;
   fillRows(out: number, v: number, R: number, N: number): void;
