@@ -18,10 +18,15 @@ const sources = async (pkg: string) => {
   }));
 };
 
-test('one seeded RNG: mulberry32 is defined once, in core', async () => {
+test('one seeded RNG: mulberry32 is defined once, in core (and ported once to the kernel, tested against it)', async () => {
   const defs: string[] = [];
   for (const pkg of packages) for (const f of await sources(pkg)) if (/0x6d2b79f5/.test(f.text)) defs.push(f.rel);
   assert.deepEqual(defs, ['packages/core/src/rng.ts']);
+  // the kernel's dropout masks (2-thread training) draw from the same generator in AssemblyScript: the one port,
+  // which kernel-split.test.ts checks bit for bit against Mulberry32.maskInto
+  const assembly = path.join(root, 'packages', 'nn', 'assembly');
+  const ports = readdirSync(assembly).filter((f) => /0x6d2b79f5/.test(readFileSync(path.join(assembly, f), 'utf8')));
+  assert.deepEqual(ports, ['dropout.ts']);
 });
 
 test('every dependency a package declares is one its code imports (no dead dependencies)', async () => {

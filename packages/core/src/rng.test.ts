@@ -37,3 +37,18 @@ test('maskInto draws what next() draws (same masks, same state after), 0 below p
     }
   }
 });
+
+test('Mulberry32.skip(n) leaves the state n draws leave', () => {
+  for (const [seed, n] of [
+    [42, 0],
+    [42, 1],
+    [7, 9_600],
+    [0xffffffff, 123_457],
+  ]) {
+    const drawn = new Mulberry32(seed);
+    for (let i = 0; i < n; i++) drawn.next();
+    const skipped = new Mulberry32(seed);
+    skipped.skip(n);
+    assert.equal(skipped.state, drawn.state, `seed ${seed}, ${n} draws`);
+  }
+});

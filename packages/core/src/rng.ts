@@ -25,6 +25,11 @@ export class Mulberry32 {
   maskInto(out: Float32Array, p: number, keep: number): void {
     this.state = maskDraws(out, this.state, p * 4294967296, keep);
   }
+
+  /** Move the state past n draws without making them (each draw adds one fixed step to the state, modulo 2^32). */
+  skip(n: number): void {
+    this.state = (this.state + Math.imul(n, STEP)) >>> 0;
+  }
 }
 
 /**

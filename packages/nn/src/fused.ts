@@ -99,9 +99,6 @@ type Region = 'param' | 'grad' | 'm' | 'v';
 /** A batch's dropout mask: drawn in JavaScript, or by the kernel into its memory (an offset there), or none (p = 0). */
 type MaskSource = Float32Array | number | null;
 
-/** mulberry32's state increment per draw (core/rng.ts): n draws move the state by n times it, modulo 2^32. */
-const MULBERRY32_STEP = 0x6d2b79f5;
-
 /** A mask drawn in JavaScript (the char paths lay masks out in JavaScript; the kernel draws only words-only ones). */
 function jsMask(m: MaskSource): Float32Array {
   if (!(m instanceof Float32Array))
@@ -381,10 +378,9 @@ export class FusedBiLstm {
     this.aheadKernel = null;
     if (drawn && this.rand === this.dropoutRng.next && drawn.state === this.dropoutRng.state && drawn.key === key) {
       // drawn by the worker after the last batch's job (maskDraws), which may still run: the job reads them, and
-      // run() waits for that step before it posts the job. Each draw moves the state by one step (mulberry32), so
-      // the state after them is known without waiting
+      // run() waits for that step before it posts the job. The state after them is known without waiting (skip)
       const draws = want.reduce((n, [p, size]) => n + (p > 0 ? size : 0), 0);
-      this.dropoutRng.state = (this.dropoutRng.state + Math.imul(draws, MULBERRY32_STEP)) >>> 0;
+      this.dropoutRng.skip(draws);
       return drawn.masks;
     }
     if (ahead && this.rand === this.dropoutRng.next && ahead.state === this.dropoutRng.state && ahead.key === key) {
