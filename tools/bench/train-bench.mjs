@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:train [-- --quick] [-- --batches N] [-- --profile]      speed, side by side
+// npm run bench:train [-- --quick] [-- --batches N] [-- --warmup N] [-- --profile]   speed, side by side
 // npm run bench:train -- --epochs N                                      val entity F1 after each of N full epochs, side by side
 // npm run bench:train -- --config crf.yaml                               that config's model (head, sizes) vs PyTorch's same
 //                                                                        model, and vs nerflow's softmax baseline, in one run
@@ -22,7 +22,11 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const nIdx = args.indexOf('--batches');
 const timedBatches = nIdx >= 0 ? Number(args[nIdx + 1]) : quick ? 60 : 300;
-const warmup = quick ? 5 : 10;
+// warm-up batches (each model, and PyTorch): with 10, V8's optimizing compile of the training step (fused.ts pass,
+// ~0.1 s, and ~0.1 s of others, on a third thread beside the two kernel threads) still ran in the first timed turns,
+// which are the 2-thread model's: --trace-opt showed 209 ms of compiles there at 10 and 83 at 50
+const wIdx = args.indexOf('--warmup');
+const warmup = wIdx >= 0 ? Number(args[wIdx + 1]) : quick ? 20 : 50;
 const profile = args.includes('--profile');
 const cfgIdx = args.indexOf('--config');
 const configFile = cfgIdx >= 0 ? args[cfgIdx + 1] : null;
