@@ -455,21 +455,14 @@ function takeBlocks(rec: usize): void {
     }
     c -= 1;
     if (c < nx) {
-      const i0 = c * GRAD_ROWS;
-      const x = <usize>load<i32>(rec, W_X << 2);
-      const dwx = <usize>load<i32>(rec, W_DWX << 2);
-      gemm(x + (<usize>i0 << 2), 1, E, dz, G, dwx + ((<usize>i0 * G) << 2), G, min(GRAD_ROWS, E - i0), TB, G, 1);
+      gradRows(<usize>load<i32>(rec, W_X << 2), E, dz, <usize>load<i32>(rec, W_DWX << 2), G, c * GRAD_ROWS, TB);
       continue;
     }
     c -= nx;
     if (c < nh) {
-      const i0 = c * GRAD_ROWS;
-      const hin = <usize>load<i32>(rec, W_HIN << 2);
-      const dwh = <usize>load<i32>(rec, W_DWH << 2);
       // from t = 1, as lstmBackward (hin is zero at t = 0)
-      const sh = (<usize>B * H) << 2;
-      const sg = (<usize>B * G) << 2;
-      gemm(hin + sh + (<usize>i0 << 2), 1, H, dz + sg, G, dwh + ((<usize>i0 * G) << 2), G, min(GRAD_ROWS, H - i0), TB - B, G, 1);
+      const hin = <usize>load<i32>(rec, W_HIN << 2) + ((<usize>B * H) << 2);
+      gradRows(hin, H, dz + ((<usize>B * G) << 2), <usize>load<i32>(rec, W_DWH << 2), G, c * GRAD_ROWS, TB - B);
       continue;
     }
     c -= nh;
@@ -482,6 +475,12 @@ function takeBlocks(rec: usize): void {
     }
     break;
   }
+}
+
+/** Rows [i0, i0 + GRAD_ROWS) of a weight gradient dw [n, G] += aᵀ · dz over K token rows (a [K, n], dz [K, G]). */
+@inline
+function gradRows(a: usize, n: i32, dz: usize, dw: usize, G: i32, i0: i32, K: i32): void {
+  gemm(a + (<usize>i0 << 2), 1, n, dz, G, dw + ((<usize>i0 * G) << 2), G, min(GRAD_ROWS, n - i0), K, G, 1);
 }
 
 /** lstmBackward's backpropagation through time: dz for every step (and the transposes it and the GEMMs after it read). */

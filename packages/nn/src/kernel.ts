@@ -84,32 +84,7 @@ export interface KernelExports {
     dcn: number,
   ): void;
   /** lstmBackward's arguments, then the two directions' shared work area (32 zeroed i32) and this call's direction. */
-  lstmBackwardShared(
-    dh: number,
-    x: number,
-    wx: number,
-    wh: number,
-    rmask: number,
-    T: number,
-    B: number,
-    E: number,
-    H: number,
-    gates: number,
-    cell: number,
-    tc: number,
-    hin: number,
-    dz: number,
-    dx: number,
-    dwx: number,
-    dwh: number,
-    dbias: number,
-    whT: number,
-    wxT: number,
-    dhn: number,
-    dcn: number,
-    work: number,
-    self: number,
-  ): void;
+  lstmBackwardShared(...a: [...Parameters<KernelExports['lstmBackward']>, work: number, self: number]): void;
   maskDraws(out: number, n: number, state: number, P: number, keep: number): void;
   joinDirections(hf: number, hb: number, lengths: number, T: number, B: number, H: number, out: number): void;
   splitDirections(d: number, lengths: number, T: number, B: number, H: number, dhf: number, dhb: number): void;
