@@ -20,10 +20,11 @@ const EMBEDDING_ROW_COST = 6;
 const EMBEDDING_FIRST_SHARE = 0.7;
 
 /**
- * Where in a training job the main thread's idle work (the next batch's dropout masks) goes: from the BiLSTM's
- * backward step on, which the worker usually ends later (its direction's reversal in splitDirection; 0.04-0.15 ms in
- * the profiles here), so the main thread waits there anyway. At the first barrier, where the two threads arrive
- * within a few µs of each other, the same work delayed the next step by its length (~0.1 ms per batch).
+ * Where in a training job the main thread's idle work (the next batch's dropout masks, where JavaScript draws them:
+ * char models and frozen embeddings; otherwise the worker draws them in the kernel after the job) goes: from the
+ * BiLSTM's backward step on, which the worker ended later in the profiles made before that step's products were
+ * shared (0.04-0.15 ms). At the first barrier, where the two threads arrive within a few µs of each other, the same
+ * work delayed the next step by its length (~0.1 ms per batch).
  */
 function idleAfter(steps: KernelStep[]): number {
   return Math.max(
