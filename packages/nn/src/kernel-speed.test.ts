@@ -8,7 +8,15 @@ import { FusedBiLstm, positionsByWord } from './fused.js';
 import type { Batch } from './data.js';
 import { Kernel, type KernelVariant } from './kernel.js';
 import type { TaggerSpec } from './spec.js';
-import { KernelThread, LINGER_US, SPIN_US, type KernelCall, type KernelStep } from './threads.js';
+import {
+  KernelThread,
+  LINGER_US,
+  SPIN_LOADED_US,
+  SPIN_US,
+  spinFor,
+  type KernelCall,
+  type KernelStep,
+} from './threads.js';
 
 const f = Math.fround;
 
@@ -125,7 +133,8 @@ test('a worker woken early (prepare) or spinning any time at the barriers runs e
   const kern = new Kernel('exact');
   const thread = new KernelThread(kern);
   try {
-    assert.equal(thread.spinUs, SPIN_US);
+    // by default the spin follows the machine's load (spinFor), which this test does not control
+    assert.ok([SPIN_US, SPIN_LOADED_US].includes(thread.spinUs), `default spin ${thread.spinUs}`);
     assert.equal(thread.prepares, false, 'off by default');
     thread.prepares = true;
     const n = 32;
@@ -157,6 +166,7 @@ test('a worker woken early (prepare) or spinning any time at the barriers runs e
       thread.prepare();
       thread.prepare();
       job(++round);
+      assert.equal(thread.spinUs, spin, 'a spin that was set stays, whatever the load');
     }
     thread.prepares = false;
     thread.prepare();
@@ -283,4 +293,13 @@ test('the embeddingâ€™s positions sorted by word: uint32 keys give the f64 keysâ
       );
     }
   }
+});
+
+test('the barrier spin: long on a machine with cores to spare, short once the load average exceeds the cores', () => {
+  assert.equal(spinFor(0.3, 2), SPIN_US);
+  assert.equal(spinFor(2.1, 2), SPIN_US, 'a 2-thread training alone on 2 cores');
+  assert.equal(spinFor(2.6, 2), SPIN_LOADED_US);
+  assert.equal(spinFor(7.5, 8), SPIN_US);
+  assert.equal(spinFor(12, 8), SPIN_LOADED_US);
+  assert.ok(SPIN_LOADED_US < SPIN_US);
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
+import { usableCores } from '@nerflow/core';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Kernel, KernelExports } from './kernel.js';
 
@@ -39,16 +40,31 @@ export const CONTROL_FLOATS = (CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS + TIMES_BY
 /** A call-table entry's function index that means "barrier": wait until the other thread reaches its own. */
 const BARRIER = -1;
 /**
- * Microseconds a thread spins at a barrier (or waiting for the worker's end) before it sleeps in Atomics.wait
- * (the default of `KernelThread.spinUs`). On an idle machine the two threads reach a barrier within ~0.1 ms of each
- * other (each thread's ~2-3 ms step varies by a few percent from batch to batch), and a thread that went to sleep
- * wakes tens of microseconds after the notify (a virtual CPU halted in between), on the batch's critical path: 200 µs
- * instead of 30 made 2-thread training 1.7% faster here (ms per batch, two models of the same code alternating in
- * one process, 4 × 300 batches each: 5.593/5.632 → 5.495/5.494). On a loaded machine the other thread may be
- * descheduled for milliseconds and the spin only burns CPU: it is bounded, and `threads: auto` runs 2 threads only
- * on cores no other trial uses.
+ * Microseconds a thread spins at a barrier (or waiting for the worker's end) before it sleeps in Atomics.wait, on a
+ * machine with cores to spare (the default of `KernelThread.spinUs`). There the two threads reach a barrier within
+ * ~0.1 ms of each other (each thread's ~2-3 ms step varies by a few percent from batch to batch), and a thread that
+ * went to sleep wakes tens of microseconds after the notify (a virtual CPU halted in between), on the batch's
+ * critical path: 200 µs instead of 30 made 2-thread training 1.7% faster on an idle machine (ms per batch, two models
+ * of the same code alternating in one process, 4 × 300 batches each: 5.593/5.632 → 5.495/5.494).
  */
 export const SPIN_US = 200;
+/**
+ * The spin on a loaded machine (`spinFor`): there the other thread may be descheduled for milliseconds and a long
+ * spin only burns CPU others need. Two 2-thread trainings at once on 2 cores: 12.5–12.9 ms/batch each with 30 µs,
+ * 13.1–13.5 with 200.
+ */
+export const SPIN_LOADED_US = 30;
+
+/**
+ * The barrier spin for a machine's load: SPIN_US while the 1-minute load average is within the cores (a 2-thread
+ * training counts 2), else SPIN_LOADED_US.
+ */
+export function spinFor(load: number, cores: number): number {
+  return load > cores + 0.5 ? SPIN_LOADED_US : SPIN_US;
+}
+
+/** How often (ms) a KernelThread re-reads the load average to choose its spin. */
+const SPIN_CHECK_MS = 1000;
 /**
  * Microseconds the worker spins for the next job after a detached one (`run`'s detach: a training batch) before it
  * sleeps. The caller lays out the next batch meanwhile (~0.15 ms of JavaScript here, ~0.12 of it beside the detached
@@ -177,7 +193,7 @@ export class KernelThread {
     this.args = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES, MAX_ARGS);
     this.times = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS, MAX_CALLS);
     this.ctl[PROFILE] = kern.profiling ? 1 : 0;
-    this.ctl[SPIN] = SPIN_US;
+    this.ctl[SPIN] = spinFor(loadavg()[0], usableCores());
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
@@ -225,6 +241,7 @@ export class KernelThread {
       throw new Error('kernel thread: a detached last step has main-thread calls');
     // the call table and arguments are rewritten below: the worker must be done with the last job's
     this.settle();
+    this.adaptSpin();
     let calls = 0;
     let nargs = 0;
     for (const [i, s] of steps.entries()) {
@@ -317,13 +334,27 @@ export class KernelThread {
     }
   }
 
-  /** How long (µs) each thread spins at a barrier, or for the job's end, before it sleeps. */
+  /**
+   * How long (µs) each thread spins at a barrier, or for the job's end, before it sleeps: by default `spinFor` the
+   * machine's load, re-read once a second; once set, that value.
+   */
   get spinUs(): number {
     return this.ctl[SPIN];
   }
 
   set spinUs(us: number) {
     this.ctl[SPIN] = Math.max(0, Math.round(us));
+    this.spinChecked = Infinity;
+  }
+
+  /** When the load was last read for the spin (performance.now(), ms); Infinity once spinUs was set. */
+  private spinChecked = performance.now();
+
+  private adaptSpin(): void {
+    const now = performance.now();
+    if (now - this.spinChecked < SPIN_CHECK_MS) return;
+    this.spinChecked = now;
+    this.ctl[SPIN] = spinFor(loadavg()[0], usableCores());
   }
 
   /** How long (µs) the worker spins for the next job after a detached one (LINGER_US; 0 = sleep at once). */
