@@ -9,6 +9,9 @@ import { setFlagsFromString } from 'node:v8';
  * @nerflow/nn` rebuilds wasm/lstm.wasm from it, and a test checks the committed binary is that build).
  * Pointers are byte offsets into the instance's own memory; see the source for each function's contract.
  */
+/** A tuple without its last element. */
+type WithoutLast<T extends unknown[]> = T extends [...infer Head, unknown] ? Head : never;
+
 export interface KernelExports {
   heapBase(): number;
   gemm(
@@ -24,20 +27,8 @@ export interface KernelExports {
     N: number,
     acc: number,
   ): void;
-  /** gemm whose sums start from bias[j] (a row vector) instead of C or 0. */
-  gemmBias(
-    a: number,
-    sai: number,
-    sak: number,
-    b: number,
-    ldb: number,
-    c: number,
-    ldc: number,
-    M: number,
-    K: number,
-    N: number,
-    bias: number,
-  ): void;
+  /** gemm's arguments but the last, acc: the sums start from bias[j] (a row vector) instead of C or 0. */
+  gemmBias(...a: [...WithoutLast<Parameters<KernelExports['gemm']>>, bias: number]): void;
   transpose(x: number, out: number, R: number, C: number): void;
   colSum(x: number, out: number, R: number, N: number, acc: number): void;
   fillRows(out: number, v: number, R: number, N: number): void;
