@@ -234,9 +234,7 @@ function gemmScalar(a: usize, ak: usize, b: usize, bk: usize, c: usize, K: i32, 
 
 /** out[c·R + r] = x[r·C + c]: an [R, C] matrix transposed to [C, R]. */
 export function transpose(x: usize, out: usize, R: i32, C: i32): void {
-  for (let r = 0; r < R; r++) {
-    for (let c = 0; c < C; c++) store<f32>(out + ((<usize>c * R + r) << 2), load<f32>(x + ((<usize>r * C + c) << 2)));
-  }
+  transposeLd(x, out, R, C, R);
 }
 
 /** out[c·ldo + r] = x[r·C + c]: an [R, C] matrix transposed to [C, R], its rows ldo ≥ R apart (the gap not written). */
@@ -379,7 +377,7 @@ export function lstmBackward(dh: usize, x: usize, wx: usize, wh: usize, rmask: u
   // hin is zero at t = 0 (no h(−1)): its B rows add only zeros to dwh, so the sum starts at t = 1, the same bits
   gemm(hin + stepH, 1, H, dz + stepG, G, dwh, G, H, (T - 1) * B, G, 1);
   colSum(dz, dbias, T * B, G, 1);
-  gemm(dz, G, 1, wxT, (E + 3) & ~3, dx, E, T * B, G, E, 0);
+  gemm(dz, G, 1, wxT, wxTStride(E), dx, E, T * B, G, E, 0);
 }
 
 /**
@@ -431,6 +429,12 @@ const W_T = 10;
 const W_B = 11;
 const W_E = 12;
 const W_H = 13;
+/** wxT's row stride: E rounded up to a multiple of 4 floats (lstmBackward's scratch contract). */
+@inline
+function wxTStride(E: i32): i32 {
+  return (E + 3) & ~3;
+}
+
 /** Rows of dwx and dwh per block (a multiple of 4), and token rows of dx per block. */
 const GRAD_ROWS = 8;
 const DX_ROWS = 32;
@@ -470,7 +474,7 @@ function takeBlocks(rec: usize): void {
       const r0 = c * DX_ROWS;
       const wxT = <usize>load<i32>(rec, W_WXT << 2);
       const dx = <usize>load<i32>(rec, W_DX << 2);
-      gemm(dz + ((<usize>r0 * G) << 2), G, 1, wxT, (E + 3) & ~3, dx + ((<usize>r0 * E) << 2), E, min(DX_ROWS, TB - r0), G, E, 0);
+      gemm(dz + ((<usize>r0 * G) << 2), G, 1, wxT, wxTStride(E), dx + ((<usize>r0 * E) << 2), E, min(DX_ROWS, TB - r0), G, E, 0);
       continue;
     }
     break;
@@ -488,7 +492,7 @@ function bptt(dh: usize, wx: usize, wh: usize, rmask: usize, T: i32, B: i32, E: 
   gates: usize, cell: usize, tc: usize, dz: usize, whT: usize, wxT: usize, dhn: usize, dcn: usize): void {
   const G = 4 * H;
   transpose(wh, whT, H, G);
-  transposeLd(wx, wxT, E, G, (E + 3) & ~3);
+  transposeLd(wx, wxT, E, G, wxTStride(E));
   const stepG = (<usize>B * G) << 2;
   const stepH = (<usize>B * H) << 2;
   const hb = <usize>H << 2;
