@@ -97,6 +97,17 @@ export function crfShapes(spec: TaggerSpec): [string, number[]][] {
 
 type Region = 'param' | 'grad' | 'm' | 'v';
 
+/** One set of the detached embedding step's buffers (byte offsets; FusedBiLstm.embeddingBuffers). */
+interface DetachedBuffers {
+  dx: number;
+  order: number;
+  ids: number;
+  g: number;
+  floats: number;
+  masks: number;
+  maskFloats: number;
+}
+
 /** A batch's dropout mask: drawn in JavaScript, or by the kernel into its memory (an offset there), or none (p = 0). */
 type MaskSource = Float32Array | number | null;
 
@@ -167,16 +178,13 @@ export class FusedBiLstm {
    */
   private readonly embView: { p: Float32Array; m: Float32Array; v: Float32Array };
   /**
-   * On 2 threads, what that detached step reads, outside the batch's scratch (which the next batch's layout reuses
-   * while the step may still run): two sets used in turn, each the word embeddings' gradient [B·T, We], the positions
-   * sorted by word and their ids [B·T] and a row of scratch [We]; `floats` = the B·T they hold.
+   * On 2 threads, what that detached step reads and writes, outside the batch's scratch (which the next batch's layout
+   * reuses while the step may still run): two sets used in turn, each the word embeddings' gradient [B·T, We], the
+   * positions sorted by word and their ids [B·T] and a row of scratch [We] (`floats` = the B·T they hold), and where
+   * the step draws the next batch's dropout masks (maskDraws: the input, recurrent and output masks in drawing order,
+   * then the generator's state, a u32; `maskFloats` = their room).
    */
-  private embeddingBuffers: { dx: number; order: number; ids: number; g: number; floats: number }[] = [];
-  /**
-   * Beside each set, where that detached step draws the next batch's dropout masks (maskDraws: the input, recurrent
-   * and output masks in drawing order, then the generator's state, a u32); `floats` = their room.
-   */
-  private maskBuffers: { at: number; floats: number }[] = [];
+  private embeddingBuffers: DetachedBuffers[] = [];
   private embeddingTurn = 0;
   /** Byte offsets of emb, embM, embV. */
   private readonly embAt: { p: number; m: number; v: number };
@@ -424,8 +432,8 @@ export class FusedBiLstm {
   /** One training step (forward, backward, Adam); returns the mean loss over real tokens. */
   train(b: Batch): number {
     // on 2 threads, the detached embedding step's buffers (allocated before the mark: they outlive the batch)
-    // and room for the next batch's dropout masks, which that step draws (each at most B·2·max(E, H) floats)
-    const maskFloats = 2 * b.size * (inputDim(this.spec) + 2 * this.spec.lstmUnits) + 4;
+    // and room for the next batch's dropout masks, which that step draws (then the generator's state, one word)
+    const maskFloats = this.maskSizes(b.size).reduce((n, size) => n + size, 0) + 1;
     const detached = this.detachesEmbedding() ? this.nextEmbeddingBuffers(b.size * b.steps, maskFloats) : undefined;
     const mark = this.kern.mark();
     const lr = this.lrT(this.step + 1);
@@ -528,7 +536,7 @@ export class FusedBiLstm {
     marginals = false,
     probs = false,
     adamLr?: number,
-    detached?: { dx: number; order: number; ids: number; g: number; masks: number },
+    detached?: DetachedBuffers,
   ): {
     loss: number;
     predictions?: Int32Array;
@@ -555,10 +563,11 @@ export class FusedBiLstm {
       );
     // output dropout's mask drawn after the others, so a model without it draws the same masks as before it existed
     const outputDropout = useDropout ? (this.spec.outputDropout ?? 0) : 0;
+    const sizes = this.maskSizes(B);
     const want: [number, number][] = [
-      [dropout, B * 2 * E],
-      [recurrentDropout, B * 2 * H],
-      [outputDropout, B * 2 * H],
+      [dropout, sizes[0]],
+      [recurrentDropout, sizes[1]],
+      [outputDropout, sizes[2]],
     ];
     // indexed, not destructured: an array's iterator deoptimized this function ("wrong map") and recompiled it
     const drawn = this.masks(want);
@@ -1164,6 +1173,16 @@ export class FusedBiLstm {
     return parts === 2 ? [call(0, cut), call(cut, n)] : [call(0, n)];
   }
 
+  /**
+   * A batch's dropout masks' sizes in drawing order (floats): input [B, 2E], recurrent [B, 2H], output [B, 2H], each
+   * row a sentence's two directions side by side.
+   */
+  private maskSizes(B: number): [number, number, number] {
+    const E = inputDim(this.spec);
+    const H = this.spec.lstmUnits;
+    return [B * 2 * E, B * 2 * H, B * 2 * H];
+  }
+
   /** Whether a training batch's embedding step runs detached on the worker (2 threads, words only, not frozen). */
   private detachesEmbedding(): boolean {
     return this.thread !== null && !this.spec.chars && !this.spec.freezeEmbeddings;
@@ -1173,25 +1192,18 @@ export class FusedBiLstm {
    * The next of the two sets of the detached embedding step's buffers, for `floats` positions (B·T): grown when too
    * small (a new set; the old one's memory is not reused). Called outside any mark, so the batch's reset keeps them.
    */
-  private nextEmbeddingBuffers(
-    floats: number,
-    maskFloats: number,
-  ): { dx: number; order: number; ids: number; g: number; masks: number } {
+  private nextEmbeddingBuffers(floats: number, maskFloats: number): DetachedBuffers {
     const turn = (this.embeddingTurn ^= 1);
-    let ms = this.maskBuffers[turn];
-    if (!ms || ms.floats < maskFloats) {
-      ms = { at: this.kern.alloc(maskFloats), floats: maskFloats };
-      this.maskBuffers[turn] = ms;
-    }
+    const k = this.kern;
     const We = this.spec.embeddingDim;
-    let set = this.embeddingBuffers[turn];
-    if (!set || set.floats < floats) {
-      const k = this.kern;
-      const n = Math.max(floats, 2 * (set?.floats ?? 0));
-      set = { dx: k.alloc(n * We), order: k.alloc(n), ids: k.alloc(n), g: k.alloc(We), floats: n };
-      this.embeddingBuffers[turn] = set;
+    const set = this.embeddingBuffers[turn] ?? { dx: 0, order: 0, ids: 0, g: 0, floats: 0, masks: 0, maskFloats: 0 };
+    if (set.floats < floats) {
+      const n = Math.max(floats, 2 * set.floats);
+      Object.assign(set, { dx: k.alloc(n * We), order: k.alloc(n), ids: k.alloc(n), g: k.alloc(We), floats: n });
     }
-    return { ...set, masks: ms.at };
+    if (set.maskFloats < maskFloats) Object.assign(set, { masks: k.alloc(maskFloats), maskFloats });
+    this.embeddingBuffers[turn] = set;
+    return set;
   }
 
   dispose(): void {

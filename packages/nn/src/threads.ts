@@ -193,7 +193,7 @@ export class KernelThread {
     this.args = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES, MAX_ARGS);
     this.times = new Float64Array(kern.memory.buffer, at + CTL_BYTES + TABLE_BYTES + 8 * MAX_ARGS, MAX_CALLS);
     this.ctl[PROFILE] = kern.profiling ? 1 : 0;
-    this.ctl[SPIN] = spinFor(loadavg()[0], usableCores());
+    this.adaptSpin();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
@@ -347,8 +347,8 @@ export class KernelThread {
     this.spinChecked = Infinity;
   }
 
-  /** When the load was last read for the spin (performance.now(), ms); Infinity once spinUs was set. */
-  private spinChecked = performance.now();
+  /** When the load was last read for the spin (performance.now(), ms; −Infinity: never); Infinity once spinUs was set. */
+  private spinChecked = -Infinity;
 
   private adaptSpin(): void {
     const now = performance.now();
