@@ -4,6 +4,7 @@ import { glorotUniform, orthogonal, uniform } from './init.js';
 import { Kernel, type KernelExports, type KernelVariant } from './kernel.js';
 import { Mulberry32, mulberry32 } from '@nerflow/core';
 import { KernelThread, type KernelCall, type KernelStep } from './threads.js';
+import { softmaxAt } from './infer-worker.mjs';
 import { charFeatures, inputDim, type TaggerSpec } from './spec.js';
 import { charLstmBackward, charLstmForward, charLstmShapes, type CharLstmContext } from './char-lstm.js';
 
@@ -122,15 +123,7 @@ function jsMask(m: MaskSource): Float32Array {
 function softmaxRows(logits: Float32Array, b: Batch, K: number): Float32Array {
   const out = new Float32Array(b.size * b.steps * K);
   for (let r = 0; r < b.size; r++) {
-    for (let t = 0; t < b.lengths[r]; t++) {
-      const src = (t * b.size + r) * K;
-      const dst = (r * b.steps + t) * K;
-      let mx = -Infinity;
-      for (let k = 0; k < K; k++) mx = Math.max(mx, logits[src + k]);
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += out[dst + k] = Math.exp(logits[src + k] - mx);
-      for (let k = 0; k < K; k++) out[dst + k] /= sum;
-    }
+    for (let t = 0; t < b.lengths[r]; t++) softmaxAt(logits, (t * b.size + r) * K, out, (r * b.steps + t) * K, K);
   }
   return out;
 }

@@ -20,6 +20,9 @@ export interface InferJob {
   compact?: boolean;
 }
 
+/** out[dst..dst+K) = softmax of logits[src..src+K) (max subtracted, exp, divided by the sum in tag order). */
+export function softmaxAt(logits: Float32Array, src: number, out: Float32Array, dst: number, K: number): void;
+
 export function arenaFloats(L: InferLayout, crfScratch: number, B: number, T: number): number;
 
 export function computeBatch(

@@ -15,6 +15,18 @@ export function arenaFloats(L, crfScratch, B, T) {
   return n;
 }
 
+/**
+ * out[dst..dst+K) = softmax of logits[src..src+K): the max subtracted, exp, divided by the sum (added in tag order).
+ * The one copy of the formula that training's probabilities (fused.ts softmaxRows) and inference share.
+ */
+export function softmaxAt(logits, src, out, dst, K) {
+  let mx = -Infinity;
+  for (let c = 0; c < K; c++) mx = Math.max(mx, logits[src + c]);
+  let sum = 0;
+  for (let c = 0; c < K; c++) sum += out[dst + c] = Math.exp(logits[src + c] - mx);
+  for (let c = 0; c < K; c++) out[dst + c] /= sum;
+}
+
 /** One position's probabilities (compact batches; reused: no allocation per position). */
 let row = new Float32Array(0);
 
@@ -57,11 +69,10 @@ export function computeBatch(k, memory, L, arena, job) {
   }
   for (let d = 0; d < 2; d++) k.inferDirection(L.tables[d], ids[d], pl, T, B, H, 0, 0, 0, L.wh[d], h[d], gates, cell);
   k.joinDirections(h[0], h[1], pl, T, B, H, hcat);
-  k.fillRows(logits, L.denseBias, TB, K);
-  k.gemm(hcat, 2 * H, 1, L.denseKernel, K, logits, K, TB, 2 * H, K, 1);
+  k.gemmBias(hcat, 2 * H, 1, L.denseKernel, K, logits, K, TB, 2 * H, K, L.denseBias);
   const predictions = new Int32Array(B * T);
   if (!L.crf) {
-    // FusedBiLstm's softmaxRows (fused.ts) and decode's argmax, the same operations in the same order
+    // softmaxAt (FusedBiLstm's softmaxRows uses it too) and decode's argmax, the same operations in the same order
     const lg = new Float32Array(buf, logits, TB * K);
     if (job.compact) {
       // each real position's softmax in a K-float row, then its argmax and that tag's probability: the same
@@ -70,12 +81,7 @@ export function computeBatch(k, memory, L, arena, job) {
       const own = new Float32Array(B * T);
       for (let r = 0; r < B; r++) {
         for (let t = 0; t < lengths[r]; t++) {
-          const src = (t * B + r) * K;
-          let mx = -Infinity;
-          for (let c = 0; c < K; c++) mx = Math.max(mx, lg[src + c]);
-          let sum = 0;
-          for (let c = 0; c < K; c++) sum += row[c] = Math.exp(lg[src + c] - mx);
-          for (let c = 0; c < K; c++) row[c] /= sum;
+          softmaxAt(lg, (t * B + r) * K, row, 0, K);
           let best = 0;
           for (let c = 1; c < K; c++) if (row[c] > row[best]) best = c;
           predictions[r * T + t] = best;
@@ -86,15 +92,7 @@ export function computeBatch(k, memory, L, arena, job) {
     }
     const out = new Float32Array(B * T * K);
     for (let r = 0; r < B; r++) {
-      for (let t = 0; t < lengths[r]; t++) {
-        const src = (t * B + r) * K;
-        const dst = (r * T + t) * K;
-        let mx = -Infinity;
-        for (let c = 0; c < K; c++) mx = Math.max(mx, lg[src + c]);
-        let sum = 0;
-        for (let c = 0; c < K; c++) sum += out[dst + c] = Math.exp(lg[src + c] - mx);
-        for (let c = 0; c < K; c++) out[dst + c] /= sum;
-      }
+      for (let t = 0; t < lengths[r]; t++) softmaxAt(lg, (t * B + r) * K, out, (r * T + t) * K, K);
     }
     for (let i = 0; i < predictions.length; i++) {
       let best = 0;
